@@ -1,0 +1,70 @@
+// The `bindery` command line: parses argv, turns usage errors into one line and exit code 2.
+import { Command, CommanderError } from 'commander';
+import { BinderyError, ErrorCode, UsageError } from '../errors.js';
+import { binderyVersion } from '../version.js';
+import { registerCommands } from './commands/index.js';
+
+/** Where the CLI writes; injected so tests can capture output. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** The real process streams. */
+export const processIo: CliIo = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+/** Builds the commander program; subcommands come from `commands/`. */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('bindery')
+    .description(
+      'Network bindings for virtual machines: user-mode translator, binding plugins, VM networks',
+    )
+    .version(binderyVersion(), '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'print this help and exit')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s),
+      // commander's own error text is replaced by our one-line form in run()
+      writeErr: () => {},
+    });
+  registerCommands(program, io);
+  return program;
+}
+
+/**
+ * Runs the CLI with `argv` (without node and script) and returns the exit status:
+ * 0 success, 1 operational failure, 2 bad usage.
+ */
+export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      )
+        return 0;
+      io.err(`bindery: ${e.message.replace(/^error: /, '').split('\n')[0]}\n`);
+      return 2;
+    }
+    if (e instanceof UsageError) {
+      io.err(`bindery: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof BinderyError) {
+      io.err(`bindery: ${e.message} (${e.code})\n`);
+      return 1;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    io.err(`bindery: unexpected error: ${msg} (${ErrorCode.Syscall})\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,41 @@
+// Operational errors of bindery: one class, a stable machine-readable code, an optional cause.
+
+/**
+ * Every stable error code bindery raises. Codes never change meaning once released;
+ * `docs/errors.md` lists them with an explanation.
+ */
+export const ErrorCode = {
+  /** Command-line usage error (unknown option, malformed value). Exit code 2. */
+  Usage: 'BINDERY_ERR_USAGE',
+  /** A system call made through the native shim failed; `errno` names the reason. */
+  Syscall: 'BINDERY_ERR_SYSCALL',
+  /** The native shim could not be loaded (not built, wrong Node ABI). */
+  NativeUnavailable: 'BINDERY_ERR_NATIVE_UNAVAILABLE',
+  /** A guest link (stream socket, tap) failed or was closed unexpectedly. */
+  Link: 'BINDERY_ERR_LINK',
+  /** An input file (manifest, config) could not be read or parsed. */
+  Input: 'BINDERY_ERR_INPUT',
+  /** A lab/test-host operation failed (namespace, veth, command in a namespace). */
+  Lab: 'BINDERY_ERR_LAB',
+  /** Something took longer than its deadline. */
+  Timeout: 'BINDERY_ERR_TIMEOUT',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** An error with a stable `code`; thrown by operations, never by codecs on guest input. */
+export class BinderyError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BinderyError';
+    this.code = code;
+  }
+}
+
+/** A usage error: the CLI prints its message on one line and exits with status 2. */
+export class UsageError extends BinderyError {
+  constructor(message: string) {
+    super(ErrorCode.Usage, message);
+    this.name = 'UsageError';
+  }
+}
