@@ -8,8 +8,34 @@
  * Adds the 16-bit big-endian words of `data` to `initial` (unfolded). An odd trailing byte is
  * padded with zero, as RFC 1071 §4.1 does. Chaining is only exact when every chunk except the
  * last has an even length.
+ *
+ * Fast path: the ones' complement sum is byte-order independent (RFC 1071 §2(B)), so the
+ * 4-byte-aligned middle of the buffer is summed as native little-endian 32-bit words through a
+ * Uint32Array, folded to 16 bits and byte-swapped once. This runs about twice as fast as
+ * byte-wise reads (see bench/).
  */
 export function sum16(data: Uint8Array, initial = 0): number {
+  const n = data.length;
+  const lead = (4 - (data.byteOffset & 3)) & 3;
+  if (n < 64 || lead & 1) return sum16Bytes(data, initial);
+  let acc = initial;
+  if (lead === 2) acc += (data[0]! << 8) | data[1]!;
+  const words = (n - lead) >>> 2;
+  const u32 = new Uint32Array(data.buffer, data.byteOffset + lead, words);
+  let le = 0;
+  // Each word < 2^32; 2^20 of them stay below 2^53, so fold every 2^20 words.
+  for (let k = 0; k < words;) {
+    const end = Math.min(words, k + 0x100000);
+    for (; k < end; k++) le += u32[k]!;
+    le = fold16(le);
+  }
+  acc += ((le & 0xff) << 8) | (le >>> 8);
+  const rest = lead + words * 4;
+  return rest < n ? sum16Bytes(data.subarray(rest), acc) : acc;
+}
+
+/** Byte-wise sum of big-endian words, for short or oddly aligned buffers. */
+function sum16Bytes(data: Uint8Array, initial: number): number {
   let acc = initial;
   const n = data.length;
   const even = n & ~1;
