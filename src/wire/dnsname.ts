@@ -1,99 +1,160 @@
-// DNS domain names in wire format (RFC 1035 §3.1), with compression pointers (§4.1.4) when decoding.
+// DNS domain names in wire format (RFC 1035 §3.1), with compression pointers (§4.1.4) for name lists.
+//
+// Names are handled as dotted text ("a.example.com", "" for the root). Labels are encoded as
+// UTF-8 and decoded as UTF-8 (invalid bytes become U+FFFD); a label holding a '.' byte cannot be
+// told apart from two labels in the dotted form, which is fine for the search lists and host
+// names DHCP and NDP carry. Nothing here throws on untrusted bytes.
 import { type WireError, wireError } from './common.js';
 
-/** Longest name on the wire, including the root label (RFC 1035 §2.3.4). */
+/** Longest name on the wire, including the root label (RFC 1035 §2.3.4: "255 octets or less"). */
 export const MAX_NAME_WIRE = 255;
 
-/** Encodes "a.example.com" (trailing dot optional) as labels; undefined when a label is empty or too long. */
-export function encodeName(name: string): Uint8Array | undefined {
+/** Longest label (RFC 1035 §2.3.4: "63 octets or less"). */
+export const MAX_LABEL = 63;
+
+/** Compression pointers carry a 14-bit offset (RFC 1035 §4.1.4). */
+const MAX_POINTER_TARGET = 0x3fff;
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Splits dotted text into labels; a single trailing dot is optional, "" and "." are the root. */
+function labelsOf(name: string): string[] {
   const trimmed = name.endsWith('.') ? name.slice(0, -1) : name;
-  const labels = trimmed === '' ? [] : trimmed.split('.');
-  const bytes: number[] = [];
-  for (const l of labels) {
-    const b = new TextEncoder().encode(l);
-    if (b.length === 0 || b.length > 63) return undefined;
-    bytes.push(b.length, ...b);
-  }
-  bytes.push(0);
-  return bytes.length > MAX_NAME_WIRE ? undefined : Uint8Array.from(bytes);
+  return trimmed === '' ? [] : trimmed.split('.');
 }
 
 /**
- * Encodes a list of names back to back. With `compress`, a suffix already written is replaced by
- * a pointer (RFC 1035 §4.1.4) relative to the start of the list, as RFC 3397 option 119 allows.
- * Names that cannot be encoded are skipped.
+ * Encodes a name as uncompressed labels (RFC 1035 §3.1), ending with the root label.
+ *
+ * @param name - dotted name, trailing dot optional; "" or "." is the root
+ * @returns the wire bytes, or undefined when a label is empty or longer than 63 octets, or the
+ *   whole name is longer than 255 octets (RFC 1035 §2.3.4)
+ */
+export function encodeName(name: string): Uint8Array | undefined {
+  const encoded = labelsOf(name).map((l) => utf8.encode(l));
+  let len = 1;
+  for (const b of encoded) {
+    if (b.length === 0 || b.length > MAX_LABEL) return undefined;
+    len += 1 + b.length;
+  }
+  if (len > MAX_NAME_WIRE) return undefined;
+  const out = new Uint8Array(len);
+  let off = 0;
+  for (const b of encoded) {
+    out[off++] = b.length;
+    out.set(b, off);
+    off += b.length;
+  }
+  out[off] = 0;
+  return out;
+}
+
+/**
+ * Encodes names back to back, as RFC 3397 (DHCP option 119) and RFC 8415 §21.… lists carry them.
+ *
+ * With `compress`, a suffix already written is replaced by a pointer (RFC 1035 §4.1.4) whose
+ * offset is relative to the start of the list (RFC 3397 §2: "the pointer offset is relative to the
+ * start of the concatenated option data"). Suffixes are compared case-insensitively, as DNS names
+ * compare (RFC 1035 §2.3.3); the case of the first occurrence is kept. Names that
+ * {@link encodeName} rejects are skipped, so the output is always a valid list.
+ *
+ * @param names - dotted names
+ * @param compress - use compression pointers (only where the receiver expects them)
+ * @returns the list's wire bytes
  */
 export function encodeNameList(names: readonly string[], compress: boolean): Uint8Array {
   const out: number[] = [];
   const seen = new Map<string, number>();
   for (const name of names) {
-    const trimmed = (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
-    if (encodeName(trimmed) === undefined) continue;
-    const labels = trimmed === '' ? [] : trimmed.split('.');
-    for (let i = 0; i <= labels.length; i++) {
-      const suffix = labels.slice(i).join('.');
-      if (i === labels.length) {
-        out.push(0);
-        break;
-      }
-      const at = compress ? seen.get(suffix) : undefined;
-      if (at !== undefined && at < 0x3fff) {
+    if (encodeName(name) === undefined) continue;
+    const labels = labelsOf(name);
+    let i = 0;
+    for (; i < labels.length; i++) {
+      const key = labels.slice(i).join('.').toLowerCase();
+      const at = compress ? seen.get(key) : undefined;
+      if (at !== undefined) {
         out.push(0xc0 | (at >>> 8), at & 0xff);
         break;
       }
-      if (compress) seen.set(suffix, out.length);
-      const b = new TextEncoder().encode(labels[i]!);
-      out.push(b.length, ...b);
+      if (compress && out.length <= MAX_POINTER_TARGET) seen.set(key, out.length);
+      const b = utf8.encode(labels[i]!);
+      out.push(b.length);
+      for (const x of b) out.push(x);
     }
+    if (i === labels.length) out.push(0);
   }
   return Uint8Array.from(out);
 }
 
+/** A decoded name and the offset just after it as stored (after the pointer, if it ends in one). */
+export interface DecodedName {
+  readonly name: string;
+  readonly next: number;
+}
+
 /**
- * Decodes the name at `offset` of `buf`, following compression pointers (relative to the start of
- * `buf`) with loop protection. Returns the dotted name (no trailing dot, "" for the root) and the
- * offset just after the name as it is stored at `offset`.
+ * Decodes the name at `offset` of `buf`, following compression pointers (RFC 1035 §4.1.4).
+ *
+ * A pointer's offset is relative to `base` (the start of the DNS message, or of the option data
+ * for RFC 3397 lists). Loop protection: every pointer must point strictly before the start of the
+ * run of labels it ends, so each jump moves backwards and decoding always terminates. Every
+ * compressor that points at earlier occurrences satisfies this. The expanded name must fit the
+ * 255-octet limit.
+ *
+ * @param buf - bytes holding the name
+ * @param offset - where the name starts in `buf`
+ * @param base - where pointer offsets count from (default 0)
+ * @returns the dotted name (no trailing dot, "" for the root) and the offset just after the name
+ *   as stored at `offset`; 'truncated' when it runs past the end, 'malformed' for a pointer loop,
+ *   a pointer outside `buf` or an over-long name, 'unsupported' for label types 0x40/0x80
  */
-export function decodeName(
-  buf: Uint8Array,
-  offset: number,
-): { name: string; next: number } | WireError {
+export function decodeName(buf: Uint8Array, offset: number, base = 0): DecodedName | WireError {
   const labels: string[] = [];
   let off = offset;
+  let runStart = offset;
   let next = -1;
-  let jumps = 0;
   let total = 1;
   for (;;) {
-    if (off >= buf.length) return wireError('truncated');
+    if (off < 0 || off >= buf.length) return wireError('truncated');
     const len = buf[off]!;
     if (len === 0) {
       if (next < 0) next = off + 1;
       break;
     }
-    if ((len & 0xc0) === 0xc0) {
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
       if (off + 1 >= buf.length) return wireError('truncated');
       if (next < 0) next = off + 2;
-      if (++jumps > 64) return wireError('malformed');
-      off = ((len & 0x3f) << 8) | buf[off + 1]!;
+      const target = base + (((len & 0x3f) << 8) | buf[off + 1]!);
+      if (target >= runStart || target < base) return wireError('malformed');
+      off = runStart = target;
       continue;
     }
-    if (len & 0xc0) return wireError('unsupported');
+    if (kind !== 0) return wireError('unsupported');
     if (off + 1 + len > buf.length) return wireError('truncated');
     total += len + 1;
     if (total > MAX_NAME_WIRE) return wireError('malformed');
-    labels.push(new TextDecoder().decode(buf.subarray(off + 1, off + 1 + len)));
+    labels.push(utf8Decoder.decode(buf.subarray(off + 1, off + 1 + len)));
     off += 1 + len;
   }
   return { name: labels.join('.'), next };
 }
 
-/** Decodes names back to back until the end of `buf` (RFC 3397, RFC 8106 DNSSL, RFC 8415 §21.… lists). */
+/**
+ * Decodes names stored back to back until the end of `buf`, with pointers relative to the start
+ * of `buf` (RFC 3397 §2, RFC 8106 §5.2 DNSSL, RFC 8415 §21.…).
+ *
+ * @param buf - the list's bytes, exactly
+ * @param allowTrailingZeros - stop at zero padding (RFC 8106 DNSSL pads to 8 octets)
+ * @returns the names, or the first name's error
+ */
 export function decodeNameList(buf: Uint8Array, allowTrailingZeros = false): string[] | WireError {
   const names: string[] = [];
   let off = 0;
   while (off < buf.length) {
     if (allowTrailingZeros && buf.subarray(off).every((b) => b === 0)) break;
-    const r = decodeName(buf, off);
+    const r = decodeName(buf, off, 0);
     if ('wireError' in r) return r;
     names.push(r.name);
     off = r.next;
