@@ -8,6 +8,11 @@ import { registerCommands } from './commands/index.js';
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+  /**
+   * Sets the status run() returns (commands use this, never process.exitCode, so running the
+   * CLI inside a test leaves the test process alone). Provided by run().
+   */
+  setExitCode?(code: number): void;
 }
 
 /** The real process streams. */
@@ -40,10 +45,11 @@ export function buildProgram(io: CliIo): Command {
  * 0 success, 1 operational failure, 2 bad usage.
  */
 export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const program = buildProgram(io);
+  let status = 0;
+  const program = buildProgram({ ...io, setExitCode: (c) => (status = c) });
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return status;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (
