@@ -1,0 +1,164 @@
+// The translator's one bounded flow table, shared by UDP, ping and (later) TCP flows.
+//
+// Theory of operation (after passt's flow.c/flow.h):
+// - Goal: one place that owns every flow, so limits, expiry, counters and the `bindery flows`
+//   view are the same for all protocols. Lookups on the per-frame path are O(1).
+// - A flow has two sides: `ini` (the side that started it: the guest for outbound flows, the
+//   host for forwarded ports) and `tgt` (the side it was forwarded to). Each side is
+//   {endpointAddr, endpointPort, ourAddr, ourPort} seen from bindery: the endpoint is the remote
+//   peer on that side, "our" is the address bindery uses towards it.
+// - Index: a Map from a side's 5-tuple key to the flow, one entry per side, so frames from the
+//   guest and datagrams from the host both find the flow directly.
+// - Limits: at most `maxFlows` (passt: 131071 in total). When full, insert() returns undefined
+//   and the caller counts a drop (or sends an RST) — never an exception.
+// - Lifecycle: ACTIVE until expired or closed; `expire(now)` removes flows idle past their
+//   timeout (time is passed in, never read here) and returns them so the owner can close sockets.
+// - Timers: per-protocol idle timeouts chosen by the owner (UDP 30 s one-way / 120 s two-way as
+//   conntrack; ping 60 s), stored per flow so a flow can move between them.
+
+/** Flow kinds. */
+export type FlowType = 'udp' | 'ping4' | 'ping6' | 'tcp';
+
+/** One side of a flow, as bindery sees it. */
+export interface FlowSide {
+  readonly endpointAddr: string;
+  readonly endpointPort: number;
+  readonly ourAddr: string;
+  readonly ourPort: number;
+}
+
+/** Which interface a side lives on. */
+export type Pif = 'guest' | 'host';
+
+/** A flow entry: common part plus the protocol's own state in `state`. */
+export interface Flow<S = unknown> {
+  readonly id: number;
+  readonly type: FlowType;
+  readonly pif: readonly [Pif, Pif];
+  readonly sides: readonly [FlowSide, FlowSide];
+  /** Protocol-specific state (sockets, sequence numbers, ...). */
+  state: S;
+  /** When something last happened on the flow (ms, the caller's clock). */
+  lastActivityMs: number;
+  /** Idle time after which expire() removes it. */
+  timeoutMs: number;
+  /** Counters of the flow. */
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** The key of one side: type, pif and 4-tuple. */
+export function sideKey(type: FlowType, pif: Pif, s: FlowSide): string {
+  return `${type}|${pif}|${s.endpointAddr}|${s.endpointPort}|${s.ourAddr}|${s.ourPort}`;
+}
+
+/** Table-wide counters. */
+export interface FlowTableCounters {
+  created: number;
+  expired: number;
+  closed: number;
+  /** insert() refused because the table was full. */
+  full: number;
+}
+
+/** A bounded flow table with an index on both sides of each flow. */
+export class FlowTable {
+  private readonly byId = new Map<number, Flow>();
+  private readonly index = new Map<string, Flow>();
+  private nextId = 1;
+  readonly counters: FlowTableCounters = { created: 0, expired: 0, closed: 0, full: 0 };
+
+  constructor(readonly maxFlows = 131071) {}
+
+  /** Number of live flows. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /**
+   * Adds a flow; returns it, or undefined when the table is full or a side is already
+   * indexed (the caller looked up first, so that is a bug guard, not a normal path).
+   */
+  insert<S>(
+    type: FlowType,
+    pif: readonly [Pif, Pif],
+    sides: readonly [FlowSide, FlowSide],
+    state: S,
+    nowMs: number,
+    timeoutMs: number,
+  ): Flow<S> | undefined {
+    if (this.byId.size >= this.maxFlows) {
+      this.counters.full++;
+      return undefined;
+    }
+    const k0 = sideKey(type, pif[0], sides[0]);
+    const k1 = sideKey(type, pif[1], sides[1]);
+    if (this.index.has(k0) || this.index.has(k1)) return undefined;
+    const flow: Flow<S> = {
+      id: this.nextId++,
+      type,
+      pif,
+      sides,
+      state,
+      lastActivityMs: nowMs,
+      timeoutMs,
+      packetsIn: 0,
+      packetsOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+    this.byId.set(flow.id, flow);
+    this.index.set(k0, flow);
+    this.index.set(k1, flow);
+    this.counters.created++;
+    return flow;
+  }
+
+  /** The flow one of whose sides matches, or undefined. */
+  lookup<S = unknown>(type: FlowType, pif: Pif, side: FlowSide): Flow<S> | undefined {
+    return this.index.get(sideKey(type, pif, side)) as Flow<S> | undefined;
+  }
+
+  /** The flow with `id`, or undefined. */
+  get<S = unknown>(id: number): Flow<S> | undefined {
+    return this.byId.get(id) as Flow<S> | undefined;
+  }
+
+  /** Removes a flow (e.g. closed by its owner); returns whether it was there. */
+  remove(flow: Flow): boolean {
+    if (!this.byId.delete(flow.id)) return false;
+    this.index.delete(sideKey(flow.type, flow.pif[0], flow.sides[0]));
+    this.index.delete(sideKey(flow.type, flow.pif[1], flow.sides[1]));
+    this.counters.closed++;
+    return true;
+  }
+
+  /** Removes and returns every flow idle for at least its timeout at `nowMs`. */
+  expire(nowMs: number): Flow[] {
+    const out: Flow[] = [];
+    for (const f of this.byId.values()) if (nowMs - f.lastActivityMs >= f.timeoutMs) out.push(f);
+    for (const f of out) {
+      this.remove(f);
+      this.counters.closed--;
+      this.counters.expired++;
+    }
+    return out;
+  }
+
+  /** The earliest time a flow can expire, or undefined when empty (for the caller's timer). */
+  nextExpiryMs(): number | undefined {
+    let next: number | undefined;
+    for (const f of this.byId.values()) {
+      const t = f.lastActivityMs + f.timeoutMs;
+      if (next === undefined || t < next) next = t;
+    }
+    return next;
+  }
+
+  /** Every live flow (for `bindery flows` and for closing all when the guest link goes away). */
+  all(): IterableIterator<Flow> {
+    return this.byId.values();
+  }
+}
