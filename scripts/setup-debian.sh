@@ -9,7 +9,7 @@ PKGS=(
   iproute2 iputils-ping nftables tcpdump tshark
   qemu-system-x86 busybox-static linux-image-amd64 kmod cpio
   iperf3 passt slirp4netns isc-dhcp-client ndisc6 dnsutils dnsmasq-base curl
-  libvirt-clients
+  libvirt-clients libxml2-utils
   python3 make g++
 )
 missing=()
