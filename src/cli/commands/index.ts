@@ -1,6 +1,11 @@
 // The list of `bindery` subcommands; each module adds its own command to the program.
 import type { Command } from 'commander';
 import type { CliIo } from '../main.js';
+import { registerRender } from './render.js';
+import { registerValidate } from './validate.js';
 
 /** Adds every subcommand to `program`. */
-export function registerCommands(_program: Command, _io: CliIo): void {}
+export function registerCommands(program: Command, io: CliIo): void {
+  registerRender(program, io);
+  registerValidate(program, io);
+}
