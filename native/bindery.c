@@ -1,17 +1,688 @@
-/* bindery_native: the N-API shim for the few syscalls Node lacks (see docs/architecture). */
-#include <node_api.h>
+/* bindery_native: the N-API shim for the few syscalls Node lacks (see docs/architecture.md). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-static napi_value abi_version(napi_env env, napi_callback_info info) {
+#include <node_api.h>
+#include <uv.h>
+
+#include "bindery.h"
+
+/* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
+#define BDY_ABI 2
+/* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
+#define BATCH_MAX 64
+/* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
+#define MAX_FRAME (65536 + 64)
+/* Per-endpoint read area: 64 frames of MTU 1500 fit; with jumbo MTUs a batch holds fewer. */
+#define SCRATCH_SIZE (256 * 1024)
+/* Longest string argument (namespace path, device, address). */
+#define STR_MAX 512
+
+/* Per-environment state: the JS error class that native errors are built with. */
+typedef struct {
+  napi_ref error_ctor;
+} bdy_instance;
+
+/* What an endpoint reads: tap frames (read) or datagrams with their source (recvfrom). */
+typedef enum { EP_TAP, EP_DGRAM } ep_kind;
+
+/* One open tap or socket, owned by a JS external; freed once both it and its uv handle are gone. */
+typedef struct {
+  napi_env env;
+  ep_kind kind;
+  int family;     /* datagram sockets: AF_INET or AF_INET6 */
+  int fd;         /* -1 once closed */
+  bool closed;    /* close() or the env cleanup hook ran */
+  bool poll_live; /* uv_poll initialised and its close callback has not run yet */
+  bool finalized; /* the JS external was collected (or the env torn down) */
+  /* Env teardown waits for this hook until the poll handle's close callback has run, so that
+   * callback (code in this addon) never runs after the addon is unloaded (worker exit). */
+  napi_async_cleanup_hook_handle cleanup;
+  uv_poll_t poll;
+  napi_ref on_data;  /* (batch: ArrayBuffer, count: number, addrs?: string[]) => void */
+  napi_ref on_error; /* (error) => void */
+  napi_async_context actx;
+  uint8_t *scratch; /* SCRATCH_SIZE bytes, allocated when polling starts */
+} endpoint;
+
+/* Tags our externals so a foreign external passed in by mistake is rejected, not dereferenced. */
+static const napi_type_tag ENDPOINT_TAG = {0x62696e6465727931ULL, 0x656e64706f696e74ULL};
+
+/* ---------- errors ---------- */
+
+/* Throws an Error describing the last failed napi call, unless an exception is already pending. */
+static void throw_napi(napi_env env) {
+  const napi_extended_error_info *info = NULL;
+  napi_get_last_error_info(env, &info);
+  const char *msg = info != NULL && info->error_message != NULL ? info->error_message : "napi call failed";
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, NULL, msg);
+}
+
+/* Evaluates a napi call; on failure throws (if nothing is pending yet) and returns NULL. */
+#define CHECK(env, call)                                                                           \
+  do {                                                                                             \
+    if ((call) != napi_ok) {                                                                       \
+      throw_napi(env);                                                                             \
+      return NULL;                                                                                 \
+    }                                                                                              \
+  } while (0)
+
+/* Writes the symbolic errno name ("ENOENT"): libuv's name as Node uses it, else glibc's. */
+static void errno_name(int err, char *buf, size_t n) {
+  uv_err_name_r(-err, buf, n);
+  if (strncmp(buf, "Unknown", 7) != 0) return;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  const char *name = strerrorname_np(err);
+  if (name != NULL) {
+    snprintf(buf, n, "%s", name);
+    return;
+  }
+#endif
+  snprintf(buf, n, "E%d", err);
+}
+
+/*
+ * Builds the JS error for a failed system call: an instance of the class registered with
+ * setErrorClass (message, errno name, syscall), or a plain Error with code/errno/syscall set.
+ */
+static napi_value make_error(napi_env env, int err, const char *syscall, const char *detail) {
+  char name[64], text[128], msg[STR_MAX + 256];
+  errno_name(err, name, sizeof name);
+  const char *desc = strerror_r(err, text, sizeof text);
+  snprintf(msg, sizeof msg, "%s%s%s: %s (%s)", syscall, detail[0] != '\0' ? " " : "", detail, name,
+           desc);
+  napi_value vmsg, vname, vsys, error = NULL;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &vmsg);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &vname);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &vsys);
+
+  bdy_instance *inst = NULL;
+  napi_value ctor = NULL;
+  if (napi_get_instance_data(env, (void **)&inst) == napi_ok && inst != NULL && inst->error_ctor != NULL)
+    napi_get_reference_value(env, inst->error_ctor, &ctor);
+  if (ctor != NULL) {
+    napi_value argv[3] = {vmsg, vname, vsys};
+    if (napi_new_instance(env, ctor, 3, argv, &error) == napi_ok) return error;
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  napi_value vcode;
+  napi_create_string_utf8(env, "BINDERY_ERR_SYSCALL", NAPI_AUTO_LENGTH, &vcode);
+  napi_create_error(env, vcode, vmsg, &error);
+  napi_set_named_property(env, error, "errno", vname);
+  napi_set_named_property(env, error, "syscall", vsys);
+  return error;
+}
+
+/* Throws the error recorded in `st`; returns NULL for the caller to return. */
+static napi_value throw_status(napi_env env, const bdy_status *st) {
+  napi_throw(env, make_error(env, st->err, st->syscall, st->detail));
+  return NULL;
+}
+
+/* Throws the error for errno `err` from `syscall`; returns NULL. */
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *detail) {
+  napi_throw(env, make_error(env, err, syscall, detail != NULL ? detail : ""));
+  return NULL;
+}
+
+/* ---------- argument helpers ---------- */
+
+/* Reads argument `v` as a string into buf (size STR_MAX); null/undefined gives "" if optional. */
+static bool get_string(napi_env env, napi_value v, char *buf, bool optional, const char *what) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (optional && (t == napi_undefined || t == napi_null)) {
+    buf[0] = '\0';
+    return true;
+  }
+  size_t len = 0;
+  if (t != napi_string || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return false;
+  }
+  if (len >= STR_MAX) {
+    throw_errno(env, ENAMETOOLONG, "argument", what);
+    return false;
+  }
+  napi_get_value_string_utf8(env, v, buf, STR_MAX, &len);
+  return true;
+}
+
+/* Reads argument `v` as an int32. */
+static bool get_int(napi_env env, napi_value v, int *out, const char *what) {
+  if (napi_get_value_int32(env, v, out) != napi_ok) {
+    napi_throw_type_error(env, NULL, what);
+    return false;
+  }
+  return true;
+}
+
+/* Returns the bytes of a Uint8Array (or Buffer) argument, or false after throwing a TypeError. */
+static bool get_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  void *p = NULL;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok ||
+      (type != napi_uint8_array && type != napi_uint8_clamped_array)) {
+    napi_throw_type_error(env, NULL, "expected a Uint8Array");
+    return false;
+  }
+  *data = p; /* already adjusted by the view's byte offset */
+  return true;
+}
+
+/* ---------- endpoint lifecycle ---------- */
+
+/* Frees the endpoint once neither the JS external nor the uv handle refers to it. */
+static void ep_maybe_free(endpoint *ep) {
+  if (!ep->finalized || ep->poll_live) return;
+  free(ep->scratch);
+  free(ep);
+}
+
+/* Unregisters the env cleanup hook (which also tells a waiting env teardown we are done). */
+static void ep_release_hook(endpoint *ep) {
+  if (ep->cleanup == NULL) return;
+  napi_remove_async_cleanup_hook(ep->cleanup);
+  ep->cleanup = NULL;
+}
+
+/* uv close callback of the poll handle: the last moment the endpoint is needed by libuv. */
+static void on_poll_closed(uv_handle_t *h) {
+  endpoint *ep = h->data;
+  ep->poll_live = false;
+  ep_release_hook(ep);
+  ep_maybe_free(ep);
+}
+
+/* Stops polling and closes the fd; no JS involved, so it is safe from the env cleanup hook. */
+static void ep_shutdown(endpoint *ep) {
+  if (ep->closed) return;
+  ep->closed = true;
+  if (ep->poll_live && !uv_is_closing((uv_handle_t *)&ep->poll)) {
+    uv_poll_stop(&ep->poll); /* removes the fd from epoll, so closing it next is safe */
+    uv_close((uv_handle_t *)&ep->poll, on_poll_closed);
+  }
+  if (ep->fd >= 0) {
+    close(ep->fd);
+    ep->fd = -1;
+  }
+}
+
+/* Closes the endpoint; the hook goes now, or from on_poll_closed if a uv close is pending. */
+static void ep_close_native(endpoint *ep) {
+  ep_shutdown(ep);
+  if (!ep->poll_live) ep_release_hook(ep);
+}
+
+/* Async env cleanup hook (process exit, worker exit): closes what is still open. */
+static void ep_cleanup_hook(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle;
+  ep_close_native(arg);
+}
+
+/* Drops the references to the JS callbacks so they can be collected. */
+static void ep_drop_callbacks(napi_env env, endpoint *ep) {
+  if (ep->on_data != NULL) napi_delete_reference(env, ep->on_data);
+  if (ep->on_error != NULL) napi_delete_reference(env, ep->on_error);
+  ep->on_data = ep->on_error = NULL;
+}
+
+/*
+ * Finalizer of the JS external. A polling endpoint is kept alive by its callbacks (which hold the
+ * JS wrapper), so this runs for open endpoints only at env teardown, where async hooks are no
+ * longer emitted; the async context is destroyed by close() otherwise.
+ */
+static void ep_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  endpoint *ep = data;
+  ep_close_native(ep);
+  ep_drop_callbacks(env, ep);
+  ep->finalized = true;
+  ep_maybe_free(ep);
+}
+
+/* Wraps a freshly opened fd in a tagged external; closes the fd if that fails. */
+static napi_value ep_new(napi_env env, ep_kind kind, int family, int fd) {
+  endpoint *ep = calloc(1, sizeof *ep);
+  if (ep == NULL) {
+    close(fd);
+    return throw_errno(env, ENOMEM, "calloc", NULL);
+  }
+  ep->env = env;
+  ep->kind = kind;
+  ep->family = family;
+  ep->fd = fd;
+  napi_value ext;
+  if (napi_create_external(env, ep, ep_finalize, NULL, &ext) != napi_ok) {
+    close(fd);
+    free(ep);
+    throw_napi(env);
+    return NULL;
+  }
+  napi_type_tag_object(env, ext, &ENDPOINT_TAG);
+  if (napi_add_async_cleanup_hook(env, ep_cleanup_hook, ep, &ep->cleanup) != napi_ok)
+    ep->cleanup = NULL;
+  return ext;
+}
+
+/* Returns the endpoint behind a handle argument, or NULL after throwing. */
+static endpoint *ep_get(napi_env env, napi_value v) {
+  bool ok = false;
+  void *p = NULL;
+  if (napi_check_object_type_tag(env, v, &ENDPOINT_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, v, &p) != napi_ok) {
+    napi_throw_type_error(env, NULL, "not a bindery native handle");
+    return NULL;
+  }
+  return p;
+}
+
+/* Returns [handle, extra] as a JS array. */
+static napi_value pair(napi_env env, napi_value a, napi_value b) {
+  napi_value arr;
+  CHECK(env, napi_create_array_with_length(env, 2, &arr));
+  CHECK(env, napi_set_element(env, arr, 0, a));
+  CHECK(env, napi_set_element(env, arr, 1, b));
+  return arr;
+}
+
+/* ---------- reading: batches to JS ---------- */
+
+/* Calls a JS callback from the event loop; an exception it throws becomes an uncaught exception. */
+static void call_js(endpoint *ep, napi_ref ref, size_t argc, napi_value *argv) {
+  napi_env env = ep->env;
+  napi_value cb = NULL, recv, result;
+  if (ref == NULL || napi_get_reference_value(env, ref, &cb) != napi_ok || cb == NULL) return;
+  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
+  if (napi_make_callback(env, ep->actx, recv, cb, argc, argv, &result) != napi_ok) {
+    bool pending = false;
+    napi_value exc;
+    napi_is_exception_pending(env, &pending);
+    if (pending && napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+      napi_fatal_exception(env, exc);
+  }
+}
+
+/* Hands an asynchronous error to the onError callback (dropped if there is none). */
+static void emit_error(endpoint *ep, int err, const char *syscall) {
+  if (ep->on_error == NULL) return;
+  napi_value e = make_error(ep->env, err, syscall, "");
+  call_js(ep, ep->on_error, 1, &e);
+}
+
+/* Formats a received source address ("10.0.0.1", "fe80::1%2") and returns its port. */
+static int format_addr(const struct sockaddr_storage *ss, char *buf, size_t n) {
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &s6->sin6_addr, buf, (socklen_t)n);
+    if (s6->sin6_scope_id != 0) {
+      size_t l = strlen(buf);
+      snprintf(buf + l, n - l, "%%%u", (unsigned)s6->sin6_scope_id);
+    }
+    return ntohs(s6->sin6_port);
+  }
+  const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+  inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)n);
+  return ntohs(s4->sin_port);
+}
+
+/*
+ * Reads up to BATCH_MAX frames/datagrams until EAGAIN and hands them to JS in one call:
+ * onData(batch, count, addrs). `batch` is one fresh ArrayBuffer: `count` pairs of u32 (length,
+ * source port) in host order, then the payloads back to back; `addrs` (datagram sockets only)
+ * holds the source address of each. One allocation and one JS call per batch, whatever its size.
+ */
+static void read_batch(endpoint *ep) {
+  napi_env env = ep->env;
+  uint32_t lens[BATCH_MAX], ports[BATCH_MAX];
+  struct sockaddr_storage from[BATCH_MAX];
+  size_t off = 0;
+  uint32_t n = 0;
+  int err = 0;
+  while (n < BATCH_MAX && off + MAX_FRAME <= SCRATCH_SIZE) {
+    ssize_t r;
+    if (ep->kind == EP_TAP) {
+      r = read(ep->fd, ep->scratch + off, MAX_FRAME);
+    } else {
+      socklen_t sl = sizeof from[n];
+      r = recvfrom(ep->fd, ep->scratch + off, MAX_FRAME, 0, (struct sockaddr *)&from[n], &sl);
+    }
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      break;
+    }
+    lens[n] = (uint32_t)r;
+    ports[n] = 0;
+    off += (size_t)r;
+    n++;
+  }
+
+  if (n > 0) {
+    size_t head = 8 * (size_t)n;
+    void *data = NULL;
+    napi_value argv[3];
+    if (napi_create_arraybuffer(env, head + off, &data, &argv[0]) != napi_ok) return;
+    napi_create_uint32(env, n, &argv[1]);
+    napi_get_undefined(env, &argv[2]);
+    uint32_t *meta = data;
+    if (ep->kind == EP_DGRAM) {
+      napi_create_array_with_length(env, n, &argv[2]);
+      for (uint32_t i = 0; i < n; i++) {
+        char addr[INET6_ADDRSTRLEN + 16];
+        ports[i] = (uint32_t)format_addr(&from[i], addr, sizeof addr);
+        napi_value s;
+        napi_create_string_latin1(env, addr, NAPI_AUTO_LENGTH, &s);
+        napi_set_element(env, argv[2], i, s);
+      }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+      meta[2 * i] = lens[i];
+      meta[2 * i + 1] = ports[i];
+    }
+    memcpy((uint8_t *)data + head, ep->scratch, off);
+    call_js(ep, ep->on_data, 3, argv);
+  }
+
+  if (err != 0 && !ep->closed) {
+    /* A tap read error (device gone: EBADFD/EIO) persists: stop polling instead of spinning.
+     * Socket errors (ICMP-reported ECONNREFUSED etc.) are consumed by the read: keep going. */
+    if (ep->kind == EP_TAP && ep->poll_live) uv_poll_stop(&ep->poll);
+    emit_error(ep, err, ep->kind == EP_TAP ? "read" : "recvfrom");
+  }
+}
+
+/* uv_poll callback: the fd is readable (or polling failed). */
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)events;
+  endpoint *ep = h->data;
+  if (ep->closed) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(ep->env, &scope) != napi_ok) return;
+  if (status < 0) {
+    uv_poll_stop(&ep->poll);
+    emit_error(ep, -status, "poll");
+  } else {
+    read_batch(ep);
+  }
+  napi_close_handle_scope(ep->env, scope);
+}
+
+/* ---------- exports ---------- */
+
+/* abiVersion(): number — the shape of these exports (BDY_ABI). */
+static napi_value js_abi_version(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
-  napi_create_uint32(env, 1, &v);
+  CHECK(env, napi_create_uint32(env, BDY_ABI, &v));
   return v;
 }
 
+/* setErrorClass(ctor): errors are built as `new ctor(message, errnoName, syscall)`. */
+static napi_value js_set_error_class(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bdy_instance *inst = NULL;
+  CHECK(env, napi_get_instance_data(env, (void **)&inst));
+  if (inst->error_ctor != NULL) napi_delete_reference(env, inst->error_ctor);
+  inst->error_ctor = NULL;
+  CHECK(env, napi_create_reference(env, argv[0], 1, &inst->error_ctor));
+  return NULL;
+}
+
+/* tapOpen(netns, name, mtu, up): [handle, actualName] — a tap device inside `netns`. */
+static napi_value js_tap_open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char netns[STR_MAX], name[STR_MAX];
+  int mtu;
+  bool up;
+  if (!get_string(env, argv[0], netns, true, "netns must be a string") ||
+      !get_string(env, argv[1], name, false, "name must be a string") ||
+      !get_int(env, argv[2], &mtu, "mtu must be a number"))
+    return NULL;
+  CHECK(env, napi_get_value_bool(env, argv[3], &up));
+
+  bdy_tap_req req = {.name = name, .mtu = mtu, .up = up, .fd = -1};
+  bdy_status st = {0};
+  if (bdy_run_in_netns(netns, bdy_tap_open, &req, &st) < 0) return throw_status(env, &st);
+  napi_value h = ep_new(env, EP_TAP, AF_UNSPEC, req.fd);
+  if (h == NULL) return NULL;
+  napi_value vname;
+  CHECK(env, napi_create_string_utf8(env, req.out_name, NAPI_AUTO_LENGTH, &vname));
+  return pair(env, h, vname);
+}
+
+/* pingOpen(family 4|6, ident, localAddr|null, netns|null): [handle, boundIdent]. */
+static napi_value js_ping_open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int family, ident;
+  char local[STR_MAX], netns[STR_MAX];
+  if (!get_int(env, argv[0], &family, "family must be 4 or 6") ||
+      !get_int(env, argv[1], &ident, "ident must be a number") ||
+      !get_string(env, argv[2], local, true, "localAddr must be a string") ||
+      !get_string(env, argv[3], netns, true, "netns must be a string"))
+    return NULL;
+  bdy_ping_req req = {
+      .family = family == 6 ? AF_INET6 : AF_INET,
+      .ident = ident,
+      .local = local[0] != '\0' ? local : NULL,
+      .fd = -1,
+  };
+  bdy_status st = {0};
+  if (bdy_run_in_netns(netns, bdy_ping_open, &req, &st) < 0) return throw_status(env, &st);
+  napi_value h = ep_new(env, EP_DGRAM, req.family, req.fd);
+  if (h == NULL) return NULL;
+  napi_value vport;
+  CHECK(env, napi_create_uint32(env, (uint32_t)req.port, &vport));
+  return pair(env, h, vport);
+}
+
+/* udpOpen(device, addr, port, netns|null): [handle, boundPort] — device-bound broadcast UDP. */
+static napi_value js_udp_open(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char device[STR_MAX], addr[STR_MAX], netns[STR_MAX];
+  int port;
+  if (!get_string(env, argv[0], device, false, "device must be a string") ||
+      !get_string(env, argv[1], addr, false, "addr must be a string") ||
+      !get_int(env, argv[2], &port, "port must be a number") ||
+      !get_string(env, argv[3], netns, true, "netns must be a string"))
+    return NULL;
+  bdy_udp_req req = {
+      .device = device,
+      .addr = addr,
+      .family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET,
+      .port = port,
+      .fd = -1,
+  };
+  bdy_status st = {0};
+  if (bdy_run_in_netns(netns, bdy_udp_open, &req, &st) < 0) return throw_status(env, &st);
+  napi_value h = ep_new(env, EP_DGRAM, req.family, req.fd);
+  if (h == NULL) return NULL;
+  napi_value vport;
+  CHECK(env, napi_create_uint32(env, (uint32_t)req.bound_port, &vport));
+  return pair(env, h, vport);
+}
+
+/* start(handle, onData, onError): begins polling the fd on the event loop (replaces callbacks). */
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  endpoint *ep = ep_get(env, argv[0]);
+  if (ep == NULL) return NULL;
+  if (ep->closed) return throw_errno(env, EBADF, "start", "closed");
+
+  ep_drop_callbacks(env, ep);
+  CHECK(env, napi_create_reference(env, argv[1], 1, &ep->on_data));
+  CHECK(env, napi_create_reference(env, argv[2], 1, &ep->on_error));
+  if (ep->actx == NULL) {
+    napi_value resource, rname;
+    CHECK(env, napi_create_object(env, &resource));
+    CHECK(env, napi_create_string_utf8(env, ep->kind == EP_TAP ? "bindery:tap" : "bindery:dgram",
+                                       NAPI_AUTO_LENGTH, &rname));
+    CHECK(env, napi_async_init(env, resource, rname, &ep->actx));
+  }
+  if (ep->scratch == NULL) {
+    ep->scratch = malloc(SCRATCH_SIZE);
+    if (ep->scratch == NULL) return throw_errno(env, ENOMEM, "malloc", NULL);
+  }
+  if (!ep->poll_live) {
+    uv_loop_t *loop;
+    CHECK(env, napi_get_uv_event_loop(env, &loop));
+    int rc = uv_poll_init(loop, &ep->poll, ep->fd);
+    if (rc < 0) return throw_errno(env, -rc, "uv_poll_init", NULL);
+    ep->poll.data = ep;
+    ep->poll_live = true;
+  }
+  int rc = uv_poll_start(&ep->poll, UV_READABLE, on_poll);
+  if (rc < 0) return throw_errno(env, -rc, "uv_poll_start", NULL);
+  return NULL;
+}
+
+/*
+ * tapSend(handle, frames: Uint8Array[]): number — writes each frame with one non-blocking
+ * write(); stops at EAGAIN/ENOBUFS and returns how many frames were written (the rest are the
+ * caller's drops). Any other error throws, with `sent` = frames written before it.
+ */
+static napi_value js_tap_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  endpoint *ep = ep_get(env, argv[0]);
+  if (ep == NULL) return NULL;
+  if (ep->closed) return throw_errno(env, EBADF, "write", "closed");
+  uint32_t count = 0, sent = 0;
+  CHECK(env, napi_get_array_length(env, argv[1], &count));
+  for (; sent < count; sent++) {
+    napi_value el;
+    const uint8_t *data;
+    size_t len;
+    CHECK(env, napi_get_element(env, argv[1], sent, &el));
+    if (!get_bytes(env, el, &data, &len)) return NULL;
+    ssize_t w;
+    do {
+      w = write(ep->fd, data, len);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) break;
+      napi_value error = make_error(env, e, "write", ""), vsent;
+      napi_create_uint32(env, sent, &vsent);
+      napi_set_named_property(env, error, "sent", vsent);
+      napi_throw(env, error);
+      return NULL;
+    }
+  }
+  napi_value v;
+  CHECK(env, napi_create_uint32(env, sent, &v));
+  return v;
+}
+
+/*
+ * dgramSend(handle, addr, port, data): boolean — one non-blocking sendto(); false when the socket
+ * buffer is full (EAGAIN/ENOBUFS: the datagram is dropped), throws on other errors.
+ */
+static napi_value js_dgram_send(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  endpoint *ep = ep_get(env, argv[0]);
+  if (ep == NULL) return NULL;
+  char addr[STR_MAX];
+  int port;
+  const uint8_t *data;
+  size_t len;
+  if (!get_string(env, argv[1], addr, false, "addr must be a string") ||
+      !get_int(env, argv[2], &port, "port must be a number") || !get_bytes(env, argv[3], &data, &len))
+    return NULL;
+  if (ep->closed || ep->kind != EP_DGRAM) return throw_errno(env, EBADF, "sendto", addr);
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  bdy_status st = {0};
+  if (bdy_parse_addr(ep->family, addr, port, &ss, &sl, &st) < 0) return throw_status(env, &st);
+  ssize_t w;
+  do {
+    w = sendto(ep->fd, data, len, 0, (struct sockaddr *)&ss, sl);
+  } while (w < 0 && errno == EINTR);
+  bool ok = true;
+  if (w < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+      return throw_errno(env, errno, "sendto", addr);
+    ok = false;
+  }
+  napi_value v;
+  CHECK(env, napi_get_boolean(env, ok, &v));
+  return v;
+}
+
+/* close(handle): stops polling, closes the fd and releases the callbacks; idempotent. */
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  endpoint *ep = ep_get(env, argv[0]);
+  if (ep == NULL) return NULL;
+  ep_close_native(ep);
+  ep_drop_callbacks(env, ep);
+  if (ep->actx != NULL) {
+    napi_async_destroy(env, ep->actx);
+    ep->actx = NULL;
+  }
+  return NULL;
+}
+
+/* Frees the per-environment state. */
+static void instance_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  bdy_instance *inst = data;
+  if (inst->error_ctor != NULL) napi_delete_reference(env, inst->error_ctor);
+  free(inst);
+}
+
+/* Module init: per-env state and the exported functions. */
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "abiVersion", NAPI_AUTO_LENGTH, abi_version, NULL, &fn);
-  napi_set_named_property(env, exports, "abiVersion", fn);
+  bdy_instance *inst = calloc(1, sizeof *inst);
+  if (inst == NULL) return throw_errno(env, ENOMEM, "calloc", NULL);
+  if (napi_set_instance_data(env, inst, instance_finalize, NULL) != napi_ok) {
+    free(inst);
+    throw_napi(env);
+    return NULL;
+  }
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"abiVersion", js_abi_version}, {"setErrorClass", js_set_error_class},
+      {"tapOpen", js_tap_open},       {"pingOpen", js_ping_open},
+      {"udpOpen", js_udp_open},       {"start", js_start},
+      {"tapSend", js_tap_send},       {"dgramSend", js_dgram_send},
+      {"close", js_close},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value fn;
+    CHECK(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
+    CHECK(env, napi_set_named_property(env, exports, fns[i].name, fn));
+  }
   return exports;
 }
 

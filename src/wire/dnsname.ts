@@ -51,11 +51,12 @@ export function encodeName(name: string): Uint8Array | undefined {
 }
 
 /**
- * Encodes names back to back, as RFC 3397 (DHCP option 119) and RFC 8415 §21.… lists carry them.
+ * Encodes names back to back, as RFC 3397 (DHCP option 119) and RFC 3646 §4 (DHCPv6 option
+ * 24) lists carry them.
  *
  * With `compress`, a suffix already written is replaced by a pointer (RFC 1035 §4.1.4) whose
- * offset is relative to the start of the list (RFC 3397 §2: "the pointer offset is relative to the
- * start of the concatenated option data"). Suffixes are compared case-insensitively, as DNS names
+ * offset is relative to the start of the list, which RFC 3397 §2 defines as the start of the
+ * (concatenated) option data. Suffixes are compared case-insensitively, as DNS names
  * compare (RFC 1035 §2.3.3); the case of the first occurrence is kept. Names that
  * {@link encodeName} rejects are skipped, so the output is always a valid list.
  *
@@ -85,6 +86,45 @@ export function encodeNameList(names: readonly string[], compress: boolean): Uin
     if (i === labels.length) out.push(0);
   }
   return Uint8Array.from(out);
+}
+
+/**
+ * Decodes the whole of `d` as one uncompressed name that may be partial, as the DHCP Client FQDN
+ * options carry it (RFC 4702 §2.3.1, RFC 4704 §4.2): a fully qualified name ends with the root
+ * label, a partial one just stops.
+ *
+ * @param d - the name's bytes, exactly
+ * @returns the dotted name with a trailing '.' when fully qualified ("" is an empty partial name),
+ *   or 'malformed' for a pointer, a bad label or bytes after the root label
+ */
+export function decodePartialName(d: Uint8Array): string | WireError {
+  const labels: string[] = [];
+  let off = 0;
+  while (off < d.length) {
+    const len = d[off]!;
+    if (len === 0) {
+      if (off + 1 !== d.length || d.length > MAX_NAME_WIRE) return wireError('malformed');
+      return labels.join('.') + '.';
+    }
+    if (len > MAX_LABEL || off + 1 + len > d.length) return wireError('malformed');
+    labels.push(utf8Decoder.decode(d.subarray(off + 1, off + 1 + len)));
+    off += 1 + len;
+  }
+  return off + 1 > MAX_NAME_WIRE ? wireError('malformed') : labels.join('.');
+}
+
+/**
+ * Encodes a name as {@link decodePartialName} reads it: with the root label when `name` ends
+ * with '.', without it otherwise.
+ *
+ * @param name - dotted name; "" is the empty partial name
+ * @returns the bytes, or undefined when {@link encodeName} rejects the name
+ */
+export function encodePartialName(name: string): Uint8Array | undefined {
+  if (name === '') return new Uint8Array(0);
+  const full = encodeName(name);
+  if (!full) return undefined;
+  return name.endsWith('.') ? full : full.subarray(0, full.length - 1);
 }
 
 /** A decoded name and the offset just after it as stored (after the pointer, if it ends in one). */
@@ -143,7 +183,7 @@ export function decodeName(buf: Uint8Array, offset: number, base = 0): DecodedNa
 
 /**
  * Decodes names stored back to back until the end of `buf`, with pointers relative to the start
- * of `buf` (RFC 3397 §2, RFC 8106 §5.2 DNSSL, RFC 8415 §21.…).
+ * of `buf` (RFC 3397 §2, RFC 8106 §5.2 DNSSL, RFC 3646 §4 with RFC 8415 §10).
  *
  * @param buf - the list's bytes, exactly
  * @param allowTrailingZeros - stop at zero padding (RFC 8106 DNSSL pads to 8 octets)

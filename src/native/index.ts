@@ -1,0 +1,317 @@
+// Typed wrapper of the native shim (native/*.c): taps in a network namespace, ping sockets, device-bound UDP.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { BinderyError, ErrorCode } from '../errors.js';
+
+/** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
+const NATIVE_ABI = 2;
+
+declare const handleBrand: unique symbol;
+/** An open tap or socket inside the shim (a tagged N-API external). */
+type Handle = { readonly [handleBrand]: true };
+
+/**
+ * One batch from the shim: `batch` starts with `count` pairs of u32 (length, source port) in host
+ * byte order, followed by the payloads back to back; `addrs` (sockets only) holds the sources.
+ */
+type DataCallback = (batch: ArrayBuffer, count: number, addrs: string[] | undefined) => void;
+
+/** The raw exports of build/Release/bindery_native.node. */
+interface Shim {
+  abiVersion(): number;
+  setErrorClass(ctor: new (message: string, errno: string, syscall: string) => Error): void;
+  tapOpen(netns: string, name: string, mtu: number, up: boolean): [Handle, string];
+  pingOpen(
+    family: 4 | 6,
+    ident: number,
+    localAddr: string | null,
+    netns: string | null,
+  ): [Handle, number];
+  udpOpen(device: string, addr: string, port: number, netns: string | null): [Handle, number];
+  start(h: Handle, onData: DataCallback, onError: (e: SyscallError) => void): void;
+  tapSend(h: Handle, frames: readonly Uint8Array[]): number;
+  dgramSend(h: Handle, addr: string, port: number, data: Uint8Array): boolean;
+  close(h: Handle): void;
+}
+
+/**
+ * A system call made by the shim failed. `errno` is the symbolic name ('ENOENT', 'EPERM', ...),
+ * `syscall` the call ('open', 'setns', 'ioctl(TUNSETIFF)', 'bind', ...); the message names both
+ * and what the call was applied to.
+ */
+export class SyscallError extends BinderyError {
+  /** Symbolic errno name, as Node reports them (libuv's names). */
+  readonly errno: string;
+  /** The failing call, e.g. 'setns' or 'ioctl(TUNSETIFF)'. */
+  readonly syscall: string;
+  /** For `TapDevice.send` only: frames written before the failing one (set by the shim). */
+  declare readonly sent?: number;
+
+  /** Built by the shim: `new SyscallError(message, errno, syscall)`. */
+  constructor(message: string, errno: string, syscall: string) {
+    super(ErrorCode.Syscall, message);
+    this.name = 'SyscallError';
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+let shim: Shim | undefined;
+
+/** Loads the shim once (package root is two levels up from src/native and dist/native). */
+function native(): Shim {
+  if (shim !== undefined) return shim;
+  const path = fileURLToPath(new URL('../../build/Release/bindery_native.node', import.meta.url));
+  let mod: Partial<Shim>;
+  try {
+    mod = createRequire(import.meta.url)(path) as Partial<Shim>;
+  } catch (e) {
+    throw new BinderyError(
+      ErrorCode.NativeUnavailable,
+      `cannot load the native shim ${path} (npm install builds it with node-gyp): ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const abi = typeof mod.abiVersion === 'function' ? mod.abiVersion() : 0;
+  if (abi !== NATIVE_ABI || typeof mod.setErrorClass !== 'function')
+    throw new BinderyError(
+      ErrorCode.NativeUnavailable,
+      `the native shim ${path} has ABI ${abi}, this code needs ${NATIVE_ABI}: rebuild it (npx node-gyp rebuild)`,
+    );
+  mod.setErrorClass(SyscallError);
+  shim = mod as Shim;
+  return shim;
+}
+
+/**
+ * Loads the shim and returns its ABI version.
+ *
+ * @throws BinderyError (NativeUnavailable) when it is not built or built from other sources.
+ */
+export function nativeAbiVersion(): number {
+  return native().abiVersion();
+}
+
+/** Common part of taps and sockets: polling start, error delivery, close. */
+abstract class Endpoint {
+  private errorCb: ((e: SyscallError) => void) | undefined;
+  private started = false;
+
+  constructor(protected readonly handle: Handle) {}
+
+  /** Starts polling once; the shim holds `onData` (and so this object) until close(). */
+  protected start(onData: DataCallback): void {
+    if (this.started) return;
+    native().start(this.handle, onData, (e) => this.emitError(e));
+    this.started = true;
+  }
+
+  private emitError(e: SyscallError): void {
+    if (this.errorCb !== undefined) this.errorCb(e);
+    else process.emitWarning(e);
+  }
+
+  /** Sets the handler of asynchronous read errors (default: a process warning). */
+  onError(cb: (e: SyscallError) => void): void {
+    this.errorCb = cb;
+  }
+
+  /** Stops reading and closes the fd; idempotent. Later sends throw EBADF. */
+  close(): void {
+    native().close(this.handle);
+  }
+}
+
+/**
+ * A tap device opened inside a network namespace. Frames the namespace's kernel sends on the
+ * link arrive in batches (one callback per event-loop wake-up, at most 64 frames); the Uint8Arrays
+ * of a batch are views into one ArrayBuffer, so keeping any frame keeps its whole batch alive.
+ */
+export interface TapDevice {
+  /** The interface name (the kernel's choice when the requested name was ''). */
+  readonly name: string;
+  /** Sets the receiver of frame batches and starts reading (frames queue in the kernel until then). */
+  onFrames(cb: (frames: Uint8Array[]) => void): void;
+  /**
+   * Writes frames in order, one non-blocking write() each. Stops when the kernel queue is full
+   * and returns how many were written; the rest are the caller's drops.
+   *
+   * @throws SyscallError on other write errors (`sent` = frames written before it), EBADF after close().
+   */
+  send(frames: readonly Uint8Array[]): number;
+  /** Sets the receiver of asynchronous read errors (reading stops after one; default: a warning). */
+  onError(cb: (e: SyscallError) => void): void;
+  /** Stops reading and closes the fd: the tap disappears from its namespace. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Splits a shim batch into views, one per frame. Why one ArrayBuffer per batch rather than one
+ * Buffer per frame: draining a full tap queue of 64-byte frames in batches of 64 cost about
+ * 1.3 µs of CPU per frame this way against 2.3 µs with a napi_create_buffer_copy per frame
+ * (the read() itself included; 1400-byte frames: 2.3 against 2.7 µs). One allocation, one copy
+ * and one JS call per batch; the views cost less than N native Buffer creations.
+ */
+function views(batch: ArrayBuffer, count: number): Uint8Array[] {
+  const meta = new Uint32Array(batch, 0, count * 2);
+  const out = new Array<Uint8Array>(count);
+  let off = count * 8;
+  for (let i = 0; i < count; i++) {
+    const len = meta[2 * i]!;
+    out[i] = new Uint8Array(batch, off, len);
+    off += len;
+  }
+  return out;
+}
+
+class Tap extends Endpoint implements TapDevice {
+  private framesCb: (frames: Uint8Array[]) => void = () => {};
+
+  constructor(
+    handle: Handle,
+    readonly name: string,
+  ) {
+    super(handle);
+  }
+
+  onFrames(cb: (frames: Uint8Array[]) => void): void {
+    this.framesCb = cb;
+    this.start((batch, count) => this.framesCb(views(batch, count)));
+  }
+
+  send(frames: readonly Uint8Array[]): number {
+    return native().tapSend(this.handle, frames);
+  }
+}
+
+/**
+ * Opens tap `name` (IFF_TAP, no packet info) inside network namespace `netns` without moving this
+ * process: a short-lived thread does setns() and the ioctls. The fd is non-blocking and
+ * close-on-exec, and is closed at close() or when the process exits.
+ *
+ * @param opts.netns - Name under /run/netns (as `ip netns add` makes) or an absolute path;
+ *   '' opens the tap in this process's own namespace.
+ * @param opts.name - Interface name (at most 15 bytes); '' lets the kernel pick tapN.
+ * @param opts.mtu - MTU to set (default: the kernel's, 1500).
+ * @param opts.up - Bring the link up (default false).
+ * @throws SyscallError e.g. ENOENT (no such namespace), EPERM (no CAP_NET_ADMIN), EBUSY.
+ * @throws BinderyError (NativeUnavailable) when the shim is not built.
+ */
+export function openTap(opts: {
+  netns: string;
+  name: string;
+  mtu?: number;
+  up?: boolean;
+}): TapDevice {
+  const [handle, name] = native().tapOpen(opts.netns, opts.name, opts.mtu ?? 0, opts.up ?? false);
+  return new Tap(handle, name);
+}
+
+/** One received datagram; `data` is a view into the batch's shared ArrayBuffer. */
+export interface Datagram {
+  /** Payload (for ping sockets: the ICMP header and data, no IP header). */
+  readonly data: Uint8Array;
+  /** Source address ('10.0.0.1', '::1', 'fe80::1%2'). */
+  readonly addr: string;
+  /** Source port (0 for ping sockets). */
+  readonly port: number;
+}
+
+/** A ping or UDP socket served on the event loop, messages delivered in batches (at most 64). */
+export interface DatagramEndpoint {
+  /** The bound port; for ping sockets the echo identifier the kernel writes into requests. */
+  readonly localPort: number;
+  /** Address family of the socket. */
+  readonly family: 4 | 6;
+  /**
+   * Sends one datagram (non-blocking). For ping sockets `data` is a whole ICMP echo message and
+   * `port` is ignored; the kernel sets identifier and checksum.
+   *
+   * @returns false when the socket buffer is full and the datagram was dropped.
+   * @throws SyscallError on other errors (e.g. ENETUNREACH, EINVAL for a malformed address).
+   */
+  send(addr: string, port: number, data: Uint8Array): boolean;
+  /** Sets the receiver of message batches and starts reading. */
+  onMessages(cb: (msgs: Datagram[]) => void): void;
+  /** Sets the receiver of asynchronous receive errors (e.g. ECONNREFUSED; default: a warning). */
+  onError(cb: (e: SyscallError) => void): void;
+  /** Stops reading and closes the socket. Idempotent. */
+  close(): void;
+}
+
+class DatagramSocket extends Endpoint implements DatagramEndpoint {
+  private messagesCb: (msgs: Datagram[]) => void = () => {};
+
+  constructor(
+    handle: Handle,
+    readonly family: 4 | 6,
+    readonly localPort: number,
+  ) {
+    super(handle);
+  }
+
+  onMessages(cb: (msgs: Datagram[]) => void): void {
+    this.messagesCb = cb;
+    this.start((batch, count, addrs) => {
+      const meta = new Uint32Array(batch, 0, count * 2);
+      const msgs = new Array<Datagram>(count);
+      let off = count * 8;
+      for (let i = 0; i < count; i++) {
+        const len = meta[2 * i]!;
+        msgs[i] = {
+          data: new Uint8Array(batch, off, len),
+          addr: addrs![i]!,
+          port: meta[2 * i + 1]!,
+        };
+        off += len;
+      }
+      this.messagesCb(msgs);
+    });
+  }
+
+  send(addr: string, port: number, data: Uint8Array): boolean {
+    return native().dgramSend(this.handle, addr, port, data);
+  }
+}
+
+/**
+ * Opens an ICMP (family 4) or ICMPv6 (family 6) "ping" datagram socket, bound to echo identifier
+ * `ident` (default 0: the kernel picks a free one) and `localAddr`. Replies arrive with their
+ * source address. The caller's group must be in net.ipv4.ping_group_range of the namespace.
+ *
+ * @param opts.netns - Create the socket inside this namespace (name or absolute path).
+ * @throws SyscallError e.g. EACCES (group not in ping_group_range), EADDRINUSE (identifier taken).
+ */
+export function openPingSocket(opts: {
+  family: 4 | 6;
+  ident?: number;
+  localAddr?: string;
+  netns?: string;
+}): DatagramEndpoint {
+  const [handle, port] = native().pingOpen(
+    opts.family,
+    opts.ident ?? 0,
+    opts.localAddr ?? null,
+    opts.netns ?? null,
+  );
+  return new DatagramSocket(handle, opts.family, port);
+}
+
+/**
+ * Opens a UDP socket for a DHCP-style server: SO_BINDTODEVICE `device`, SO_BROADCAST and
+ * SO_REUSEADDR, bound to (`addr`, `port`). IPv6 when `addr` contains ':'.
+ *
+ * @param opts.addr - Local address (default '0.0.0.0').
+ * @param opts.netns - Create the socket inside this namespace (the device is looked up there).
+ * @throws SyscallError e.g. ENODEV (no such device), EADDRINUSE, EPERM (no CAP_NET_RAW).
+ */
+export function openDeviceUdpSocket(opts: {
+  device: string;
+  port: number;
+  addr?: string;
+  netns?: string;
+}): DatagramEndpoint {
+  const addr = opts.addr ?? '0.0.0.0';
+  const [handle, port] = native().udpOpen(opts.device, addr, opts.port, opts.netns ?? null);
+  return new DatagramSocket(handle, addr.includes(':') ? 6 : 4, port);
+}

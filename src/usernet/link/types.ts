@@ -1,0 +1,39 @@
+// What the translator needs from a guest link, whatever carries the frames (stream socket, tap).
+
+/**
+ * A guest link: Ethernet frames in from the guest (batched), frames out to it.
+ *
+ * Frames handed to `send` belong to the link until they are written: the caller must not
+ * reuse or modify them afterwards. Frames delivered to `onFrames` belong to the listener.
+ */
+export interface GuestLink {
+  /** What carries the frames. */
+  readonly kind: 'stream' | 'tap';
+  /**
+   * Sends frames to the guest, in order.
+   *
+   * @param frames - Ethernet frames without FCS; the link pads short ones as it must.
+   * @returns false when the guest is not there (frames dropped and counted) or the link's
+   *   buffer is full (frames queued; wait for `onDrain` before sending more).
+   */
+  send(frames: readonly Uint8Array[]): boolean;
+  /**
+   * Registers a consumer of guest frames. Every frame complete after one read arrives in
+   * one call.
+   *
+   * @param listener - Called with one or more frames.
+   */
+  onFrames(listener: (frames: Uint8Array[]) => void): void;
+  /**
+   * Registers a listener for the end of back-pressure (after `send` returned false).
+   *
+   * @param listener - Called when the link can take frames again.
+   */
+  onDrain(listener: () => void): void;
+  /**
+   * Closes the link and releases its resources; idempotent.
+   *
+   * @returns A promise that settles when everything is closed.
+   */
+  close(): Promise<void>;
+}

@@ -1,0 +1,204 @@
+// A throwaway QEMU guest for integration tests: Debian's kernel, a busybox initramfs, one virtio-net NIC on a stream socket.
+//
+//   const link = await StreamLink.listen({ path: `${dir}/guest.socket`, oneOff: true });
+//   const guest = await bootGuest(lab, { socketPath: link.path, script: 'udhcpc -i eth0 -n -q' });
+//   await guest.waitReady();
+//   assert.equal(await guest.waitForExit(), 0);
+//
+// The guest runs `qemu-system-x86_64 -accel tcg` (no KVM needed) with the netdev QEMU 7.2
+// introduced for passt: `-netdev stream,server=off,addr.type=unix,addr.path=…`, so the test's
+// stream link must be listening before the guest boots. The guest's /init (initramfs.ts) loads
+// the virtio-net modules, brings up lo and eth0, prints BINDERY-GUEST-READY, runs the test's
+// script, prints BINDERY-GUEST-EXIT=<code> and powers off. QEMU is killed at lab teardown, and
+// also by `timeout -s KILL` at the guest's deadline, even if this process was killed first.
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { BinderyError, ErrorCode } from '../../src/errors.js';
+import {
+  GUEST_EXIT_MARKER,
+  GUEST_INSMOD_FAILED_MARKER,
+  GUEST_READY_MARKER,
+  buildBaseInitramfs,
+  findGuestKernel,
+  scriptArchive,
+} from './initramfs.js';
+import type { GuestKernel } from './initramfs.js';
+import { HOST } from './lab.js';
+import type { Lab, LabProcess, Netns } from './lab.js';
+
+/** The QEMU binary the guest runs on. */
+export const QEMU_BINARY = 'qemu-system-x86_64';
+
+/** Options of `bootGuest`. */
+export interface BootGuestOptions {
+  /** The unix socket the guest's NIC connects to (a StreamLink must be listening there). */
+  readonly socketPath: string;
+  /** Shell script run by the guest once eth0 is up (busybox sh; all busybox applets exist). */
+  readonly script: string;
+  /** MAC address of the guest's NIC; default 52:54:00:12:34:56. */
+  readonly mac?: string;
+  /** Guest memory in MiB; default 256. */
+  readonly memMb?: number;
+  /** Hard deadline of the guest's whole life; QEMU is killed then. Default 120 000 ms. */
+  readonly timeoutMs?: number;
+  /** Namespace QEMU runs in; default the host (the socket is all the guest touches). */
+  readonly netns?: Netns;
+  /** Extra kernel command line arguments. */
+  readonly append?: string;
+}
+
+/** A running (or finished) guest. */
+export interface Guest {
+  /** The QEMU process (its stdout is the serial console). */
+  readonly process: LabProcess;
+  /** Date.now() when QEMU was started. */
+  readonly startedAt: number;
+  /** The serial console so far. */
+  readonly console: string;
+  /** The script's exit code once the guest printed it, else undefined. */
+  readonly exitCode: number | undefined;
+  /**
+   * Waits until the console matches `re`.
+   *
+   * @param re - Pattern to wait for.
+   * @param timeoutMs - Deadline; default 120 000 ms.
+   * @returns The match.
+   * @throws BinderyError (Timeout) at the deadline, (Lab) if QEMU exits first.
+   */
+  waitForConsole(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /**
+   * Waits for BINDERY-GUEST-READY (modules loaded, eth0 up, script starting).
+   *
+   * @returns Milliseconds from QEMU start to the marker.
+   */
+  waitReady(timeoutMs?: number): Promise<number>;
+  /**
+   * Waits for the script's end.
+   *
+   * @returns Its exit code.
+   */
+  waitForExit(timeoutMs?: number): Promise<number>;
+  /** Kills QEMU (SIGKILL; a test guest has nothing to save). */
+  kill(): Promise<void>;
+}
+
+/**
+ * Why QEMU guests cannot run here, or undefined when they can.
+ * Use as `test('…', { skip: qemuSkipReason() }, …)`.
+ */
+export function qemuSkipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'QEMU tests need root (lab namespaces)';
+  if (findGuestKernel() === undefined) return 'no /boot/vmlinuz-*-amd64 with modules';
+  if (!existsSync('/bin/busybox')) return 'busybox-static is not installed';
+  const path = (process.env.PATH ?? '').split(':');
+  if (!path.some((d) => existsSync(`${d}/${QEMU_BINARY}`)))
+    return `${QEMU_BINARY} is not installed`;
+  return undefined;
+}
+
+let cached: { kernel: GuestKernel; base: Buffer } | undefined;
+
+/** The kernel and base initramfs, built once per process. */
+function guestImage(): { kernel: GuestKernel; base: Buffer } {
+  if (cached !== undefined) return cached;
+  const kernel = findGuestKernel();
+  if (kernel === undefined) {
+    throw new BinderyError(
+      ErrorCode.Lab,
+      'no /boot/vmlinuz-*-amd64 with modules under /lib/modules',
+    );
+  }
+  cached = { kernel, base: buildBaseInitramfs(kernel) };
+  return cached;
+}
+
+/**
+ * Boots a guest whose NIC is connected to `socketPath`, running `script`. QEMU is registered
+ * in the lab (killed at teardown).
+ *
+ * @param lab - The lab that owns the guest.
+ * @param opts - Socket, script, MAC, memory, deadline.
+ * @returns The guest handle, as soon as QEMU has started.
+ */
+export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest> {
+  const { kernel, base } = guestImage();
+  const dir = await lab.tmpDir();
+  const initrd = `${dir}/initrd.cpio`;
+  await writeFile(initrd, Buffer.concat([base, scriptArchive(opts.script)]));
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const mac = opts.mac ?? '52:54:00:12:34:56';
+  if (/[,=]/.test(opts.socketPath)) {
+    throw new BinderyError(
+      ErrorCode.Lab,
+      `socket path must not contain ',' or '=': ${opts.socketPath}`,
+    );
+  }
+  const append = ['console=ttyS0', 'panic=-1', 'quiet', opts.append ?? ''].join(' ').trim();
+  const argv = [
+    // The hard deadline survives this process: QEMU dies even if nobody is left to kill it.
+    'timeout',
+    '-s',
+    'KILL',
+    String(Math.ceil(timeoutMs / 1000) + 5),
+    QEMU_BINARY,
+    '-accel',
+    'tcg',
+    '-smp',
+    '1',
+    '-m',
+    String(opts.memMb ?? 256),
+    '-nographic',
+    '-nodefaults',
+    '-no-user-config',
+    '-serial',
+    'stdio',
+    '-monitor',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    kernel.vmlinuz,
+    '-initrd',
+    initrd,
+    '-append',
+    append,
+    '-netdev',
+    `stream,id=n0,server=off,addr.type=unix,addr.path=${opts.socketPath}`,
+    '-device',
+    `virtio-net-pci,netdev=n0,mac=${mac}`,
+  ];
+  const startedAt = Date.now();
+  const proc = lab.spawn(opts.netns ?? HOST, argv, { label: 'qemu guest' });
+  const deadline = setTimeout(() => void proc.kill('SIGKILL', 0), timeoutMs);
+  deadline.unref();
+  void proc.exited.then(() => clearTimeout(deadline));
+
+  const wait = (re: RegExp, ms = timeoutMs): Promise<RegExpExecArray> => proc.waitForOutput(re, ms);
+  const exitRe = new RegExp(`${GUEST_EXIT_MARKER}(\\d+)`);
+  const guest: Guest = {
+    process: proc,
+    startedAt,
+    get console() {
+      return proc.output;
+    },
+    get exitCode() {
+      const m = exitRe.exec(proc.stdout);
+      return m === null ? undefined : Number(m[1]);
+    },
+    waitForConsole: wait,
+    async waitReady(ms = timeoutMs) {
+      await wait(new RegExp(`${GUEST_READY_MARKER}|${GUEST_INSMOD_FAILED_MARKER}`), ms);
+      if (proc.output.includes(GUEST_INSMOD_FAILED_MARKER)) {
+        throw new BinderyError(ErrorCode.Lab, `guest could not load its modules:\n${proc.output}`);
+      }
+      if (!proc.output.includes(GUEST_READY_MARKER)) await wait(new RegExp(GUEST_READY_MARKER), ms);
+      return Date.now() - startedAt;
+    },
+    async waitForExit(ms = timeoutMs) {
+      return Number((await wait(exitRe, ms))[1]);
+    },
+    async kill() {
+      await proc.kill('SIGKILL', 0);
+    },
+  };
+  return guest;
+}

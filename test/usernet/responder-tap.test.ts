@@ -1,0 +1,46 @@
+// The kernel of a lab namespace pings and ARPs bindery's tap; bindery's responder answers (IPv4, IPv6 with NDP).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Lab } from '../lab/lab.js';
+import { respond, newCounters } from '../../src/usernet/iface/responder.js';
+import { parseIpv4, parseIpv6, parseMac } from '../../src/wire/common.js';
+import { run } from '../../src/cli/main.js';
+
+test('ping -c 3 over IPv4 and IPv6 (with neighbour discovery) is answered through the tap', async (t) => {
+  const lab = await Lab.create(t);
+  const ns = await lab.namespace('resp');
+  const tap = await lab.tap(ns, { addrs: ['10.77.0.15/24', 'fd00:77::15/64'] });
+  const cfg = {
+    ourMac: parseMac('9a:55:9a:55:9a:55')!,
+    gateway4: parseIpv4('10.77.0.2')!,
+    gateways6: [parseIpv6('fd00:77::2')!],
+    guest4: parseIpv4('10.77.0.15')!,
+  };
+  const c = newCounters();
+  tap.onFrames((frames) => {
+    const out: Uint8Array[] = [];
+    for (const f of frames) out.push(...respond(cfg, f, c));
+    if (out.length > 0) tap.send(out);
+  });
+  const p4 = await lab.exec(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.77.0.2']);
+  assert.equal(p4.code, 0, p4.stdout + p4.stderr);
+  assert.match(p4.stdout, /3 packets transmitted, 3 received/);
+  const p6 = await lab.exec(ns, ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd00:77::2']);
+  assert.equal(p6.code, 0, p6.stdout + p6.stderr);
+  assert.match(p6.stdout, /3 packets transmitted, 3 received/);
+  const neigh = await lab.exec(ns, ['ip', 'neigh', 'show']);
+  assert.match(neigh.stdout, /10\.77\.0\.2 .*lladdr 9a:55:9a:55:9a:55/);
+  assert.match(neigh.stdout, /fd00:77::2 .*lladdr 9a:55:9a:55:9a:55 router/);
+  assert.ok(c.arpReplies >= 1 && c.neighborAdverts >= 1);
+  assert.equal(c.echoReplies4, 3);
+  assert.equal(c.echoReplies6, 3);
+  assert.equal(c.drops.malformed + c.drops['bad-checksum'] + c.drops.truncated, 0);
+});
+
+test('bindery demo runs the same exchange end to end and exits 0', async () => {
+  let out = '';
+  const code = await run(['demo'], { out: (s) => (out += s), err: (s) => (out += s) });
+  assert.equal(code, 0, out);
+  assert.match(out, /demo: OK/);
+  assert.match(out, /3 received/);
+});
