@@ -126,6 +126,8 @@ function answer(cfg: ResponderConfig, frame: Uint8Array, c: ResponderCounters): 
         return ignore(c);
       const iv = Icmpv4View.checked(v.payload());
       if (isWireError(iv)) return drop(c, iv.kind);
+      // Only echo requests are ours to answer; other ICMP is not an error, just not for us.
+      if (iv.type !== 8) return ignore(c);
       const icmp = parseIcmpv4(iv);
       if (isWireError(icmp)) return drop(c, icmp.kind);
       if (icmp.type !== 8) return ignore(c);
@@ -151,6 +153,8 @@ function answer(cfg: ResponderConfig, frame: Uint8Array, c: ResponderCounters): 
       const dst = v.dst.slice();
       const iv = Icmpv6View.checked(v.buf.subarray(up.offset, up.offset + up.length));
       if (isWireError(iv)) return drop(c, iv.kind);
+      // Only NS and echo requests are ours to answer (MLD reports, RS etc. are not errors).
+      if (iv.type !== 135 && iv.type !== 128) return ignore(c);
       const icmp = parseIcmpv6(iv, src, dst);
       if (isWireError(icmp)) return drop(c, icmp.kind);
       if (icmp.type === 135) return neighborAdvert(cfg, c, v.hopLimit, src, guestMac, icmp.target);
