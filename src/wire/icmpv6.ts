@@ -1,20 +1,61 @@
-// ICMPv6 (RFC 4443) and Neighbor Discovery (RFC 4861 §4) messages with their options (§4.6, RFC 8106).
+// ICMPv6 messages (RFC 4443) and Neighbor Discovery (RFC 4861 §4) with their options (§4.6, RFC 8106).
+//
+// One Repr type covers echo, the four error messages and the five NDP messages, told apart by
+// the numeric `type` (see {@link Icmpv6Type}). NDP options are a list of {@link NdpOption};
+// options of unknown type are kept raw. Addresses and MACs in a Repr are copies (they end up in
+// neighbour and prefix tables); echo data, the invoking packet of an error, a redirected header
+// and unknown option data are subarrays of the parsed buffer (zero copy), valid as long as the
+// frame buffer is not reused.
+//
+// Buffer contract: a view wraps exactly the ICMPv6 message (the IPv6 upper-layer payload,
+// trimmed to the payload length); the checksum covers all of it. `emitIcmpv6` writes exactly
+// `icmpv6BufferLen(repr)` bytes, every one of them.
 import {
   type WireError,
   wireError,
+  isWireError,
   getU16,
   getU32,
   putU16,
   putU32,
   type Mac,
   type Ipv6Addr,
-  isWireError,
 } from './common.js';
 import { sum16, verify, finish, pseudoHeaderSum6 } from './checksum.js';
 import { IpProtocol } from './ipv4.js';
-import { decodeNameList, encodeName } from './dnsname.js';
+import { decodeNameList, encodeNameList } from './dnsname.js';
 
-/** ICMPv6 message types. */
+/** Byte offsets of the ICMPv6 header fields (RFC 4443 §2.1) and of the message bodies. */
+export const Icmpv6Field = {
+  TYPE: 0,
+  CODE: 1,
+  CHECKSUM: 2,
+  /** Echo identifier (RFC 4443 §4.1). */
+  IDENT: 4,
+  /** Echo sequence number. */
+  SEQ_NO: 6,
+  /** Packet Too Big MTU (RFC 4443 §3.2). */
+  MTU: 4,
+  /** Parameter Problem pointer (RFC 4443 §3.4). */
+  POINTER: 4,
+  /** Where echo data and the invoking packet of an error start. */
+  BODY: 8,
+  /** RA Cur Hop Limit (RFC 4861 §4.2). */
+  RA_HOP_LIMIT: 4,
+  /** RA M, O and Prf bits. */
+  RA_FLAGS: 5,
+  RA_ROUTER_LIFETIME: 6,
+  RA_REACHABLE_TIME: 8,
+  RA_RETRANS_TIMER: 12,
+  /** NA R, S and O bits (RFC 4861 §4.4). */
+  NA_FLAGS: 4,
+  /** NS, NA and redirect target address (RFC 4861 §4.3-4.5). */
+  TARGET: 8,
+  /** Redirect destination address. */
+  REDIRECT_DESTINATION: 24,
+} as const;
+
+/** ICMPv6 message types (RFC 4443 §2.1, RFC 4861 §4). */
 export const Icmpv6Type = {
   DestUnreachable: 1,
   PacketTooBig: 2,
@@ -29,7 +70,31 @@ export const Icmpv6Type = {
   Redirect: 137,
 } as const;
 
-/** NDP option types. */
+/** Destination Unreachable codes (RFC 4443 §3.1). */
+export const Icmpv6DestUnreachableCode = {
+  NoRoute: 0,
+  AdminProhibited: 1,
+  BeyondScope: 2,
+  AddrUnreachable: 3,
+  PortUnreachable: 4,
+  SrcPolicyFailed: 5,
+  RejectRoute: 6,
+} as const;
+
+/** Time Exceeded codes (RFC 4443 §3.3). */
+export const Icmpv6TimeExceededCode = { HopLimit: 0, FragReassembly: 1 } as const;
+
+/** Parameter Problem codes (RFC 4443 §3.4). */
+export const Icmpv6ParamProblemCode = { Header: 0, NextHeader: 1, Option: 2 } as const;
+
+/**
+ * Most invoking-packet bytes an error message should carry: the whole message must fit the
+ * IPv6 minimum MTU (RFC 4443 §2.4(c): "as much of invoking packet as possible without the
+ * ICMPv6 packet exceeding the minimum IPv6 MTU"), 1280 − 40 − 8.
+ */
+export const ICMPV6_ERROR_MAX_INVOKING = 1232;
+
+/** NDP option types (RFC 4861 §4.6, RFC 8106 §5). */
 export const NdpOptionType = {
   SourceLinkAddr: 1,
   TargetLinkAddr: 2,
@@ -40,198 +105,445 @@ export const NdpOptionType = {
   Dnssl: 31,
 } as const;
 
-/** One NDP option. Unknown types are kept raw so they can be logged and re-emitted. */
+/** Source (1) or Target (2) Link-Layer Address (RFC 4861 §4.6.1), Ethernet: 6 bytes. */
+export interface NdpLinkAddrOption {
+  readonly type: 1 | 2;
+  readonly mac: Mac;
+}
+
+/** Prefix Information (RFC 4861 §4.6.2). */
+export interface NdpPrefixInfoOption {
+  readonly type: 3;
+  /** 0..128. */
+  readonly prefixLen: number;
+  /** L flag. */
+  readonly onLink: boolean;
+  /** A flag (stateless address autoconfiguration). */
+  readonly autonomous: boolean;
+  /** Seconds; 0xffffffff is infinity. */
+  readonly validLifetime: number;
+  /** Seconds; 0xffffffff is infinity. */
+  readonly preferredLifetime: number;
+  readonly prefix: Ipv6Addr;
+}
+
+/** Redirected Header (RFC 4861 §4.6.3), kept raw. */
+export interface NdpRedirectedHeaderOption {
+  readonly type: 4;
+  /** The bytes after the 6 reserved bytes: the start of the redirected packet, zero padded. */
+  readonly packet: Uint8Array;
+}
+
+/** MTU (RFC 4861 §4.6.4). */
+export interface NdpMtuOption {
+  readonly type: 5;
+  readonly mtu: number;
+}
+
+/** Recursive DNS Server (RFC 8106 §5.1). */
+export interface NdpRdnssOption {
+  readonly type: 25;
+  /** Seconds; 0xffffffff is infinity, 0 withdraws the servers. */
+  readonly lifetime: number;
+  /** At least one. */
+  readonly addresses: readonly Ipv6Addr[];
+}
+
+/** DNS Search List (RFC 8106 §5.2). */
+export interface NdpDnsslOption {
+  readonly type: 31;
+  /** Seconds; 0xffffffff is infinity, 0 withdraws the domains. */
+  readonly lifetime: number;
+  /** Dotted names without the trailing dot; the root cannot be carried (it reads as padding). */
+  readonly domains: readonly string[];
+}
+
+/** An option of a type this module does not interpret, kept so it can be logged and re-emitted. */
+export interface NdpUnknownOption {
+  readonly type: number;
+  /** The bytes after type and length (length × 8 − 2 of them). */
+  readonly data: Uint8Array;
+}
+
+/**
+ * One NDP option. Because {@link NdpUnknownOption} has `type: number`, narrow by a field
+ * (`'mac' in o`, `'prefix' in o`, `'data' in o`…) rather than by `type` alone.
+ */
 export type NdpOption =
-  | { readonly type: 1 | 2; readonly mac: Mac }
-  | {
-      readonly type: 3;
-      readonly prefixLen: number;
-      readonly onLink: boolean;
-      readonly autonomous: boolean;
-      readonly validLifetime: number;
-      readonly preferredLifetime: number;
-      readonly prefix: Ipv6Addr;
-    }
-  | { readonly type: 5; readonly mtu: number }
-  | { readonly type: 25; readonly lifetime: number; readonly servers: readonly Ipv6Addr[] }
-  | { readonly type: 31; readonly lifetime: number; readonly domains: readonly string[] }
-  | { readonly type: number; readonly raw: Uint8Array };
+  | NdpLinkAddrOption
+  | NdpPrefixInfoOption
+  | NdpRedirectedHeaderOption
+  | NdpMtuOption
+  | NdpRdnssOption
+  | NdpDnsslOption
+  | NdpUnknownOption;
+
+/** Echo Request (128) or Reply (129) (RFC 4443 §4.1-4.2). */
+export interface Icmpv6EchoRepr {
+  readonly type: 128 | 129;
+  readonly ident: number;
+  readonly seqNo: number;
+  readonly data: Uint8Array;
+}
+
+/** Destination Unreachable (1) or Time Exceeded (3) (RFC 4443 §3.1, §3.3). */
+export interface Icmpv6UnreachableRepr {
+  readonly type: 1 | 3;
+  readonly code: number;
+  /** As much of the invoking packet as fits (see {@link ICMPV6_ERROR_MAX_INVOKING}). */
+  readonly invoking: Uint8Array;
+}
+
+/** Packet Too Big (RFC 4443 §3.2); its code is sent as 0 and ignored on receipt. */
+export interface Icmpv6PacketTooBigRepr {
+  readonly type: 2;
+  readonly mtu: number;
+  readonly invoking: Uint8Array;
+}
+
+/** Parameter Problem (RFC 4443 §3.4). */
+export interface Icmpv6ParamProblemRepr {
+  readonly type: 4;
+  readonly code: number;
+  /** Offset of the error in the invoking packet. */
+  readonly pointer: number;
+  readonly invoking: Uint8Array;
+}
+
+/** Router Solicitation (RFC 4861 §4.1). */
+export interface NdpRouterSolicitRepr {
+  readonly type: 133;
+  readonly options: readonly NdpOption[];
+}
+
+/** Router Advertisement (RFC 4861 §4.2). */
+export interface NdpRouterAdvertRepr {
+  readonly type: 134;
+  /** 0: unspecified. */
+  readonly curHopLimit: number;
+  /** M flag: addresses are available through DHCPv6. */
+  readonly managed: boolean;
+  /** O flag: other configuration is available through DHCPv6. */
+  readonly other: boolean;
+  /**
+   * Default router preference (RFC 4191 §2.2): 0 medium, 1 high, 3 low. A received reserved
+   * value (2) reads as 0 ("MUST treat the value as if it were (00)"). Absent means medium.
+   */
+  readonly preference?: number;
+  /** Seconds; 0: not a default router. */
+  readonly routerLifetime: number;
+  /** Milliseconds; 0: unspecified. */
+  readonly reachableTime: number;
+  /** Milliseconds; 0: unspecified. */
+  readonly retransTimer: number;
+  readonly options: readonly NdpOption[];
+}
+
+/** Neighbor Solicitation (RFC 4861 §4.3). */
+export interface NdpNeighborSolicitRepr {
+  readonly type: 135;
+  readonly target: Ipv6Addr;
+  readonly options: readonly NdpOption[];
+}
+
+/** Neighbor Advertisement (RFC 4861 §4.4). */
+export interface NdpNeighborAdvertRepr {
+  readonly type: 136;
+  /** R flag. */
+  readonly router: boolean;
+  /** S flag. */
+  readonly solicited: boolean;
+  /** O flag. */
+  readonly override: boolean;
+  readonly target: Ipv6Addr;
+  readonly options: readonly NdpOption[];
+}
+
+/** Redirect (RFC 4861 §4.5). */
+export interface NdpRedirectRepr {
+  readonly type: 137;
+  /** The better first hop (link-local), or the destination itself when it is on-link. */
+  readonly target: Ipv6Addr;
+  readonly destination: Ipv6Addr;
+  readonly options: readonly NdpOption[];
+}
 
 /** A parsed ICMPv6 message. */
 export type Icmpv6Repr =
-  | {
-      readonly type: 128 | 129;
-      readonly ident: number;
-      readonly seqNo: number;
-      readonly data: Uint8Array;
-    }
-  | { readonly type: 1 | 3; readonly code: number; readonly invoking: Uint8Array }
-  | { readonly type: 2; readonly mtu: number; readonly invoking: Uint8Array }
-  | {
-      readonly type: 4;
-      readonly code: number;
-      readonly pointer: number;
-      readonly invoking: Uint8Array;
-    }
-  | { readonly type: 133; readonly options: readonly NdpOption[] }
-  | {
-      readonly type: 134;
-      readonly curHopLimit: number;
-      readonly managed: boolean;
-      readonly other: boolean;
-      readonly routerLifetime: number;
-      readonly reachableTime: number;
-      readonly retransTimer: number;
-      readonly options: readonly NdpOption[];
-    }
-  | { readonly type: 135; readonly target: Ipv6Addr; readonly options: readonly NdpOption[] }
-  | {
-      readonly type: 136;
-      readonly router: boolean;
-      readonly solicited: boolean;
-      readonly override: boolean;
-      readonly target: Ipv6Addr;
-      readonly options: readonly NdpOption[];
-    }
-  | {
-      readonly type: 137;
-      readonly target: Ipv6Addr;
-      readonly destination: Ipv6Addr;
-      readonly options: readonly NdpOption[];
-    };
+  | Icmpv6EchoRepr
+  | Icmpv6UnreachableRepr
+  | Icmpv6PacketTooBigRepr
+  | Icmpv6ParamProblemRepr
+  | NdpRouterSolicitRepr
+  | NdpRouterAdvertRepr
+  | NdpNeighborSolicitRepr
+  | NdpNeighborAdvertRepr
+  | NdpRedirectRepr;
+
+/** Smallest ICMPv6 message: the 4-byte header and the 4-byte first word of every body. */
+const MIN_LEN = 8;
 
 /** A zero-copy view of an ICMPv6 message. */
 export class Icmpv6View {
   private constructor(readonly buf: Uint8Array) {}
+
+  /**
+   * Wraps untrusted bytes. After success every accessor stays within `buf`.
+   *
+   * @param buf - exactly the ICMPv6 message (the IPv6 upper-layer payload)
+   * @returns the view, or 'truncated' below 8 bytes
+   */
   static checked(buf: Uint8Array): Icmpv6View | WireError {
-    return buf.length < 8 ? wireError('truncated') : new Icmpv6View(buf);
+    return buf.length < MIN_LEN ? wireError('truncated') : new Icmpv6View(buf);
   }
+
+  /**
+   * Wraps a buffer without checks, for emitting or rewriting.
+   *
+   * @param buf - at least 8 bytes
+   * @returns the view
+   */
   static unchecked(buf: Uint8Array): Icmpv6View {
     return new Icmpv6View(buf);
   }
+
+  /** Message type (see {@link Icmpv6Type}); any value can be read. */
   get type(): number {
-    return this.buf[0]!;
+    return this.buf[Icmpv6Field.TYPE]!;
   }
+  /** Message code. */
   get code(): number {
-    return this.buf[1]!;
+    return this.buf[Icmpv6Field.CODE]!;
   }
+  /** Checksum field. */
   get checksum(): number {
-    return getU16(this.buf, 2);
+    return getU16(this.buf, Icmpv6Field.CHECKSUM);
   }
+  set checksum(v: number) {
+    putU16(this.buf, Icmpv6Field.CHECKSUM, v);
+  }
+  /** Echo identifier (bytes 4-5, whatever the type). */
   get ident(): number {
-    return getU16(this.buf, 4);
+    return getU16(this.buf, Icmpv6Field.IDENT);
   }
   set ident(v: number) {
-    putU16(this.buf, 4, v);
+    putU16(this.buf, Icmpv6Field.IDENT, v);
   }
+  /** Echo sequence number (bytes 6-7, whatever the type). */
   get seqNo(): number {
-    return getU16(this.buf, 6);
+    return getU16(this.buf, Icmpv6Field.SEQ_NO);
   }
-  /** True when the checksum over the pseudo-header (RFC 8200 §8.1) and message verifies. */
+  set seqNo(v: number) {
+    putU16(this.buf, Icmpv6Field.SEQ_NO, v);
+  }
+  /** Bytes 4-7 as one number: the MTU of Packet Too Big, the pointer of Parameter Problem. */
+  get word1(): number {
+    return getU32(this.buf, Icmpv6Field.MTU);
+  }
+
+  /**
+   * Bytes after the first 8: echo data, or the invoking packet of an error, zero copy.
+   *
+   * @returns a subarray of `buf`
+   */
+  body(): Uint8Array {
+    return this.buf.subarray(Icmpv6Field.BODY);
+  }
+
+  /**
+   * Verifies the checksum over the IPv6 pseudo-header (RFC 4443 §2.3, RFC 8200 §8.1) and the
+   * whole message.
+   *
+   * @param src - source address from the IPv6 header
+   * @param dst - destination address from the IPv6 header
+   * @returns true when the sum checks out
+   */
   checksumOk(src: Ipv6Addr, dst: Ipv6Addr): boolean {
     return verify(sum16(this.buf, pseudoHeaderSum6(src, dst, IpProtocol.Icmpv6, this.buf.length)));
   }
+
+  /**
+   * Recomputes the checksum field after the message was rewritten in place.
+   *
+   * @param src - source address for the pseudo-header
+   * @param dst - destination address for the pseudo-header
+   */
+  fillChecksum(src: Ipv6Addr, dst: Ipv6Addr): void {
+    putU16(this.buf, Icmpv6Field.CHECKSUM, 0);
+    const acc = sum16(this.buf, pseudoHeaderSum6(src, dst, IpProtocol.Icmpv6, this.buf.length));
+    putU16(this.buf, Icmpv6Field.CHECKSUM, finish(acc));
+  }
 }
 
-function parseOptions(b: Uint8Array): NdpOption[] | WireError {
+/** Fixed part of each NDP message before its options (RFC 4861 §4.1-4.5). */
+function ndpFixedLen(type: number): number {
+  switch (type) {
+    case Icmpv6Type.RouterSolicit:
+      return 8;
+    case Icmpv6Type.RouterAdvert:
+      return 16;
+    case Icmpv6Type.Redirect:
+      return 40;
+    default:
+      return 24;
+  }
+}
+
+function isUnspecified(a: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== 0) return false;
+  return true;
+}
+function isMulticast(a: Uint8Array): boolean {
+  return a[0] === 0xff;
+}
+function isLinkLocal(a: Uint8Array): boolean {
+  return a[0] === 0xfe && (a[1]! & 0xc0) === 0x80;
+}
+function sameAddr(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Parses NDP options (RFC 4861 §4.6). Lengths are in units of 8 bytes; a known type must have
+ * its defined length (link-layer address 1 for Ethernet, prefix information 4, MTU 1,
+ * RDNSS 3 + 2n with n ≥ 1 per RFC 8106 §5.1, DNSSL at least 2 per RFC 8106 §5.2) or the
+ * message is 'malformed'.
+ *
+ * @param b - the option bytes after the fixed part of the message
+ * @returns the options, 'malformed' for a zero length (RFC 4861 §4.6: "Nodes MUST silently
+ *   discard an ND packet that contains an option with length zero") or a wrong one, 'truncated'
+ *   when an option runs past the end; DNSSL name errors come from {@link decodeNameList}
+ */
+export function parseNdpOptions(b: Uint8Array): NdpOption[] | WireError {
   const out: NdpOption[] = [];
   let off = 0;
   while (off < b.length) {
     if (off + 2 > b.length) return wireError('truncated');
     const type = b[off]!;
     const len = b[off + 1]! * 8;
-    // RFC 4861 §4.6: "Nodes MUST silently discard an ND packet that contains an option with length zero."
     if (len === 0) return wireError('malformed');
     if (off + len > b.length) return wireError('truncated');
     const o = b.subarray(off, off + len);
-    if ((type === 1 || type === 2) && len === 8) out.push({ type, mac: o.slice(2, 8) });
-    else if (type === 3 && len === 32)
-      out.push({
-        type: 3,
-        prefixLen: o[2]!,
-        onLink: (o[3]! & 0x80) !== 0,
-        autonomous: (o[3]! & 0x40) !== 0,
-        validLifetime: getU32(o, 4),
-        preferredLifetime: getU32(o, 8),
-        prefix: o.slice(16, 32),
-      });
-    else if (type === 5 && len === 8) out.push({ type: 5, mtu: getU32(o, 4) });
-    else if (type === 25 && len >= 24 && (len - 8) % 16 === 0) {
-      const servers: Ipv6Addr[] = [];
-      for (let i = 8; i < len; i += 16) servers.push(o.slice(i, i + 16));
-      out.push({ type: 25, lifetime: getU32(o, 4), servers });
-    } else if (type === 31 && len >= 16) {
-      const domains = decodeNameList(o.subarray(8), true);
-      if (isWireError(domains)) return domains;
-      out.push({ type: 31, lifetime: getU32(o, 4), domains });
-    } else out.push({ type, raw: o.slice(2) });
+    switch (type) {
+      case NdpOptionType.SourceLinkAddr:
+      case NdpOptionType.TargetLinkAddr:
+        if (len !== 8) return wireError('malformed');
+        out.push({ type, mac: o.slice(2, 8) });
+        break;
+      case NdpOptionType.PrefixInfo:
+        if (len !== 32 || o[2]! > 128) return wireError('malformed');
+        out.push({
+          type,
+          prefixLen: o[2]!,
+          onLink: (o[3]! & 0x80) !== 0,
+          autonomous: (o[3]! & 0x40) !== 0,
+          validLifetime: getU32(o, 4),
+          preferredLifetime: getU32(o, 8),
+          prefix: o.slice(16, 32),
+        });
+        break;
+      case NdpOptionType.RedirectedHeader:
+        out.push({ type, packet: o.subarray(8) });
+        break;
+      case NdpOptionType.Mtu:
+        if (len !== 8) return wireError('malformed');
+        out.push({ type, mtu: getU32(o, 4) });
+        break;
+      case NdpOptionType.Rdnss: {
+        // RFC 8106 §5.1: "The minimum value is 3 if one IPv6 address is contained in the option.
+        // Every additional RDNSS address increases the length by 2."
+        if (len < 24 || (len - 8) % 16 !== 0) return wireError('malformed');
+        const addresses: Ipv6Addr[] = [];
+        for (let i = 8; i < len; i += 16) addresses.push(o.slice(i, i + 16));
+        out.push({ type, lifetime: getU32(o, 4), addresses });
+        break;
+      }
+      case NdpOptionType.Dnssl: {
+        // RFC 8106 §5.2: "The minimum value is 2 if at least one domain name is contained in the
+        // option"; names are RFC 1035 §3.1 labels, the last one followed by zero padding.
+        if (len < 16) return wireError('malformed');
+        const domains = decodeNameList(o.subarray(8), true);
+        if (isWireError(domains)) return domains;
+        out.push({ type, lifetime: getU32(o, 4), domains });
+        break;
+      }
+      default:
+        out.push({ type, data: o.subarray(2) });
+    }
     off += len;
   }
   return out;
 }
 
-function optionLen(o: NdpOption): number {
-  if ('raw' in o) return Math.ceil((o.raw.length + 2) / 8) * 8;
-  switch (o.type) {
-    case 1:
-    case 2:
-    case 5:
-      return 8;
-    case 3:
-      return 32;
-    case 25:
-      return 8 + 16 * (o as { servers: readonly Ipv6Addr[] }).servers.length;
-    case 31: {
-      const n = (o as { domains: readonly string[] }).domains.reduce(
-        (s, d) => s + (encodeName(d)?.length ?? 0),
-        0,
-      );
-      return 8 + Math.ceil(n / 8) * 8;
-    }
-    default:
-      return 8;
-  }
+/** Bytes `o` takes on the wire (a multiple of 8). */
+function ndpOptionLen(o: NdpOption): number {
+  if ('mac' in o) return 8;
+  if ('prefix' in o) return 32;
+  if ('packet' in o) return 8 + ((o.packet.length + 7) & ~7);
+  if ('mtu' in o) return 8;
+  if ('addresses' in o) return 8 + 16 * o.addresses.length;
+  if ('domains' in o) return 8 + ((encodeNameList(o.domains, false).length + 7) & ~7);
+  return (2 + o.data.length + 7) & ~7;
 }
 
-function emitOption(o: NdpOption, b: Uint8Array): void {
-  const len = optionLen(o);
+/**
+ * Bytes `options` take on the wire.
+ *
+ * @param options - NDP options
+ * @returns the sum of each option's length, a multiple of 8
+ */
+export function ndpOptionsLen(options: readonly NdpOption[]): number {
+  let n = 0;
+  for (const o of options) n += ndpOptionLen(o);
+  return n;
+}
+
+/** Writes `o` at the start of `b` (which has room for it), padding and reserved bytes zeroed. */
+function emitNdpOption(o: NdpOption, b: Uint8Array): number {
+  const len = ndpOptionLen(o);
   b.fill(0, 0, len);
   b[0] = o.type;
-  b[1] = len / 8;
-  if ('raw' in o) {
-    b.set(o.raw, 2);
-    return;
-  }
-  if ('mac' in o) b.set(o.mac, 2);
+  b[1] = len >>> 3;
+  if ('mac' in o) b.set(o.mac.subarray(0, 6), 2);
   else if ('prefix' in o) {
     b[2] = o.prefixLen;
     b[3] = (o.onLink ? 0x80 : 0) | (o.autonomous ? 0x40 : 0);
     putU32(b, 4, o.validLifetime);
     putU32(b, 8, o.preferredLifetime);
-    b.set(o.prefix, 16);
-  } else if ('mtu' in o) putU32(b, 4, o.mtu);
-  else if ('servers' in o) {
+    b.set(o.prefix.subarray(0, 16), 16);
+  } else if ('packet' in o) b.set(o.packet, 8);
+  else if ('mtu' in o) putU32(b, 4, o.mtu);
+  else if ('addresses' in o) {
     putU32(b, 4, o.lifetime);
-    o.servers.forEach((s, i) => b.set(s, 8 + 16 * i));
+    o.addresses.forEach((a, i) => b.set(a.subarray(0, 16), 8 + 16 * i));
   } else if ('domains' in o) {
     putU32(b, 4, o.lifetime);
-    let off = 8;
-    for (const d of o.domains) {
-      const e = encodeName(d);
-      if (!e) continue;
-      b.set(e, off);
-      off += e.length;
-    }
-  }
-}
-
-function optionsLen(opts: readonly NdpOption[]): number {
-  return opts.reduce((s, o) => s + optionLen(o), 0);
+    // RFC 8106 §5.2: "the domain names MUST NOT be encoded in a compressed form"
+    b.set(encodeNameList(o.domains, false), 8);
+  } else b.set(o.data, 2);
+  return len;
 }
 
 /**
- * Parses a checked view. `src`/`dst` are the IPv6 addresses for the checksum pseudo-header.
- * NDP messages must arrive with hop limit 255 (RFC 4861 §6.1.1, §7.1.1); the caller checks that.
+ * Applies the protocol rules to a checked view.
+ *
+ * - The checksum is verified over the IPv6 pseudo-header (RFC 4443 §2.3).
+ * - Echo and the four error types are accepted with any code; other types below 133 or above
+ *   137 are 'unsupported' (RFC 4443 §2.4: unknown types are passed up or dropped by the caller).
+ * - NDP messages get the validity checks of RFC 4861 §6.1.1, §6.1.2, §7.1.1, §7.1.2 and §8.1
+ *   that need only the message and its addresses ('malformed' otherwise): code 0, the fixed
+ *   part present ('truncated'), every option length above zero; RA and redirect from a
+ *   link-local source; NS/NA targets and the redirect destination not multicast; no source
+ *   link-layer address option when the source is unspecified (RS, NS), and then an NS goes to a
+ *   multicast (solicited-node) address; an NA to a multicast address has S clear; a redirect
+ *   target is link-local or the destination itself. The hop limit of 255 (§6.1.1 etc.) is in
+ *   the IPv6 header, so the caller checks it.
+ *
+ * @param view - a view from {@link Icmpv6View.checked}
+ * @param src - source address from the IPv6 header
+ * @param dst - destination address from the IPv6 header
+ * @returns the message, or 'bad-checksum' / 'malformed' / 'truncated' / 'unsupported'
  */
 export function parseIcmpv6(
   view: Icmpv6View,
@@ -241,140 +553,196 @@ export function parseIcmpv6(
   if (!view.checksumOk(src, dst)) return wireError('bad-checksum');
   const b = view.buf;
   const t = view.type;
-  const need = (n: number) => b.length >= n;
   switch (t) {
-    case 128:
-    case 129:
-      return { type: t, ident: view.ident, seqNo: view.seqNo, data: b.slice(8) };
-    case 1:
-    case 3:
-      return { type: t, code: view.code, invoking: b.slice(8) };
-    case 2:
-      return { type: 2, mtu: getU32(b, 4), invoking: b.slice(8) };
-    case 4:
-      return { type: 4, code: view.code, pointer: getU32(b, 4), invoking: b.slice(8) };
+    case Icmpv6Type.EchoRequest:
+    case Icmpv6Type.EchoReply:
+      return { type: t, ident: view.ident, seqNo: view.seqNo, data: view.body() };
+    case Icmpv6Type.DestUnreachable:
+    case Icmpv6Type.TimeExceeded:
+      return { type: t, code: view.code, invoking: view.body() };
+    case Icmpv6Type.PacketTooBig:
+      return { type: t, mtu: view.word1, invoking: view.body() };
+    case Icmpv6Type.ParamProblem:
+      return { type: t, code: view.code, pointer: view.word1, invoking: view.body() };
   }
-  if (t < 133 || t > 137) return wireError('unsupported');
+  if (t < Icmpv6Type.RouterSolicit || t > Icmpv6Type.Redirect) return wireError('unsupported');
   if (view.code !== 0) return wireError('malformed');
-  const fixed = t === 133 ? 8 : t === 134 ? 16 : t === 137 ? 40 : 24;
-  if (!need(fixed)) return wireError('truncated');
-  const options = parseOptions(b.subarray(fixed));
+  const fixed = ndpFixedLen(t);
+  if (b.length < fixed) return wireError('truncated');
+  const options = parseNdpOptions(b.subarray(fixed));
   if (isWireError(options)) return options;
+  const hasSourceLinkAddr = options.some((o) => o.type === NdpOptionType.SourceLinkAddr);
   switch (t) {
-    case 133:
-      return { type: 133, options };
-    case 134:
+    case Icmpv6Type.RouterSolicit:
+      // §6.1.1: "If the IP source address is the unspecified address, there is no source
+      // link-layer address option in the message."
+      if (hasSourceLinkAddr && isUnspecified(src)) return wireError('malformed');
+      return { type: t, options };
+    case Icmpv6Type.RouterAdvert: {
+      // §6.1.2: "IP Source Address is a link-local address."
+      if (!isLinkLocal(src)) return wireError('malformed');
+      const flags = b[Icmpv6Field.RA_FLAGS]!;
+      const prf = (flags >>> 3) & 3;
       return {
-        type: 134,
-        curHopLimit: b[4]!,
-        managed: (b[5]! & 0x80) !== 0,
-        other: (b[5]! & 0x40) !== 0,
-        routerLifetime: getU16(b, 6),
-        reachableTime: getU32(b, 8),
-        retransTimer: getU32(b, 12),
+        type: t,
+        curHopLimit: b[Icmpv6Field.RA_HOP_LIMIT]!,
+        managed: (flags & 0x80) !== 0,
+        other: (flags & 0x40) !== 0,
+        preference: prf === 2 ? 0 : prf,
+        routerLifetime: getU16(b, Icmpv6Field.RA_ROUTER_LIFETIME),
+        reachableTime: getU32(b, Icmpv6Field.RA_REACHABLE_TIME),
+        retransTimer: getU32(b, Icmpv6Field.RA_RETRANS_TIMER),
         options,
       };
-    case 135:
-      return { type: 135, target: b.slice(8, 24), options };
-    case 136:
+    }
+    case Icmpv6Type.NeighborSolicit: {
+      const target = b.slice(Icmpv6Field.TARGET, Icmpv6Field.TARGET + 16);
+      // §7.1.1: "Target Address is not a multicast address." and "If the IP source address is
+      // the unspecified address, the IP destination address is a solicited-node multicast
+      // address" with "no source link-layer address option in the message."
+      if (isMulticast(target)) return wireError('malformed');
+      if (isUnspecified(src) && (!isMulticast(dst) || hasSourceLinkAddr))
+        return wireError('malformed');
+      return { type: t, target, options };
+    }
+    case Icmpv6Type.NeighborAdvert: {
+      const target = b.slice(Icmpv6Field.TARGET, Icmpv6Field.TARGET + 16);
+      const flags = b[Icmpv6Field.NA_FLAGS]!;
+      const solicited = (flags & 0x40) !== 0;
+      // §7.1.2: "Target Address is not a multicast address." and "If the IP Destination Address
+      // is a multicast address the Solicited flag is zero."
+      if (isMulticast(target) || (solicited && isMulticast(dst))) return wireError('malformed');
       return {
-        type: 136,
-        router: (b[4]! & 0x80) !== 0,
-        solicited: (b[4]! & 0x40) !== 0,
-        override: (b[4]! & 0x20) !== 0,
-        target: b.slice(8, 24),
+        type: t,
+        router: (flags & 0x80) !== 0,
+        solicited,
+        override: (flags & 0x20) !== 0,
+        target,
         options,
       };
-    default:
-      return { type: 137, target: b.slice(8, 24), destination: b.slice(24, 40), options };
+    }
+    default: {
+      const target = b.slice(Icmpv6Field.TARGET, Icmpv6Field.TARGET + 16);
+      const destination = b.slice(
+        Icmpv6Field.REDIRECT_DESTINATION,
+        Icmpv6Field.REDIRECT_DESTINATION + 16,
+      );
+      // §8.1: "IP Source Address is a link-local address.", "The ICMP Destination Address field
+      // in the redirect message does not contain a multicast address.", "The ICMP Target Address
+      // is either a link-local address (when redirected to a router) or the same as the ICMP
+      // Destination Address (when redirected to the on-link destination)."
+      if (!isLinkLocal(src) || isMulticast(destination)) return wireError('malformed');
+      if (!isLinkLocal(target) && !sameAddr(target, destination)) return wireError('malformed');
+      return { type: Icmpv6Type.Redirect, target, destination, options };
+    }
   }
 }
 
-/** Total message length of `repr`. */
+/**
+ * Bytes the message for `r` occupies.
+ *
+ * @param r - the message
+ * @returns the ICMPv6 length: header, body and options
+ */
 export function icmpv6BufferLen(r: Icmpv6Repr): number {
   switch (r.type) {
-    case 128:
-    case 129:
-      return 8 + r.data.length;
-    case 1:
-    case 2:
-    case 3:
-    case 4:
-      return 8 + r.invoking.length;
-    case 133:
-      return 8 + optionsLen(r.options);
-    case 134:
-      return 16 + optionsLen(r.options);
-    case 135:
-    case 136:
-      return 24 + optionsLen(r.options);
-    case 137:
-      return 40 + optionsLen(r.options);
+    case Icmpv6Type.EchoRequest:
+    case Icmpv6Type.EchoReply:
+      return MIN_LEN + r.data.length;
+    case Icmpv6Type.DestUnreachable:
+    case Icmpv6Type.PacketTooBig:
+    case Icmpv6Type.TimeExceeded:
+    case Icmpv6Type.ParamProblem:
+      return MIN_LEN + r.invoking.length;
+    default:
+      return ndpFixedLen(r.type) + ndpOptionsLen(r.options);
   }
 }
 
-/** Writes the whole message into `buf` (icmpv6BufferLen bytes), checksum over the pseudo-header included. */
+/**
+ * Writes the message and its checksum over the IPv6 pseudo-header (RFC 4443 §2.3).
+ *
+ * Buffer contract: `buf` holds at least {@link icmpv6BufferLen}(r) bytes; exactly that many are
+ * written, reserved fields and option padding as zeros (RFC 4861 §4: "MUST be initialized to
+ * zero by the sender"). Error messages carry `invoking` as given: the caller truncates it to
+ * {@link ICMPV6_ERROR_MAX_INVOKING}. DNSSL names that cannot be encoded are left out.
+ *
+ * @param r - the message
+ * @param buf - where to write it
+ * @param src - source address for the pseudo-header
+ * @param dst - destination address for the pseudo-header
+ */
 export function emitIcmpv6(r: Icmpv6Repr, buf: Uint8Array, src: Ipv6Addr, dst: Ipv6Addr): void {
   const len = icmpv6BufferLen(r);
-  buf.fill(0, 0, 8);
-  buf[0] = r.type;
-  let fixed = 8;
+  buf.fill(0, 0, MIN_LEN);
+  buf[Icmpv6Field.TYPE] = r.type;
   switch (r.type) {
-    case 128:
-    case 129:
-      putU16(buf, 4, r.ident);
-      putU16(buf, 6, r.seqNo);
-      buf.set(r.data, 8);
+    case Icmpv6Type.EchoRequest:
+    case Icmpv6Type.EchoReply:
+      putU16(buf, Icmpv6Field.IDENT, r.ident);
+      putU16(buf, Icmpv6Field.SEQ_NO, r.seqNo);
+      buf.set(r.data, Icmpv6Field.BODY);
       break;
-    case 1:
-    case 3:
-      buf[1] = r.code;
-      buf.set(r.invoking, 8);
+    case Icmpv6Type.DestUnreachable:
+    case Icmpv6Type.TimeExceeded:
+      buf[Icmpv6Field.CODE] = r.code;
+      buf.set(r.invoking, Icmpv6Field.BODY);
       break;
-    case 2:
-      putU32(buf, 4, r.mtu);
-      buf.set(r.invoking, 8);
+    case Icmpv6Type.PacketTooBig:
+      putU32(buf, Icmpv6Field.MTU, r.mtu);
+      buf.set(r.invoking, Icmpv6Field.BODY);
       break;
-    case 4:
-      buf[1] = r.code;
-      putU32(buf, 4, r.pointer);
-      buf.set(r.invoking, 8);
+    case Icmpv6Type.ParamProblem:
+      buf[Icmpv6Field.CODE] = r.code;
+      putU32(buf, Icmpv6Field.POINTER, r.pointer);
+      buf.set(r.invoking, Icmpv6Field.BODY);
       break;
-    case 133:
-      break;
-    case 134:
-      fixed = 16;
-      buf[4] = r.curHopLimit;
-      buf[5] = (r.managed ? 0x80 : 0) | (r.other ? 0x40 : 0);
-      putU16(buf, 6, r.routerLifetime);
-      putU32(buf, 8, r.reachableTime);
-      putU32(buf, 12, r.retransTimer);
-      break;
-    case 135:
-      fixed = 24;
-      buf.set(r.target, 8);
-      break;
-    case 136:
-      fixed = 24;
-      buf[4] = (r.router ? 0x80 : 0) | (r.solicited ? 0x40 : 0) | (r.override ? 0x20 : 0);
-      buf.set(r.target, 8);
-      break;
-    case 137:
-      fixed = 40;
-      buf.set(r.target, 8);
-      buf.set(r.destination, 24);
-      break;
-  }
-  if ('options' in r) {
-    let off = fixed;
-    for (const o of r.options) {
-      emitOption(o, buf.subarray(off));
-      off += optionLen(o);
-    }
+    default:
+      emitNdp(r, buf);
   }
   putU16(
     buf,
-    2,
+    Icmpv6Field.CHECKSUM,
     finish(sum16(buf.subarray(0, len), pseudoHeaderSum6(src, dst, IpProtocol.Icmpv6, len))),
   );
+}
+
+/** The NDP part of {@link emitIcmpv6}: bytes 4 up to the end of the options. */
+function emitNdp(
+  r:
+    | NdpRouterSolicitRepr
+    | NdpRouterAdvertRepr
+    | NdpNeighborSolicitRepr
+    | NdpNeighborAdvertRepr
+    | NdpRedirectRepr,
+  buf: Uint8Array,
+): void {
+  const fixed = ndpFixedLen(r.type);
+  buf.fill(0, MIN_LEN, fixed);
+  switch (r.type) {
+    case Icmpv6Type.RouterSolicit:
+      break;
+    case Icmpv6Type.RouterAdvert:
+      buf[Icmpv6Field.RA_HOP_LIMIT] = r.curHopLimit;
+      buf[Icmpv6Field.RA_FLAGS] =
+        (r.managed ? 0x80 : 0) | (r.other ? 0x40 : 0) | (((r.preference ?? 0) & 3) << 3);
+      putU16(buf, Icmpv6Field.RA_ROUTER_LIFETIME, r.routerLifetime);
+      putU32(buf, Icmpv6Field.RA_REACHABLE_TIME, r.reachableTime);
+      putU32(buf, Icmpv6Field.RA_RETRANS_TIMER, r.retransTimer);
+      break;
+    case Icmpv6Type.NeighborSolicit:
+      buf.set(r.target.subarray(0, 16), Icmpv6Field.TARGET);
+      break;
+    case Icmpv6Type.NeighborAdvert:
+      buf[Icmpv6Field.NA_FLAGS] =
+        (r.router ? 0x80 : 0) | (r.solicited ? 0x40 : 0) | (r.override ? 0x20 : 0);
+      buf.set(r.target.subarray(0, 16), Icmpv6Field.TARGET);
+      break;
+    case Icmpv6Type.Redirect:
+      buf.set(r.target.subarray(0, 16), Icmpv6Field.TARGET);
+      buf.set(r.destination.subarray(0, 16), Icmpv6Field.REDIRECT_DESTINATION);
+      break;
+  }
+  let off = fixed;
+  for (const o of r.options) off += emitNdpOption(o, buf.subarray(off));
 }
