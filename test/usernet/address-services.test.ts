@@ -1,0 +1,202 @@
+// Real DHCP, DHCPv6 and RA clients in a lab namespace get their configuration from bindery's address services through a tap.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Lab, type Netns } from '../lab/lab.js';
+import type { TapDevice } from '../../src/native/index.js';
+import { respond, newCounters } from '../../src/usernet/iface/responder.js';
+import { handleDhcp, newAddressServiceCounters } from '../../src/usernet/iface/dhcp-server.js';
+import { handleDhcpv6 } from '../../src/usernet/iface/dhcpv6-server.js';
+import { handleRouterSolicit } from '../../src/usernet/iface/ra.js';
+import { parseIpv4, parseIpv6, parseMac } from '../../src/wire/common.js';
+import type { PasstConfig } from '../../src/usernet/conf.js';
+
+const cfg: PasstConfig = {
+  v4: {
+    guestAddr: '10.88.0.15',
+    prefixLen: 24,
+    gateway: '10.88.0.1',
+    mapHostLoopback: undefined,
+    hostIface: undefined,
+  },
+  v6: {
+    guestAddr: 'fd00:88::15',
+    prefixLen: 64,
+    gateway: 'fe80::1',
+    mapHostLoopback: undefined,
+    hostIface: undefined,
+  },
+  mtu: 1400,
+  ourMac: parseMac('9a:55:9a:55:9a:55')!,
+  nameservers: ['10.88.0.53', 'fd00:88::53'],
+  search: ['example.test', 'lab.example'],
+};
+
+/** A namespace whose tap (no addresses) is served by the responder and the address services. */
+async function setup(t: Parameters<typeof Lab.create>[0]): Promise<{
+  lab: Lab;
+  ns: Netns;
+  tap: TapDevice;
+  counters: ReturnType<typeof newAddressServiceCounters>;
+  dir: string;
+}> {
+  const lab = await Lab.create(t);
+  const ns = await lab.namespace('addr');
+  const tap = await lab.tap(ns, { up: false });
+  // No duplicate address detection, so the link-local address is usable at once (DHCPv6
+  // clients bind to it); SLAAC from RAs on.
+  await lab.sysctl(ns, `net.ipv6.conf.${tap.name}.accept_dad`, 0);
+  await lab.sysctl(ns, `net.ipv6.conf.${tap.name}.accept_ra`, 1);
+  await lab.sysctl(ns, `net.ipv6.conf.${tap.name}.autoconf`, 1);
+  const rcfg = {
+    ourMac: cfg.ourMac,
+    gateway4: parseIpv4('10.88.0.1')!,
+    gateways6: [parseIpv6('fe80::1')!],
+    guest4: parseIpv4('10.88.0.15')!,
+  };
+  const rc = newCounters();
+  const counters = newAddressServiceCounters();
+  tap.onFrames((frames) => {
+    const out: Uint8Array[] = [];
+    for (const f of frames) {
+      out.push(...respond(rcfg, f, rc));
+      for (const r of [
+        handleDhcp(cfg, f, counters, { hostname: 'guest1' }),
+        handleDhcpv6(cfg, f, counters),
+        handleRouterSolicit(cfg, f, counters),
+      ])
+        if (r) out.push(r);
+    }
+    if (out.length > 0) tap.send(out);
+  });
+  await lab.ip(ns, ['link', 'set', tap.name, 'up']);
+  return { lab, ns, tap, counters, dir: await lab.tmpDir() };
+}
+
+test('the kernel (SLAAC), dhclient, udhcpc, rdisc6 and dhclient -6 are configured through the tap', async (t) => {
+  const { lab, ns, tap, counters, dir } = await setup(t);
+
+  await t.test(
+    "the kernel's own RS on link-up is answered and SLAAC gives it an address",
+    async () => {
+      let addrs = '';
+      for (let i = 0; i < 50; i++) {
+        addrs = await lab.ip(ns, ['-6', 'addr', 'show', 'dev', tap.name]);
+        if (/inet6 fd00:88::[0-9a-f:]+\/64 scope global/.test(addrs)) break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      assert.match(addrs, /inet6 fd00:88::[0-9a-f:]+\/64 scope global/);
+      const routes = await lab.ip(ns, ['-6', 'route', 'show', 'dev', tap.name]);
+      assert.match(routes, /default via fe80::1 .*proto ra/);
+    },
+  );
+
+  await t.test('dhclient (isc-dhcp-client) gets the offered address and options', async () => {
+    const lease = join(dir, 'dhclient4.leases');
+    const p = lab.spawn(ns, [
+      'dhclient',
+      '-d',
+      '-1',
+      '-v',
+      '-sf',
+      '/bin/true',
+      '-lf',
+      lease,
+      '-pf',
+      join(dir, 'dhclient4.pid'),
+      tap.name,
+    ]);
+    await p.waitForOutput(/bound to 10\.88\.0\.15/, 20_000);
+    await p.kill();
+    const l = await readFile(lease, 'utf8');
+    assert.match(l, /fixed-address 10\.88\.0\.15;/);
+    assert.match(l, /option subnet-mask 255\.255\.255\.0;/);
+    assert.match(l, /option routers 10\.88\.0\.1;/);
+    assert.match(l, /option domain-name-servers 10\.88\.0\.53;/);
+    assert.match(l, /option domain-search "example\.test\.", "lab\.example\.";/);
+    assert.match(l, /option interface-mtu 1400;/);
+    assert.match(l, /option dhcp-server-identifier 10\.88\.0\.1;/);
+    assert.match(l, /option host-name "guest1";/);
+  });
+
+  await t.test('busybox udhcpc gets the same through its script', async () => {
+    const script = join(dir, 'udhcpc.sh');
+    await writeFile(
+      script,
+      '#!/bin/sh\necho "EVENT=$1 ip=$ip subnet=$subnet router=$router dns=$dns search=$search mtu=$mtu lease=$lease"\n',
+    );
+    await chmod(script, 0o755);
+    const r = await lab.exec(
+      ns,
+      [
+        'busybox',
+        'udhcpc',
+        '-i',
+        tap.name,
+        '-n',
+        '-q',
+        '-f',
+        '-t',
+        '3',
+        '-O',
+        'mtu',
+        '-O',
+        'search',
+        '-s',
+        script,
+      ],
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const bound = r.stdout.split('\n').find((l) => l.startsWith('EVENT=bound'));
+    assert.ok(bound, r.stdout + r.stderr);
+    assert.match(bound, / ip=10\.88\.0\.15 /);
+    assert.match(bound, / subnet=255\.255\.255\.0 /);
+    assert.match(bound, / router=10\.88\.0\.1 /);
+    assert.match(bound, / dns=10\.88\.0\.53 /);
+    assert.match(bound, / search=example\.test lab\.example /);
+    assert.match(bound, / mtu=1400 /);
+  });
+
+  await t.test('rdisc6 shows the RA with prefix, MTU, RDNSS and DNSSL', async () => {
+    const r = await lab.exec(ns, ['rdisc6', '-1', tap.name], { timeoutMs: 20_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Stateful address conf\.\s*:\s*Yes/);
+    assert.match(r.stdout, /Router lifetime\s*:\s*65535/);
+    assert.match(r.stdout, /Prefix\s*:\s*fd00:88::\/64/);
+    assert.match(r.stdout, /MTU\s*:\s*1400/);
+    assert.match(r.stdout, /Recursive DNS server\s*:\s*fd00:88::53/);
+    assert.match(r.stdout, /DNS search list\s*:\s*example\.test/);
+    assert.match(r.stdout, /lab\.example/);
+    assert.match(r.stdout, /from fe80::1/);
+  });
+
+  await t.test('dhclient -6 gets the IA_NA address', async () => {
+    const lease = join(dir, 'dhclient6.leases');
+    const p = lab.spawn(ns, [
+      'dhclient',
+      '-6',
+      '-d',
+      '-1',
+      '-v',
+      '-sf',
+      '/bin/true',
+      '-lf',
+      lease,
+      '-pf',
+      join(dir, 'dhclient6.pid'),
+      tap.name,
+    ]);
+    await p.waitForOutput(/Bound to lease/, 30_000);
+    assert.match(p.output, /RCV: Reply message on \S+ from fe80::1/);
+    await p.kill();
+    const l = await readFile(lease, 'utf8');
+    assert.match(l, /iaaddr fd00:88::15 \{/);
+    assert.match(l, /option dhcp6\.name-servers fd00:88::53;/);
+    assert.match(l, /option dhcp6\.domain-search "example\.test\.", "lab\.example\.";/);
+  });
+
+  assert.equal(counters.drops.malformed + counters.drops['bad-checksum'], 0);
+  assert.ok(counters.replies >= 6);
+});
