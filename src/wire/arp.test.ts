@@ -1,7 +1,6 @@
 // Tests of the ARP codec: captured request/reply, unsupported kinds, properties and tshark's reading.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import {
   ArpView,
@@ -21,29 +20,8 @@ import {
   ethernetHeaderLen,
 } from './ethernet.js';
 import { isWireError, wireError, parseMac, parseIpv4, formatIpv4, formatMac } from './common.js';
-import { readPcap } from './pcap.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
-
-const fromHex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-
-/** The frames of test/fixtures/wire/`name` (recreated by scripts/capture-fixtures/wire-part1.sh). */
-function fixture(name: string): Uint8Array[] {
-  const file = readFileSync(new URL(`../../test/fixtures/wire/${name}`, import.meta.url));
-  const pcap = readPcap(new Uint8Array(file.buffer, file.byteOffset, file.length));
-  assert.ok(pcap, name);
-  return pcap.records.map((r) => r.frame);
-}
-
-/** The ARP packets (Ethernet payloads) of a capture, tagged or not. */
-function arpPayloads(name: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const frame of fixture(name)) {
-    const eth = EthernetView.checked(frame);
-    assert.ok(!isWireError(eth));
-    if (eth.ethertype === EtherType.Arp) out.push(eth.payload());
-  }
-  return out;
-}
+import { fixturePayloads, fromHex } from '../../test/lab/frames.js';
 
 function parse(b: Uint8Array): ArpRepr {
   const v = ArpView.checked(b);
@@ -57,8 +35,8 @@ function parse(b: Uint8Array): ArpRepr {
 const REQUEST_HEX = '0001 0800 06 04 0001 020000000101 c0000201 000000000000 c0000202';
 
 test('fixtures: request and reply from the kernel, also under VLAN tags; re-emitted byte for byte', () => {
-  for (const name of ['part1-arp-icmp.pcap', 'part1-vlan.pcap']) {
-    const [req, rep, ...rest] = arpPayloads(name);
+  for (const name of ['part1-arp-icmp', 'part1-vlan']) {
+    const [req, rep, ...rest] = fixturePayloads(name, EtherType.Arp);
     assert.equal(rest.length, 0);
     const q = parse(req!);
     assert.equal(q.operation, ArpOp.Request);

@@ -1,19 +1,8 @@
 // Tests of the DHCPv6 codec: a dnsmasq/dhclient capture, malformed input, properties, tshark.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import {
-  getU16,
-  isWireError,
-  parseIpv6,
-  parseMac,
-  putU16,
-  putU32,
-  type WireError,
-} from './common.js';
-import { finish, pseudoHeaderSum6, sum16 } from './checksum.js';
-import { readPcap } from './pcap.js';
+import { getU16, isWireError, parseIpv6, parseMac, type WireError } from './common.js';
 import { encodeName } from './dnsname.js';
 import {
   DHCPV6_MAX_DEPTH,
@@ -37,8 +26,8 @@ import {
   type Duid,
 } from './dhcpv6.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
-
-const FIXTURES = new URL('../../test/fixtures/wire/', import.meta.url);
+import { buildIpv6Frame } from './build.js';
+import { fixtureFrames, udpFill } from '../../test/lab/frames.js';
 
 const ip6 = (s: string) => parseIpv6(s)!;
 const mac = (s: string) => parseMac(s)!;
@@ -78,26 +67,11 @@ function udp6Frame(
   dport: number,
   payload: Uint8Array,
 ): Uint8Array {
-  const udpLen = 8 + payload.length;
-  const f = new Uint8Array(14 + 40 + udpLen);
-  f.set(dst[0] === 0xff ? bytes(0x33, 0x33, ...dst.subarray(12)) : mac('02:00:00:00:00:02'), 0);
-  f.set(mac('02:00:00:00:00:01'), 6);
-  putU16(f, 12, 0x86dd);
-  const h = f.subarray(14, 54);
-  putU32(h, 0, 0x60000000);
-  putU16(h, 4, udpLen);
-  h[6] = 17;
-  h[7] = dst[0] === 0xff ? 1 : 64;
-  h.set(src, 8);
-  h.set(dst, 24);
-  const udp = f.subarray(54);
-  putU16(udp, 0, sport);
-  putU16(udp, 2, dport);
-  putU16(udp, 4, udpLen);
-  udp.set(payload, 8);
-  const c = finish(sum16(udp, pseudoHeaderSum6(src, dst, 17, udpLen)));
-  putU16(udp, 6, c === 0 ? 0xffff : c);
-  return f;
+  const multicast = dst[0] === 0xff;
+  const ethDst = multicast ? bytes(0x33, 0x33, ...dst.subarray(12)) : mac('02:00:00:00:00:02');
+  const ip6 = { src, dst, nextHeader: 17, hopLimit: multicast ? 1 : 64 };
+  const fill = udpFill(src, dst, sport, dport, payload);
+  return buildIpv6Frame(mac('02:00:00:00:00:01'), ethDst, ip6, 8 + payload.length, fill);
 }
 
 /** Option bytes: code, length, data. */
@@ -112,9 +86,7 @@ function msg(t: number, ...opts: number[][]): Uint8Array {
 // --- fixture ---------------------------------------------------------------------------------
 
 test('fixture dhclient6: SOLICIT, ADVERTISE, REQUEST, REPLY from dnsmasq', () => {
-  const p = readPcap(readFileSync(new URL('part3-dhclient6.pcap', FIXTURES)));
-  assert.ok(p);
-  const msgs = p.records.map((r) => udpPayload6(r.frame));
+  const msgs = fixtureFrames('part3-dhclient6').map(udpPayload6);
   const reprs = msgs.map(mustParse);
   const T = Dhcpv6MessageType;
   assert.deepEqual(

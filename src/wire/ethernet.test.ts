@@ -18,8 +18,7 @@ import { emitArp, ARP_LEN, ArpOp } from './arp.js';
 import { isWireError, wireError, parseMac, parseIpv4, formatMac } from './common.js';
 import { readPcap } from './pcap.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
-
-const fromHex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
+import { fromHex } from '../../test/lab/frames.js';
 
 /** The frames of test/fixtures/wire/`name` (recreated by scripts/capture-fixtures/wire-part1.sh). */
 function fixture(name: string): Uint8Array[] {

@@ -1,7 +1,6 @@
 // Tests of the ICMPv6/NDP codec: captured messages, validity rules, properties and tshark's reading.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import {
   Icmpv6View,
@@ -30,15 +29,11 @@ import {
   formatMac,
   type Ipv6Addr,
 } from './common.js';
-import { readPcap } from './pcap.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
+import { fixtureFrames, MAC_A, MAC_B, V6_A, V6_B } from '../../test/lab/frames.js';
 
 // --- Local helpers: outer headers by hand, so these tests need no other codec. ---
 
-const MAC_A = parseMac('02:00:00:00:02:01')!;
-const MAC_B = parseMac('02:00:00:00:02:02')!;
-const V6_A = parseIpv6('2001:db8:1::1')!;
-const V6_B = parseIpv6('2001:db8:1::2')!;
 const LL_A = parseIpv6('fe80::ff:fe00:201')!;
 const LL_B = parseIpv6('fe80::ff:fe00:202')!;
 const ALL_NODES = parseIpv6('ff02::1')!;
@@ -93,13 +88,6 @@ function icmpFrame(r: Icmpv6Repr, src: Ipv6Addr, dst: Ipv6Addr): Uint8Array {
   return frame6(src, dst, 58, icmpv6BufferLen(r), (b) => emitIcmpv6(r, b, src, dst), hop);
 }
 
-function fixture(name: string): Uint8Array[] {
-  const file = readFileSync(new URL(`../../test/fixtures/wire/${name}`, import.meta.url));
-  const pcap = readPcap(new Uint8Array(file.buffer, file.byteOffset, file.byteLength));
-  assert.ok(pcap, name);
-  return pcap.records.map((r) => r.frame);
-}
-
 /** Emits `r` into a buffer pre-filled with `fillByte`. */
 function emitted(r: Icmpv6Repr, src: Ipv6Addr, dst: Ipv6Addr, fillByte = 0xa5): Uint8Array {
   const b = new Uint8Array(icmpv6BufferLen(r)).fill(fillByte);
@@ -117,7 +105,7 @@ function parsed(b: Uint8Array, src: Ipv6Addr, dst: Ipv6Addr): Icmpv6Repr | strin
 
 /** Parses every frame of a fixture, checks it re-emits byte for byte, returns the reprs. */
 function roundTripFixture(name: string): Icmpv6Repr[] {
-  return fixture(name).map((frame, i) => {
+  return fixtureFrames(name).map((frame, i) => {
     const at = locateL4(frame);
     assert.equal(at.proto, 58);
     const r = parsed(at.l4, at.src, at.dst);
@@ -164,7 +152,7 @@ const RA: NdpRouterAdvertRepr = {
 // --- Fixtures from real tools (scripts/capture-fixtures/wire-part2.sh). ---
 
 test('captured echo requests and replies parse and re-emit byte for byte', () => {
-  const msgs = roundTripFixture('part2-icmpv6-echo.pcap');
+  const msgs = roundTripFixture('part2-icmpv6-echo');
   assert.deepEqual(
     msgs.map((m) => (m.type === 128 || m.type === 129 ? [m.type, m.data.length] : m.type)),
     [
@@ -182,7 +170,7 @@ test('captured echo requests and replies parse and re-emit byte for byte', () =>
 });
 
 test('captured error messages parse and re-emit byte for byte', () => {
-  const msgs = roundTripFixture('part2-icmpv6-errors.pcap');
+  const msgs = roundTripFixture('part2-icmpv6-errors');
   const summary = msgs.map((m) => {
     switch (m.type) {
       case 1:
@@ -215,7 +203,7 @@ test('captured error messages parse and re-emit byte for byte', () => {
 });
 
 test('captured neighbor discovery parses and re-emits byte for byte', () => {
-  const msgs = roundTripFixture('part2-ndp.pcap');
+  const msgs = roundTripFixture('part2-ndp');
   // One of each, in capture order (an unsolicited RA may come before or after the RS).
   assert.deepEqual(msgs.map((m) => m.type).sort(), [133, 134, 135, 136, 137]);
   const ofType = (t: number) => msgs.find((m) => m.type === t);

@@ -1,7 +1,6 @@
 // Tests of the IPv4 codec: captured packets (options, fragments, padding), malformed headers, properties, tshark.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import {
   Ipv4View,
@@ -13,41 +12,12 @@ import {
   ipv4HeaderLen,
   type Ipv4Repr,
 } from './ipv4.js';
-import { EthernetView, EtherType, emitEthernet, ETHERNET_HEADER_LEN } from './ethernet.js';
+import { EtherType, ETHERNET_HEADER_LEN } from './ethernet.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Repr } from './icmpv4.js';
-import {
-  isWireError,
-  wireError,
-  getU16,
-  putU16,
-  formatIpv4,
-  parseIpv4 as ip4,
-  parseMac,
-} from './common.js';
+import { isWireError, wireError, getU16, putU16, formatIpv4, parseIpv4 as ip4 } from './common.js';
 import { checksum, updateChecksum16 } from './checksum.js';
-import { readPcap } from './pcap.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
-
-const fromHex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-
-/** The frames of test/fixtures/wire/`name` (recreated by scripts/capture-fixtures/wire-part1.sh). */
-function fixture(name: string): Uint8Array[] {
-  const file = readFileSync(new URL(`../../test/fixtures/wire/${name}`, import.meta.url));
-  const pcap = readPcap(new Uint8Array(file.buffer, file.byteOffset, file.length));
-  assert.ok(pcap, name);
-  return pcap.records.map((r) => r.frame);
-}
-
-/** The IPv4 packets (Ethernet payloads, tagged or not) of a capture. */
-function ipv4Packets(name: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const frame of fixture(name)) {
-    const eth = EthernetView.checked(frame);
-    assert.ok(!isWireError(eth));
-    if (eth.ethertype === EtherType.Ipv4) out.push(eth.payload());
-  }
-  return out;
-}
+import { fixturePayloads, fromHex, ipv4Frame, V4_A, V4_B } from '../../test/lab/frames.js';
 
 function parse(b: Uint8Array): { view: Ipv4View; repr: Ipv4Repr } {
   const view = Ipv4View.checked(b);
@@ -75,11 +45,11 @@ function goodHeader(): Uint8Array {
 }
 
 const FIXTURES = [
-  'part1-arp-icmp.pcap',
-  'part1-ipv4-options.pcap',
-  'part1-ipv4-frag.pcap',
-  'part1-icmp4-errors.pcap',
-  'part1-vlan.pcap',
+  'part1-arp-icmp',
+  'part1-ipv4-options',
+  'part1-ipv4-frag',
+  'part1-icmp4-errors',
+  'part1-vlan',
 ];
 
 test('fixtures: every captured IPv4 header (options included) parses and re-emits byte for byte', () => {
@@ -87,7 +57,7 @@ test('fixtures: every captured IPv4 header (options included) parses and re-emit
   // with Record Route / Timestamp options are compared too.
   let n = 0;
   for (const name of FIXTURES) {
-    for (const pkt of ipv4Packets(name)) {
+    for (const pkt of fixturePayloads(name, EtherType.Ipv4)) {
       const { view, repr } = parse(pkt);
       assert.deepEqual(emitHeader(repr), pkt.subarray(0, view.headerLen), name);
       assert.equal(view.payload().length, repr.payloadLen);
@@ -100,7 +70,7 @@ test('fixtures: every captured IPv4 header (options included) parses and re-emit
 });
 
 test('fixture part1-arp-icmp: echo request header fields', () => {
-  const { view, repr } = parse(ipv4Packets('part1-arp-icmp.pcap')[0]!);
+  const { view, repr } = parse(fixturePayloads('part1-arp-icmp', EtherType.Ipv4)[0]!);
   assert.equal(formatIpv4(repr.src), '192.0.2.1');
   assert.equal(formatIpv4(repr.dst), '192.0.2.2');
   assert.equal(repr.protocol, IpProtocol.Icmp);
@@ -117,7 +87,7 @@ test('fixture part1-arp-icmp: echo request header fields', () => {
 });
 
 test('fixture part1-ipv4-frag: ping -s 3000 gives three fragments each way', () => {
-  const pkts = ipv4Packets('part1-ipv4-frag.pcap').map((p) => parse(p));
+  const pkts = fixturePayloads('part1-ipv4-frag', EtherType.Ipv4).map((p) => parse(p));
   for (const half of [pkts.slice(0, 3), pkts.slice(3)]) {
     const id = half[0]!.repr.ident;
     assert.deepEqual(
@@ -138,7 +108,7 @@ test('fixture part1-ipv4-frag: ping -s 3000 gives three fragments each way', () 
 });
 
 test('fixture part1-ipv4-options: Record Route (7) and Timestamp (68) options are exposed raw', () => {
-  const pkts = ipv4Packets('part1-ipv4-options.pcap').map((p) => parse(p));
+  const pkts = fixturePayloads('part1-ipv4-options', EtherType.Ipv4).map((p) => parse(p));
   assert.equal(pkts.length, 4);
   for (const [i, { view, repr }] of pkts.entries()) {
     assert.equal(view.headerLen, 60);
@@ -158,7 +128,9 @@ test('fixture part1-ipv4-options: Record Route (7) and Timestamp (68) options ar
 });
 
 test('fixture part1-icmp4-errors: DF on ping -M do, TTL 1 on ping -t 1', () => {
-  const [bigDf, , ttl1] = ipv4Packets('part1-icmp4-errors.pcap').map((p) => parse(p).repr);
+  const [bigDf, , ttl1] = fixturePayloads('part1-icmp4-errors', EtherType.Ipv4).map(
+    (p) => parse(p).repr,
+  );
   assert.equal(bigDf!.dontFragment, true);
   assert.equal(bigDf!.payloadLen, 1408);
   assert.equal(ttl1!.ttl, 1);
@@ -335,21 +307,6 @@ test('property: emit into a 0xa5 buffer then parse gives the repr back', () => {
 
 // --- tshark ---
 
-const MAC_A = parseMac('02:00:00:00:01:01')!;
-const MAC_B = parseMac('02:00:00:00:01:02')!;
-const V4_A = ip4('192.0.2.1')!;
-const V4_B = ip4('192.0.2.2')!;
-
-/** Ethernet + IPv4 header of `ip` + `payload`, all emitted by the codecs. */
-function frame(ip: Ipv4Repr, payload: Uint8Array): Uint8Array {
-  const hl = ipv4HeaderLen(ip);
-  const f = new Uint8Array(ETHERNET_HEADER_LEN + hl + payload.length).fill(0xa5);
-  emitEthernet({ dst: MAC_B, src: MAC_A, ethertype: EtherType.Ipv4 }, f);
-  emitIpv4(ip, f.subarray(ETHERNET_HEADER_LEN));
-  f.set(payload, ETHERNET_HEADER_LEN + hl);
-  return f;
-}
-
 function icmp(repr: Icmpv4Repr): Uint8Array {
   const b = new Uint8Array(icmpv4BufferLen(repr)).fill(0xa5);
   emitIcmpv4(repr, b);
@@ -369,17 +326,20 @@ const BASE: Omit<Ipv4Repr, 'payloadLen'> = {
 test('tshark: IPv4 + ICMP echo, with options, and as two fragments', async () => {
   const data = Uint8Array.from({ length: 100 }, (_, i) => i);
   const echo = icmp({ type: 8, ident: 0x1234, seqNo: 1, data });
-  const plain = frame({ ...BASE, payloadLen: echo.length }, echo);
+  const plain = ipv4Frame({ ...BASE, payloadLen: echo.length }, echo);
   // Record Route with room for 2 addresses (RFC 791 §3.1: type 7, length 11, pointer 4) + NOP.
   const rr = Uint8Array.of(7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1);
-  const withOpts = frame({ ...BASE, ident: 0x4243, payloadLen: echo.length, options: rr }, echo);
+  const withOpts = ipv4Frame(
+    { ...BASE, ident: 0x4243, payloadLen: echo.length, options: rr },
+    echo,
+  );
   // Two fragments: 64 bytes at offset 0 (MF), the remaining 44 at offset 64.
   const fragBase = { ...BASE, ident: 0x4244, dontFragment: false };
-  const f1 = frame(
+  const f1 = ipv4Frame(
     { ...fragBase, payloadLen: 64, fragment: { id: 0x4244, offset: 0, moreFragments: true } },
     echo.subarray(0, 64),
   );
-  const f2 = frame(
+  const f2 = ipv4Frame(
     { ...fragBase, payloadLen: 44, fragment: { id: 0x4244, offset: 64, moreFragments: false } },
     echo.subarray(64),
   );

@@ -1,7 +1,6 @@
 // Tests of the IPv6 codec: captured packets (fragments, Hop-by-Hop, Destination Options, Routing), chain limits, properties, tshark.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import {
   Ipv6View,
@@ -22,30 +21,14 @@ import {
 } from './ipv6.js';
 import { IpProtocol } from './ipv4.js';
 import { EthernetView, EtherType, emitEthernet, ETHERNET_HEADER_LEN } from './ethernet.js';
-import {
-  isWireError,
-  wireError,
-  putU16,
-  formatIpv6,
-  formatMac,
-  parseIpv6 as ip6,
-  parseMac,
-} from './common.js';
+import { isWireError, wireError, putU16, formatIpv6, formatMac, parseMac } from './common.js';
 import { sum16, finish, pseudoHeaderSum6 } from './checksum.js';
-import { readPcap } from './pcap.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
-
-/** The frames of test/fixtures/wire/`name` (recreated by scripts/capture-fixtures/wire-part1.sh). */
-function fixture(name: string): Uint8Array[] {
-  const file = readFileSync(new URL(`../../test/fixtures/wire/${name}`, import.meta.url));
-  const pcap = readPcap(new Uint8Array(file.buffer, file.byteOffset, file.length));
-  assert.ok(pcap, name);
-  return pcap.records.map((r) => r.frame);
-}
+import { fixtureFrames, V6_A, V6_B } from '../../test/lab/frames.js';
 
 /** The IPv6 packets (Ethernet payloads) of a capture. */
 function ipv6Packets(name: string): Uint8Array[] {
-  return fixture(name).map((frame) => {
+  return fixtureFrames(name).map((frame) => {
     const eth = EthernetView.checked(frame);
     assert.ok(!isWireError(eth) && eth.ethertype === EtherType.Ipv6);
     return eth.payload();
@@ -66,9 +49,6 @@ function emitHeader(repr: Ipv6Repr): Uint8Array {
   emitIpv6(repr, b);
   return b;
 }
-
-const V6_A = ip6('2001:db8:1::1')!;
-const V6_B = ip6('2001:db8:1::2')!;
 
 /** One extension header to build: its type and size in bytes (a valid size for the type). */
 interface ExtSpec {
@@ -139,7 +119,7 @@ function packet(
 
 test('fixtures: every captured IPv6 header parses and its fixed header re-emits byte for byte', () => {
   let n = 0;
-  for (const name of ['part1-ipv6-ping.pcap', 'part1-ipv6-frag.pcap', 'part1-ipv6-ext.pcap']) {
+  for (const name of ['part1-ipv6-ping', 'part1-ipv6-frag', 'part1-ipv6-ext']) {
     for (const pkt of ipv6Packets(name)) {
       const { view, repr } = parse(pkt);
       assert.deepEqual(emitHeader(repr), pkt.subarray(0, IPV6_HEADER_LEN), name);
@@ -153,7 +133,7 @@ test('fixtures: every captured IPv6 header parses and its fixed header re-emits 
 });
 
 test('fixture part1-ipv6-ping: NS to the solicited-node group, then echo', () => {
-  const pkts = ipv6Packets('part1-ipv6-ping.pcap').map((p) => parse(p));
+  const pkts = ipv6Packets('part1-ipv6-ping').map((p) => parse(p));
   const ns = pkts[0]!;
   assert.equal(formatIpv6(ns.repr.src), '2001:db8:1::1');
   assert.equal(formatIpv6(ns.repr.dst), 'ff02::1:ff00:2');
@@ -174,7 +154,7 @@ test('fixture part1-ipv6-ping: NS to the solicited-node group, then echo', () =>
 });
 
 test('fixture part1-ipv6-frag: Fragment headers at offsets 0, 1448, 2896', () => {
-  const pkts = ipv6Packets('part1-ipv6-frag.pcap').map((p) => parse(p));
+  const pkts = ipv6Packets('part1-ipv6-frag').map((p) => parse(p));
   for (const half of [pkts.slice(0, 3), pkts.slice(3)]) {
     const id = half[0]!.repr.fragment!.id;
     assert.deepEqual(
@@ -200,7 +180,7 @@ test('fixture part1-ipv6-frag: Fragment headers at offsets 0, 1448, 2896', () =>
 });
 
 test('fixture part1-ipv6-ext: UDP under HbH + DstOpts and HbH + Routing + DstOpts; MLD under Hop-by-Hop', () => {
-  const pkts = ipv6Packets('part1-ipv6-ext.pcap').map((p) => parse(p));
+  const pkts = ipv6Packets('part1-ipv6-ext').map((p) => parse(p));
   // The script sends the two UDP datagrams first; MLD reports (one or two) close the capture.
   const [dst, srh, ...mlds] = pkts;
   assert.ok(mlds.length >= 1);

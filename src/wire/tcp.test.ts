@@ -1,7 +1,6 @@
 // Tests of the TCP codec: captured segments, options, malformed input, properties and tshark's reading.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import {
   TcpView,
@@ -18,97 +17,18 @@ import {
   type TcpRepr,
   type TcpOptions,
 } from './tcp.js';
-import { isWireError, getU16, putU16, parseIpv4, parseIpv6 } from './common.js';
-import { checksum } from './checksum.js';
-import { readPcap } from './pcap.js';
+import { isWireError, getU16, putU16 } from './common.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
-
-// --- Local helpers: outer headers by hand, so these tests need no other codec. ---
-
-const MAC_A = Uint8Array.of(2, 0, 0, 0, 2, 1);
-const MAC_B = Uint8Array.of(2, 0, 0, 0, 2, 2);
-const V4_A = parseIpv4('192.0.2.1')!;
-const V4_B = parseIpv4('192.0.2.2')!;
-const V6_A = parseIpv6('2001:db8:1::1')!;
-const V6_B = parseIpv6('2001:db8:1::2')!;
-
-/** Where the L4 header of an untagged Ethernet + IPv4/IPv6 frame is (no IPv6 extension headers). */
-function locateL4(
-  frame: Uint8Array,
-): { src: Uint8Array; dst: Uint8Array; proto: number; l4: Uint8Array } | undefined {
-  const ethertype = getU16(frame, 12);
-  if (ethertype === 0x0800) {
-    const ihl = (frame[14]! & 15) * 4;
-    const total = getU16(frame, 16);
-    return {
-      src: frame.subarray(26, 30),
-      dst: frame.subarray(30, 34),
-      proto: frame[23]!,
-      l4: frame.subarray(14 + ihl, 14 + total),
-    };
-  }
-  if (ethertype === 0x86dd) {
-    return {
-      src: frame.subarray(22, 38),
-      dst: frame.subarray(38, 54),
-      proto: frame[20]!,
-      l4: frame.subarray(54, 54 + getU16(frame, 18)),
-    };
-  }
-  return undefined;
-}
-
-/** Ethernet + IPv4 (20 bytes, checksum filled) + `l4Len` bytes written by `fill`. */
-function frame4(
-  src: Uint8Array,
-  dst: Uint8Array,
-  proto: number,
-  l4Len: number,
-  fill: (l4: Uint8Array) => void,
-): Uint8Array {
-  const f = new Uint8Array(34 + l4Len).fill(0xa5);
-  const fromA = src[3] === V4_A[3];
-  f.set(fromA ? MAC_B : MAC_A, 0);
-  f.set(fromA ? MAC_A : MAC_B, 6);
-  putU16(f, 12, 0x0800);
-  const ip = f.subarray(14, 34);
-  ip.set([0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, proto, 0, 0]);
-  putU16(ip, 2, 20 + l4Len);
-  ip.set(src, 12);
-  ip.set(dst, 16);
-  putU16(ip, 10, checksum(ip));
-  fill(f.subarray(34));
-  return f;
-}
-
-/** Ethernet + IPv6 (40 bytes) + `l4Len` bytes written by `fill`. */
-function frame6(
-  src: Uint8Array,
-  dst: Uint8Array,
-  nextHeader: number,
-  l4Len: number,
-  fill: (l4: Uint8Array) => void,
-): Uint8Array {
-  const f = new Uint8Array(54 + l4Len).fill(0xa5);
-  const fromA = src[15] === V6_A[15];
-  f.set(fromA ? MAC_B : MAC_A, 0);
-  f.set(fromA ? MAC_A : MAC_B, 6);
-  putU16(f, 12, 0x86dd);
-  const ip = f.subarray(14, 54);
-  ip.set([0x60, 0, 0, 0, 0, 0, nextHeader, 64]);
-  putU16(ip, 4, l4Len);
-  ip.set(src, 8);
-  ip.set(dst, 24);
-  fill(f.subarray(54));
-  return f;
-}
-
-function fixture(name: string): Uint8Array[] {
-  const file = readFileSync(new URL(`../../test/fixtures/wire/${name}`, import.meta.url));
-  const pcap = readPcap(new Uint8Array(file.buffer, file.byteOffset, file.byteLength));
-  assert.ok(pcap, name);
-  return pcap.records.map((r) => r.frame);
-}
+import {
+  fixtureFrames,
+  frame4,
+  frame6,
+  locateL4,
+  V4_A,
+  V4_B,
+  V6_A,
+  V6_B,
+} from '../../test/lab/frames.js';
 
 /** Emits `repr` with `payload` into a buffer pre-filled with `fillByte`. */
 function emitted(
@@ -209,7 +129,7 @@ const reprArb = fc.record(
 
 /** Parses every frame of a fixture, checks it re-emits byte for byte, returns the reprs. */
 function roundTripFixture(name: string): Array<{ repr: TcpRepr; v6: boolean; view: TcpView }> {
-  return fixture(name).map((frame, i) => {
+  return fixtureFrames(name).map((frame, i) => {
     const at = locateL4(frame);
     assert.ok(at && at.proto === 6, `${name} frame ${i + 1}`);
     const view = TcpView.checked(at.l4);
@@ -227,7 +147,7 @@ function roundTripFixture(name: string): Array<{ repr: TcpRepr; v6: boolean; vie
 }
 
 test('captured HTTP exchanges parse and re-emit byte for byte', () => {
-  const segs = roundTripFixture('part2-tcp.pcap');
+  const segs = roundTripFixture('part2-tcp');
   assert.ok(segs.length >= 20);
   const syns = segs.filter((s) => s.repr.flags === TcpFlag.SYN);
   assert.equal(syns.length, 3);
@@ -256,7 +176,7 @@ test('captured HTTP exchanges parse and re-emit byte for byte', () => {
 });
 
 test('captured ACKs with SACK blocks parse and re-emit byte for byte', () => {
-  const segs = roundTripFixture('part2-tcp-sack.pcap');
+  const segs = roundTripFixture('part2-tcp-sack');
   assert.ok(segs.length >= 3);
   const counts = new Set<number>();
   for (const { repr } of segs) {

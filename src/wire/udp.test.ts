@@ -1,98 +1,20 @@
 // Tests of the UDP codec: captured datagrams, malformed input, properties and tshark's reading.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { UdpView, UdpField, parseUdp, emitUdp, udpBufferLen, type UdpRepr } from './udp.js';
-import { isWireError, getU16, putU16, parseIpv4, parseIpv6 } from './common.js';
-import { checksum } from './checksum.js';
-import { readPcap } from './pcap.js';
+import { isWireError, getU16, putU16 } from './common.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
-
-// --- Local helpers: outer headers by hand, so these tests need no other codec. ---
-
-const MAC_A = Uint8Array.of(2, 0, 0, 0, 2, 1);
-const MAC_B = Uint8Array.of(2, 0, 0, 0, 2, 2);
-const V4_A = parseIpv4('192.0.2.1')!;
-const V4_B = parseIpv4('192.0.2.2')!;
-const V6_A = parseIpv6('2001:db8:1::1')!;
-const V6_B = parseIpv6('2001:db8:1::2')!;
-
-/** Where the L4 header of an untagged Ethernet + IPv4/IPv6 frame is (no IPv6 extension headers). */
-function locateL4(
-  frame: Uint8Array,
-): { src: Uint8Array; dst: Uint8Array; proto: number; l4: Uint8Array } | undefined {
-  const ethertype = getU16(frame, 12);
-  if (ethertype === 0x0800) {
-    const ihl = (frame[14]! & 15) * 4;
-    const total = getU16(frame, 16);
-    return {
-      src: frame.subarray(26, 30),
-      dst: frame.subarray(30, 34),
-      proto: frame[23]!,
-      l4: frame.subarray(14 + ihl, 14 + total),
-    };
-  }
-  if (ethertype === 0x86dd) {
-    return {
-      src: frame.subarray(22, 38),
-      dst: frame.subarray(38, 54),
-      proto: frame[20]!,
-      l4: frame.subarray(54, 54 + getU16(frame, 18)),
-    };
-  }
-  return undefined;
-}
-
-/** Ethernet + IPv4 (20 bytes, checksum filled) + `l4Len` bytes written by `fill`. */
-function frame4(
-  src: Uint8Array,
-  dst: Uint8Array,
-  proto: number,
-  l4Len: number,
-  fill: (l4: Uint8Array) => void,
-): Uint8Array {
-  const f = new Uint8Array(34 + l4Len).fill(0xa5);
-  f.set(MAC_B, 0);
-  f.set(MAC_A, 6);
-  putU16(f, 12, 0x0800);
-  const ip = f.subarray(14, 34);
-  ip.set([0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, proto, 0, 0]);
-  putU16(ip, 2, 20 + l4Len);
-  ip.set(src, 12);
-  ip.set(dst, 16);
-  putU16(ip, 10, checksum(ip));
-  fill(f.subarray(34));
-  return f;
-}
-
-/** Ethernet + IPv6 (40 bytes) + `l4Len` bytes written by `fill`. */
-function frame6(
-  src: Uint8Array,
-  dst: Uint8Array,
-  nextHeader: number,
-  l4Len: number,
-  fill: (l4: Uint8Array) => void,
-): Uint8Array {
-  const f = new Uint8Array(54 + l4Len).fill(0xa5);
-  f.set(MAC_B, 0);
-  f.set(MAC_A, 6);
-  putU16(f, 12, 0x86dd);
-  const ip = f.subarray(14, 54);
-  ip.set([0x60, 0, 0, 0, 0, 0, nextHeader, 64]);
-  putU16(ip, 4, l4Len);
-  ip.set(src, 8);
-  ip.set(dst, 24);
-  fill(f.subarray(54));
-  return f;
-}
-
-function fixture(name: string): Uint8Array[] {
-  const file = readFileSync(new URL(`../../test/fixtures/wire/${name}`, import.meta.url));
-  const pcap = readPcap(new Uint8Array(file.buffer, file.byteOffset, file.byteLength));
-  assert.ok(pcap, name);
-  return pcap.records.map((r) => r.frame);
-}
+import {
+  fixtureFrames,
+  frame4,
+  frame6,
+  locateL4,
+  V4_A,
+  V4_B,
+  V6_A,
+  V6_B,
+} from '../../test/lab/frames.js';
 
 /** Emits `repr` with `payload` into a buffer pre-filled with `fillByte`. */
 function emitted(
@@ -120,7 +42,7 @@ const addrPair = fc.oneof(fc.tuple(ipv4Addr, ipv4Addr), fc.tuple(ipv6Addr, ipv6A
 // --- Fixtures from real tools (scripts/capture-fixtures/wire-part2.sh). ---
 
 test('captured datagrams parse and re-emit byte for byte', () => {
-  const frames = fixture('part2-udp.pcap');
+  const frames = fixtureFrames('part2-udp');
   assert.equal(frames.length, 8);
   const seen: Array<{ repr: UdpRepr; checksum: number; v6: boolean }> = [];
   for (const frame of frames) {
