@@ -74,6 +74,20 @@ async function setup(t: Parameters<typeof Lab.create>[0]): Promise<{
   return { lab, ns, tap, counters, dir: await lab.tmpDir() };
 }
 
+/**
+ * dhclient reports the binding before its lease file is written: poll the file (up to 5 s)
+ * until it holds `re`, and return its text (what was there last, if it never does).
+ */
+async function leaseWith(path: string, re: RegExp): Promise<string> {
+  let text = '';
+  for (let i = 0; i < 50; i++) {
+    text = await readFile(path, 'utf8').catch(() => '');
+    if (re.test(text)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return text;
+}
+
 test('the kernel (SLAAC), dhclient, udhcpc, rdisc6 and dhclient -6 are configured through the tap', async (t) => {
   const { lab, ns, tap, counters, dir } = await setup(t);
 
@@ -108,8 +122,8 @@ test('the kernel (SLAAC), dhclient, udhcpc, rdisc6 and dhclient -6 are configure
       tap.name,
     ]);
     await p.waitForOutput(/bound to 10\.88\.0\.15/, 20_000);
+    const l = await leaseWith(lease, /fixed-address/);
     await p.kill();
-    const l = await readFile(lease, 'utf8');
     assert.match(l, /fixed-address 10\.88\.0\.15;/);
     assert.match(l, /option subnet-mask 255\.255\.255\.0;/);
     assert.match(l, /option routers 10\.88\.0\.1;/);
@@ -190,8 +204,8 @@ test('the kernel (SLAAC), dhclient, udhcpc, rdisc6 and dhclient -6 are configure
     ]);
     await p.waitForOutput(/Bound to lease/, 30_000);
     assert.match(p.output, /RCV: Reply message on \S+ from fe80::1/);
+    const l = await leaseWith(lease, /iaaddr/);
     await p.kill();
-    const l = await readFile(lease, 'utf8');
     assert.match(l, /iaaddr fd00:88::15 \{/);
     assert.match(l, /option dhcp6\.name-servers fd00:88::53;/);
     assert.match(l, /option dhcp6\.domain-search "example\.test\.", "lab\.example\.";/);

@@ -1,0 +1,572 @@
+// UDP translation between the guest's datagrams and host `node:dgram` sockets, one socket per flow.
+//
+// Theory of operation (after passt's udp.c / udp_flow.c, facts-passt §1.4):
+// - Flows: one per (guest addr, guest port, remote addr, remote port), kept in the shared
+//   FlowTable as type 'udp'. Side 0 is the initiator. Outbound (guest-started) flows own a
+//   `node:dgram` socket connected to the host peer (after nat.ts guestToHost); datagrams read
+//   from it go back to the guest with source = the address/port the guest used (reverse NAT).
+//   Inbound flows start on a listening socket bound per the -u port map; the guest's replies are
+//   sent back from that listening socket, so the host client sees the port it talked to.
+// - Timers: a flow is refreshed by every datagram (time from deps.now()); it expires after 30 s
+//   idle while one-way, 120 s once datagrams went both ways (conntrack's udp_timeout /
+//   udp_timeout_stream). expire(now) removes this translator's expired flows and closes sockets.
+// - Limits: the table's size bounds flows (full → counted drop); at most 64 datagrams wait per
+//   flow while its socket connects. Datagrams larger than the MTU still go out as one frame.
+// - Errors: a port unreachable reported on a flow socket (ECONNREFUSED) becomes an ICMP/ICMPv6
+//   port unreachable to the guest, quoting the headers of the guest's last datagram.
+// - Failure: nothing from the guest throws; every drop is counted by reason.
+import { createSocket, type Socket } from 'node:dgram';
+import type { FlowTable, Flow, FlowSide } from './table.js';
+import type { PasstConfig } from '../conf.js';
+import { guestToHost, hostToGuestSource, canonicalAddr } from './nat.js';
+import { emitUdp, UDP_HEADER_LEN } from '../../wire/udp.js';
+import { IpProtocol, emitIpv4, IPV4_HEADER_LEN } from '../../wire/ipv4.js';
+import { emitIpv6, IPV6_HEADER_LEN } from '../../wire/ipv6.js';
+import { emitIcmpv4, icmpv4BufferLen, Icmpv4Unreach, type Icmpv4Repr } from '../../wire/icmpv4.js';
+import {
+  emitIcmpv6,
+  icmpv6BufferLen,
+  Icmpv6DestUnreachableCode,
+  type Icmpv6Repr,
+} from '../../wire/icmpv6.js';
+import { buildIpv4Frame, buildIpv6Frame } from '../../wire/build.js';
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6, putU16 } from '../../wire/common.js';
+
+/** One-way UDP flow idle timeout (nf_conntrack_udp_timeout). */
+export const UDP_TIMEOUT_MS = 30_000;
+/** Two-way UDP flow idle timeout (nf_conntrack_udp_timeout_stream). */
+export const UDP_TIMEOUT_STREAM_MS = 120_000;
+/** Datagrams queued per flow while its socket connects. */
+export const UDP_PENDING_MAX = 64;
+
+/** What the flow translators need from the daemon. */
+export interface FlowDeps {
+  readonly table: FlowTable;
+  readonly cfg: PasstConfig;
+  /** The host's own resolvers (resolv.conf), for DNS redirection. */
+  readonly hostResolvers: readonly string[];
+  readonly ourMac: Uint8Array;
+  /** The guest's MAC, once known. */
+  guestMac(): Uint8Array | undefined;
+  /** Sends frames to the guest. */
+  toGuest(frames: Uint8Array[]): void;
+  /** Current time in ms. */
+  now(): number;
+  /** Optional log sink for one-off warnings. */
+  log?(msg: string): void;
+}
+
+/** UDP translator counters. */
+export interface UdpCounters {
+  /** Datagrams from the guest forwarded to a host socket. */
+  fromGuest: number;
+  /** Datagrams from host sockets delivered to the guest. */
+  toGuest: number;
+  flowsOpened: number;
+  flowsExpired: number;
+  /** Destination not forwardable (multicast, broadcast, loopback, ...). */
+  dropNotForwardable: number;
+  /** The flow table was full. */
+  dropTableFull: number;
+  /** The guest's MAC is not known yet, so nothing can be sent to it. */
+  dropNoGuestMac: number;
+  /** Too many datagrams waiting for the socket to connect. */
+  dropPending: number;
+  /** Send to a host socket failed, or the datagram cannot fit an IP packet. */
+  dropSend: number;
+  /** Malformed arguments from the caller (bad address length, port 0). */
+  dropMalformed: number;
+  /** Socket errors reported asynchronously (e.g. ECONNREFUSED). */
+  socketErrors: number;
+  /** ICMP/ICMPv6 port unreachable messages sent to the guest (from ECONNREFUSED). */
+  unreachableToGuest: number;
+  /** Inbound datagrams on listening sockets. */
+  inbound: number;
+}
+
+interface UdpState {
+  readonly family: 4 | 6;
+  /** Socket carrying the host side; for inbound flows the shared listening socket. */
+  readonly sock: Socket;
+  /** Whether this flow owns (and closes) `sock`. */
+  readonly owned: boolean;
+  connected: boolean;
+  pending: Uint8Array[];
+  /** Guest-side addresses as bytes, ready for frames. */
+  readonly guestAddr: Uint8Array;
+  readonly guestPort: number;
+  /** The address/port the guest sees for the remote end. */
+  readonly remoteAddr: Uint8Array;
+  readonly remotePort: number;
+  /** Host peer (for inbound flows, where sends go through the listening socket). */
+  readonly hostAddr: string;
+  readonly hostPort: number;
+  /** Datagrams seen from each side, for the one-way / two-way timeout. */
+  fromGuest: number;
+  fromHost: number;
+  /** Payload length of the guest's last datagram (for the quote in ICMP errors). */
+  lastLen: number;
+}
+
+const addrText = (family: 4 | 6, b: Uint8Array) => (family === 4 ? formatIpv4(b) : formatIpv6(b));
+const addrBytes = (family: 4 | 6, s: string) => (family === 4 ? parseIpv4(s) : parseIpv6(s));
+
+/** Largest UDP payload an IP packet can carry: 65535 total (IPv4) or payload length (IPv6). */
+const maxPayload = (family: 4 | 6) => (family === 4 ? 65535 - 20 : 65535) - UDP_HEADER_LEN;
+
+/** Translates guest UDP datagrams to host sockets and back. */
+export class UdpTranslator {
+  /** Counters by outcome. */
+  readonly counters: UdpCounters = {
+    fromGuest: 0,
+    toGuest: 0,
+    flowsOpened: 0,
+    flowsExpired: 0,
+    dropNotForwardable: 0,
+    dropTableFull: 0,
+    dropNoGuestMac: 0,
+    dropPending: 0,
+    dropSend: 0,
+    dropMalformed: 0,
+    socketErrors: 0,
+    unreachableToGuest: 0,
+    inbound: 0,
+  };
+  private readonly flows = new Set<Flow<UdpState>>();
+  private readonly listeners: Socket[] = [];
+  private closed = false;
+
+  constructor(private readonly deps: FlowDeps) {}
+
+  /**
+   * A UDP datagram from the guest (already parsed by the caller): finds or opens its flow and
+   * sends the payload to the host peer.
+   *
+   * @param family - 4 or 6
+   * @param src - guest source address (4 or 16 bytes)
+   * @param dst - destination address as the guest used it
+   * @param srcPort - guest source port
+   * @param dstPort - destination port
+   * @param payload - the datagram's payload (copied if it has to wait)
+   */
+  fromGuest(
+    family: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    srcPort: number,
+    dstPort: number,
+    payload: Uint8Array,
+  ): void {
+    const alen = family === 4 ? 4 : 16;
+    if (this.closed || src.length !== alen || dst.length !== alen || dstPort === 0) {
+      this.counters.dropMalformed++;
+      return;
+    }
+    const now = this.deps.now();
+    const guestSide: FlowSide = {
+      endpointAddr: addrText(family, src),
+      endpointPort: srcPort,
+      ourAddr: addrText(family, dst),
+      ourPort: dstPort,
+    };
+    let flow = this.deps.table.lookup<UdpState>('udp', 'guest', guestSide);
+    if (!flow) {
+      flow = this.open(family, guestSide, src, dst, now);
+      if (!flow) return;
+    }
+    const st = flow.state;
+    flow.lastActivityMs = now;
+    flow.packetsIn++;
+    flow.bytesIn += payload.length;
+    st.fromGuest++;
+    st.lastLen = payload.length;
+    this.updateTimeout(flow);
+    if (!st.owned) {
+      this.sendHost(st, payload, st.hostAddr, st.hostPort);
+      return;
+    }
+    if (!st.connected) {
+      if (st.pending.length >= UDP_PENDING_MAX) {
+        this.counters.dropPending++;
+        return;
+      }
+      st.pending.push(payload.slice());
+      return;
+    }
+    this.sendHost(st, payload);
+  }
+
+  /**
+   * Inbound forwarding: binds one socket per forwarded host port (entry `p` of `portMap` is the
+   * guest port for host port `p`, 0 = not forwarded) and delivers datagrams to the guest.
+   *
+   * @param portMap - from resolvePortMap (65536 entries)
+   * @param bindAddr - host address to bind (default: all IPv4 and IPv6 addresses, '::')
+   * @returns when every socket is bound; rejects with the first bind error (sockets bound so
+   *   far stay open until close())
+   */
+  async listen(portMap: Uint16Array, bindAddr?: string): Promise<void> {
+    const addr = bindAddr ?? '::';
+    const family: 4 | 6 = canonicalAddr(4, addr) !== undefined ? 4 : 6;
+    const binds: Promise<void>[] = [];
+    for (let p = 1; p < portMap.length && p < 65536; p++) {
+      const guestPort = portMap[p] ?? 0;
+      if (guestPort === 0) continue;
+      const sock = createSocket({ type: family === 4 ? 'udp4' : 'udp6', reuseAddr: false });
+      this.listeners.push(sock);
+      sock.on('message', (msg, rinfo) => this.inbound(sock, addr, p, guestPort, msg, rinfo));
+      binds.push(
+        new Promise<void>((resolve, reject) => {
+          const onErr = (e: Error) => reject(e);
+          sock.once('error', onErr);
+          sock.bind(p, addr, () => {
+            sock.off('error', onErr);
+            sock.on('error', () => this.counters.socketErrors++);
+            resolve();
+          });
+        }),
+      );
+    }
+    await Promise.all(binds);
+  }
+
+  /**
+   * Removes this translator's flows idle past their timeout and closes their sockets.
+   *
+   * @param nowMs - current time (the daemon's clock)
+   */
+  expire(nowMs: number): void {
+    for (const f of [...this.flows]) {
+      // Removed from the table behind our back (e.g. table.expire()): just release the socket.
+      if (this.deps.table.get(f.id) !== f) {
+        this.drop(f);
+        continue;
+      }
+      if (nowMs - f.lastActivityMs < f.timeoutMs) continue;
+      if (this.deps.table.remove(f)) {
+        this.deps.table.counters.closed--;
+        this.deps.table.counters.expired++;
+      }
+      this.counters.flowsExpired++;
+      this.drop(f);
+    }
+  }
+
+  /** Closes every flow and listening socket (guest link gone, or shutdown). */
+  close(): void {
+    this.closed = true;
+    for (const f of [...this.flows]) {
+      this.deps.table.remove(f);
+      this.drop(f);
+    }
+    for (const s of this.listeners.splice(0)) closeQuietly(s);
+  }
+
+  /** Number of live UDP flows of this translator. */
+  get size(): number {
+    return this.flows.size;
+  }
+
+  private open(
+    family: 4 | 6,
+    guestSide: FlowSide,
+    src: Uint8Array,
+    dst: Uint8Array,
+    now: number,
+  ): Flow<UdpState> | undefined {
+    const host = guestToHost(
+      this.deps.cfg,
+      this.deps.hostResolvers,
+      family,
+      guestSide.ourAddr,
+      guestSide.ourPort,
+    );
+    if (!host) {
+      this.counters.dropNotForwardable++;
+      return undefined;
+    }
+    if (this.deps.table.size >= this.deps.table.maxFlows) {
+      this.deps.table.counters.full++;
+      this.counters.dropTableFull++;
+      return undefined;
+    }
+    const hostSide: FlowSide = {
+      endpointAddr: host.addr,
+      endpointPort: host.port,
+      ourAddr: guestSide.endpointAddr,
+      ourPort: guestSide.endpointPort,
+    };
+    const sock = createSocket({ type: family === 4 ? 'udp4' : 'udp6' });
+    const state: UdpState = {
+      family,
+      sock,
+      owned: true,
+      connected: false,
+      pending: [],
+      guestAddr: src.slice(),
+      guestPort: guestSide.endpointPort,
+      remoteAddr: dst.slice(),
+      remotePort: guestSide.ourPort,
+      hostAddr: host.addr,
+      hostPort: host.port,
+      fromGuest: 0,
+      fromHost: 0,
+      lastLen: 0,
+    };
+    const flow = this.deps.table.insert<UdpState>(
+      'udp',
+      ['guest', 'host'],
+      [guestSide, hostSide],
+      state,
+      now,
+      UDP_TIMEOUT_MS,
+    );
+    if (!flow) {
+      closeQuietly(sock);
+      this.counters.dropTableFull++;
+      return undefined;
+    }
+    this.flows.add(flow);
+    this.counters.flowsOpened++;
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      this.counters.socketErrors++;
+      if (e.code === 'ECONNREFUSED') this.unreachable(flow);
+    });
+    sock.on('message', (msg) => this.fromHost(flow, msg));
+    sock.connect(host.port, host.addr, () => {
+      if (!this.flows.has(flow)) return;
+      state.connected = true;
+      for (const d of state.pending.splice(0)) this.sendHost(state, d);
+    });
+    return flow;
+  }
+
+  private inbound(
+    sock: Socket,
+    bindAddr: string,
+    hostPort: number,
+    guestPort: number,
+    msg: Buffer,
+    rinfo: { address: string; port: number; family: string },
+  ): void {
+    if (this.closed) return;
+    this.counters.inbound++;
+    const family: 4 | 6 = rinfo.family === 'IPv4' || rinfo.address.startsWith('::ffff:') ? 4 : 6;
+    const fc = family === 4 ? this.deps.cfg.v4 : this.deps.cfg.v6;
+    if (!fc) {
+      this.counters.dropNotForwardable++;
+      return;
+    }
+    const peer = rinfo.address.startsWith('::ffff:') ? rinfo.address.slice(7) : rinfo.address;
+    const hostSide: FlowSide = {
+      endpointAddr: peer,
+      endpointPort: rinfo.port,
+      ourAddr: bindAddr,
+      ourPort: hostPort,
+    };
+    const now = this.deps.now();
+    let flow = this.deps.table.lookup<UdpState>('udp', 'host', hostSide);
+    if (!flow) {
+      const remote = hostToGuestSource(this.deps.cfg, family, peer);
+      const remoteBytes = addrBytes(family, remote);
+      const guestBytes = addrBytes(family, fc.guestAddr);
+      if (!remoteBytes || !guestBytes) {
+        this.counters.dropNotForwardable++;
+        return;
+      }
+      const guestSide: FlowSide = {
+        endpointAddr: addrText(family, guestBytes),
+        endpointPort: guestPort,
+        ourAddr: addrText(family, remoteBytes),
+        ourPort: rinfo.port,
+      };
+      const state: UdpState = {
+        family,
+        sock,
+        owned: false,
+        connected: true,
+        pending: [],
+        guestAddr: guestBytes,
+        guestPort,
+        remoteAddr: remoteBytes,
+        remotePort: rinfo.port,
+        hostAddr: rinfo.address,
+        hostPort: rinfo.port,
+        fromGuest: 0,
+        fromHost: 0,
+        lastLen: 0,
+      };
+      flow = this.deps.table.insert<UdpState>(
+        'udp',
+        ['host', 'guest'],
+        [hostSide, guestSide],
+        state,
+        now,
+        UDP_TIMEOUT_MS,
+      );
+      if (!flow) {
+        this.counters.dropTableFull++;
+        return;
+      }
+      this.flows.add(flow);
+      this.counters.flowsOpened++;
+    }
+    this.fromHost(flow, msg);
+  }
+
+  private fromHost(flow: Flow<UdpState>, msg: Uint8Array): void {
+    if (!this.flows.has(flow)) return;
+    const st = flow.state;
+    flow.lastActivityMs = this.deps.now();
+    flow.packetsOut++;
+    flow.bytesOut += msg.length;
+    st.fromHost++;
+    this.updateTimeout(flow);
+    const guestMac = this.deps.guestMac();
+    if (!guestMac) {
+      this.counters.dropNoGuestMac++;
+      return;
+    }
+    if (msg.length > maxPayload(st.family)) {
+      this.counters.dropSend++;
+      return;
+    }
+    const l4Len = UDP_HEADER_LEN + msg.length;
+    const fill = (l4: Uint8Array) => {
+      l4.set(msg, UDP_HEADER_LEN);
+      emitUdp(
+        { srcPort: st.remotePort, dstPort: st.guestPort, payloadLen: msg.length },
+        l4,
+        st.remoteAddr,
+        st.guestAddr,
+      );
+    };
+    const ip = { src: st.remoteAddr, dst: st.guestAddr };
+    const frame =
+      st.family === 4
+        ? buildIpv4Frame(
+            this.deps.ourMac,
+            guestMac,
+            { ...ip, protocol: IpProtocol.Udp },
+            l4Len,
+            fill,
+          )
+        : buildIpv6Frame(
+            this.deps.ourMac,
+            guestMac,
+            { ...ip, nextHeader: IpProtocol.Udp },
+            l4Len,
+            fill,
+          );
+    this.counters.toGuest++;
+    this.deps.toGuest([frame]);
+  }
+
+  /** Tells the guest its last datagram on `flow` met a closed port (RFC 792 / RFC 4443 §3.1). */
+  private unreachable(flow: Flow<UdpState>): void {
+    if (!this.flows.has(flow)) return;
+    const st = flow.state;
+    const guestMac = this.deps.guestMac();
+    if (!guestMac) {
+      this.counters.dropNoGuestMac++;
+      return;
+    }
+    // The quote: the guest's IP and UDP headers (payload not kept; the lengths say how long it was).
+    const ipLen = st.family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
+    const quote = new Uint8Array(ipLen + UDP_HEADER_LEN);
+    const udpLen = Math.min(0xffff, UDP_HEADER_LEN + st.lastLen);
+    const ip = { src: st.guestAddr, dst: st.remoteAddr };
+    if (st.family === 4) {
+      emitIpv4(
+        {
+          ...ip,
+          protocol: IpProtocol.Udp,
+          payloadLen: Math.min(udpLen, 0xffff - IPV4_HEADER_LEN),
+          ttl: 64,
+          tos: 0,
+          ident: 0,
+          dontFragment: true,
+          options: new Uint8Array(0),
+        },
+        quote,
+      );
+    } else {
+      emitIpv6(
+        {
+          ...ip,
+          nextHeader: IpProtocol.Udp,
+          payloadLen: udpLen,
+          hopLimit: 64,
+          trafficClass: 0,
+          flowLabel: 0,
+        },
+        quote,
+      );
+    }
+    const u = quote.subarray(ipLen);
+    putU16(u, 0, st.guestPort);
+    putU16(u, 2, st.remotePort);
+    putU16(u, 4, udpLen);
+    const src = st.remoteAddr;
+    let frame: Uint8Array;
+    if (st.family === 4) {
+      const repr: Icmpv4Repr = {
+        type: 3,
+        code: Icmpv4Unreach.Port,
+        nextHopMtu: 0,
+        invoking: quote,
+      };
+      frame = buildIpv4Frame(
+        this.deps.ourMac,
+        guestMac,
+        { src, dst: st.guestAddr, protocol: IpProtocol.Icmp },
+        icmpv4BufferLen(repr),
+        (l4) => emitIcmpv4(repr, l4),
+      );
+    } else {
+      const repr: Icmpv6Repr = {
+        type: 1,
+        code: Icmpv6DestUnreachableCode.PortUnreachable,
+        invoking: quote,
+      };
+      frame = buildIpv6Frame(
+        this.deps.ourMac,
+        guestMac,
+        { src, dst: st.guestAddr, nextHeader: IpProtocol.Icmpv6 },
+        icmpv6BufferLen(repr),
+        (l4) => emitIcmpv6(repr, l4, src, st.guestAddr),
+      );
+    }
+    this.counters.unreachableToGuest++;
+    this.deps.toGuest([frame]);
+  }
+
+  private sendHost(st: UdpState, payload: Uint8Array, addr?: string, port?: number): void {
+    try {
+      if (addr !== undefined && port !== undefined) st.sock.send(payload, port, addr);
+      else st.sock.send(payload);
+      this.counters.fromGuest++;
+    } catch {
+      this.counters.dropSend++;
+    }
+  }
+
+  /** One-way flows keep the short timeout; a flow with traffic both ways gets the long one. */
+  private updateTimeout(flow: Flow<UdpState>): void {
+    if (flow.state.fromGuest > 0 && flow.state.fromHost > 0) flow.timeoutMs = UDP_TIMEOUT_STREAM_MS;
+  }
+
+  private drop(f: Flow<UdpState>): void {
+    this.flows.delete(f);
+    f.state.pending = [];
+    if (f.state.owned) closeQuietly(f.state.sock);
+  }
+}
+
+function closeQuietly(s: Socket): void {
+  try {
+    s.close();
+  } catch {
+    // already closed
+  }
+}
