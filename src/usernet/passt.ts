@@ -1,0 +1,628 @@
+// The translator daemon's core: one guest link in, every guest frame dispatched to the service or translator that owns it.
+//
+// Theory of operation
+// ===================
+//
+// Links. The daemon speaks to the guest through a GuestLink: the QEMU stream socket
+// (link/stream.ts, passt's default) or a tap device in a network namespace (`tapLink()` below
+// adapts native/TapDevice). It never opens the link itself: the CLI edge does, and hands it in,
+// so tests drive the daemon with a fake link.
+//
+// Guest MAC. Learnt from the source address of every unicast frame the guest sends (passt:
+// tap.c); until the first one it is the broadcast address. `linkUp()` (called when a stream
+// client connects, or at once for a tap) sends an ARP request for the guest's IPv4 address and
+// an NDP neighbour solicitation for its IPv6 address, as passt's tap_start_connection() does,
+// so the answer teaches us the MAC early.
+//
+// Dispatch order, per frame (the first match wins; nothing here throws on guest bytes):
+//   1. Ethernet header unreadable                → counted malformed, dropped
+//   2. ARP                                       → iface/responder (replies for everything
+//                                                  but the guest's own address)
+//   3. IPv4 UDP to port 67, unless --no-dhcp     → iface/dhcp-server
+//      IPv4 ICMP to the gateway                  → iface/responder (echo replies)
+//      IPv4 ICMP echo request elsewhere          → L4 hook `ping` (flow/icmp.ts)
+//      IPv4 UDP elsewhere                        → L4 hook `udp` (flow/udp.ts)
+//   4. IPv6 ICMPv6 RS, unless --no-ra/--no-ndp   → iface/ra (solicited RA)
+//      IPv6 ICMPv6 NS, unless --no-ndp           → iface/responder (NA with our MAC)
+//      IPv6 ICMPv6 echo to a gateway address     → iface/responder
+//      IPv6 ICMPv6 echo request elsewhere        → L4 hook `ping`
+//      other ICMPv6 (NA, MLD, …)                 → counted ignored
+//      IPv6 UDP to port 547, unless --no-dhcpv6  → iface/dhcpv6-server
+//      IPv6 UDP elsewhere                        → L4 hook `udp`
+//   5. Fragments, TCP, other protocols, and L4 traffic with no hook installed → counted
+//      `unhandled` (the extension point: `L4Hooks`).
+//   Other EtherTypes are counted `ignored`.
+//
+// Timers. Two: the unsolicited Router Advertisement, re-armed after each RA with
+// nextUnsolicitedRaMs(random()) (200–600 s, RFC 4861 §6.2.4; passt sends these so guests keep
+// their default route), and flow expiry (the L4 hooks' `expire`, every 5 s, when they have
+// one). Time, randomness and the timer functions come in through `Clock`.
+//
+// Shutdown. `close()` is idempotent: it stops the RA timer, closes the L4 hooks (their
+// sockets) and then the link (for a stream link that also removes the socket file).
+import { EthernetView, EtherType, isMulticastMac } from '../wire/ethernet.js';
+import { Ipv4View, IpProtocol, parseIpv4 as parseIpv4Packet } from '../wire/ipv4.js';
+import { Ipv6View, walkIpv6, solicitedNode, multicastMac6 } from '../wire/ipv6.js';
+import { UdpView, parseUdp } from '../wire/udp.js';
+import { Icmpv4View, parseIcmpv4 } from '../wire/icmpv4.js';
+import {
+  Icmpv6View,
+  parseIcmpv6,
+  emitIcmpv6,
+  icmpv6BufferLen,
+  type Icmpv6Repr,
+} from '../wire/icmpv6.js';
+import { ArpOp } from '../wire/arp.js';
+import { buildArpFrame, buildIpv6Frame } from '../wire/build.js';
+import { isWireError, parseIpv4, parseIpv6, type Mac, type WireErrorKind } from '../wire/common.js';
+import type { PasstConfig } from './conf.js';
+import type { GuestLink } from './link/types.js';
+import type { TapDevice } from '../native/index.js';
+import { FlowTable } from './flow/table.js';
+import {
+  respond,
+  newCounters as newResponderCounters,
+  type ResponderConfig,
+  type ResponderCounters,
+} from './iface/responder.js';
+import {
+  handleDhcp,
+  newAddressServiceCounters,
+  DHCP_SERVER_PORT,
+  type AddressServiceCounters,
+} from './iface/dhcp-server.js';
+import { handleDhcpv6, DHCPV6_SERVER_PORT } from './iface/dhcpv6-server.js';
+import {
+  handleRouterSolicit,
+  buildRouterAdvert,
+  nextUnsolicitedRaMs,
+  routerLinkLocal,
+} from './iface/ra.js';
+
+/** Time, randomness and timers, supplied by the edge (tests pass fakes). */
+export interface Clock {
+  /** Milliseconds, monotonic enough for flow expiry. */
+  now(): number;
+  /** A number in [0, 1). */
+  random(): number;
+  /** Runs `fn` once after `ms`; returns a handle for `clearTimer`. */
+  setTimer(fn: () => void, ms: number): unknown;
+  /** Cancels a timer from `setTimer`. */
+  clearTimer(handle: unknown): void;
+}
+
+/** What an L4 translator gets from the daemon (the constructor deps of flow/udp.ts, flow/icmp.ts). */
+export interface L4Deps {
+  readonly table: FlowTable;
+  readonly cfg: PasstConfig;
+  /** The host's own resolvers (for DNS forwarding from the mapped gateway). */
+  readonly hostResolvers: readonly string[];
+  readonly ourMac: Mac;
+  /** The guest's MAC as last learnt (broadcast until the guest has sent a frame). */
+  guestMac(): Mac;
+  /** Sends frames to the guest. */
+  toGuest(frames: readonly Uint8Array[]): void;
+  /** The clock's now(). */
+  now(): number;
+}
+
+/**
+ * The extension point for L4 traffic the daemon does not answer itself. A missing hook means
+ * the frames are counted `unhandled` and dropped.
+ */
+export interface L4Hooks {
+  /** A UDP datagram from the guest (checksum verified). Addresses are 4 or 16 bytes. */
+  udp?(
+    family: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    srcPort: number,
+    dstPort: number,
+    payload: Uint8Array,
+  ): void;
+  /** An ICMP/ICMPv6 echo request from the guest to an address other than the gateway. */
+  ping?(
+    family: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    ident: number,
+    seqNo: number,
+    data: Uint8Array,
+  ): void;
+  /** Removes flows idle past their timeout; called every FLOW_EXPIRY_INTERVAL_MS. */
+  expire?(nowMs: number): void;
+  /** Releases the hooks' sockets; called by `PasstDaemon.close()`. */
+  close?(): void | Promise<void>;
+}
+
+/** Options of a PasstDaemon beyond the PasstConfig. */
+export interface PasstDaemonOptions {
+  readonly noDhcp?: boolean;
+  readonly noDhcpv6?: boolean;
+  readonly noRa?: boolean;
+  readonly noNdp?: boolean;
+  /** DHCP option 12. */
+  readonly hostname?: string;
+  /** The host's resolvers (from /etc/resolv.conf), for the L4 hooks. */
+  readonly hostResolvers?: readonly string[];
+  readonly clock: Clock;
+  /** Builds the L4 hooks from the daemon's deps; omitted: all L4 traffic is `unhandled`. */
+  readonly l4?: (deps: L4Deps) => L4Hooks;
+}
+
+/** Daemon-level counters; the services' own counters are in `PasstDaemon.serviceCounters`. */
+export interface PasstCounters {
+  rxFrames: number;
+  /** Frames handed to the link. */
+  txFrames: number;
+  /** Sends the link refused or queued (no guest, or back-pressure). */
+  txBlocked: number;
+  /** Frames dropped because they could not be parsed, by reason (services' drops included). */
+  malformed: Record<WireErrorKind, number>;
+  arp: number;
+  ndp: number;
+  echoGateway: number;
+  dhcp: number;
+  dhcpv6: number;
+  routerSolicits: number;
+  unsolicitedRas: number;
+  /** UDP datagrams handed to the `udp` hook. */
+  udp: number;
+  /** Echo requests handed to the `ping` hook. */
+  ping: number;
+  /** L4 traffic nobody handles (no hook, TCP, fragments, other protocols). */
+  unhandled: number;
+  /** Frames deliberately not answered (other EtherTypes, NA, MLD, ARP replies, …). */
+  ignored: number;
+  /** Times the guest MAC was learnt or changed. */
+  guestMacUpdates: number;
+}
+
+/** How often the L4 hooks' `expire` runs. */
+export const FLOW_EXPIRY_INTERVAL_MS = 5_000;
+
+const BROADCAST: Mac = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+const ZERO_MAC: Mac = new Uint8Array(6);
+
+function eq(a: Uint8Array, b: Uint8Array | undefined): boolean {
+  if (!b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Adapts a native tap device to the GuestLink interface: a frame the kernel queue cannot take
+ * is a drop (counted by the caller through `send`'s false).
+ *
+ * @param dev - An open tap.
+ * @returns The link; `close()` closes the tap.
+ */
+export function tapLink(dev: TapDevice): GuestLink {
+  return {
+    kind: 'tap',
+    send(frames) {
+      try {
+        return dev.send(frames) === frames.length;
+      } catch {
+        return false;
+      }
+    },
+    onFrames(listener) {
+      dev.onFrames(listener);
+    },
+    onDrain() {
+      // tap writes never queue: frames the kernel cannot take are dropped at once
+    },
+    close() {
+      dev.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * The translator: dispatches guest frames to the address services and the L4 hooks, and
+ * keeps the unsolicited RA timer (see the theory of operation at the top of this file).
+ *
+ * @example
+ * const d = new PasstDaemon(cfg, link, { clock });
+ * d.start();
+ * link.on('connect', () => d.linkUp());
+ */
+export class PasstDaemon {
+  /** Daemon-level counters. */
+  readonly counters: PasstCounters = {
+    rxFrames: 0,
+    txFrames: 0,
+    txBlocked: 0,
+    malformed: { truncated: 0, malformed: 0, 'bad-checksum': 0, unsupported: 0 },
+    arp: 0,
+    ndp: 0,
+    echoGateway: 0,
+    dhcp: 0,
+    dhcpv6: 0,
+    routerSolicits: 0,
+    unsolicitedRas: 0,
+    udp: 0,
+    ping: 0,
+    unhandled: 0,
+    ignored: 0,
+    guestMacUpdates: 0,
+  };
+  /** Counters of each service, as the services keep them. */
+  readonly serviceCounters: {
+    readonly responder: ResponderCounters;
+    readonly dhcp: AddressServiceCounters;
+    readonly dhcpv6: AddressServiceCounters;
+    readonly ra: AddressServiceCounters;
+  } = {
+    responder: newResponderCounters(),
+    dhcp: newAddressServiceCounters(),
+    dhcpv6: newAddressServiceCounters(),
+    ra: newAddressServiceCounters(),
+  };
+  /** The flow table the L4 hooks share. */
+  readonly table = new FlowTable();
+  private readonly responderCfg: ResponderConfig;
+  private readonly gateway4: Uint8Array | undefined;
+  private readonly gateways6: Uint8Array[];
+  private mac: Mac = BROADCAST;
+  private l4: L4Hooks = {};
+  private raTimer: unknown;
+  private expiryTimer: unknown;
+  private started = false;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * @param cfg - The resolved configuration (addresses, MTU, our MAC, DNS).
+   * @param link - The guest link; the daemon owns it from now on and closes it in `close()`.
+   * @param opts - Services to disable, clock, L4 hooks.
+   */
+  constructor(
+    readonly cfg: PasstConfig,
+    private readonly link: GuestLink,
+    private readonly opts: PasstDaemonOptions,
+  ) {
+    this.gateway4 = cfg.v4 ? parseIpv4(cfg.v4.gateway) : undefined;
+    const g6 = cfg.v6 ? parseIpv6(cfg.v6.gateway) : undefined;
+    this.gateways6 = cfg.v6 ? [routerLinkLocal(cfg)] : [];
+    if (g6 && !this.gateways6.some((g) => eq(g, g6))) this.gateways6.push(g6);
+    const guest4 = cfg.v4 ? parseIpv4(cfg.v4.guestAddr) : undefined;
+    this.responderCfg = {
+      ourMac: cfg.ourMac,
+      gateways6: this.gateways6,
+      ...(this.gateway4 ? { gateway4: this.gateway4 } : {}),
+      ...(guest4 ? { guest4 } : {}),
+    };
+  }
+
+  /** The guest's MAC as last learnt (broadcast until the guest has sent a unicast-sourced frame). */
+  get guestMac(): Mac {
+    return this.mac;
+  }
+
+  /** Starts reading frames from the link, builds the L4 hooks and arms the RA timer. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if (this.opts.l4) {
+      this.l4 = this.opts.l4({
+        table: this.table,
+        cfg: this.cfg,
+        hostResolvers: this.opts.hostResolvers ?? [],
+        ourMac: this.cfg.ourMac,
+        guestMac: () => this.mac,
+        toGuest: (frames) => this.send(frames),
+        now: () => this.opts.clock.now(),
+      });
+    }
+    this.link.onFrames((frames) => this.onFrames(frames));
+    this.armRa();
+    this.armExpiry();
+  }
+
+  /**
+   * The guest side came up (a stream client connected, or a tap opened): sends an ARP request
+   * for the guest's IPv4 address and a neighbour solicitation for its IPv6 address, so its
+   * answer teaches us its MAC (passt's tap_start_connection()).
+   */
+  linkUp(): void {
+    const out: Uint8Array[] = [];
+    const v4 = this.cfg.v4;
+    const guest4 = v4 ? parseIpv4(v4.guestAddr) : undefined;
+    if (guest4 && this.gateway4) {
+      out.push(
+        buildArpFrame(this.cfg.ourMac, BROADCAST, {
+          operation: ArpOp.Request,
+          senderMac: this.cfg.ourMac,
+          senderIp: this.gateway4,
+          targetMac: ZERO_MAC,
+          targetIp: guest4,
+        }),
+      );
+    }
+    const guest6 = this.cfg.v6 ? parseIpv6(this.cfg.v6.guestAddr) : undefined;
+    if (guest6 && !this.opts.noNdp) {
+      const src = routerLinkLocal(this.cfg);
+      const dst = solicitedNode(guest6);
+      const ns: Icmpv6Repr = {
+        type: 135,
+        target: guest6,
+        options: [{ type: 1, mac: this.cfg.ourMac }],
+      };
+      out.push(
+        buildIpv6Frame(
+          this.cfg.ourMac,
+          multicastMac6(dst),
+          { src, dst, nextHeader: IpProtocol.Icmpv6, hopLimit: 255 },
+          icmpv6BufferLen(ns),
+          (b) => emitIcmpv6(ns, b, src, dst),
+        ),
+      );
+    }
+    if (out.length > 0) this.send(out);
+  }
+
+  /**
+   * Handles one batch of guest frames and sends the replies in one batch. Never throws on
+   * guest bytes.
+   *
+   * @param frames - Ethernet frames from the guest.
+   */
+  onFrames(frames: readonly Uint8Array[]): void {
+    const out: Uint8Array[] = [];
+    for (const f of frames) {
+      this.counters.rxFrames++;
+      try {
+        this.dispatch(f, out);
+      } catch {
+        // A bug guard: a codec or hook that throws on odd input must not take the daemon down.
+        this.counters.malformed.malformed++;
+      }
+    }
+    if (out.length > 0) this.send(out);
+  }
+
+  /** Stops the timer, closes the L4 hooks and the link; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.raTimer !== undefined) this.opts.clock.clearTimer(this.raTimer);
+      if (this.expiryTimer !== undefined) this.opts.clock.clearTimer(this.expiryTimer);
+      this.raTimer = undefined;
+      this.expiryTimer = undefined;
+      try {
+        await this.l4.close?.();
+      } finally {
+        await this.link.close();
+      }
+    })();
+    return this.closing;
+  }
+
+  private send(frames: readonly Uint8Array[]): void {
+    if (frames.length === 0) return;
+    this.counters.txFrames += frames.length;
+    if (!this.link.send(frames)) this.counters.txBlocked++;
+  }
+
+  private armRa(): void {
+    if (this.closing || !this.cfg.v6 || this.opts.noRa || this.opts.noNdp) return;
+    this.raTimer = this.opts.clock.setTimer(() => {
+      this.raTimer = undefined;
+      if (this.closing) return;
+      const ra = buildRouterAdvert(this.cfg);
+      if (ra) {
+        this.counters.unsolicitedRas++;
+        this.send([ra]);
+      }
+      this.armRa();
+    }, nextUnsolicitedRaMs(this.opts.clock.random()));
+  }
+
+  private armExpiry(): void {
+    if (this.closing || !this.l4.expire) return;
+    this.expiryTimer = this.opts.clock.setTimer(() => {
+      this.expiryTimer = undefined;
+      if (this.closing) return;
+      try {
+        this.l4.expire?.(this.opts.clock.now());
+      } finally {
+        this.armExpiry();
+      }
+    }, FLOW_EXPIRY_INTERVAL_MS);
+  }
+
+  private learnMac(src: Uint8Array): void {
+    if (isMulticastMac(src) || src.every((b) => b === 0) || eq(src, this.mac)) return;
+    this.mac = src.slice();
+    this.counters.guestMacUpdates++;
+  }
+
+  private malformed(kind: WireErrorKind): void {
+    this.counters.malformed[kind]++;
+  }
+
+  /** Runs a service and moves the drops it counted into the daemon's `malformed`. */
+  private service(
+    drops: Record<WireErrorKind, number>,
+    run: () => readonly Uint8Array[] | Uint8Array | undefined,
+    out: Uint8Array[],
+  ): void {
+    const before = { ...drops };
+    const r = run();
+    for (const k of Object.keys(drops) as WireErrorKind[]) {
+      this.counters.malformed[k] += drops[k] - before[k];
+    }
+    if (r === undefined) return;
+    if (r instanceof Uint8Array) out.push(r);
+    else out.push(...r);
+  }
+
+  private responder(frame: Uint8Array, out: Uint8Array[]): void {
+    const c = this.serviceCounters.responder;
+    this.service(c.drops, () => respond(this.responderCfg, frame, c), out);
+  }
+
+  private dispatch(frame: Uint8Array, out: Uint8Array[]): void {
+    const eth = EthernetView.checked(frame);
+    if (isWireError(eth)) return this.malformed(eth.kind);
+    this.learnMac(eth.src);
+    switch (eth.ethertype) {
+      case EtherType.Arp:
+        this.counters.arp++;
+        return this.responder(frame, out);
+      case EtherType.Ipv4:
+        return this.ipv4(frame, eth, out);
+      case EtherType.Ipv6:
+        return this.ipv6(frame, eth, out);
+      default:
+        this.counters.ignored++;
+    }
+  }
+
+  private ipv4(frame: Uint8Array, eth: EthernetView, out: Uint8Array[]): void {
+    const v = Ipv4View.checked(eth.payload());
+    if (isWireError(v)) return this.malformed(v.kind);
+    const ip = parseIpv4Packet(v);
+    if (isWireError(ip)) return this.malformed(ip.kind);
+    if (ip.fragment) {
+      this.counters.unhandled++;
+      return;
+    }
+    if (ip.protocol === IpProtocol.Udp) {
+      const u = UdpView.checked(v.payload());
+      if (isWireError(u)) return this.malformed(u.kind);
+      if (u.dstPort === DHCP_SERVER_PORT && !this.opts.noDhcp) {
+        this.counters.dhcp++;
+        const c = this.serviceCounters.dhcp;
+        const hostname = this.opts.hostname;
+        this.service(
+          c.drops,
+          () => handleDhcp(this.cfg, frame, c, hostname !== undefined ? { hostname } : {}),
+          out,
+        );
+        return;
+      }
+      const r = parseUdp(u, ip.src, ip.dst);
+      if (isWireError(r)) return this.malformed(r.kind);
+      return this.toUdp(4, ip.src, ip.dst, u.srcPort, u.dstPort, u.payload());
+    }
+    if (ip.protocol === IpProtocol.Icmp) {
+      if (eq(ip.dst, this.gateway4)) {
+        this.counters.echoGateway++;
+        return this.responder(frame, out);
+      }
+      const iv = Icmpv4View.checked(v.payload());
+      if (isWireError(iv)) return this.malformed(iv.kind);
+      if (iv.type !== 8) {
+        this.counters.unhandled++;
+        return;
+      }
+      const icmp = parseIcmpv4(iv);
+      if (isWireError(icmp)) return this.malformed(icmp.kind);
+      if (icmp.type !== 8) {
+        this.counters.unhandled++;
+        return;
+      }
+      return this.toPing(4, ip.src, ip.dst, icmp.ident, icmp.seqNo, icmp.data);
+    }
+    this.counters.unhandled++;
+  }
+
+  private ipv6(frame: Uint8Array, eth: EthernetView, out: Uint8Array[]): void {
+    const v = Ipv6View.checked(eth.payload());
+    if (isWireError(v)) return this.malformed(v.kind);
+    const up = walkIpv6(v);
+    if (isWireError(up)) return this.malformed(up.kind);
+    if (up.fragment) {
+      this.counters.unhandled++;
+      return;
+    }
+    const l4 = v.buf.subarray(up.offset, up.offset + up.length);
+    if (up.protocol === IpProtocol.Icmpv6) {
+      const iv = Icmpv6View.checked(l4);
+      if (isWireError(iv)) return this.malformed(iv.kind);
+      switch (iv.type) {
+        case 133: {
+          if (this.opts.noRa || this.opts.noNdp) {
+            this.counters.ignored++;
+            return;
+          }
+          this.counters.routerSolicits++;
+          const c = this.serviceCounters.ra;
+          return this.service(c.drops, () => handleRouterSolicit(this.cfg, frame, c), out);
+        }
+        case 135:
+          if (this.opts.noNdp) {
+            this.counters.ignored++;
+            return;
+          }
+          this.counters.ndp++;
+          return this.responder(frame, out);
+        case 128: {
+          const dst = v.dst;
+          if (this.gateways6.some((g) => eq(dst, g))) {
+            this.counters.echoGateway++;
+            return this.responder(frame, out);
+          }
+          const src = v.src.slice();
+          const dstCopy = dst.slice();
+          const icmp = parseIcmpv6(iv, src, dstCopy);
+          if (isWireError(icmp)) return this.malformed(icmp.kind);
+          if (icmp.type !== 128) return this.malformed('malformed');
+          return this.toPing(6, src, dstCopy, icmp.ident, icmp.seqNo, icmp.data);
+        }
+        default:
+          this.counters.ignored++;
+          return;
+      }
+    }
+    if (up.protocol === IpProtocol.Udp) {
+      const u = UdpView.checked(l4);
+      if (isWireError(u)) return this.malformed(u.kind);
+      if (u.dstPort === DHCPV6_SERVER_PORT && !this.opts.noDhcpv6) {
+        this.counters.dhcpv6++;
+        const c = this.serviceCounters.dhcpv6;
+        return this.service(c.drops, () => handleDhcpv6(this.cfg, frame, c), out);
+      }
+      const src = v.src.slice();
+      const dst = v.dst.slice();
+      const r = parseUdp(u, src, dst);
+      if (isWireError(r)) return this.malformed(r.kind);
+      return this.toUdp(6, src, dst, u.srcPort, u.dstPort, u.payload());
+    }
+    this.counters.unhandled++;
+  }
+
+  private toUdp(
+    family: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    srcPort: number,
+    dstPort: number,
+    payload: Uint8Array,
+  ): void {
+    if (!this.l4.udp) {
+      this.counters.unhandled++;
+      return;
+    }
+    this.counters.udp++;
+    this.l4.udp(family, src, dst, srcPort, dstPort, payload);
+  }
+
+  private toPing(
+    family: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    ident: number,
+    seqNo: number,
+    data: Uint8Array,
+  ): void {
+    if (!this.l4.ping) {
+      this.counters.unhandled++;
+      return;
+    }
+    this.counters.ping++;
+    this.l4.ping(family, src, dst, ident, seqNo, data);
+  }
+}
