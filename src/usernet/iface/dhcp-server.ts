@@ -12,9 +12,8 @@
 //   client that gets 121 ignores 3 (RFC 3442 p. 5).
 // - Replies come from the gateway, port 67 to 68; to broadcast when the client set the broadcast
 //   flag or has no address yet (ciaddr 0), else unicast to its address (RFC 2131 §4.1).
-import { EthernetView, EtherType } from '../../wire/ethernet.js';
-import { Ipv4View, IpProtocol, parseIpv4 as parseIpv4Packet } from '../../wire/ipv4.js';
-import { UdpView, parseUdp, emitUdp, udpBufferLen, UDP_HEADER_LEN } from '../../wire/udp.js';
+import { IpProtocol } from '../../wire/ipv4.js';
+import { emitUdp, udpBufferLen, UDP_HEADER_LEN } from '../../wire/udp.js';
 import {
   DhcpMessageType,
   DhcpOp,
@@ -27,6 +26,7 @@ import {
 } from '../../wire/dhcp.js';
 import { buildIpv4Frame } from '../../wire/build.js';
 import { isWireError, parseIpv4, type Mac, type WireErrorKind } from '../../wire/common.js';
+import { guestDatagram } from './guest-packet.js';
 import type { PasstConfig } from '../conf.js';
 
 /** DHCP server port (RFC 2131 §4.1). */
@@ -132,29 +132,10 @@ function answer(
     c.ignored++;
     return undefined;
   }
-  const eth = EthernetView.checked(frame);
-  if (isWireError(eth)) return drop(c, eth.kind);
-  if (eth.ethertype !== EtherType.Ipv4) {
-    c.ignored++;
-    return undefined;
-  }
-  const iv = Ipv4View.checked(eth.payload());
-  if (isWireError(iv)) return drop(c, iv.kind);
-  const ip = parseIpv4Packet(iv);
-  if (isWireError(ip)) return drop(c, ip.kind);
-  if (ip.protocol !== IpProtocol.Udp || ip.fragment) {
-    c.ignored++;
-    return undefined;
-  }
-  const uv = UdpView.checked(iv.payload());
-  if (isWireError(uv)) return drop(c, uv.kind);
-  if (uv.dstPort !== DHCP_SERVER_PORT) {
-    c.ignored++;
-    return undefined;
-  }
-  const udp = parseUdp(uv, ip.src, ip.dst);
-  if (isWireError(udp)) return drop(c, udp.kind);
-  const dv = DhcpView.checked(uv.buf.subarray(UDP_HEADER_LEN, UDP_HEADER_LEN + udp.payloadLen));
+  const pkt = guestDatagram(frame, 4, DHCP_SERVER_PORT, c);
+  if (!pkt) return undefined;
+  const eth = pkt.eth;
+  const dv = DhcpView.checked(pkt.payload);
   if (isWireError(dv)) return drop(c, dv.kind);
   const req = parseDhcp(dv);
   if (isWireError(req)) return drop(c, req.kind);

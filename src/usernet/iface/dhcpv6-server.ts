@@ -11,10 +11,8 @@
 // - Messages must carry a Client ID; REQUEST/RENEW must name our Server ID, SOLICIT/CONFIRM/
 //   REBIND must not carry one (§16). Replies go from fe80::1 (or a link-local gateway), port
 //   547, to the client's source address, port 546.
-import { EthernetView, EtherType } from '../../wire/ethernet.js';
-import { Ipv6View, walkIpv6 } from '../../wire/ipv6.js';
 import { IpProtocol } from '../../wire/ipv4.js';
-import { UdpView, parseUdp, emitUdp, udpBufferLen, UDP_HEADER_LEN } from '../../wire/udp.js';
+import { emitUdp, udpBufferLen, UDP_HEADER_LEN } from '../../wire/udp.js';
 import {
   Dhcpv6MessageType,
   Dhcpv6Status,
@@ -31,6 +29,7 @@ import {
 } from '../../wire/dhcpv6.js';
 import { buildIpv6Frame } from '../../wire/build.js';
 import { isWireError, parseIpv6, type WireErrorKind } from '../../wire/common.js';
+import { guestDatagram } from './guest-packet.js';
 import type { PasstConfig } from '../conf.js';
 import type { AddressServiceCounters } from './dhcp-server.js';
 import { routerLinkLocal } from './ra.js';
@@ -91,30 +90,11 @@ function answer(
     c.ignored++;
     return undefined;
   }
-  const eth = EthernetView.checked(frame);
-  if (isWireError(eth)) return drop(c, eth.kind);
-  if (eth.ethertype !== EtherType.Ipv6) {
-    c.ignored++;
-    return undefined;
-  }
-  const v = Ipv6View.checked(eth.payload());
-  if (isWireError(v)) return drop(c, v.kind);
-  const up = walkIpv6(v);
-  if (isWireError(up)) return drop(c, up.kind);
-  if (up.protocol !== IpProtocol.Udp || up.fragment) {
-    c.ignored++;
-    return undefined;
-  }
-  const uv = UdpView.checked(v.buf.subarray(up.offset, up.offset + up.length));
-  if (isWireError(uv)) return drop(c, uv.kind);
-  if (uv.dstPort !== DHCPV6_SERVER_PORT) {
-    c.ignored++;
-    return undefined;
-  }
-  const clientIp = v.src.slice();
-  const udp = parseUdp(uv, clientIp, v.dst);
-  if (isWireError(udp)) return drop(c, udp.kind);
-  const dv = Dhcpv6View.checked(uv.buf.subarray(UDP_HEADER_LEN, UDP_HEADER_LEN + udp.payloadLen));
+  const pkt = guestDatagram(frame, 6, DHCPV6_SERVER_PORT, c);
+  if (!pkt) return undefined;
+  const eth = pkt.eth;
+  const clientIp = pkt.src;
+  const dv = Dhcpv6View.checked(pkt.payload);
   if (isWireError(dv)) return drop(c, dv.kind);
   const req = parseDhcpv6(dv);
   if (isWireError(req)) return drop(c, req.kind);

@@ -7,8 +7,7 @@
 // search domains (RFC 8106 §5), and our MAC as the source link-layer address. The source is
 // fe80::1, or the gateway when it is itself link-local (RFC 4861 §6.1.2: RAs come from a
 // link-local address); hop limit 255.
-import { EthernetView, EtherType } from '../../wire/ethernet.js';
-import { Ipv6View, walkIpv6, multicastMac6, isLinkLocal6 } from '../../wire/ipv6.js';
+import { multicastMac6, isLinkLocal6 } from '../../wire/ipv6.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import {
   Icmpv6View,
@@ -20,6 +19,7 @@ import {
 } from '../../wire/icmpv6.js';
 import { buildIpv6Frame } from '../../wire/build.js';
 import { isWireError, parseIpv6, type Mac, type WireErrorKind } from '../../wire/common.js';
+import { guestPacket } from './guest-packet.js';
 import type { PasstConfig } from '../conf.js';
 import type { AddressServiceCounters } from './dhcp-server.js';
 
@@ -154,34 +154,22 @@ function answer(
     c.ignored++;
     return undefined;
   }
-  const eth = EthernetView.checked(frame);
-  if (isWireError(eth)) return drop(c, eth.kind);
-  if (eth.ethertype !== EtherType.Ipv6) {
-    c.ignored++;
-    return undefined;
-  }
-  const v = Ipv6View.checked(eth.payload());
-  if (isWireError(v)) return drop(c, v.kind);
-  const up = walkIpv6(v);
-  if (isWireError(up)) return drop(c, up.kind);
-  if (up.protocol !== IpProtocol.Icmpv6 || up.fragment) {
-    c.ignored++;
-    return undefined;
-  }
-  const iv = Icmpv6View.checked(v.buf.subarray(up.offset, up.offset + up.length));
+  const pkt = guestPacket(frame, 6, IpProtocol.Icmpv6, c);
+  if (!pkt) return undefined;
+  const eth = pkt.eth;
+  const iv = Icmpv6View.checked(pkt.l4);
   if (isWireError(iv)) return drop(c, iv.kind);
   if (iv.type !== 133) {
     c.ignored++;
     return undefined;
   }
-  const src = v.src.slice();
-  const dst = v.dst.slice();
+  const { src, dst } = pkt;
   const rs = parseIcmpv6(iv, src, dst);
   if (isWireError(rs)) return drop(c, rs.kind);
   if (rs.type !== 133) return drop(c, 'malformed');
   // RFC 4861 §6.1.1: hop limit 255, code 0, and no SLLA from the unspecified address.
   const unspecified = src.every((b) => b === 0);
-  if (v.hopLimit !== 255 || iv.buf[1] !== 0) return drop(c, 'malformed');
+  if (pkt.hopLimit !== 255 || iv.buf[1] !== 0) return drop(c, 'malformed');
   if (unspecified && rs.options.some((o) => o.type === 1)) return drop(c, 'malformed');
   return buildRouterAdvert(cfg, unspecified ? undefined : { ip: src, mac: eth.src.slice() });
 }
