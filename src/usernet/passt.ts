@@ -176,6 +176,8 @@ export interface PasstCounters {
   ignored: number;
   /** Times the guest MAC was learnt or changed. */
   guestMacUpdates: number;
+  /** Frames whose handling threw: a bug, never a normal drop (fuzzing asserts this stays 0). */
+  exceptions: number;
 }
 
 /** How often the L4 hooks' `expire` runs. */
@@ -248,6 +250,7 @@ export class PasstDaemon {
     unhandled: 0,
     ignored: 0,
     guestMacUpdates: 0,
+    exceptions: 0,
   };
   /** Counters of each service, as the services keep them. */
   readonly serviceCounters: {
@@ -373,11 +376,20 @@ export class PasstDaemon {
     const out: Uint8Array[] = [];
     for (const f of frames) {
       this.counters.rxFrames++;
+      // The guest MAC is learnt from the frame's source before dispatch (the reply to this very
+      // frame may need it) and taken back if the frame turns out to be malformed, so junk
+      // frames cannot redirect replies to a junk MAC.
+      const macBefore = this.mac;
+      const dropsBefore = this.dropTotal();
       try {
         this.dispatch(f, out);
       } catch {
         // A bug guard: a codec or hook that throws on odd input must not take the daemon down.
-        this.counters.malformed.malformed++;
+        this.counters.exceptions++;
+      }
+      if (this.mac !== macBefore && this.dropTotal() !== dropsBefore) {
+        this.mac = macBefore;
+        this.counters.guestMacUpdates--;
       }
     }
     if (out.length > 0) this.send(out);
@@ -436,6 +448,11 @@ export class PasstDaemon {
     if (isMulticastMac(src) || src.every((b) => b === 0) || eq(src, this.mac)) return;
     this.mac = src.slice();
     this.counters.guestMacUpdates++;
+  }
+
+  private dropTotal(): number {
+    const m = this.counters.malformed;
+    return m.truncated + m.malformed + m['bad-checksum'] + m.unsupported;
   }
 
   private malformed(kind: WireErrorKind): void {
