@@ -226,6 +226,50 @@ test(
   },
 );
 
+test(
+  '--fd serves a connected socketpair end (one-off): ARP answered, exit 0 when the guest leaves',
+  { skip },
+  async (t) => {
+    const lab = await Lab.create(t);
+    // python3 makes the socketpair, as QEMU >= 10.1 does, and hands one end to the daemon as fd 3.
+    const script = [
+      'import socket, subprocess, sys, struct, select',
+      'a, b = socket.socketpair()',
+      'cmd = sys.argv[2:] + ["--fd", str(b.fileno())]',
+      'p = subprocess.Popen(cmd, pass_fds=[b.fileno()], stdout=subprocess.DEVNULL)',
+      'b.close()',
+      'frame = bytes.fromhex(sys.argv[1])',
+      'a.sendall(struct.pack(">I", len(frame)) + frame)',
+      'buf = b""',
+      'while select.select([a], [], [], 10)[0]:',
+      '    d = a.recv(65536)',
+      '    if not d: break',
+      '    buf += d',
+      '    found = None',
+      '    while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:',
+      '        n = struct.unpack(">I", buf[:4])[0]',
+      '        f = buf[4:4 + n]; buf = buf[4 + n:]',
+      '        if f[12:14] == b"\\x08\\x06" and f[20:22] == b"\\x00\\x02": found = f',
+      '    if found:',
+      '        print("reply", found.hex(), flush=True); break',
+      'a.close()',
+      'print("exit", p.wait(timeout=20), flush=True)',
+    ].join('\n');
+    const hex = Buffer.from(arpRequest()).toString('hex');
+    const r = await lab.exec(
+      'host',
+      ['python3', '-c', script, hex, ...PASST, '-a', '10.90.0.15/24', '-g', '10.90.0.1', '-q'],
+      { timeoutMs: 40_000 },
+    );
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const m = /reply ([0-9a-f]+)/.exec(r.stdout);
+    assert.ok(m, r.stdout + r.stderr);
+    const reply = arpReply([Buffer.from(m[1]!, 'hex')]);
+    assert.equal(reply.senderIp, '10.90.0.1');
+    assert.match(r.stdout, /exit 0/);
+  },
+);
+
 test('bad options exit 2 with one line on stderr', { skip }, async (t) => {
   const lab = await Lab.create(t);
   for (const args of [['--bogus'], ['-a', 'not-an-ip'], ['--tap', 'x'], ['-m', '12']]) {

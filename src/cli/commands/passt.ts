@@ -220,8 +220,6 @@ function announce(io: CliIo, path: string): void {
 async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
   const io = edge.io;
   const log = logger(opts, io);
-  if (opts.fd !== undefined)
-    throw new BinderyError(ErrorCode.Link, '--fd is not supported by bindery passt yet');
   const host = readHostInfo();
   const cfg = resolveConfig(opts, host);
   const ephemeral = parseEphemeralRange(
@@ -238,6 +236,10 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
     const dev = openTap({ netns: opts.tap.netns, name: opts.tap.name, up: true });
     link = tapLink(dev);
     where = `tap ${dev.name} in ${opts.tap.netns}`;
+  } else if (opts.fd !== undefined) {
+    stream = StreamLink.adopt(opts.fd);
+    link = stream;
+    where = stream.path;
   } else {
     const path = opts.socketPath ?? (await firstFreeSocketPath());
     stream = await StreamLink.listen({ path, oneOff: opts.oneOff });
@@ -273,6 +275,8 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
       });
       s.on('disconnect', (reason) => log(`guest disconnected (${reason})`));
       s.on('close', () => stop());
+      // An adopted --fd link is connected before these listeners exist.
+      if (s.state === 'connected') daemon.linkUp();
     } else {
       daemon.linkUp();
     }
@@ -298,7 +302,7 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
         // the parent went away: keep serving
       }
     } else if (!opts.quiet) {
-      if (stream) announce(io, where);
+      if (stream && opts.fd === undefined) announce(io, where);
       else io.out(`serving ${where}\n`);
     }
     await stopped;
@@ -370,7 +374,10 @@ export async function runPasst(argv: readonly string[], edge: PasstEdge): Promis
     return 0;
   }
   const opts = parsePasstArgs(argv);
-  if (!opts.foreground && edge.readyFd === undefined) return detach(opts, edge);
+  // With --fd the connected descriptor belongs to this process: serve it here (a detached
+  // child would not inherit it).
+  if (!opts.foreground && opts.fd === undefined && edge.readyFd === undefined)
+    return detach(opts, edge);
   if (edge.readyFd === undefined) return serve(opts, edge);
   const fd = edge.readyFd;
   try {

@@ -42,8 +42,8 @@
 // BinderyError (ErrorCode.Link). passt does the same in `sock_unix()`.
 import { EventEmitter } from 'node:events';
 import { lstat, unlink } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import { createConnection, createServer, Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { BinderyError, ErrorCode } from '../../errors.js';
 import type { GuestLink } from './types.js';
 
@@ -280,7 +280,8 @@ export class StreamLink extends EventEmitter<StreamLinkEvents> implements GuestL
   private closed = false;
 
   private constructor(
-    private readonly server: Server,
+    /** Undefined for a link adopted from a connected fd (--fd): nothing to listen on. */
+    private readonly server: Server | undefined,
     /** The socket path this link listens on. */
     readonly path: string,
     private readonly oneOff: boolean,
@@ -288,7 +289,21 @@ export class StreamLink extends EventEmitter<StreamLinkEvents> implements GuestL
   ) {
     super();
     this.reassembler = new StreamReassembler(maxFrameBytes);
-    server.on('connection', (sock) => this.onConnection(sock));
+    server?.on('connection', (sock) => this.onConnection(sock));
+  }
+
+  /**
+   * Serves a guest on an already connected stream socket (passt's `-F/--fd`, e.g. one end of a
+   * socketpair() that QEMU >= 10.1 made). One-off by nature: the link closes when the guest
+   * goes away.
+   *
+   * @param fd - A connected AF_UNIX SOCK_STREAM descriptor this process owns.
+   * @returns The link, connected.
+   */
+  static adopt(fd: number): StreamLink {
+    const link = new StreamLink(undefined, `fd ${fd}`, true, STREAM_MAX_FRAME_BYTES);
+    link.onConnection(new Socket({ fd, readable: true, writable: true }));
+    return link;
   }
 
   /**
@@ -384,12 +399,14 @@ export class StreamLink extends EventEmitter<StreamLinkEvents> implements GuestL
     if (this.closing !== undefined) return this.closing;
     this.closing = new Promise<void>((resolve) => {
       this.dropClient('local');
-      this.server.close(() => {
-        // libuv unlinks the path it bound before closing the fd (no race with a new owner).
+      const done = (): void => {
         this.closed = true;
         this.emit('close');
         resolve();
-      });
+      };
+      // libuv unlinks the path it bound before closing the fd (no race with a new owner).
+      if (this.server) this.server.close(done);
+      else done();
     });
     return this.closing;
   }
