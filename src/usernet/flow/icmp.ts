@@ -13,6 +13,7 @@
 //   also logged once. Nothing from the guest throws.
 import { openPingSocket, type DatagramEndpoint, type Datagram } from '../../native/index.js';
 import type { Flow, FlowSide, FlowType } from './table.js';
+import { expireOwned } from './table.js';
 import type { FlowDeps } from './udp.js';
 import { guestToHost } from './nat.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Echo } from '../../wire/icmpv4.js';
@@ -146,20 +147,9 @@ export class PingTranslator {
    * @param nowMs - current time (the daemon's clock)
    */
   expire(nowMs: number): void {
-    for (const f of [...this.flows]) {
-      // Removed from the table behind our back (e.g. table.expire()): just release the socket.
-      if (this.deps.table.get(f.id) !== f) {
-        this.drop(f);
-        continue;
-      }
-      if (nowMs - f.lastActivityMs < f.timeoutMs) continue;
-      if (this.deps.table.remove(f)) {
-        this.deps.table.counters.closed--;
-        this.deps.table.counters.expired++;
-      }
-      this.counters.flowsExpired++;
-      this.drop(f);
-    }
+    this.counters.flowsExpired += expireOwned(this.deps.table, this.flows, nowMs, (f) =>
+      this.drop(f),
+    );
   }
 
   /** Closes every ping flow (guest link gone, or shutdown). */

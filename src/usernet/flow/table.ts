@@ -126,12 +126,15 @@ export class FlowTable {
     return this.byId.get(id) as Flow<S> | undefined;
   }
 
-  /** Removes a flow (e.g. closed by its owner); returns whether it was there. */
-  remove(flow: Flow): boolean {
+  /**
+   * Removes a flow, counted as closed by its owner or as expired (idle past its timeout);
+   * returns whether it was there.
+   */
+  remove(flow: Flow, reason: 'closed' | 'expired' = 'closed'): boolean {
     if (!this.byId.delete(flow.id)) return false;
     this.index.delete(sideKey(flow.type, flow.pif[0], flow.sides[0]));
     this.index.delete(sideKey(flow.type, flow.pif[1], flow.sides[1]));
-    this.counters.closed++;
+    this.counters[reason]++;
     return true;
   }
 
@@ -139,11 +142,7 @@ export class FlowTable {
   expire(nowMs: number): Flow[] {
     const out: Flow[] = [];
     for (const f of this.byId.values()) if (nowMs - f.lastActivityMs >= f.timeoutMs) out.push(f);
-    for (const f of out) {
-      this.remove(f);
-      this.counters.closed--;
-      this.counters.expired++;
-    }
+    for (const f of out) this.remove(f, 'expired');
     return out;
   }
 
@@ -161,4 +160,31 @@ export class FlowTable {
   all(): IterableIterator<Flow> {
     return this.byId.values();
   }
+}
+
+/**
+ * Expiry for a translator that keeps its own set of flows (to own their sockets): removes from
+ * `table` and from `owned` every flow idle at `nowMs`, and forgets flows the table no longer
+ * holds (removed behind the owner's back); `release` closes each one's resources.
+ *
+ * @returns how many flows expired (forgotten ones are not counted)
+ */
+export function expireOwned<F extends Flow>(
+  table: FlowTable,
+  owned: Set<F>,
+  nowMs: number,
+  release: (flow: F) => void,
+): number {
+  let expired = 0;
+  for (const f of [...owned]) {
+    if (table.get(f.id) !== f) {
+      release(f);
+      continue;
+    }
+    if (nowMs - f.lastActivityMs < f.timeoutMs) continue;
+    table.remove(f, 'expired');
+    expired++;
+    release(f);
+  }
+  return expired;
 }

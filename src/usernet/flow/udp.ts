@@ -17,6 +17,7 @@
 // - Failure: nothing from the guest throws; every drop is counted by reason.
 import { createSocket, type Socket } from 'node:dgram';
 import type { FlowTable, Flow, FlowSide } from './table.js';
+import { expireOwned } from './table.js';
 import type { PasstConfig } from '../conf.js';
 import { guestToHost, hostToGuestSource, canonicalAddr } from './nat.js';
 import { emitUdp, UDP_HEADER_LEN } from '../../wire/udp.js';
@@ -236,20 +237,9 @@ export class UdpTranslator {
    * @param nowMs - current time (the daemon's clock)
    */
   expire(nowMs: number): void {
-    for (const f of [...this.flows]) {
-      // Removed from the table behind our back (e.g. table.expire()): just release the socket.
-      if (this.deps.table.get(f.id) !== f) {
-        this.drop(f);
-        continue;
-      }
-      if (nowMs - f.lastActivityMs < f.timeoutMs) continue;
-      if (this.deps.table.remove(f)) {
-        this.deps.table.counters.closed--;
-        this.deps.table.counters.expired++;
-      }
-      this.counters.flowsExpired++;
-      this.drop(f);
-    }
+    this.counters.flowsExpired += expireOwned(this.deps.table, this.flows, nowMs, (f) =>
+      this.drop(f),
+    );
   }
 
   /** Closes every flow and listening socket (guest link gone, or shutdown). */
