@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PingTranslator, PING_TIMEOUT_MS, type PingDeps } from './icmp.js';
 import { FlowTable } from './table.js';
-import type { PasstConfig } from '../conf.js';
 import { Lab, labSkipReason } from '../../../test/lab/lab.js';
 import { openPingSocket } from '../../native/index.js';
 import { EthernetView, EtherType } from '../../wire/ethernet.js';
@@ -11,42 +10,11 @@ import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/i
 import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../wire/ipv6.js';
 import { Icmpv4View, parseIcmpv4 } from '../../wire/icmpv4.js';
 import { Icmpv6View, parseIcmpv6 } from '../../wire/icmpv6.js';
-import {
-  formatIpv4,
-  formatIpv6,
-  formatMac,
-  isWireError,
-  parseIpv4,
-  parseIpv6,
-  parseMac,
-} from '../../wire/common.js';
+import { formatIpv4, formatIpv6, formatMac, isWireError, parseIpv4 } from '../../wire/common.js';
 
-const OUR_MAC = parseMac('9a:55:9a:55:9a:55')!;
-const GUEST_MAC = parseMac('02:00:00:00:00:05')!;
-const cfg: PasstConfig = {
-  v4: {
-    guestAddr: '10.0.0.5',
-    prefixLen: 24,
-    gateway: '10.0.0.1',
-    mapHostLoopback: '10.0.0.1',
-    hostIface: undefined,
-  },
-  v6: {
-    guestAddr: 'fd00::5',
-    prefixLen: 64,
-    gateway: 'fe80::1',
-    mapHostLoopback: 'fe80::1',
-    hostIface: undefined,
-  },
-  mtu: 65520,
-  ourMac: OUR_MAC,
-  nameservers: [],
-  search: [],
-};
-const G4 = parseIpv4('10.0.0.5')!;
-const GW4 = parseIpv4('10.0.0.1')!;
-const G6 = parseIpv6('fd00::5')!;
-const GW6 = parseIpv6('fe80::1')!;
+import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
+
+const cfg = FLOW_CFG;
 
 interface Echo {
   ethSrc: string;

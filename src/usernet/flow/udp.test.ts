@@ -5,7 +5,6 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { UdpTranslator, UDP_TIMEOUT_MS, UDP_TIMEOUT_STREAM_MS, type FlowDeps } from './udp.js';
 import { FlowTable } from './table.js';
-import type { PasstConfig } from '../conf.js';
 import { EthernetView, EtherType } from '../../wire/ethernet.js';
 import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/ipv4.js';
 import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../wire/ipv6.js';
@@ -19,36 +18,11 @@ import {
   getU16,
   isWireError,
   parseIpv4,
-  parseIpv6,
-  parseMac,
 } from '../../wire/common.js';
 
-const OUR_MAC = parseMac('9a:55:9a:55:9a:55')!;
-const GUEST_MAC = parseMac('02:00:00:00:00:05')!;
-const cfg: PasstConfig = {
-  v4: {
-    guestAddr: '10.0.0.5',
-    prefixLen: 24,
-    gateway: '10.0.0.1',
-    mapHostLoopback: '10.0.0.1',
-    hostIface: undefined,
-  },
-  v6: {
-    guestAddr: 'fd00::5',
-    prefixLen: 64,
-    gateway: 'fe80::1',
-    mapHostLoopback: 'fe80::1',
-    hostIface: undefined,
-  },
-  mtu: 65520,
-  ourMac: OUR_MAC,
-  nameservers: [],
-  search: [],
-};
-const G4 = parseIpv4('10.0.0.5')!;
-const GW4 = parseIpv4('10.0.0.1')!;
-const G6 = parseIpv6('fd00::5')!;
-const GW6 = parseIpv6('fe80::1')!;
+import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
+
+const cfg = FLOW_CFG;
 
 interface Decoded {
   ethSrc: string;

@@ -4,12 +4,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { handleDhcpv6, serverDuid, DHCPV6_INFINITE } from './dhcpv6-server.js';
 import { newAddressServiceCounters } from './dhcp-server.js';
+import { guestDatagram } from './guest-packet.js';
 import type { PasstConfig } from '../conf.js';
 import { buildIpv6Frame } from '../../wire/build.js';
-import { EthernetView } from '../../wire/ethernet.js';
-import { Ipv6View, walkIpv6 } from '../../wire/ipv6.js';
 import { IpProtocol } from '../../wire/ipv4.js';
-import { UdpView, parseUdp, emitUdp, UDP_HEADER_LEN } from '../../wire/udp.js';
+import { emitUdp, UDP_HEADER_LEN } from '../../wire/udp.js';
 import {
   Dhcpv6MessageType as T,
   Dhcpv6Status,
@@ -75,26 +74,19 @@ function decode(frame: Uint8Array | undefined): {
   msg: Dhcpv6Repr;
 } {
   assert.ok(frame, 'expected a reply');
-  const eth = EthernetView.checked(frame);
-  assert.ok(!isWireError(eth));
-  const v = Ipv6View.checked(eth.payload());
-  assert.ok(!isWireError(v));
-  const up = walkIpv6(v);
-  assert.ok(!isWireError(up));
-  assert.equal(up.protocol, IpProtocol.Udp);
-  const uv = UdpView.checked(v.buf.subarray(up.offset, up.offset + up.length));
-  assert.ok(!isWireError(uv));
-  const udp = parseUdp(uv, v.src, v.dst);
-  assert.ok(!isWireError(udp), 'UDP checksum');
-  const msg = parseDhcpv6(uv.buf.subarray(UDP_HEADER_LEN, UDP_HEADER_LEN + udp.payloadLen));
+  // Decoded for the client's port 546 (a reply to any other port is not found): checksum verified.
+  const pkt = guestDatagram(frame, 6, 546, newAddressServiceCounters());
+  assert.ok(pkt, 'a UDP datagram to port 546 with a valid checksum');
+  const { eth } = pkt;
+  const msg = parseDhcpv6(pkt.payload);
   assert.ok(!isWireError(msg));
   return {
     ethDst: formatMac(eth.dst),
     ethSrc: formatMac(eth.src),
-    src: formatIpv6(v.src),
-    dst: formatIpv6(v.dst),
-    srcPort: udp.srcPort,
-    dstPort: udp.dstPort,
+    src: formatIpv6(pkt.src),
+    dst: formatIpv6(pkt.dst),
+    srcPort: pkt.srcPort,
+    dstPort: 546,
     msg,
   };
 }

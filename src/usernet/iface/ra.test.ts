@@ -10,10 +10,9 @@ import {
   NDP_INFINITE,
 } from './ra.js';
 import { newAddressServiceCounters } from './dhcp-server.js';
+import { guestPacket } from './guest-packet.js';
 import type { PasstConfig } from '../conf.js';
 import { buildIpv6Frame } from '../../wire/build.js';
-import { EthernetView } from '../../wire/ethernet.js';
-import { Ipv6View, walkIpv6 } from '../../wire/ipv6.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import {
   Icmpv6View,
@@ -69,24 +68,20 @@ function decode(frame: Uint8Array | undefined): {
   ra: NdpRouterAdvertRepr;
 } {
   assert.ok(frame, 'expected an RA');
-  const eth = EthernetView.checked(frame);
-  assert.ok(!isWireError(eth));
-  const v = Ipv6View.checked(eth.payload());
-  assert.ok(!isWireError(v));
-  const up = walkIpv6(v);
-  assert.ok(!isWireError(up));
-  assert.equal(up.protocol, IpProtocol.Icmpv6);
-  const iv = Icmpv6View.checked(v.buf.subarray(up.offset, up.offset + up.length));
+  const pkt = guestPacket(frame, 6, IpProtocol.Icmpv6, newAddressServiceCounters());
+  assert.ok(pkt, 'an unfragmented ICMPv6 packet');
+  const { eth } = pkt;
+  const iv = Icmpv6View.checked(pkt.l4);
   assert.ok(!isWireError(iv));
-  const ra = parseIcmpv6(iv, v.src, v.dst);
+  const ra = parseIcmpv6(iv, pkt.src, pkt.dst);
   assert.ok(!isWireError(ra), 'ICMPv6 checksum and layout');
   assert.equal(ra.type, 134);
   return {
     ethDst: formatMac(eth.dst),
     ethSrc: formatMac(eth.src),
-    src: formatIpv6(v.src),
-    dst: formatIpv6(v.dst),
-    hopLimit: v.hopLimit,
+    src: formatIpv6(pkt.src),
+    dst: formatIpv6(pkt.dst),
+    hopLimit: pkt.hopLimit,
     ra: ra as NdpRouterAdvertRepr,
   };
 }
