@@ -34,6 +34,7 @@ import {
   type L4Hooks,
   type L4Deps,
 } from '../../usernet/passt.js';
+import { impairLink, parseImpairSpec } from '../../usernet/link/impair.js';
 import { UdpTranslator } from '../../usernet/flow/udp.js';
 import { PingTranslator } from '../../usernet/flow/icmp.js';
 import {
@@ -46,6 +47,8 @@ import {
 
 /** Environment variable naming the fd a detached child reports readiness on. */
 export const READY_FD_ENV = 'BINDERY_PASST_READY_FD';
+/** Environment variable that impairs the guest link like netem (link/impair.ts), for tests. */
+export const IMPAIR_ENV = 'BINDERY_IMPAIR';
 /** How long the parent waits for a detached child to be serving. */
 const READY_TIMEOUT_MS = 20_000;
 
@@ -245,6 +248,18 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
     stream = await StreamLink.listen({ path, oneOff: opts.oneOff });
     link = stream;
     where = path;
+  }
+  const impair = edge.env[IMPAIR_ENV];
+  if (impair !== undefined && impair !== '') {
+    const spec = parseImpairSpec(impair);
+    if (typeof spec === 'string') {
+      await link.close();
+      throw new UsageError(spec);
+    }
+    link = impairLink(link, spec, edge.clock);
+    log(
+      `warning: ${IMPAIR_ENV} is set: the guest link loses, delays and reorders frames (${impair})`,
+    );
   }
   const daemon = new PasstDaemon(cfg, link, {
     noDhcp: opts.noDhcp,
