@@ -29,7 +29,8 @@
 //      other ICMPv6 (NA, MLD, …)                 → counted ignored
 //      IPv6 UDP to port 547, unless --no-dhcpv6  → iface/dhcpv6-server
 //      IPv6 UDP elsewhere                        → L4 hook `udp`
-//   5. Fragments, TCP, other protocols, and L4 traffic with no hook installed → counted
+//   5. IPv4/IPv6 TCP (checksum verified)         → L4 hook `tcp` (flow/tcp.ts)
+//   6. Fragments, other protocols, and L4 traffic with no hook installed → counted
 //      `unhandled` (the extension point: `L4Hooks`).
 //   Other EtherTypes are counted `ignored`.
 //
@@ -44,6 +45,7 @@ import { EthernetView, EtherType, isMulticastMac } from '../wire/ethernet.js';
 import { Ipv4View, IpProtocol, parseIpv4 as parseIpv4Packet } from '../wire/ipv4.js';
 import { Ipv6View, walkIpv6, solicitedNode, multicastMac6 } from '../wire/ipv6.js';
 import { UdpView, parseUdp } from '../wire/udp.js';
+import { TcpView, parseTcp, type TcpRepr } from '../wire/tcp.js';
 import { Icmpv4View, parseIcmpv4 } from '../wire/icmpv4.js';
 import {
   Icmpv6View,
@@ -104,6 +106,9 @@ export interface L4Deps {
   toGuest(frames: readonly Uint8Array[]): void;
   /** The clock's now(). */
   now(): number;
+  /** The clock's timers. */
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
 }
 
 /**
@@ -129,6 +134,13 @@ export interface L4Hooks {
     seqNo: number,
     data: Uint8Array,
   ): void;
+  /**
+   * A TCP segment from the guest (checksum verified, options parsed); `payload` is a view into
+   * the frame.
+   */
+  tcp?(family: 4 | 6, src: Uint8Array, dst: Uint8Array, seg: TcpRepr, payload: Uint8Array): void;
+  /** The guest went away (its stream connection closed): connections to it are reset. */
+  linkDown?(): void;
   /** Removes flows idle past their timeout; called every FLOW_EXPIRY_INTERVAL_MS. */
   expire?(nowMs: number): void;
   /** Releases the hooks' sockets; called by `PasstDaemon.close()`. */
@@ -170,6 +182,8 @@ export interface PasstCounters {
   udp: number;
   /** Echo requests handed to the `ping` hook. */
   ping: number;
+  /** TCP segments handed to the `tcp` hook. */
+  tcp: number;
   /** L4 traffic nobody handles (no hook, TCP, fragments, other protocols). */
   unhandled: number;
   /** Frames deliberately not answered (other EtherTypes, NA, MLD, ARP replies, …). */
@@ -247,6 +261,7 @@ export class PasstDaemon {
     unsolicitedRas: 0,
     udp: 0,
     ping: 0,
+    tcp: 0,
     unhandled: 0,
     ignored: 0,
     guestMacUpdates: 0,
@@ -317,6 +332,8 @@ export class PasstDaemon {
         guestMac: () => this.mac,
         toGuest: (frames) => this.send(frames),
         now: () => this.opts.clock.now(),
+        setTimer: (fn, ms) => this.opts.clock.setTimer(fn, ms),
+        clearTimer: (h) => this.opts.clock.clearTimer(h),
       });
     }
     this.link.onFrames((frames) => this.onFrames(frames));
@@ -543,6 +560,7 @@ export class PasstDaemon {
       }
       return this.toPing(4, ip.src, ip.dst, icmp.ident, icmp.seqNo, icmp.data);
     }
+    if (ip.protocol === IpProtocol.Tcp) return this.toTcp(4, ip.src, ip.dst, v.payload());
     this.counters.unhandled++;
   }
 
@@ -608,6 +626,7 @@ export class PasstDaemon {
       if (isWireError(r)) return this.malformed(r.kind);
       return this.toUdp(6, src, dst, u.srcPort, u.dstPort, u.payload());
     }
+    if (up.protocol === IpProtocol.Tcp) return this.toTcp(6, v.src, v.dst, l4);
     this.counters.unhandled++;
   }
 
@@ -625,6 +644,24 @@ export class PasstDaemon {
     }
     this.counters.udp++;
     this.l4.udp(family, src, dst, srcPort, dstPort, payload);
+  }
+
+  private toTcp(family: 4 | 6, src: Uint8Array, dst: Uint8Array, l4: Uint8Array): void {
+    if (!this.l4.tcp) {
+      this.counters.unhandled++;
+      return;
+    }
+    const tv = TcpView.checked(l4);
+    if (isWireError(tv)) return this.malformed(tv.kind);
+    const seg = parseTcp(tv, src, dst);
+    if (isWireError(seg)) return this.malformed(seg.kind);
+    this.counters.tcp++;
+    this.l4.tcp(family, src, dst, seg, tv.payload());
+  }
+
+  /** The guest went away: L4 state tied to it is reset (TCP connections). */
+  linkDown(): void {
+    this.l4.linkDown?.();
   }
 
   private toPing(

@@ -35,6 +35,7 @@ import {
   type L4Deps,
 } from '../../usernet/passt.js';
 import { impairLink, parseImpairSpec } from '../../usernet/link/impair.js';
+import { TcpTranslator } from '../../usernet/flow/tcp.js';
 import { UdpTranslator } from '../../usernet/flow/udp.js';
 import { PingTranslator } from '../../usernet/flow/icmp.js';
 import {
@@ -162,20 +163,34 @@ function logger(opts: PasstOptions, io: CliIo): (msg: string) => void {
   return opts.debug ? (msg) => io.err(`passt: ${msg}\n`) : () => {};
 }
 
-/** The L4 hooks of the real daemon, plus the inbound UDP sockets' bind result. */
+/** The L4 hooks of the real daemon, plus the inbound sockets' bind result. */
 export interface FlowTranslators extends L4Hooks {
-  /** Settles when every `-u` socket is bound; rejects with the first bind error. */
+  /** Settles when every `-t`/`-u` socket is bound; rejects with the first bind error. */
   readonly listening: Promise<void>;
+  /** The TCP translator (for counters). */
+  readonly tcpTranslator: TcpTranslator;
+}
+
+/** Groups the enabled specs by bind address (one port map per address). */
+function byBindAddr(specs: readonly PortSpec[]): Map<string | undefined, PortSpec[]> {
+  const byAddr = new Map<string | undefined, PortSpec[]>();
+  for (const spec of specs) {
+    if (spec.mode === 'none') continue;
+    byAddr.set(spec.addr, [...(byAddr.get(spec.addr) ?? []), spec]);
+  }
+  return byAddr;
 }
 
 /**
- * The L4 hooks of the real daemon: flow/udp.ts and flow/icmp.ts translators sharing the
- * daemon's flow table, with `-u` forwards bound (one socket per port, per bind address).
+ * The L4 hooks of the real daemon: flow/tcp.ts, flow/udp.ts and flow/icmp.ts translators
+ * sharing the daemon's flow table, with `-t` and `-u` forwards bound (one socket per port, per
+ * bind address).
  *
  * @param deps - What the daemon gives its translators.
  * @param log - Sink for the translators' one-off warnings.
  * @param udpPorts - The `-u` specs (empty: no inbound UDP).
  * @param ephemeral - The host's ephemeral port range ("all" leaves it out).
+ * @param tcpPorts - The `-t` specs (empty: no inbound TCP).
  * @returns The hooks.
  */
 export function flowTranslators(
@@ -183,18 +198,20 @@ export function flowTranslators(
   log: (msg: string) => void,
   udpPorts: readonly PortSpec[] = [],
   ephemeral: EphemeralRange = DEFAULT_EPHEMERAL,
+  tcpPorts: readonly PortSpec[] = [],
 ): FlowTranslators {
   const fdeps = { ...deps, log };
   const udp = new UdpTranslator(fdeps);
   const ping = new PingTranslator(fdeps);
-  const byAddr = new Map<string | undefined, PortSpec[]>();
-  for (const spec of udpPorts) {
-    if (spec.mode === 'none') continue;
-    byAddr.set(spec.addr, [...(byAddr.get(spec.addr) ?? []), spec]);
-  }
-  const listening = Promise.all(
-    [...byAddr].map(([addr, specs]) => udp.listen(resolvePortMap(specs, ephemeral), addr)),
-  ).then(() => undefined);
+  const tcp = new TcpTranslator(fdeps);
+  const listening = Promise.all([
+    ...[...byBindAddr(udpPorts)].map(([addr, specs]) =>
+      udp.listen(resolvePortMap(specs, ephemeral), addr),
+    ),
+    ...[...byBindAddr(tcpPorts)].map(([addr, specs]) =>
+      tcp.listen(resolvePortMap(specs, ephemeral), addr),
+    ),
+  ]).then(() => undefined);
   listening.catch(() => {}); // observed by the caller; never an unhandled rejection
   return {
     listening,
@@ -202,13 +219,18 @@ export function flowTranslators(
       udp.fromGuest(family, src, dst, srcPort, dstPort, payload),
     ping: (family, src, dst, ident, seqNo, data) =>
       ping.fromGuest(family, src, dst, ident, seqNo, data),
+    tcp: (family, src, dst, seg, payload) => tcp.fromGuest(family, src, dst, seg, payload),
+    tcpTranslator: tcp,
+    linkDown: () => tcp.linkDown(),
     expire: (now) => {
       udp.expire(now);
       ping.expire(now);
+      tcp.expire(now);
     },
-    close: () => {
+    close: async () => {
       udp.close();
       ping.close();
+      await tcp.close();
     },
   };
 }
@@ -228,15 +250,18 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
   const ephemeral = parseEphemeralRange(
     await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => ''),
   );
-  if (opts.tcpPorts.some((s) => s.mode !== 'none'))
-    log('warning: -t/--tcp-ports is accepted but TCP is not translated yet');
   let translators: FlowTranslators | undefined;
   let link: GuestLink;
   let stream: StreamLink | undefined;
   let where: string;
   if (opts.tap) {
     const { openTap } = await import('../../native/index.js');
-    const dev = openTap({ netns: opts.tap.netns, name: opts.tap.name, up: true });
+    const dev = openTap({
+      netns: opts.tap.netns,
+      name: opts.tap.name,
+      up: true,
+      ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
+    });
     link = tapLink(dev);
     where = `tap ${dev.name} in ${opts.tap.netns}`;
   } else if (opts.fd !== undefined) {
@@ -269,7 +294,8 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
     ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
     hostResolvers: host.nameservers,
     clock: edge.clock,
-    l4: (deps) => (translators = flowTranslators(deps, log, opts.udpPorts, ephemeral)),
+    l4: (deps) =>
+      (translators = flowTranslators(deps, log, opts.udpPorts, ephemeral, opts.tcpPorts)),
   });
   // Keeps the event loop alive while serving (a tap's reader alone may not).
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -288,7 +314,10 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
         log('guest connected');
         daemon.linkUp();
       });
-      s.on('disconnect', (reason) => log(`guest disconnected (${reason})`));
+      s.on('disconnect', (reason) => {
+        log(`guest disconnected (${reason})`);
+        daemon.linkDown();
+      });
       s.on('close', () => stop());
       // An adopted --fd link is connected before these listeners exist.
       if (s.state === 'connected') daemon.linkUp();
@@ -300,7 +329,7 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
     } catch (e) {
       throw new BinderyError(
         ErrorCode.Link,
-        `cannot bind a -u/--udp-ports socket: ${(e as Error).message}`,
+        `cannot bind a -t/--tcp-ports or -u/--udp-ports socket: ${(e as Error).message}`,
         { cause: e },
       );
     }
@@ -327,6 +356,7 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
     await daemon.close();
     if (wrotePid && opts.pidFile !== undefined) await unlink(opts.pidFile).catch(() => {});
     log(`stopped; counters ${JSON.stringify(daemon.counters)}`);
+    if (translators) log(`tcp counters ${JSON.stringify(translators.tcpTranslator.counters)}`);
   }
   return 0;
 }

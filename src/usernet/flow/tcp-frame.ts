@@ -1,0 +1,205 @@
+// Builds the TCP segments the translator sends to the guest, from a per-connection header template (pure).
+//
+// Every segment of a connection has the same Ethernet header, the same IP addresses and the same
+// ports, so those bytes are laid out once (`segmentTemplate`) and copied in front of each segment;
+// the IPv4 header checksum and the TCP pseudo-header sum of the constant part are precomputed,
+// and only the lengths are added per segment (RFC 1071 sums are order independent). The payload
+// is copied straight from the caller's chunks into the frame: one copy from socket to guest.
+//
+// IPv4 headers carry DF and identification 0 (an atomic datagram, RFC 6864 §4.1), TTL 64; IPv6
+// headers hop limit 64 and flow label 0.
+import { sum16, finish } from '../../wire/checksum.js';
+import { IpProtocol } from '../../wire/ipv4.js';
+import { TcpField, TcpOptionKind } from '../../wire/tcp.js';
+
+const ETH = 14;
+const TCP = 20;
+
+/** The constant part of a connection's segments towards the guest. */
+export interface SegmentTemplate {
+  readonly family: 4 | 6;
+  /** Ethernet + IP header + TCP ports, with lengths and checksums zero. */
+  readonly head: Uint8Array;
+  /** Offset of the TCP header in a frame. */
+  readonly l4: number;
+  /** Unfolded sum of the IPv4 header without its length (IPv4 only). */
+  readonly ipSum: number;
+  /** Unfolded sum of the pseudo-header without the TCP length. */
+  readonly pseudo: number;
+  /** The guest MAC the head was built with (identity), so a changed MAC can be noticed. */
+  mac: Uint8Array;
+}
+
+/** Header fields of one segment. */
+export interface SegmentHeader {
+  readonly seq: number;
+  readonly ack: number;
+  readonly flags: number;
+  /** The window field, already scaled down. */
+  readonly window: number;
+}
+
+/** Options sent on a SYN or SYN-ACK. */
+export interface SynOptions {
+  readonly mss: number;
+  /** Window shift to announce; undefined: no window scale option. */
+  readonly windowScale?: number;
+  readonly sackPermitted: boolean;
+}
+
+/**
+ * Lays out the constant header bytes of a connection.
+ *
+ * @param family - 4 or 6
+ * @param ethSrc - our MAC
+ * @param ethDst - the guest's MAC
+ * @param src - the remote end's address as the guest sees it (4 or 16 bytes)
+ * @param dst - the guest's address
+ * @param srcPort - the remote end's port
+ * @param dstPort - the guest's port
+ * @returns the template
+ */
+export function segmentTemplate(
+  family: 4 | 6,
+  ethSrc: Uint8Array,
+  ethDst: Uint8Array,
+  src: Uint8Array,
+  dst: Uint8Array,
+  srcPort: number,
+  dstPort: number,
+): SegmentTemplate {
+  const ipLen = family === 4 ? 20 : 40;
+  const l4 = ETH + ipLen;
+  const head = new Uint8Array(l4 + 4);
+  head.set(ethDst, 0);
+  head.set(ethSrc, 6);
+  head[12] = family === 4 ? 0x08 : 0x86;
+  head[13] = family === 4 ? 0x00 : 0xdd;
+  let ipSum = 0;
+  if (family === 4) {
+    head[ETH] = 0x45;
+    head[ETH + 6] = 0x40; // DF
+    head[ETH + 8] = 64;
+    head[ETH + 9] = IpProtocol.Tcp;
+    head.set(src, ETH + 12);
+    head.set(dst, ETH + 16);
+    ipSum = sum16(head.subarray(ETH, ETH + 20));
+  } else {
+    head[ETH] = 0x60;
+    head[ETH + 6] = IpProtocol.Tcp;
+    head[ETH + 7] = 64;
+    head.set(src, ETH + 8);
+    head.set(dst, ETH + 24);
+  }
+  head[l4] = srcPort >>> 8;
+  head[l4 + 1] = srcPort & 0xff;
+  head[l4 + 2] = dstPort >>> 8;
+  head[l4 + 3] = dstPort & 0xff;
+  const pseudo = sum16(src) + sum16(dst) + IpProtocol.Tcp;
+  return { family, head, l4, ipSum, pseudo, mac: ethDst };
+}
+
+/** Rewrites the destination MAC of `t` (the guest's MAC changed). */
+export function retarget(t: SegmentTemplate, mac: Uint8Array): void {
+  t.head.set(mac, 0);
+  t.mac = mac;
+}
+
+/** Length of the SYN options block for `o` (MSS, SACK-permitted, window scale, aligned). */
+function synOptionsLen(o: SynOptions | undefined): number {
+  if (!o) return 0;
+  return 4 + (o.sackPermitted ? 4 : 0) + (o.windowScale !== undefined ? 4 : 0);
+}
+
+/**
+ * Builds one segment: header from the template and `h`, then `payloadLen` bytes that `fill`
+ * writes at the offset it is given. Checksums are filled last.
+ *
+ * @param t - the connection's template
+ * @param h - sequence, acknowledgment, flags, window
+ * @param payloadLen - payload bytes
+ * @param fill - copies the payload into the frame at `offset` (omit when payloadLen is 0)
+ * @param syn - options of a SYN or SYN-ACK
+ * @param sack - SACK blocks (at most 3) to report to the guest
+ * @returns the Ethernet frame
+ */
+export function buildSegment(
+  t: SegmentTemplate,
+  h: SegmentHeader,
+  payloadLen: number,
+  fill?: (frame: Uint8Array, offset: number) => void,
+  syn?: SynOptions,
+  sack?: readonly (readonly [number, number])[],
+): Uint8Array {
+  const optLen = syn ? synOptionsLen(syn) : sack && sack.length > 0 ? 4 + 8 * sack.length : 0;
+  const hl = TCP + optLen;
+  const l4 = t.l4;
+  // Uninitialised memory: every byte is written below (head, header fields, options, payload).
+  const frame: Uint8Array = Buffer.allocUnsafe(l4 + hl + payloadLen);
+  frame.set(t.head, 0);
+  const tcpLen = hl + payloadLen;
+  if (t.family === 4) {
+    const total = 20 + tcpLen;
+    frame[ETH + 2] = total >>> 8;
+    frame[ETH + 3] = total & 0xff;
+    const c = finish(t.ipSum + total);
+    frame[ETH + 10] = c >>> 8;
+    frame[ETH + 11] = c & 0xff;
+  } else {
+    frame[ETH + 4] = tcpLen >>> 8;
+    frame[ETH + 5] = tcpLen & 0xff;
+  }
+  const b = l4;
+  putU32(frame, b + TcpField.SEQ, h.seq);
+  putU32(frame, b + TcpField.ACK, h.ack);
+  frame[b + TcpField.DATA_OFFSET] = (hl >>> 2) << 4;
+  frame[b + TcpField.FLAGS] = h.flags;
+  frame[b + TcpField.WINDOW] = (h.window >>> 8) & 0xff;
+  frame[b + TcpField.WINDOW + 1] = h.window & 0xff;
+  frame[b + TcpField.CHECKSUM] = frame[b + TcpField.CHECKSUM + 1] = 0;
+  frame[b + TcpField.URGENT] = frame[b + TcpField.URGENT + 1] = 0;
+  let o = b + TCP;
+  if (syn) {
+    frame[o] = TcpOptionKind.Mss;
+    frame[o + 1] = 4;
+    frame[o + 2] = syn.mss >>> 8;
+    frame[o + 3] = syn.mss & 0xff;
+    o += 4;
+    if (syn.sackPermitted) {
+      frame[o] = TcpOptionKind.Nop;
+      frame[o + 1] = TcpOptionKind.Nop;
+      frame[o + 2] = TcpOptionKind.SackPermitted;
+      frame[o + 3] = 2;
+      o += 4;
+    }
+    if (syn.windowScale !== undefined) {
+      frame[o] = TcpOptionKind.Nop;
+      frame[o + 1] = TcpOptionKind.WindowScale;
+      frame[o + 2] = 3;
+      frame[o + 3] = syn.windowScale;
+    }
+  } else if (optLen > 0 && sack) {
+    frame[o] = TcpOptionKind.Nop;
+    frame[o + 1] = TcpOptionKind.Nop;
+    frame[o + 2] = TcpOptionKind.Sack;
+    frame[o + 3] = 2 + 8 * sack.length;
+    o += 4;
+    for (const [l, r] of sack) {
+      putU32(frame, o, l);
+      putU32(frame, o + 4, r);
+      o += 8;
+    }
+  }
+  if (payloadLen > 0) fill?.(frame, b + hl);
+  const c = finish(sum16(frame.subarray(b), t.pseudo + tcpLen));
+  frame[b + TcpField.CHECKSUM] = c >>> 8;
+  frame[b + TcpField.CHECKSUM + 1] = c & 0xff;
+  return frame;
+}
+
+function putU32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 24;
+  b[off + 1] = (v >>> 16) & 0xff;
+  b[off + 2] = (v >>> 8) & 0xff;
+  b[off + 3] = v & 0xff;
+}
