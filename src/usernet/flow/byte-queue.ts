@@ -56,6 +56,7 @@ export class ByteQueue {
    * @param at - offset in `dst`
    */
   copy(from: number, n: number, dst: Uint8Array, at: number): void {
+    if (n <= 0) return;
     let skip = from + this.headOff;
     let i = this.first;
     while (skip >= this.chunks[i]!.length) {
