@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Lab, labSkipReason, uniqueIfName } from '../lab/lab.js';
 import { run } from '../../src/cli/main.js';
 import { firstFreeSocketPath } from '../../src/cli/commands/passt.js';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { buildArpFrame } from '../../src/wire/build.js';
 import { ArpOp, ArpView, parseArp } from '../../src/wire/arp.js';
 import { EthernetView, EtherType } from '../../src/wire/ethernet.js';
@@ -360,7 +360,7 @@ test(
 );
 
 test(
-  'a -u port that cannot be bound fails start-up with exit 1 and leaves no socket',
+  'a -u or -t port that cannot be bound fails start-up with exit 1 and leaves no socket',
   { skip },
   async (t) => {
     const lab = await Lab.create(t);
@@ -374,14 +374,28 @@ test(
       timeoutMs: 20_000,
     });
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /cannot bind a -u\/--udp-ports socket/);
+    assert.match(
+      r.stderr,
+      /cannot bind a -t\/--tcp-ports or -u\/--udp-ports socket: bind EADDRINUSE/,
+    );
+    assert.ok(!existsSync(sock));
+    // The same for a -t port that is taken.
+    const busyTcp = createServer();
+    await new Promise<void>((resolve) => busyTcp.listen(0, '127.0.0.1', resolve));
+    t.after(() => busyTcp.close());
+    const tport = (busyTcp.address() as AddressInfo).port;
+    const rt = await lab.exec('host', [...PASST, '-f', '-s', sock, '-t', `127.0.0.1/${tport}`], {
+      timeoutMs: 20_000,
+    });
+    assert.equal(rt.code, 1, rt.stdout + rt.stderr);
+    assert.match(rt.stderr, /cannot bind .* EADDRINUSE.* 127\.0\.0\.1:\d+/);
     assert.ok(!existsSync(sock));
     // Detached: the parent reports the child's failure.
     const d = await lab.exec('host', [...PASST, '-s', sock, '-u', `127.0.0.1/${port}`], {
       timeoutMs: 20_000,
     });
     assert.equal(d.code, 1, d.stdout + d.stderr);
-    assert.match(d.stderr, /cannot bind a -u\/--udp-ports socket/);
+    assert.match(d.stderr, /cannot bind a -t\/--tcp-ports or -u\/--udp-ports socket/);
     assert.ok(!existsSync(sock));
   },
 );
