@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -16,7 +17,7 @@
 #include "bindery.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 2
+#define BDY_ABI 3
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
@@ -40,6 +41,7 @@ typedef struct {
   ep_kind kind;
   int family;     /* datagram sockets: AF_INET or AF_INET6 */
   int fd;         /* -1 once closed */
+  bool vnet;      /* tap frames carry a virtio_net_hdr (offloads on) */
   bool closed;    /* close() or the env cleanup hook ran */
   bool poll_live; /* uv_poll initialised and its close callback has not run yet */
   bool finalized; /* the JS external was collected (or the env torn down) */
@@ -444,10 +446,13 @@ static napi_value js_set_error_class(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* tapOpen(netns, name, mtu, up): [handle, actualName] — a tap device inside `netns`. */
+/*
+ * tapOpen(netns, name, mtu, up, offload): [handle, actualName] — a tap device inside `netns`.
+ * With `offload`, frames read start with a 10-byte virtio_net_hdr and tapSend adds one.
+ */
 static napi_value js_tap_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char netns[STR_MAX], name[STR_MAX];
   int mtu;
@@ -457,12 +462,17 @@ static napi_value js_tap_open(napi_env env, napi_callback_info info) {
       !get_int(env, argv[2], &mtu, "mtu must be a number"))
     return NULL;
   CHECK(env, napi_get_value_bool(env, argv[3], &up));
+  bool offload = false;
+  if (argc >= 5) CHECK(env, napi_get_value_bool(env, argv[4], &offload));
 
-  bdy_tap_req req = {.name = name, .mtu = mtu, .up = up, .fd = -1};
+  bdy_tap_req req = {.name = name, .mtu = mtu, .up = up, .offload = offload, .fd = -1};
   bdy_status st = {0};
   if (bdy_run_in_netns(netns, bdy_tap_open, &req, &st) < 0) return throw_status(env, &st);
   napi_value h = ep_new(env, EP_TAP, AF_UNSPEC, req.fd);
   if (h == NULL) return NULL;
+  endpoint *ep = ep_get(env, h);
+  if (ep == NULL) return NULL;
+  ep->vnet = offload;
   napi_value vname;
   CHECK(env, napi_create_string_utf8(env, req.out_name, NAPI_AUTO_LENGTH, &vname));
   return pair(env, h, vname);
@@ -560,17 +570,52 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 }
 
 /*
- * tapSend(handle, frames: Uint8Array[]): number — writes each frame with one non-blocking
- * write(); stops at EAGAIN/ENOBUFS and returns how many frames were written (the rest are the
- * caller's drops). Any other error throws, with `sent` = frames written before it.
+ * Fills the virtio_net_hdr (little endian, as on every host this runs on) for a frame. With
+ * `partial`, a TCP or UDP checksum field holds only the pseudo-header sum and the kernel is told
+ * where the sum starts (VIRTIO_NET_HDR_F_NEEDS_CSUM); otherwise the frame is complete.
+ */
+static void vnet_header(uint8_t hdr[BDY_VNET_HDR_LEN], const uint8_t *f, size_t len, bool partial) {
+  memset(hdr, 0, BDY_VNET_HDR_LEN);
+  if (!partial || len < 14 + 20) return;
+  unsigned ethertype = ((unsigned)f[12] << 8) | f[13], start, proto;
+  if (ethertype == 0x0800) {
+    start = 14 + (unsigned)(f[14] & 15) * 4;
+    proto = f[14 + 9];
+  } else if (ethertype == 0x86dd && len >= 14 + 40) {
+    start = 14 + 40; /* bindery emits no extension headers */
+    proto = f[14 + 6];
+  } else {
+    return;
+  }
+  unsigned off = proto == 6 ? 16 : proto == 17 ? 6 : 0;
+  if (off == 0 || start + off + 2 > len) return;
+  hdr[0] = 1; /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
+  hdr[6] = (uint8_t)(start & 0xff);
+  hdr[7] = (uint8_t)(start >> 8);
+  hdr[8] = (uint8_t)off;
+  hdr[9] = 0;
+}
+
+/*
+ * tapSend(handle, frames: Uint8Array[], partial?: boolean): number — writes each frame with one
+ * non-blocking write() (writev with its virtio_net_hdr on an offloading tap; `partial` says the
+ * frames' TCP/UDP checksums are partial); stops at EAGAIN/ENOBUFS and returns how many frames
+ * were written (the rest are the caller's drops). Any other error throws, with `sent` = frames
+ * written before it.
  */
 static napi_value js_tap_send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   endpoint *ep = ep_get(env, argv[0]);
   if (ep == NULL) return NULL;
   if (ep->closed) return throw_errno(env, EBADF, "write", "closed");
+  bool partial = false;
+  if (argc >= 3) {
+    napi_valuetype t;
+    CHECK(env, napi_typeof(env, argv[2], &t));
+    if (t == napi_boolean) CHECK(env, napi_get_value_bool(env, argv[2], &partial));
+  }
   uint32_t count = 0, sent = 0;
   CHECK(env, napi_get_array_length(env, argv[1], &count));
   for (; sent < count; sent++) {
@@ -580,8 +625,11 @@ static napi_value js_tap_send(napi_env env, napi_callback_info info) {
     CHECK(env, napi_get_element(env, argv[1], sent, &el));
     if (!get_bytes(env, el, &data, &len)) return NULL;
     ssize_t w;
+    uint8_t hdr[BDY_VNET_HDR_LEN];
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)data, len}};
+    if (ep->vnet) vnet_header(hdr, data, len, partial);
     do {
-      w = write(ep->fd, data, len);
+      w = ep->vnet ? writev(ep->fd, iov, 2) : write(ep->fd, data, len);
     } while (w < 0 && errno == EINTR);
     if (w < 0) {
       int e = errno;

@@ -32,16 +32,21 @@ int bdy_run_in_netns(const char *netns, bdy_netns_fn fn, void *arg, bdy_status *
 int bdy_parse_addr(int family, const char *addr, int port, struct sockaddr_storage *ss,
                    socklen_t *len, bdy_status *st);
 
+/* Length of the virtio_net_hdr that prefixes frames of an offloading tap. */
+#define BDY_VNET_HDR_LEN 10
+
 /* Request/result of bdy_tap_open (run inside the namespace). */
 typedef struct {
   const char *name;          /* requested name ("" lets the kernel pick tapN) */
   int mtu;                   /* 0: leave as is */
   int up;                    /* bring the link up */
+  int offload;               /* IFF_VNET_HDR + checksum/TSO offloads (frames carry a virtio_net_hdr) */
   char out_name[IFNAMSIZ];   /* name the kernel gave the device */
   int fd;                    /* result: the tap fd (O_NONBLOCK|O_CLOEXEC) */
 } bdy_tap_req;
 
-/* Opens /dev/net/tun as an IFF_TAP|IFF_NO_PI device, optionally sets its MTU and brings it up. */
+/* Opens /dev/net/tun as an IFF_TAP|IFF_NO_PI device (optionally IFF_VNET_HDR with checksum and TSO
+ * offloads), optionally sets its MTU and brings it up. */
 int bdy_tap_open(void *req, bdy_status *st);
 
 /* Request/result of bdy_ping_open. */

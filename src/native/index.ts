@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 2;
+const NATIVE_ABI = 3;
 
 declare const handleBrand: unique symbol;
 /** An open tap or socket inside the shim (a tagged N-API external). */
@@ -20,7 +20,13 @@ type DataCallback = (batch: ArrayBuffer, count: number, addrs: string[] | undefi
 interface Shim {
   abiVersion(): number;
   setErrorClass(ctor: new (message: string, errno: string, syscall: string) => Error): void;
-  tapOpen(netns: string, name: string, mtu: number, up: boolean): [Handle, string];
+  tapOpen(
+    netns: string,
+    name: string,
+    mtu: number,
+    up: boolean,
+    offload: boolean,
+  ): [Handle, string];
   pingOpen(
     family: 4 | 6,
     ident: number,
@@ -29,7 +35,7 @@ interface Shim {
   ): [Handle, number];
   udpOpen(device: string, addr: string, port: number, netns: string | null): [Handle, number];
   start(h: Handle, onData: DataCallback, onError: (e: SyscallError) => void): void;
-  tapSend(h: Handle, frames: readonly Uint8Array[]): number;
+  tapSend(h: Handle, frames: readonly Uint8Array[], partial?: boolean): number;
   dgramSend(h: Handle, addr: string, port: number, data: Uint8Array): boolean;
   close(h: Handle): void;
 }
@@ -130,15 +136,24 @@ abstract class Endpoint {
 export interface TapDevice {
   /** The interface name (the kernel's choice when the requested name was ''). */
   readonly name: string;
-  /** Sets the receiver of frame batches and starts reading (frames queue in the kernel until then). */
-  onFrames(cb: (frames: Uint8Array[]) => void): void;
+  /** Whether checksum/TSO offloads are on (frames carry a virtio_net_hdr on the fd). */
+  readonly offload: boolean;
+  /**
+   * Sets the receiver of frame batches and starts reading (frames queue in the kernel until
+   * then). On an offloading tap the virtio_net_hdr is stripped and `vnet` holds three numbers
+   * per frame: its flags (1 = NEEDS_CSUM: the TCP/UDP checksum is partial; 2 = DATA_VALID),
+   * csum_start and csum_offset.
+   */
+  onFrames(cb: (frames: Uint8Array[], vnet?: Uint16Array) => void): void;
   /**
    * Writes frames in order, one non-blocking write() each. Stops when the kernel queue is full
    * and returns how many were written; the rest are the caller's drops.
    *
+   * @param partial - On an offloading tap: the frames' TCP/UDP checksum fields hold only the
+   *   pseudo-header sum, and the kernel is told so (it never computes them for local delivery).
    * @throws SyscallError on other write errors (`sent` = frames written before it), EBADF after close().
    */
-  send(frames: readonly Uint8Array[]): number;
+  send(frames: readonly Uint8Array[], partial?: boolean): number;
   /** Sets the receiver of asynchronous read errors (reading stops after one; default: a warning). */
   onError(cb: (e: SyscallError) => void): void;
   /** Stops reading and closes the fd: the tap disappears from its namespace. Idempotent. */
@@ -164,23 +179,49 @@ function views(batch: ArrayBuffer, count: number): Uint8Array[] {
   return out;
 }
 
+/** Length of the virtio_net_hdr on an offloading tap (BDY_VNET_HDR_LEN). */
+const VNET_HDR_LEN = 10;
+
+/** Strips the virtio_net_hdr of each frame; returns flags, csum_start, csum_offset per frame. */
+function stripVnet(frames: Uint8Array[]): Uint16Array {
+  const vnet = new Uint16Array(frames.length * 3);
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i]!;
+    if (f.length < VNET_HDR_LEN) {
+      frames[i] = f.subarray(f.length);
+      continue;
+    }
+    vnet[3 * i] = f[0]!;
+    vnet[3 * i + 1] = f[6]! | (f[7]! << 8);
+    vnet[3 * i + 2] = f[8]! | (f[9]! << 8);
+    frames[i] = f.subarray(VNET_HDR_LEN);
+  }
+  return vnet;
+}
+
 class Tap extends Endpoint implements TapDevice {
-  private framesCb: (frames: Uint8Array[]) => void = () => {};
+  private framesCb: (frames: Uint8Array[], vnet?: Uint16Array) => void = () => {};
 
   constructor(
     handle: Handle,
     readonly name: string,
+    readonly offload: boolean,
   ) {
     super(handle);
   }
 
-  onFrames(cb: (frames: Uint8Array[]) => void): void {
+  onFrames(cb: (frames: Uint8Array[], vnet?: Uint16Array) => void): void {
     this.framesCb = cb;
-    this.start((batch, count) => this.framesCb(views(batch, count)));
+    this.start((batch, count) => {
+      const frames = views(batch, count);
+      if (!this.offload) return this.framesCb(frames);
+      const vnet = stripVnet(frames);
+      this.framesCb(frames, vnet);
+    });
   }
 
-  send(frames: readonly Uint8Array[]): number {
-    return native().tapSend(this.handle, frames);
+  send(frames: readonly Uint8Array[], partial = false): number {
+    return native().tapSend(this.handle, frames, partial);
   }
 }
 
@@ -194,6 +235,8 @@ class Tap extends Endpoint implements TapDevice {
  * @param opts.name - Interface name (at most 15 bytes); '' lets the kernel pick tapN.
  * @param opts.mtu - MTU to set (default: the kernel's, 1500).
  * @param opts.up - Bring the link up (default false).
+ * @param opts.offload - IFF_VNET_HDR with checksum and TSO offloads (default false): the
+ *   namespace's kernel leaves TCP/UDP checksums partial both ways (see TapDevice).
  * @throws SyscallError e.g. ENOENT (no such namespace), EPERM (no CAP_NET_ADMIN), EBUSY.
  * @throws BinderyError (NativeUnavailable) when the shim is not built.
  */
@@ -202,9 +245,17 @@ export function openTap(opts: {
   name: string;
   mtu?: number;
   up?: boolean;
+  offload?: boolean;
 }): TapDevice {
-  const [handle, name] = native().tapOpen(opts.netns, opts.name, opts.mtu ?? 0, opts.up ?? false);
-  return new Tap(handle, name);
+  const offload = opts.offload ?? false;
+  const [handle, name] = native().tapOpen(
+    opts.netns,
+    opts.name,
+    opts.mtu ?? 0,
+    opts.up ?? false,
+    offload,
+  );
+  return new Tap(handle, name, offload);
 }
 
 /** One received datagram; `data` is a view into the batch's shared ArrayBuffer. */

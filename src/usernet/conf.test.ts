@@ -93,6 +93,11 @@ test('short options, repeats and switches', () => {
     name: 'tap0',
     netns: '/run/netns/x',
   });
+  assert.equal(parsePasstArgs(['--tap', 't', '--netns', 'n']).tapOffload, true);
+  assert.equal(
+    parsePasstArgs(['--tap', 't', '--netns', 'n', '--no-tap-offload']).tapOffload,
+    false,
+  );
 });
 
 test('bad usage is a one-line UsageError', () => {

@@ -49,6 +49,8 @@ export interface PasstOptions {
   readonly mapHostLoopback: string | 'none' | undefined;
   /** `--tap NAME --netns PATH`: serve a tap device in a namespace instead of a stream socket. */
   readonly tap: { readonly name: string; readonly netns: string } | undefined;
+  /** `--no-tap-offload`: open the tap without checksum/TSO offloads (full checksums both ways). */
+  readonly tapOffload: boolean;
 }
 
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
@@ -96,7 +98,11 @@ function program(): Command {
     )
     .option('--no-map-gw', 'do not map the gateway to host loopback')
     .option('--tap <name>', 'serve a tap device (with --netns) instead of a stream socket')
-    .option('--netns <path>', 'network namespace (name or path) holding the --tap device');
+    .option('--netns <path>', 'network namespace (name or path) holding the --tap device')
+    .option(
+      '--no-tap-offload',
+      'open the --tap device without checksum/TSO offloads (e.g. to capture correct checksums)',
+    );
   return p;
 }
 
@@ -202,6 +208,7 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
     udpPorts: ports('udpPorts', '--udp-ports'),
     mapHostLoopback: mapLo,
     tap: tapName !== undefined && netns !== undefined ? { name: tapName, netns } : undefined,
+    tapOffload: raw['tapOffload'] !== false,
   };
 }
 

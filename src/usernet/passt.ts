@@ -57,6 +57,7 @@ import {
 import { ArpOp } from '../wire/arp.js';
 import { buildArpFrame, buildIpv6Frame } from '../wire/build.js';
 import { isWireError, parseIpv4, parseIpv6, type Mac, type WireErrorKind } from '../wire/common.js';
+import { completePartialChecksum } from '../wire/checksum.js';
 import type { PasstConfig } from './conf.js';
 import type { GuestLink } from './link/types.js';
 import type { TapDevice } from '../native/index.js';
@@ -102,8 +103,10 @@ export interface L4Deps {
   readonly ourMac: Mac;
   /** The guest's MAC as last learnt (broadcast until the guest has sent a frame). */
   guestMac(): Mac;
-  /** Sends frames to the guest. */
-  toGuest(frames: readonly Uint8Array[]): void;
+  /** Sends frames to the guest (`partialChecksum`: see GuestLink.send). */
+  toGuest(frames: readonly Uint8Array[], partialChecksum?: boolean): void;
+  /** The link takes partial TCP/UDP checksums (GuestLink.checksumOffload). */
+  readonly checksumOffload: boolean;
   /** The clock's now(). */
   now(): number;
   /** The clock's timers. */
@@ -216,15 +219,16 @@ function eq(a: Uint8Array, b: Uint8Array | undefined): boolean {
 export function tapLink(dev: TapDevice): GuestLink {
   return {
     kind: 'tap',
-    send(frames) {
+    checksumOffload: dev.offload,
+    send(frames, partialChecksum) {
       try {
-        return dev.send(frames) === frames.length;
+        return dev.send(frames, partialChecksum) === frames.length;
       } catch {
         return false;
       }
     },
     onFrames(listener) {
-      dev.onFrames(listener);
+      dev.onFrames((frames, vnet) => listener(frames, vnet && offloadedChecksums(frames, vnet)));
     },
     onDrain() {
       // tap writes never queue: frames the kernel cannot take are dropped at once
@@ -234,6 +238,24 @@ export function tapLink(dev: TapDevice): GuestLink {
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * What an offloading tap's virtio_net_hdr says about checksums: TCP with a partial checksum is
+ * marked trusted (the translator terminates TCP and never forwards the checksum); other partial
+ * checksums (UDP) are completed here, so the services can verify them as usual.
+ */
+function offloadedChecksums(frames: Uint8Array[], vnet: Uint16Array): Uint8Array {
+  const trusted = new Uint8Array(frames.length);
+  for (let i = 0; i < frames.length; i++) {
+    const flags = vnet[3 * i]!;
+    if (!(flags & 1)) continue; // VIRTIO_NET_HDR_F_NEEDS_CSUM
+    const start = vnet[3 * i + 1]!;
+    const offset = vnet[3 * i + 2]!;
+    if (offset === 16) trusted[i] = 1;
+    else completePartialChecksum(frames[i]!, start, offset);
+  }
+  return trusted;
 }
 
 /**
@@ -289,6 +311,8 @@ export class PasstDaemon {
   private raTimer: unknown;
   private expiryTimer: unknown;
   private started = false;
+  /** Whether the frame being dispatched has a trusted (offloaded) TCP checksum. */
+  private trusted = false;
   private closing: Promise<void> | undefined;
 
   /**
@@ -330,13 +354,14 @@ export class PasstDaemon {
         hostResolvers: this.opts.hostResolvers ?? [],
         ourMac: this.cfg.ourMac,
         guestMac: () => this.mac,
-        toGuest: (frames) => this.send(frames),
+        toGuest: (frames, partial) => this.send(frames, partial),
+        checksumOffload: this.link.checksumOffload === true,
         now: () => this.opts.clock.now(),
         setTimer: (fn, ms) => this.opts.clock.setTimer(fn, ms),
         clearTimer: (h) => this.opts.clock.clearTimer(h),
       });
     }
-    this.link.onFrames((frames) => this.onFrames(frames));
+    this.link.onFrames((frames, trusted) => this.onFrames(frames, trusted));
     this.armRa();
     this.armExpiry();
   }
@@ -388,10 +413,13 @@ export class PasstDaemon {
    * guest bytes.
    *
    * @param frames - Ethernet frames from the guest.
+   * @param trusted - Per frame, 1 when its TCP checksum is not to be verified (GuestLink).
    */
-  onFrames(frames: readonly Uint8Array[]): void {
+  onFrames(frames: readonly Uint8Array[], trusted?: Uint8Array): void {
     const out: Uint8Array[] = [];
-    for (const f of frames) {
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      this.trusted = trusted !== undefined && trusted[i] === 1;
       this.counters.rxFrames++;
       // The guest MAC is learnt from the frame's source before dispatch (the reply to this very
       // frame may need it) and taken back if the frame turns out to be malformed, so junk
@@ -428,10 +456,10 @@ export class PasstDaemon {
     return this.closing;
   }
 
-  private send(frames: readonly Uint8Array[]): void {
+  private send(frames: readonly Uint8Array[], partialChecksum?: boolean): void {
     if (frames.length === 0) return;
     this.counters.txFrames += frames.length;
-    if (!this.link.send(frames)) this.counters.txBlocked++;
+    if (!this.link.send(frames, partialChecksum)) this.counters.txBlocked++;
   }
 
   private armRa(): void {
@@ -653,7 +681,7 @@ export class PasstDaemon {
     }
     const tv = TcpView.checked(l4);
     if (isWireError(tv)) return this.malformed(tv.kind);
-    const seg = parseTcp(tv, src, dst);
+    const seg = parseTcp(tv, src, dst, !this.trusted);
     if (isWireError(seg)) return this.malformed(seg.kind);
     this.counters.tcp++;
     this.l4.tcp(family, src, dst, seg, tv.payload());

@@ -109,3 +109,23 @@ export function updateChecksum32(oldChecksum: number, oldValue: number, newValue
   const c = updateChecksum16(oldChecksum, oldValue >>> 16, newValue >>> 16);
   return updateChecksum16(c, oldValue & 0xffff, newValue & 0xffff);
 }
+
+/**
+ * Completes a partial checksum, as a NIC does for CHECKSUM_PARTIAL (a tap's
+ * VIRTIO_NET_HDR_F_NEEDS_CSUM): the field at `start + offset` holds the pseudo-header sum, and
+ * the checksum over everything from `start` to the end goes there.
+ *
+ * @param frame - the frame
+ * @param start - where summing starts (the L4 header)
+ * @param offset - the checksum field's offset from `start`
+ * @returns false when the field lies outside the frame (nothing written)
+ */
+export function completePartialChecksum(frame: Uint8Array, start: number, offset: number): boolean {
+  const at = start + offset;
+  if (at + 2 > frame.length || start >= frame.length) return false;
+  let c = finish(sum16(frame.subarray(start)));
+  if (c === 0 && offset === 6) c = 0xffff; // UDP sends a computed zero as all ones (RFC 768)
+  frame[at] = c >>> 8;
+  frame[at + 1] = c & 0xff;
+  return true;
+}

@@ -260,6 +260,7 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
       netns: opts.tap.netns,
       name: opts.tap.name,
       up: true,
+      offload: opts.tapOffload,
       ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
     });
     link = tapLink(dev);

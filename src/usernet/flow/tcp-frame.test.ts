@@ -7,6 +7,7 @@ import { guestPacket, type ServiceCounters } from '../iface/guest-packet.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import { TcpView, parseTcp, TcpFlag } from '../../wire/tcp.js';
 import { isWireError } from '../../wire/common.js';
+import { completePartialChecksum } from '../../wire/checksum.js';
 import { MAC_A, MAC_B, V4_A, V4_B, V6_A, V6_B } from '../../../test/lab/frames.js';
 import { tsharkDecode, tsharkProblems } from '../../../test/lab/tshark.js';
 
@@ -154,4 +155,36 @@ test('tshark decodes a handshake, data with SACK and a FIN without problems', as
     tsharkProblems(decoded, [/ACKed segment that wasn't captured|previous segment/]),
     [],
   );
+});
+
+test('partial templates leave the pseudo-header sum for the link to complete', () => {
+  for (const family of [4, 6] as const) {
+    const t = segmentTemplate(
+      family,
+      MAC_A,
+      MAC_B,
+      family === 4 ? V4_A : V6_A,
+      family === 4 ? V4_B : V6_B,
+      80,
+      40000,
+      true,
+    );
+    const data = new Uint8Array(999).map((_, i) => i * 7);
+    const f = buildSegment(
+      t,
+      { seq: 9, ack: 10, flags: TcpFlag.ACK, window: 7 },
+      data.length,
+      (b, at) => b.set(data, at),
+    );
+    const l4 = t.l4;
+    const c = counters();
+    assert.ok(guestPacket(f, family, IpProtocol.Tcp, c), 'the IP header is complete');
+    const v = TcpView.checked(f.subarray(l4));
+    assert.ok(!isWireError(v));
+    assert.equal(v.checksumOk(family === 4 ? V4_A : V6_A, family === 4 ? V4_B : V6_B), false);
+    assert.ok(completePartialChecksum(f, l4, 16));
+    const { r, payload } = parse(f, family);
+    assert.equal(r.seq, 9);
+    assert.deepEqual([...payload], [...data]);
+  }
 });

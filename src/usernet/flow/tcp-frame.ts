@@ -6,9 +6,13 @@
 // and only the lengths are added per segment (RFC 1071 sums are order independent). The payload
 // is copied straight from the caller's chunks into the frame: one copy from socket to guest.
 //
+// On a link that offloads checksums (an offloading tap) the TCP checksum is left partial: the
+// field holds the folded pseudo-header sum and the link says so (VIRTIO_NET_HDR_F_NEEDS_CSUM),
+// so the payload is never summed at all.
+//
 // IPv4 headers carry DF and identification 0 (an atomic datagram, RFC 6864 §4.1), TTL 64; IPv6
 // headers hop limit 64 and flow label 0.
-import { sum16, finish } from '../../wire/checksum.js';
+import { sum16, finish, fold16 } from '../../wire/checksum.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import { TcpField, TcpOptionKind } from '../../wire/tcp.js';
 
@@ -28,6 +32,11 @@ export interface SegmentTemplate {
   readonly pseudo: number;
   /** The guest MAC the head was built with (identity), so a changed MAC can be noticed. */
   mac: Uint8Array;
+  /**
+   * Leave the TCP checksum partial (only the pseudo-header sum in the field), for a link that
+   * offloads it: no pass over the payload at all.
+   */
+  readonly partial: boolean;
 }
 
 /** Header fields of one segment. */
@@ -57,6 +66,7 @@ export interface SynOptions {
  * @param dst - the guest's address
  * @param srcPort - the remote end's port
  * @param dstPort - the guest's port
+ * @param partial - leave checksums partial (see SegmentTemplate.partial)
  * @returns the template
  */
 export function segmentTemplate(
@@ -67,6 +77,7 @@ export function segmentTemplate(
   dst: Uint8Array,
   srcPort: number,
   dstPort: number,
+  partial = false,
 ): SegmentTemplate {
   const ipLen = family === 4 ? 20 : 40;
   const l4 = ETH + ipLen;
@@ -96,7 +107,7 @@ export function segmentTemplate(
   head[l4 + 2] = dstPort >>> 8;
   head[l4 + 3] = dstPort & 0xff;
   const pseudo = sum16(src) + sum16(dst) + IpProtocol.Tcp;
-  return { family, head, l4, ipSum, pseudo, mac: ethDst };
+  return { family, head, l4, ipSum, pseudo, mac: ethDst, partial };
 }
 
 /** Rewrites the destination MAC of `t` (the guest's MAC changed). */
@@ -191,7 +202,9 @@ export function buildSegment(
     }
   }
   if (payloadLen > 0) fill?.(frame, b + hl);
-  const c = finish(sum16(frame.subarray(b), t.pseudo + tcpLen));
+  const c = t.partial
+    ? fold16(t.pseudo + tcpLen)
+    : finish(sum16(frame.subarray(b), t.pseudo + tcpLen));
   frame[b + TcpField.CHECKSUM] = c >>> 8;
   frame[b + TcpField.CHECKSUM + 1] = c & 0xff;
   return frame;

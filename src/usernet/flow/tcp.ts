@@ -112,6 +112,10 @@ const DEFAULT_MSS = 536;
 export interface TcpDeps extends FlowDeps {
   setTimer(fn: () => void, ms: number): unknown;
   clearTimer(handle: unknown): void;
+  /** Sends frames; `partialChecksum` when they were built with partial checksums. */
+  toGuest(frames: Uint8Array[], partialChecksum?: boolean): void;
+  /** The link takes partial TCP checksums (GuestLink.checksumOffload). */
+  readonly checksumOffload?: boolean;
 }
 
 /** TCP translator counters. */
@@ -267,12 +271,15 @@ export class TcpTranslator {
   private readonly timed = new Set<Conn>();
   private tick: unknown;
   private closed = false;
+  /** Build segments with partial checksums (the link offloads them). */
+  private readonly partial: boolean;
 
   constructor(
     private readonly deps: TcpDeps,
     secret: Uint8Array = randomBytes(16),
   ) {
     this.secret = Buffer.from(secret);
+    this.partial = deps.checksumOffload === true;
   }
 
   /** Live connections. */
@@ -598,7 +605,16 @@ export class TcpTranslator {
     return {
       key,
       family,
-      tpl: segmentTemplate(family, this.deps.ourMac, mac, remote, guest, remotePort, guestPort),
+      tpl: segmentTemplate(
+        family,
+        this.deps.ourMac,
+        mac,
+        remote,
+        guest,
+        remotePort,
+        guestPort,
+        this.partial,
+      ),
       sock,
       inbound,
       flow: undefined,
@@ -676,6 +692,7 @@ export class TcpTranslator {
           src,
           seg.dstPort,
           seg.srcPort,
+          this.partial,
         ),
         0,
         seqAdd(seg.seq, 1),
@@ -937,7 +954,7 @@ export class TcpTranslator {
     if (this.out.length === 0) return;
     const frames = this.out;
     this.out = [];
-    this.deps.toGuest(frames);
+    this.deps.toGuest(frames, this.partial);
   }
 
   private emit(c: Conn, frame: Uint8Array): void {
@@ -1106,6 +1123,7 @@ export class TcpTranslator {
       src,
       seg.dstPort,
       seg.srcPort,
+      this.partial,
     );
     if (seg.flags & TcpFlag.ACK) this.segmentRst(tpl, seg.ack, 0, TcpFlag.RST);
     else {

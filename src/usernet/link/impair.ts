@@ -99,6 +99,8 @@ interface Pending {
   readonly due: number;
   readonly seq: number;
   readonly frame: Uint8Array;
+  /** The frame's `trusted` mark from the inner link (see GuestLink.onFrames). */
+  readonly trusted: number;
 }
 
 /** One direction: a delay line with loss and reordering. */
@@ -113,14 +115,17 @@ class DelayLine {
     private readonly opts: ImpairOptions,
     private readonly clock: ImpairClock,
     private readonly random: () => number,
-    private readonly deliver: (frames: Uint8Array[]) => boolean,
+    private readonly deliver: (frames: Uint8Array[], trusted?: Uint8Array) => boolean,
   ) {}
 
-  push(frames: readonly Uint8Array[]): void {
+  push(frames: readonly Uint8Array[], trustedIn?: Uint8Array): void {
     if (this.closed) return;
     const now = this.clock.now();
     const immediate: Uint8Array[] = [];
-    for (const frame of frames) {
+    const immediateTrusted: number[] = [];
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      const trusted = trustedIn?.[i] ?? 0;
       if (this.random() < this.opts.loss) {
         this.counters.dropped++;
         continue;
@@ -131,11 +136,12 @@ class DelayLine {
         due += this.opts.reorderMs;
       } else if (due <= now && this.queue.length === 0) {
         immediate.push(frame);
+        immediateTrusted.push(trusted);
         continue;
       }
-      this.queue.push({ due, seq: this.seq++, frame });
+      this.queue.push({ due, seq: this.seq++, frame, trusted });
     }
-    if (immediate.length > 0) this.out(immediate);
+    if (immediate.length > 0) this.out(immediate, Uint8Array.from(immediateTrusted));
     this.arm();
   }
 
@@ -146,9 +152,9 @@ class DelayLine {
     this.queue = [];
   }
 
-  private out(frames: Uint8Array[]): void {
+  private out(frames: Uint8Array[], trusted: Uint8Array): void {
     this.counters.delivered += frames.length;
-    if (!this.deliver(frames)) this.counters.refused += frames.length;
+    if (!this.deliver(frames, trusted)) this.counters.refused += frames.length;
   }
 
   private arm(): void {
@@ -170,7 +176,10 @@ class DelayLine {
     if (due.length > 0) {
       this.queue = this.queue.filter((p) => p.due > now);
       due.sort((a, b) => a.due - b.due || a.seq - b.seq);
-      this.out(due.map((p) => p.frame));
+      this.out(
+        due.map((p) => p.frame),
+        Uint8Array.from(due.map((p) => p.trusted)),
+      );
     }
     this.arm();
   }
@@ -192,14 +201,16 @@ export interface ImpairedLink extends GuestLink {
 export function impairLink(link: GuestLink, opts: ImpairOptions, clock: ImpairClock): ImpairedLink {
   const random = seededRandom(opts.seed);
   const toGuest = new DelayLine(opts, clock, random, (f) => link.send(f));
-  let listener: ((frames: Uint8Array[]) => void) | undefined;
-  const fromGuest = new DelayLine(opts, clock, random, (f) => {
-    listener?.(f);
+  let listener: ((frames: Uint8Array[], trusted?: Uint8Array) => void) | undefined;
+  const fromGuest = new DelayLine(opts, clock, random, (f, trusted) => {
+    listener?.(f, trusted);
     return true;
   });
-  link.onFrames((frames) => fromGuest.push(frames));
+  link.onFrames((frames, trusted) => fromGuest.push(frames, trusted));
   return {
     kind: link.kind,
+    // Frames wait in the delay line without their send flags: checksums are always complete.
+    checksumOffload: false,
     impairCounters: { toGuest: toGuest.counters, fromGuest: fromGuest.counters },
     send(frames) {
       toGuest.push(frames);

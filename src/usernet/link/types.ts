@@ -10,20 +10,28 @@ export interface GuestLink {
   /** What carries the frames. */
   readonly kind: 'stream' | 'tap';
   /**
+   * The link accepts TCP/UDP frames whose checksum field holds only the pseudo-header sum
+   * (`send(frames, true)`), as an offloading tap does; nobody computes it for local delivery.
+   */
+  readonly checksumOffload?: boolean;
+  /**
    * Sends frames to the guest, in order.
    *
    * @param frames - Ethernet frames without FCS; the link pads short ones as it must.
+   * @param partialChecksum - With `checksumOffload`: the frames' TCP/UDP checksums are partial.
    * @returns false when the guest is not there (frames dropped and counted) or the link's
    *   buffer is full (frames queued; wait for `onDrain` before sending more).
    */
-  send(frames: readonly Uint8Array[]): boolean;
+  send(frames: readonly Uint8Array[], partialChecksum?: boolean): boolean;
   /**
    * Registers a consumer of guest frames. Every frame complete after one read arrives in
    * one call.
    *
-   * @param listener - Called with one or more frames.
+   * @param listener - Called with one or more frames, and, from links that know it, which of
+   *   them (1) carry a TCP checksum that must not be verified (left partial by an offloading
+   *   sender inside the same host: the bytes never crossed a wire).
    */
-  onFrames(listener: (frames: Uint8Array[]) => void): void;
+  onFrames(listener: (frames: Uint8Array[], trusted?: Uint8Array) => void): void;
   /**
    * Registers a listener for the end of back-pressure (after `send` returned false).
    *
