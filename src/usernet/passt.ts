@@ -107,6 +107,8 @@ export interface L4Deps {
   toGuest(frames: readonly Uint8Array[], partialChecksum?: boolean): void;
   /** The link takes partial TCP/UDP checksums (GuestLink.checksumOffload). */
   readonly checksumOffload: boolean;
+  /** Frames passed to `toGuest` may be reused once it returns (GuestLink.consumesOnSend). */
+  readonly framesReusable: boolean;
   /** The clock's now(). */
   now(): number;
   /** The clock's timers. */
@@ -220,6 +222,7 @@ export function tapLink(dev: TapDevice): GuestLink {
   return {
     kind: 'tap',
     checksumOffload: dev.offload,
+    consumesOnSend: true,
     send(frames, partialChecksum) {
       try {
         return dev.send(frames, partialChecksum) === frames.length;
@@ -356,6 +359,7 @@ export class PasstDaemon {
         guestMac: () => this.mac,
         toGuest: (frames, partial) => this.send(frames, partial),
         checksumOffload: this.link.checksumOffload === true,
+        framesReusable: this.link.consumesOnSend === true,
         now: () => this.opts.clock.now(),
         setTimer: (fn, ms) => this.opts.clock.setTimer(fn, ms),
         clearTimer: (h) => this.opts.clock.clearTimer(h),

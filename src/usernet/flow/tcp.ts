@@ -72,8 +72,10 @@ import { guestToHost, hostToGuestSource, canonicalAddr } from './nat.js';
 import { ByteQueue } from './byte-queue.js';
 import {
   buildSegment,
+  FrameArena,
   retarget,
   segmentTemplate,
+  type SegmentHeader,
   type SegmentTemplate,
   type SynOptions,
 } from './tcp-frame.js';
@@ -116,6 +118,8 @@ export interface TcpDeps extends FlowDeps {
   toGuest(frames: Uint8Array[], partialChecksum?: boolean): void;
   /** The link takes partial TCP checksums (GuestLink.checksumOffload). */
   readonly checksumOffload?: boolean;
+  /** Frames may be reused once toGuest returns (GuestLink.consumesOnSend). */
+  readonly framesReusable?: boolean;
 }
 
 /** TCP translator counters. */
@@ -273,6 +277,8 @@ export class TcpTranslator {
   private closed = false;
   /** Build segments with partial checksums (the link offloads them). */
   private readonly partial: boolean;
+  /** Reused frame memory when the link is done with frames on return. */
+  private readonly arena: FrameArena | undefined;
 
   constructor(
     private readonly deps: TcpDeps,
@@ -280,6 +286,18 @@ export class TcpTranslator {
   ) {
     this.secret = Buffer.from(secret);
     this.partial = deps.checksumOffload === true;
+    this.arena = deps.framesReusable === true ? new FrameArena() : undefined;
+  }
+
+  private build(
+    t: SegmentTemplate,
+    h: SegmentHeader,
+    payloadLen: number,
+    fill?: (frame: Uint8Array, offset: number) => void,
+    syn?: SynOptions,
+    sack?: readonly (readonly [number, number])[],
+  ): Uint8Array {
+    return buildSegment(t, h, payloadLen, fill, syn, sack, this.arena?.alloc);
   }
 
   /** Live connections. */
@@ -751,7 +769,7 @@ export class TcpTranslator {
   private sendSynAck(c: Conn): void {
     this.emit(
       c,
-      buildSegment(
+      this.build(
         c.tpl,
         { seq: c.iss, ack: c.rcvNxt, flags: TcpFlag.SYN | TcpFlag.ACK, window: this.synWindow() },
         0,
@@ -855,7 +873,7 @@ export class TcpTranslator {
   private sendSyn(c: Conn): void {
     this.emit(
       c,
-      buildSegment(
+      this.build(
         c.tpl,
         { seq: c.iss, ack: 0, flags: TcpFlag.SYN, window: this.synWindow() },
         0,
@@ -955,6 +973,7 @@ export class TcpTranslator {
     const frames = this.out;
     this.out = [];
     this.deps.toGuest(frames, this.partial);
+    this.arena?.reset();
   }
 
   private emit(c: Conn, frame: Uint8Array): void {
@@ -986,7 +1005,7 @@ export class TcpTranslator {
     const w = this.window(c);
     this.emit(
       c,
-      buildSegment(
+      this.build(
         c.tpl,
         { seq: c.sndNxt, ack: c.rcvNxt, flags: TcpFlag.ACK, window: w },
         0,
@@ -1020,7 +1039,7 @@ export class TcpTranslator {
         if (c.sndNxt === finSeq) {
           this.emit(
             c,
-            buildSegment(
+            this.build(
               c.tpl,
               {
                 seq: finSeq,
@@ -1052,7 +1071,7 @@ export class TcpTranslator {
   private sendData(c: Conn, seq: number, off: number, n: number, push: boolean): void {
     const w = this.window(c);
     const q = c.queue;
-    const frame = buildSegment(
+    const frame = this.build(
       c.tpl,
       { seq, ack: c.rcvNxt, flags: TcpFlag.ACK | (push ? TcpFlag.PSH : 0), window: w },
       n,
@@ -1082,7 +1101,7 @@ export class TcpTranslator {
     } else if (c.hostEof && !c.finAcked) {
       this.emit(
         c,
-        buildSegment(
+        this.build(
           c.tpl,
           {
             seq: c.sndUna,
@@ -1099,7 +1118,7 @@ export class TcpTranslator {
 
   private segmentRst(tpl: SegmentTemplate, seq: number, ack: number, flags: number): void {
     this.counters.segmentsOut++;
-    this.out.push(buildSegment(tpl, { seq, ack, flags, window: 0 }, 0));
+    this.out.push(this.build(tpl, { seq, ack, flags, window: 0 }, 0));
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
@@ -1225,7 +1244,7 @@ export class TcpTranslator {
   private probe(c: Conn): void {
     this.emit(
       c,
-      buildSegment(
+      this.build(
         c.tpl,
         { seq: seqAdd(c.sndNxt, -1), ack: c.rcvNxt, flags: TcpFlag.ACK, window: this.window(c) },
         0,
@@ -1323,6 +1342,7 @@ export class TcpTranslator {
   linkDown(): void {
     for (const c of [...this.conns.values()]) this.resetHost(c);
     this.out = [];
+    this.arena?.reset();
   }
 
   /** Resets every connection and closes the listening sockets. */

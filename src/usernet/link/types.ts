@@ -15,6 +15,11 @@ export interface GuestLink {
    */
   readonly checksumOffload?: boolean;
   /**
+   * `send()` has written (or dropped) every frame when it returns, so the caller may reuse
+   * their memory at once (a tap: one write() per frame). Links that queue frames leave it unset.
+   */
+  readonly consumesOnSend?: boolean;
+  /**
    * Sends frames to the guest, in order.
    *
    * @param frames - Ethernet frames without FCS; the link pads short ones as it must.
