@@ -38,7 +38,9 @@
 //
 // Host → guest. Bytes read go into the queue and out as segments of at most the guest's MSS,
 // never beyond the guest's window (scaled by its shift). PSH marks the last segment of a burst.
-// ACKs free the queue. The end of the host stream becomes a FIN after the data; a host error
+// ACKs free the queue. Each segment is one copy (queue → frame); on a link that offloads
+// checksums (an offloading tap) the payload is not summed at all, and on a link that is done
+// with frames when send returns (a tap) the frames come from a reused arena (tcp-frame.ts). The end of the host stream becomes a FIN after the data; a host error
 // (reset, unreachable, keepalive timeout) becomes an RST.
 //
 // Loss recovery (RFC 6298, RFC 5681 §3.2, RFC 6582). One timed segment per RTT gives SRTT and
