@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
-import { TcpTranslator, RTO_INIT_MS, SEND_BUFFER, type TcpDeps } from './tcp.js';
+import { TcpTranslator, ACK_DELAY_MS, RTO_INIT_MS, SEND_BUFFER, type TcpDeps } from './tcp.js';
 import { FlowTable } from './table.js';
 import { guestPacket, type ServiceCounters } from '../iface/guest-packet.js';
 import { IpProtocol } from '../../wire/ipv4.js';
@@ -348,9 +348,37 @@ test('data both ways, in order, with ACKs and the guest window respected', async
     { seq: guestSeq, ack: seqAdd(hostSeq, 10_000), flags: TcpFlag.ACK | TcpFlag.PSH, window: 1024 },
     Buffer.from('hello host'),
   );
+  // A lone small segment: its ACK waits ACK_DELAY_MS for data to ride on; none comes.
+  await waitUntil(() => s.data().toString() === 'hello host', 'server got the data');
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(g.got.filter((x) => x.ack === guestSeq + 10).length, 0, 'ACK delayed');
+  g.time.advance(ACK_DELAY_MS);
   const ack = await g.waitFor((x) => x.ack === guestSeq + 10, 'ACK of the guest data');
   assert.equal(ack.data.length, 0);
-  await waitUntil(() => s.data().toString() === 'hello host', 'server got the data');
+  g.take();
+  // When the host answers first, the answer carries the ACK and no pure ACK follows.
+  g.send(
+    40004,
+    s.port,
+    {
+      seq: guestSeq + 10,
+      ack: seqAdd(hostSeq, 10_000),
+      flags: TcpFlag.ACK | TcpFlag.PSH,
+      window: 1024,
+    },
+    Buffer.from('ping'),
+  );
+  await waitUntil(() => s.data().toString() === 'hello hostping', 'server got ping');
+  s.conns[0]!.write('pong');
+  const pong = await g.waitFor((x) => x.data.length > 0, 'the reply');
+  assert.equal(pong.ack, guestSeq + 14);
+  g.time.advance(ACK_DELAY_MS * 5);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(
+    g.got.filter((x) => x.data.length === 0).map((x) => x.ack),
+    [],
+    'no pure ACK after the piggybacked one',
+  );
 });
 
 test('a small guest window limits what is in flight', async (t) => {

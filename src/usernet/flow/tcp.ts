@@ -34,7 +34,9 @@
 // advertise is what the socket can still take before RECV_BUFFER bytes wait in Node's write
 // queue; its right edge never moves left (RFC 9293 §3.8.6.2.2). When the queue drains a window
 // update goes out. A guest FIN ends the socket's write side (half-close); a guest RST resets
-// the host connection (SO_LINGER 0 through resetAndDestroy).
+// the host connection (SO_LINGER 0 through resetAndDestroy). ACKs go at the end of the batch
+// for every second full segment, a FIN or a filled gap; a lone small segment's ACK waits
+// ACK_DELAY_MS so that the reply (request/response traffic) carries it instead.
 //
 // Host → guest. Bytes read go into the queue and out as segments of at most the guest's MSS,
 // never beyond the guest's window (scaled by its shift). PSH marks the last segment of a burst.
@@ -109,6 +111,8 @@ export const INACTIVITY_MS = 7_200_000;
 export const LINGER_MS = 2_000;
 /** The timer tick serving every connection's deadline. */
 export const TICK_MS = 10;
+/** How long an ACK for less than two segments waits for data to ride on (RFC 9293 allows 500 ms). */
+export const ACK_DELAY_MS = 1;
 /** MSS assumed when the guest's SYN has none (RFC 9293 §3.7.1). */
 const DEFAULT_MSS = 536;
 
@@ -193,6 +197,10 @@ interface Conn {
   guestFin: boolean;
   sackOk: boolean;
   ackDue: boolean;
+  /** The acknowledgment number of the last segment sent to the guest. */
+  lastAckSent: number;
+  /** Largest payload seen from the guest (its effective MSS, for the ACK-every-two rule). */
+  rcvMss: number;
   corked: boolean;
   // Host → guest (we send).
   readonly iss: number;
@@ -273,6 +281,9 @@ export class TcpTranslator {
   private dirty = new Set<Conn>();
   private flushQueued = false;
   private out: Uint8Array[] = [];
+  /** Connections whose ACK is delayed, and the one timer that sends them. */
+  private readonly delayed = new Set<Conn>();
+  private ackTimer: unknown;
   /** Connections with a deadline, and the tick timer serving them. */
   private readonly timed = new Set<Conn>();
   private tick: unknown;
@@ -515,6 +526,8 @@ export class TcpTranslator {
       this.sendAck(c); // duplicate ACK with SACK blocks
       return;
     }
+    const fillsGap = c.ooo.length > 0;
+    if (p.length > c.rcvMss) c.rcvMss = p.length;
     this.deliver(c, p, fin);
     while (c.ooo.length > 0 && !c.guestFin) {
       const o = c.ooo[0]!;
@@ -525,7 +538,25 @@ export class TcpTranslator {
       if (skip >= o.data.length && !(o.fin && skip === o.data.length)) continue;
       this.deliver(c, o.data.subarray(Math.min(skip, o.data.length)), o.fin);
     }
-    c.ackDue = true;
+    // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: acknowledge at once every second full segment, a FIN
+    // and a segment that fills a gap; otherwise wait ACK_DELAY_MS for data going back to carry
+    // the ACK (a request/response exchange then costs no pure ACK at all).
+    if (c.guestFin || fillsGap || seqDiff(c.rcvNxt, c.lastAckSent) >= 2 * c.rcvMss) c.ackDue = true;
+    else this.delayAck(c);
+  }
+
+  private delayAck(c: Conn): void {
+    this.delayed.add(c);
+    if (this.ackTimer !== undefined || this.closed) return;
+    this.ackTimer = this.deps.setTimer(() => {
+      this.ackTimer = undefined;
+      for (const d of this.delayed) {
+        if (d.state !== 'connecting' && d.state !== 'syn-sent' && d.lastAckSent !== d.rcvNxt)
+          this.sendAck(d);
+      }
+      this.delayed.clear();
+      this.sendOut();
+    }, ACK_DELAY_MS);
   }
 
   private deliver(c: Conn, p: Uint8Array, fin: boolean): void {
@@ -648,6 +679,8 @@ export class TcpTranslator {
       guestFin: false,
       sackOk: false,
       ackDue: false,
+      lastAckSent: 0,
+      rcvMss: DEFAULT_MSS,
       corked: false,
       iss,
       sndUna: iss,
@@ -979,6 +1012,7 @@ export class TcpTranslator {
   }
 
   private emit(c: Conn, frame: Uint8Array): void {
+    c.lastAckSent = c.rcvNxt;
     const mac = this.deps.guestMac();
     if (mac && mac !== c.tpl.mac && !equalBytes(mac, c.tpl.mac)) {
       retarget(c.tpl, mac);
@@ -1332,6 +1366,7 @@ export class TcpTranslator {
     c.ooo = [];
     this.setDeadline(c, undefined);
     this.dirty.delete(c);
+    this.delayed.delete(c);
     if (this.conns.get(c.key) === c) this.conns.delete(c.key);
     if (c.flow) {
       this.flows.delete(c.flow);
@@ -1353,6 +1388,8 @@ export class TcpTranslator {
     this.closed = true;
     if (this.tick !== undefined) this.deps.clearTimer(this.tick);
     this.tick = undefined;
+    if (this.ackTimer !== undefined) this.deps.clearTimer(this.ackTimer);
+    this.ackTimer = undefined;
     const servers = this.servers.splice(0);
     return Promise.all(
       servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
