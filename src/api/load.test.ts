@@ -82,6 +82,16 @@ test('broken YAML gives one-line errors with file and line', () => {
   );
   assert.equal(dup.diagnostics[0]?.code, LoadCode.Syntax);
   assert.equal(dup.diagnostics[0]?.line, 3);
+  // A mapping as a key (`? {…}`) would be stringified with its newlines into a field name.
+  const complex = loadManifests(
+    'apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nspec:\n  ? template:\n      a: 1\n  : x\n',
+    'key.yaml',
+  );
+  assert.equal(complex.manifests.length, 0);
+  assert.deepEqual(
+    complex.diagnostics.map((d) => [d.code, d.line, d.message]),
+    [[LoadCode.Syntax, 4, 'invalid map key: a mapping or sequence cannot be a key']],
+  );
 });
 
 test('unknown kinds and missing apiVersion are errors at the right path', () => {

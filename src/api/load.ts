@@ -565,6 +565,24 @@ function collectLines(
   }
 }
 
+/** The first map key under `node` that is a mapping or a sequence (`? {a: 1}`), if any. */
+function collectionKey(node: unknown): YamlNode | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      if (isMap(pair.key) || isSeq(pair.key)) return pair.key as YamlNode;
+      const inner = collectionKey(pair.value);
+      if (inner !== undefined) return inner;
+    }
+  } else if (isSeq(node)) {
+    for (const item of node.items) {
+      const inner = collectionKey(item);
+      if (inner !== undefined) return inner;
+    }
+  }
+  return undefined;
+}
+
 /** `a[key].b` → `a.key.b` (map keys in brackets, as decoders write them, to the line map's form). */
 function normalizePath(path: string): string {
   return path.replace(/\[([^\]]*[^\]0-9][^\]]*|)\]/g, (_m, k: string) => `.${k}`);
@@ -734,6 +752,20 @@ export function loadManifests(text: string, file: string): LoadResult {
     }
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return; // an empty document (e.g. a leading `---`)
     seen++;
+    const badKey = collectionKey(doc.contents);
+    if (badKey !== undefined) {
+      // go-yaml (kubectl) refuses these too: a Kubernetes object's keys are strings.
+      push(
+        {
+          path: docPath,
+          code: LoadCode.Syntax,
+          message: 'invalid map key: a mapping or sequence cannot be a key',
+          severity: 'error',
+        },
+        badKey.range?.[0] !== undefined ? lc.linePos(badKey.range[0]).line : startLine,
+      );
+      return;
+    }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
