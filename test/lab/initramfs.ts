@@ -336,3 +336,41 @@ export function scriptArchive(script: string): Buffer {
     { type: 'file', path: GUEST_SCRIPT_PATH, data: Buffer.from(script), mode: 0o755 },
   ]);
 }
+
+/**
+ * A host program and the shared libraries `ldd` says it loads, as entries for the guest's
+ * initramfs at the same paths (e.g. `/usr/bin/iperf3` with libiperf, libc, libcrypto and the
+ * dynamic loader). Pass them as `bootGuest(…, { extraFiles })`.
+ *
+ * @param path - Absolute path of the program on the host.
+ * @returns Directories first, then the files (symlinks resolved to their content).
+ * @throws BinderyError (Lab) when the program or ldd is missing.
+ */
+export function programWithLibraries(path: string): CpioEntry[] {
+  if (!existsSync(path)) throw new BinderyError(ErrorCode.Lab, `${path} missing`);
+  let out: string;
+  try {
+    out = execFileSync('ldd', [path], { encoding: 'utf8' });
+  } catch (e) {
+    throw new BinderyError(ErrorCode.Lab, `ldd ${path} failed`, { cause: e });
+  }
+  const files = [path];
+  for (const line of out.split('\n')) {
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
+    if (m !== null && !files.includes(m[1]!)) files.push(m[1]!);
+  }
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.replace(/^\/+/, '').split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  return [
+    ...[...dirs].sort().map((d): CpioEntry => ({ type: 'dir', path: d })),
+    ...files.map((f): CpioEntry => ({
+      type: 'file',
+      path: f.replace(/^\/+/, ''),
+      data: readFileSync(f),
+      mode: 0o755,
+    })),
+  ];
+}

@@ -20,9 +20,10 @@ import {
   GUEST_READY_MARKER,
   buildBaseInitramfs,
   findGuestKernel,
+  newcArchive,
   scriptArchive,
 } from './initramfs.js';
-import type { GuestKernel } from './initramfs.js';
+import type { CpioEntry, GuestKernel } from './initramfs.js';
 import { HOST } from './lab.js';
 import type { Lab, LabProcess, Netns } from './lab.js';
 
@@ -45,6 +46,10 @@ export interface BootGuestOptions {
   readonly netns?: Netns;
   /** Extra kernel command line arguments. */
   readonly append?: string;
+  /** Keep the serial console's input open, so the test can type into it (`guest.write`). */
+  readonly consoleInput?: boolean;
+  /** More files for the initramfs (e.g. `programWithLibraries('/usr/bin/iperf3')`), appended per boot. */
+  readonly extraFiles?: readonly CpioEntry[];
 }
 
 /** A running (or finished) guest. */
@@ -80,6 +85,13 @@ export interface Guest {
   waitForExit(timeoutMs?: number): Promise<number>;
   /** Kills QEMU (SIGKILL; a test guest has nothing to save). */
   kill(): Promise<void>;
+  /**
+   * Types into the guest's serial console (booted with `consoleInput: true`); the script reads
+   * it from its stdin, e.g. `while read -r line; do …; done`.
+   *
+   * @param text - Characters to send.
+   */
+  write(text: string): void;
 }
 
 /**
@@ -124,7 +136,8 @@ export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest
   const { kernel, base } = guestImage();
   const dir = await lab.tmpDir();
   const initrd = `${dir}/initrd.cpio`;
-  await writeFile(initrd, Buffer.concat([base, scriptArchive(opts.script)]));
+  const extra = opts.extraFiles?.length ? [newcArchive(opts.extraFiles)] : [];
+  await writeFile(initrd, Buffer.concat([base, ...extra, scriptArchive(opts.script)]));
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const mac = opts.mac ?? '52:54:00:12:34:56';
   if (/[,=]/.test(opts.socketPath)) {
@@ -167,7 +180,10 @@ export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest
     `virtio-net-pci,netdev=n0,mac=${mac}`,
   ];
   const startedAt = Date.now();
-  const proc = lab.spawn(opts.netns ?? HOST, argv, { label: 'qemu guest' });
+  const proc = lab.spawn(opts.netns ?? HOST, argv, {
+    label: 'qemu guest',
+    ...(opts.consoleInput === true ? { stdin: true } : {}),
+  });
   const deadline = setTimeout(() => void proc.kill('SIGKILL', 0), timeoutMs);
   deadline.unref();
   void proc.exited.then(() => clearTimeout(deadline));
@@ -198,6 +214,9 @@ export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest
     },
     async kill() {
       await proc.kill('SIGKILL', 0);
+    },
+    write(text: string) {
+      proc.write(text);
     },
   };
   return guest;
