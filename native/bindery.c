@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -15,25 +16,25 @@
 #include <uv.h>
 
 #include "bindery.h"
+#include "glue.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 3
+#define BDY_ABI 4
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
 #define MAX_FRAME (65536 + 64)
 /* Per-endpoint read area: 64 frames of MTU 1500 fit; with jumbo MTUs a batch holds fewer. */
 #define SCRATCH_SIZE (256 * 1024)
-/* Longest string argument (namespace path, device, address). */
-#define STR_MAX 512
 
 /* Per-environment state: the JS error class that native errors are built with. */
 typedef struct {
   napi_ref error_ctor;
 } bdy_instance;
 
-/* What an endpoint reads: tap frames (read) or datagrams with their source (recvfrom). */
-typedef enum { EP_TAP, EP_DGRAM } ep_kind;
+/* What an endpoint reads: tap frames (read), datagrams with their source (recvfrom), or the
+ * ready list of an epoll set of TCP sockets (epoll_wait). */
+typedef enum { EP_TAP, EP_DGRAM, EP_EPOLL } ep_kind;
 
 /* One open tap or socket, owned by a JS external; freed once both it and its uv handle are gone. */
 typedef struct {
@@ -61,7 +62,7 @@ static const napi_type_tag ENDPOINT_TAG = {0x62696e6465727931ULL, 0x656e64706f69
 /* ---------- errors ---------- */
 
 /* Throws an Error describing the last failed napi call, unless an exception is already pending. */
-static void throw_napi(napi_env env) {
+void throw_napi(napi_env env) {
   const napi_extended_error_info *info = NULL;
   napi_get_last_error_info(env, &info);
   const char *msg = info != NULL && info->error_message != NULL ? info->error_message : "napi call failed";
@@ -70,14 +71,6 @@ static void throw_napi(napi_env env) {
   if (!pending) napi_throw_error(env, NULL, msg);
 }
 
-/* Evaluates a napi call; on failure throws (if nothing is pending yet) and returns NULL. */
-#define CHECK(env, call)                                                                           \
-  do {                                                                                             \
-    if ((call) != napi_ok) {                                                                       \
-      throw_napi(env);                                                                             \
-      return NULL;                                                                                 \
-    }                                                                                              \
-  } while (0)
 
 /* Writes the symbolic errno name ("ENOENT"): libuv's name as Node uses it, else glibc's. */
 static void errno_name(int err, char *buf, size_t n) {
@@ -97,7 +90,7 @@ static void errno_name(int err, char *buf, size_t n) {
  * Builds the JS error for a failed system call: an instance of the class registered with
  * setErrorClass (message, errno name, syscall), or a plain Error with code/errno/syscall set.
  */
-static napi_value make_error(napi_env env, int err, const char *syscall, const char *detail) {
+napi_value make_error(napi_env env, int err, const char *syscall, const char *detail) {
   char name[64], text[128], msg[STR_MAX + 256];
   errno_name(err, name, sizeof name);
   const char *desc = strerror_r(err, text, sizeof text);
@@ -127,13 +120,13 @@ static napi_value make_error(napi_env env, int err, const char *syscall, const c
 }
 
 /* Throws the error recorded in `st`; returns NULL for the caller to return. */
-static napi_value throw_status(napi_env env, const bdy_status *st) {
+napi_value throw_status(napi_env env, const bdy_status *st) {
   napi_throw(env, make_error(env, st->err, st->syscall, st->detail));
   return NULL;
 }
 
 /* Throws the error for errno `err` from `syscall`; returns NULL. */
-static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *detail) {
+napi_value throw_errno(napi_env env, int err, const char *syscall, const char *detail) {
   napi_throw(env, make_error(env, err, syscall, detail != NULL ? detail : ""));
   return NULL;
 }
@@ -141,7 +134,7 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
 /* ---------- argument helpers ---------- */
 
 /* Reads argument `v` as a string into buf (size STR_MAX); null/undefined gives "" if optional. */
-static bool get_string(napi_env env, napi_value v, char *buf, bool optional, const char *what) {
+bool get_string(napi_env env, napi_value v, char *buf, bool optional, const char *what) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok) return false;
   if (optional && (t == napi_undefined || t == napi_null)) {
@@ -162,7 +155,7 @@ static bool get_string(napi_env env, napi_value v, char *buf, bool optional, con
 }
 
 /* Reads argument `v` as an int32. */
-static bool get_int(napi_env env, napi_value v, int *out, const char *what) {
+bool get_int(napi_env env, napi_value v, int *out, const char *what) {
   if (napi_get_value_int32(env, v, out) != napi_ok) {
     napi_throw_type_error(env, NULL, what);
     return false;
@@ -171,7 +164,7 @@ static bool get_int(napi_env env, napi_value v, int *out, const char *what) {
 }
 
 /* Returns the bytes of a Uint8Array (or Buffer) argument, or false after throwing a TypeError. */
-static bool get_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len) {
+bool get_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len) {
   bool is_ta = false;
   napi_typedarray_type type;
   void *p = NULL;
@@ -293,7 +286,7 @@ static endpoint *ep_get(napi_env env, napi_value v) {
 }
 
 /* Returns [handle, extra] as a JS array. */
-static napi_value pair(napi_env env, napi_value a, napi_value b) {
+napi_value pair(napi_env env, napi_value a, napi_value b) {
   napi_value arr;
   CHECK(env, napi_create_array_with_length(env, 2, &arr));
   CHECK(env, napi_set_element(env, arr, 0, a));
@@ -407,6 +400,50 @@ static void read_batch(endpoint *ep) {
   }
 }
 
+/* Most readiness events taken from an epoll set per loop turn. */
+#define EPOLL_BATCH 256
+
+/* Our event bits (stable across architectures; src/native/index.ts names them). */
+#define BDY_EV_IN 1u
+#define BDY_EV_OUT 2u
+#define BDY_EV_RDHUP 4u
+#define BDY_EV_HUP 16u
+#define BDY_EV_ERR 32u
+
+/*
+ * Takes the epoll set's ready list (no waiting: the set's fd polled readable) and hands it to JS
+ * in one call: onData(batch, count) with `count` pairs of u32 (id, events) in host order.
+ */
+static void read_epoll(endpoint *ep) {
+  struct epoll_event evs[EPOLL_BATCH];
+  int n;
+  do {
+    n = epoll_wait(ep->fd, evs, EPOLL_BATCH, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    emit_error(ep, errno, "epoll_wait");
+    return;
+  }
+  if (n == 0) return;
+  napi_value argv[3];
+  void *data = NULL;
+  if (napi_create_arraybuffer(ep->env, 8 * (size_t)n, &data, &argv[0]) != napi_ok) return;
+  uint32_t *out = data;
+  for (int i = 0; i < n; i++) {
+    uint32_t e = evs[i].events, m = 0;
+    if (e & EPOLLIN) m |= BDY_EV_IN;
+    if (e & EPOLLOUT) m |= BDY_EV_OUT;
+    if (e & EPOLLRDHUP) m |= BDY_EV_RDHUP;
+    if (e & EPOLLHUP) m |= BDY_EV_HUP;
+    if (e & EPOLLERR) m |= BDY_EV_ERR;
+    out[2 * i] = (uint32_t)evs[i].data.u64;
+    out[2 * i + 1] = m;
+  }
+  napi_create_uint32(ep->env, (uint32_t)n, &argv[1]);
+  napi_get_undefined(ep->env, &argv[2]);
+  call_js(ep, ep->on_data, 3, argv);
+}
+
 /* uv_poll callback: the fd is readable (or polling failed). */
 static void on_poll(uv_poll_t *h, int status, int events) {
   (void)events;
@@ -417,6 +454,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (status < 0) {
     uv_poll_stop(&ep->poll);
     emit_error(ep, -status, "poll");
+  } else if (ep->kind == EP_EPOLL) {
+    read_epoll(ep);
   } else {
     read_batch(ep);
   }
@@ -548,11 +587,13 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   if (ep->actx == NULL) {
     napi_value resource, rname;
     CHECK(env, napi_create_object(env, &resource));
-    CHECK(env, napi_create_string_utf8(env, ep->kind == EP_TAP ? "bindery:tap" : "bindery:dgram",
+    CHECK(env, napi_create_string_utf8(env, ep->kind == EP_TAP     ? "bindery:tap"
+                                       : ep->kind == EP_EPOLL ? "bindery:tcp"
+                                                              : "bindery:dgram",
                                        NAPI_AUTO_LENGTH, &rname));
     CHECK(env, napi_async_init(env, resource, rname, &ep->actx));
   }
-  if (ep->scratch == NULL) {
+  if (ep->scratch == NULL && ep->kind != EP_EPOLL) {
     ep->scratch = malloc(SCRATCH_SIZE);
     if (ep->scratch == NULL) return throw_errno(env, ENOMEM, "malloc", NULL);
   }
@@ -683,6 +724,48 @@ static napi_value js_dgram_send(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/* pollerOpen(): handle — an epoll set for TCP sockets; start() delivers its ready list. */
+static napi_value js_poller_open(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "epoll_create1", NULL);
+  return ep_new(env, EP_EPOLL, AF_UNSPEC, fd);
+}
+
+/*
+ * pollerWatch(handle, fd, id, mask): errno — what to be told about socket `fd`, reported under
+ * `id`. mask: 1 readable, 2 writable, 4 peer shut its write side, 8 edge-triggered; 0 removes the
+ * fd. Errors and hang-ups are always reported. Returns 0 or the epoll_ctl errno.
+ */
+static napi_value js_poller_watch(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  endpoint *ep = ep_get(env, argv[0]);
+  if (ep == NULL) return NULL;
+  int fd, mask;
+  uint32_t id;
+  if (!get_int(env, argv[1], &fd, "fd must be a number")) return NULL;
+  CHECK(env, napi_get_value_uint32(env, argv[2], &id));
+  if (!get_int(env, argv[3], &mask, "mask must be a number")) return NULL;
+  if (ep->closed || ep->kind != EP_EPOLL) return throw_errno(env, EBADF, "epoll_ctl", "closed");
+  int rc = 0;
+  if (mask == 0) {
+    rc = epoll_ctl(ep->fd, EPOLL_CTL_DEL, fd, NULL);
+  } else {
+    struct epoll_event ev = {.events = 0, .data = {.u64 = id}};
+    if (mask & 1) ev.events |= EPOLLIN;
+    if (mask & 2) ev.events |= EPOLLOUT;
+    if (mask & 4) ev.events |= EPOLLRDHUP;
+    if (mask & 8) ev.events |= EPOLLET;
+    rc = epoll_ctl(ep->fd, EPOLL_CTL_MOD, fd, &ev);
+    if (rc < 0 && errno == ENOENT) rc = epoll_ctl(ep->fd, EPOLL_CTL_ADD, fd, &ev);
+  }
+  napi_value v;
+  CHECK(env, napi_create_int32(env, rc < 0 ? errno : 0, &v));
+  return v;
+}
+
 /* close(handle): stops polling, closes the fd and releases the callbacks; idempotent. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -724,13 +807,15 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tapOpen", js_tap_open},       {"pingOpen", js_ping_open},
       {"udpOpen", js_udp_open},       {"start", js_start},
       {"tapSend", js_tap_send},       {"dgramSend", js_dgram_send},
-      {"close", js_close},
+      {"close", js_close},            {"pollerOpen", js_poller_open},
+      {"pollerWatch", js_poller_watch},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;
     CHECK(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
     CHECK(env, napi_set_named_property(env, exports, fns[i].name, fn));
   }
+  if (!bdy_tcp_exports(env, exports)) return NULL;
   return exports;
 }
 

@@ -4,20 +4,20 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 3;
+const NATIVE_ABI = 4;
 
 declare const handleBrand: unique symbol;
 /** An open tap or socket inside the shim (a tagged N-API external). */
-type Handle = { readonly [handleBrand]: true };
+export type Handle = { readonly [handleBrand]: true };
 
 /**
  * One batch from the shim: `batch` starts with `count` pairs of u32 (length, source port) in host
  * byte order, followed by the payloads back to back; `addrs` (sockets only) holds the sources.
  */
-type DataCallback = (batch: ArrayBuffer, count: number, addrs: string[] | undefined) => void;
+export type DataCallback = (batch: ArrayBuffer, count: number, addrs: string[] | undefined) => void;
 
 /** The raw exports of build/Release/bindery_native.node. */
-interface Shim {
+export interface Shim {
   abiVersion(): number;
   setErrorClass(ctor: new (message: string, errno: string, syscall: string) => Error): void;
   tapOpen(
@@ -38,6 +38,19 @@ interface Shim {
   tapSend(h: Handle, frames: readonly Uint8Array[], partial?: boolean): number;
   dgramSend(h: Handle, addr: string, port: number, data: Uint8Array): boolean;
   close(h: Handle): void;
+  pollerOpen(): Handle;
+  pollerWatch(h: Handle, fd: number, id: number, mask: number): number;
+  tcpSocket(family: 4 | 6, mss: number): number;
+  tcpConnect(fd: number, family: 4 | 6, addr: string, port: number): number;
+  tcpListen(addr: string, port: number, backlog: number): [number, number];
+  tcpAccept(fd: number, mss: number): [number, string, number, string, number] | number;
+  tcpPeek(fd: number, buf: Uint8Array, iov: Uint32Array, count: number, offset: number): number;
+  tcpConsume(fd: number, n: number): number;
+  tcpSend(fd: number, bufs: readonly Uint8Array[], count: number): number;
+  tcpShutdown(fd: number): number;
+  tcpClose(fd: number, reset: boolean): void;
+  tcpSocketError(fd: number): number;
+  tcpInfo(fd: number, out: Uint32Array): number;
 }
 
 /**
@@ -64,8 +77,13 @@ export class SyscallError extends BinderyError {
 
 let shim: Shim | undefined;
 
-/** Loads the shim once (package root is two levels up from src/native and dist/native). */
-function native(): Shim {
+/**
+ * Loads the shim once (package root is two levels up from src/native and dist/native); for the
+ * other wrappers in this folder.
+ *
+ * @internal
+ */
+export function native(): Shim {
   if (shim !== undefined) return shim;
   const path = fileURLToPath(new URL('../../build/Release/bindery_native.node', import.meta.url));
   let mod: Partial<Shim>;
@@ -99,7 +117,7 @@ export function nativeAbiVersion(): number {
 }
 
 /** Common part of taps and sockets: polling start, error delivery, close. */
-abstract class Endpoint {
+export abstract class Endpoint {
   private errorCb: ((e: SyscallError) => void) | undefined;
   private started = false;
 

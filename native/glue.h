@@ -1,0 +1,46 @@
+/* bindery_native: N-API argument and error helpers shared by the shim's source files (defined in bindery.c). */
+#ifndef BINDERY_GLUE_H
+#define BINDERY_GLUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <node_api.h>
+
+#include "bindery.h"
+
+/* Longest string argument (namespace path, device, address). */
+#define STR_MAX 512
+
+/* Throws an Error describing the last failed napi call, unless an exception is already pending. */
+void throw_napi(napi_env env);
+
+/* Evaluates a napi call; on failure throws (if nothing is pending yet) and returns NULL. */
+#define CHECK(env, call)                                                                           \
+  do {                                                                                             \
+    if ((call) != napi_ok) {                                                                       \
+      throw_napi(env);                                                                             \
+      return NULL;                                                                                 \
+    }                                                                                              \
+  } while (0)
+
+/* The JS error for errno `err` from `syscall` (a SyscallError once setErrorClass ran). */
+napi_value make_error(napi_env env, int err, const char *syscall, const char *detail);
+/* Throws the error recorded in `st`; returns NULL for the caller to return. */
+napi_value throw_status(napi_env env, const bdy_status *st);
+/* Throws the error for errno `err` from `syscall`; returns NULL. */
+napi_value throw_errno(napi_env env, int err, const char *syscall, const char *detail);
+/* Reads a string argument into buf (STR_MAX bytes); null/undefined gives "" if optional. */
+bool get_string(napi_env env, napi_value v, char *buf, bool optional, const char *what);
+/* Reads an int32 argument. */
+bool get_int(napi_env env, napi_value v, int *out, const char *what);
+/* The bytes of a Uint8Array argument, or false after throwing a TypeError. */
+bool get_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len);
+/* Returns [a, b] as a JS array. */
+napi_value pair(napi_env env, napi_value a, napi_value b);
+
+/* Registers the TCP socket functions of tcp.c on `exports`; false after throwing. */
+bool bdy_tcp_exports(napi_env env, napi_value exports);
+
+#endif

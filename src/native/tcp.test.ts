@@ -1,0 +1,199 @@
+// Unit tests of the shim's TCP sockets against the loopback stack: peek at offsets, consume, writes, ends, resets, readiness events.
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { SyscallError } from './index.js';
+import {
+  Errno,
+  errnoName,
+  openTcpPoller,
+  tcpAccept,
+  tcpClose,
+  tcpConnect,
+  tcpConsume,
+  tcpInfo,
+  tcpListen,
+  tcpPeek,
+  tcpSend,
+  tcpShutdown,
+  tcpSocket,
+  tcpSocketError,
+  TcpEvent,
+  TcpWatch,
+  type Accepted,
+  type TcpPoller,
+} from './tcp.js';
+
+const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+
+/** A poller that records (id, events) and can wait for a matching event. */
+function recorder(t: TestContext): {
+  p: TcpPoller;
+  seen: [number, number][];
+  wait: (id: number, bits: number) => Promise<number>;
+} {
+  const p = openTcpPoller();
+  const seen: [number, number][] = [];
+  p.onEvents((ev, n) => {
+    for (let i = 0; i < n; i++) seen.push([ev[2 * i]!, ev[2 * i + 1]!]);
+  });
+  t.after(() => p.close());
+  const wait = async (id: number, bits: number): Promise<number> => {
+    const end = Date.now() + 3000;
+    for (;;) {
+      const e = seen.find(([i, m]) => i === id && (m & bits) !== 0);
+      if (e) return e[1];
+      if (Date.now() > end) assert.fail(`no event ${bits} for ${id}: ${JSON.stringify(seen)}`);
+      await tick(5);
+    }
+  };
+  return { p, seen, wait };
+}
+
+/** A connected pair on 127.0.0.1 or ::1: [client fd, accepted, close the accepted end now]. */
+async function pair(
+  t: TestContext,
+  family: 4 | 6 = 4,
+): Promise<[number, Accepted, (reset: boolean) => void]> {
+  const [lfd, port] = tcpListen(family === 4 ? '127.0.0.1' : '::1', 0);
+  const c = tcpSocket(family);
+  const rc = tcpConnect(c, family, family === 4 ? '127.0.0.1' : '::1', port);
+  assert.ok(rc === 0 || rc === Errno.EINPROGRESS, errnoName(rc));
+  let a: Accepted | number = Errno.EAGAIN;
+  for (let i = 0; i < 100 && typeof a === 'number'; i++) {
+    await tick(5);
+    a = tcpAccept(lfd);
+  }
+  assert.ok(typeof a !== 'number', 'accepted');
+  tcpClose(lfd, false);
+  const acc = a;
+  let open = true;
+  const closeAcc = (reset: boolean) => {
+    if (open) tcpClose(acc.fd, reset);
+    open = false;
+  };
+  t.after(() => {
+    tcpClose(c, false);
+    closeAcc(false);
+  });
+  return [c, acc, closeAcc];
+}
+
+const text = (b: Uint8Array) => Buffer.from(b).toString('latin1');
+
+test('accept reports both ends; connect completes with an Out event and no socket error', async (t) => {
+  const { p, wait } = recorder(t);
+  const [lfd, port] = tcpListen('::', 0);
+  t.after(() => tcpClose(lfd, false));
+  p.watch(lfd, 1, TcpWatch.In);
+  const c = tcpSocket(4);
+  t.after(() => tcpClose(c, false));
+  assert.equal(tcpConnect(c, 4, '127.0.0.1', port), Errno.EINPROGRESS);
+  p.watch(c, 2, TcpWatch.Out | TcpWatch.Edge);
+  await wait(1, TcpEvent.In);
+  await wait(2, TcpEvent.Out);
+  assert.equal(tcpSocketError(c), 0);
+  const a = tcpAccept(lfd);
+  assert.ok(typeof a !== 'number');
+  t.after(() => tcpClose(a.fd, false));
+  // The dual-stack listener shows an IPv4 peer as IPv4, not ::ffff:127.0.0.1.
+  assert.equal(a.peerAddr, '127.0.0.1');
+  assert.equal(a.localAddr, '127.0.0.1');
+  assert.equal(a.localPort, port);
+  assert.equal(tcpAccept(lfd), Errno.EAGAIN);
+});
+
+for (const family of [4, 6] as const) {
+  test(`IPv${family}: peeks at an offset leave the bytes queued; consume drops them and moves the offset back`, async (t) => {
+    const [c, a] = await pair(t, family);
+    assert.equal(tcpSend(a.fd, [Buffer.from('0123456789'), Buffer.from('abcdef')]), 16);
+    await tick();
+    const buf = new Uint8Array(32).fill(0x2e);
+    // Two regions in one peek.
+    assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 4, 10, 4), 2, -1), 8);
+    assert.equal(text(buf.subarray(0, 14)), '0123......4567');
+    // The offset moved on by what was peeked.
+    assert.equal(tcpPeek(c, buf, Uint32Array.of(20, 3), 1, -1), 3);
+    assert.equal(text(buf.subarray(20, 23)), '89a');
+    // Rewind explicitly.
+    assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 2), 1, 0), 2);
+    assert.equal(text(buf.subarray(0, 2)), '01');
+    assert.equal(tcpInfo(c)?.readable, 16, 'nothing was consumed by peeking');
+    // Dropping 3 bytes moves the offset (now 2) back to 0 as the kernel does.
+    assert.equal(tcpConsume(c, 3), 3);
+    assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, -1), 5);
+    assert.equal(text(buf.subarray(0, 5)), '34567');
+    assert.equal(tcpConsume(c, 100), 13);
+    assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, 0), -Errno.EAGAIN);
+    // The end of the stream: 0 once everything before it is past the offset.
+    tcpSend(a.fd, [Buffer.from('xy')]);
+    assert.equal(tcpShutdown(a.fd), 0);
+    await tick();
+    assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, 0), 2);
+    assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, -1), 0);
+  });
+}
+
+test('edge-triggered: each arrival is one In event; the peer FIN is RdHup; an RST is Err with ECONNRESET', async (t) => {
+  const { p, seen, wait } = recorder(t);
+  const [c, a, closeA] = await pair(t);
+  p.watch(c, 7, TcpWatch.In | TcpWatch.RdHup | TcpWatch.Edge);
+  tcpSend(a.fd, [Buffer.from('one')]);
+  await wait(7, TcpEvent.In);
+  const before = seen.length;
+  await tick(50);
+  assert.equal(seen.length, before, 'no repeat while nothing new arrives (bytes still queued)');
+  tcpSend(a.fd, [Buffer.from('two')]);
+  await tick(50);
+  assert.ok(seen.length > before, 'a new arrival is a new edge');
+  tcpShutdown(a.fd);
+  await wait(7, TcpEvent.RdHup);
+  closeA(true);
+  await wait(7, TcpEvent.Err);
+  assert.ok([Errno.ECONNRESET, Errno.EPIPE].includes(tcpSocketError(c)));
+});
+
+test('a refused connect reports Err and ECONNREFUSED; sends to a reset peer fail with an errno', async (t) => {
+  const { p, wait } = recorder(t);
+  const [lfd, port] = tcpListen('127.0.0.1', 0);
+  tcpClose(lfd, false); // nothing listens there any more
+  const c = tcpSocket(4);
+  t.after(() => tcpClose(c, false));
+  assert.equal(tcpConnect(c, 4, '127.0.0.1', port), Errno.EINPROGRESS);
+  p.watch(c, 3, TcpWatch.Out | TcpWatch.Edge);
+  await wait(3, TcpEvent.Err);
+  assert.equal(tcpSocketError(c), Errno.ECONNREFUSED);
+  assert.ok(tcpSend(c, [Buffer.from('x')]) < 0);
+  assert.equal(tcpConnect(c, 4, 'not an address', 1), 22 /* EINVAL */);
+});
+
+test('a full send buffer takes part of a write, then EAGAIN; the reader frees room', async (t) => {
+  const [c, a] = await pair(t);
+  const big = Buffer.alloc(1 << 20, 0x41);
+  let total = 0;
+  let last = 0;
+  for (let i = 0; i < 200; i++) {
+    last = tcpSend(c, [big, big]);
+    if (last < 0) break;
+    total += last;
+  }
+  assert.equal(last, -Errno.EAGAIN, 'the socket filled up');
+  assert.ok(total > 0);
+  const info = tcpInfo(c);
+  assert.ok(info !== undefined && info.sendQueue > 0, 'bytes wait in the send queue');
+  assert.ok(tcpConsume(a.fd, total) > 0);
+});
+
+test('listening on a taken port throws a SyscallError naming the address', (t) => {
+  const [lfd, port] = tcpListen('127.0.0.1', 0);
+  t.after(() => tcpClose(lfd, false));
+  assert.throws(
+    () => tcpListen('127.0.0.1', port),
+    (e: unknown) =>
+      e instanceof SyscallError &&
+      e.errno === 'EADDRINUSE' &&
+      e.syscall === 'bind' &&
+      e.message.includes(`127.0.0.1 port ${port}`),
+  );
+  assert.throws(() => tcpListen('nope', 1), SyscallError);
+});
