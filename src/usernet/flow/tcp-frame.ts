@@ -146,32 +146,10 @@ export function buildSegment(
 ): Uint8Array {
   const optLen = syn ? synOptionsLen(syn) : sack && sack.length > 0 ? 4 + 8 * sack.length : 0;
   const hl = TCP + optLen;
-  const l4 = t.l4;
   // Uninitialised memory: every byte is written below (head, header fields, options, payload).
-  const frame = alloc(l4 + hl + payloadLen);
-  frame.set(t.head, 0);
-  const tcpLen = hl + payloadLen;
-  if (t.family === 4) {
-    const total = 20 + tcpLen;
-    frame[ETH + 2] = total >>> 8;
-    frame[ETH + 3] = total & 0xff;
-    const c = finish(t.ipSum + total);
-    frame[ETH + 10] = c >>> 8;
-    frame[ETH + 11] = c & 0xff;
-  } else {
-    frame[ETH + 4] = tcpLen >>> 8;
-    frame[ETH + 5] = tcpLen & 0xff;
-  }
-  const b = l4;
-  putU32(frame, b + TcpField.SEQ, h.seq);
-  putU32(frame, b + TcpField.ACK, h.ack);
-  frame[b + TcpField.DATA_OFFSET] = (hl >>> 2) << 4;
-  frame[b + TcpField.FLAGS] = h.flags;
-  frame[b + TcpField.WINDOW] = (h.window >>> 8) & 0xff;
-  frame[b + TcpField.WINDOW + 1] = h.window & 0xff;
-  frame[b + TcpField.CHECKSUM] = frame[b + TcpField.CHECKSUM + 1] = 0;
-  frame[b + TcpField.URGENT] = frame[b + TcpField.URGENT + 1] = 0;
-  let o = b + TCP;
+  const frame = alloc(t.l4 + hl + payloadLen);
+  writeHeader(t, frame, h, hl);
+  let o = t.l4 + TCP;
   if (syn) {
     frame[o] = TcpOptionKind.Mss;
     frame[o + 1] = 4;
@@ -203,13 +181,64 @@ export function buildSegment(
       o += 8;
     }
   }
-  if (payloadLen > 0) fill?.(frame, b + hl);
+  if (payloadLen > 0) fill?.(frame, t.l4 + hl);
+  putChecksum(t, frame);
+  return frame;
+}
+
+/** Offset of the payload in a data segment (no TCP options) of template `t`. */
+export function dataOffset(t: SegmentTemplate): number {
+  return t.l4 + TCP;
+}
+
+/**
+ * Completes a data segment (no TCP options) whose payload is already in place at
+ * `dataOffset(t)`: `frame` is exactly the segment, header room included.
+ *
+ * @param t - the connection's template
+ * @param frame - the frame, its payload written (e.g. peeked from the host socket)
+ * @param h - sequence, acknowledgment, flags, window
+ */
+export function finishDataSegment(t: SegmentTemplate, frame: Uint8Array, h: SegmentHeader): void {
+  writeHeader(t, frame, h, TCP);
+  putChecksum(t, frame);
+}
+
+/** Head, lengths, IPv4 checksum and the fixed TCP fields (header length `hl`); checksum zero. */
+function writeHeader(t: SegmentTemplate, frame: Uint8Array, h: SegmentHeader, hl: number): void {
+  frame.set(t.head, 0);
+  const tcpLen = frame.length - t.l4;
+  if (t.family === 4) {
+    const total = 20 + tcpLen;
+    frame[ETH + 2] = total >>> 8;
+    frame[ETH + 3] = total & 0xff;
+    const c = finish(t.ipSum + total);
+    frame[ETH + 10] = c >>> 8;
+    frame[ETH + 11] = c & 0xff;
+  } else {
+    frame[ETH + 4] = tcpLen >>> 8;
+    frame[ETH + 5] = tcpLen & 0xff;
+  }
+  const b = t.l4;
+  putU32(frame, b + TcpField.SEQ, h.seq);
+  putU32(frame, b + TcpField.ACK, h.ack);
+  frame[b + TcpField.DATA_OFFSET] = (hl >>> 2) << 4;
+  frame[b + TcpField.FLAGS] = h.flags;
+  frame[b + TcpField.WINDOW] = (h.window >>> 8) & 0xff;
+  frame[b + TcpField.WINDOW + 1] = h.window & 0xff;
+  frame[b + TcpField.CHECKSUM] = frame[b + TcpField.CHECKSUM + 1] = 0;
+  frame[b + TcpField.URGENT] = frame[b + TcpField.URGENT + 1] = 0;
+}
+
+/** The TCP checksum over the whole segment, or only the pseudo-header sum when partial. */
+function putChecksum(t: SegmentTemplate, frame: Uint8Array): void {
+  const b = t.l4;
+  const tcpLen = frame.length - b;
   const c = t.partial
     ? fold16(t.pseudo + tcpLen)
     : finish(sum16(frame.subarray(b), t.pseudo + tcpLen));
   frame[b + TcpField.CHECKSUM] = c >>> 8;
   frame[b + TcpField.CHECKSUM + 1] = c & 0xff;
-  return frame;
 }
 
 /** A new frame buffer, uninitialised. */

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
-import { TcpTranslator, ACK_DELAY_MS, RTO_INIT_MS, SEND_BUFFER, type TcpDeps } from './tcp.js';
+import { readFileSync } from 'node:fs';
+import { TcpTranslator, ACK_DELAY_MS, RTO_INIT_MS, type TcpDeps } from './tcp.js';
 import { FlowTable } from './table.js';
 import { guestPacket, type ServiceCounters } from '../iface/guest-packet.js';
 import { IpProtocol } from '../../wire/ipv4.js';
@@ -19,7 +20,7 @@ import {
   type TcpOptions,
 } from '../../wire/tcp.js';
 import { isWireError } from '../../wire/common.js';
-import { seqAdd } from '../../wire/seq.js';
+import { seqAdd, seqDiff } from '../../wire/seq.js';
 import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
 
 /** A segment the translator sent, decoded (checksums verified). */
@@ -521,6 +522,36 @@ test('half-close both ways: guest FIN ends the host write side; the host keeps s
   assert.equal(g.table.size, 0);
 });
 
+test('host data and its FIN in one burst: all data, then the FIN (the FIN edge comes only once)', async (t) => {
+  const g = new Guest();
+  const body = Buffer.alloc(300_000, 0x6a);
+  const s = await server(4, (c) => c.end(body));
+  t.after(() => {
+    s.close();
+    void g.tcp.close();
+  });
+  const { guestSeq, hostSeq } = await handshake(g, 40012, s.port);
+  // The guest's window (1024 << 7) holds less than the body: ACKs move the rest along.
+  let acked = 0;
+  for (;;) {
+    const segs = g.take();
+    for (const x of segs) acked = Math.max(acked, seqDiff(x.seq, hostSeq) + x.data.length);
+    const fin = segs.find((x) => (x.flags & TcpFlag.FIN) !== 0);
+    if (fin) {
+      assert.equal(fin.seq, seqAdd(hostSeq, body.length), 'the FIN right after the last byte');
+      break;
+    }
+    g.send(40012, s.port, {
+      seq: guestSeq,
+      ack: seqAdd(hostSeq, acked),
+      flags: TcpFlag.ACK,
+      window: 1024,
+    });
+    await g.waitFor(() => true, `data or the FIN (acked ${acked})`);
+  }
+  assert.equal(acked, body.length);
+});
+
 test('guest RST resets the host connection; a host reset becomes an RST to the guest', async (t) => {
   const g = new Guest();
   const socks: Socket[] = [];
@@ -614,9 +645,13 @@ test('linkDown resets every host connection; a full table refuses with RST', asy
   assert.equal(g.tcp.size, 0);
 });
 
-test('host data beyond the send buffer pauses the socket until the guest acknowledges', async (t) => {
+test('unacknowledged host data stays in the kernel: the host sender is held back until the guest acknowledges', async (t) => {
   const g = new Guest();
-  const total = SEND_BUFFER * 3;
+  // The socket's receive buffer (autotuned up to tcp_rmem's maximum) bounds what is in flight.
+  const rmemMax = Number(
+    readFileSync('/proc/sys/net/ipv4/tcp_rmem', 'utf8').trim().split(/\s+/)[2],
+  );
+  const total = Math.max(3 * rmemMax, 16 << 20);
   let host!: Socket;
   const s = await server(4, (c) => {
     host = c;
@@ -631,19 +666,28 @@ test('host data beyond the send buffer pauses the socket until the guest acknowl
   const hs = seqAdd(sa.seq, 1);
   g.take();
   g.send(40014, s.port, { seq: 2, ack: hs, flags: TcpFlag.ACK, window: 65535 });
-  await g.waitFor(
-    () => g.got.reduce((n, x) => n + x.data.length, 0) >= SEND_BUFFER,
-    'a send buffer',
+  const sent = () => g.got.reduce((n, x) => n + x.data.length, 0);
+  // Wait until nothing more comes for 300 ms.
+  let last = -1;
+  while (sent() !== last) {
+    last = sent();
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  const inFlight = sent();
+  assert.ok(inFlight >= 64 << 10, `some data is in flight: ${inFlight}`);
+  assert.ok(
+    inFlight <= rmemMax + 70_000,
+    `bounded by the receive buffer: ${inFlight} > ${rmemMax}`,
   );
-  await new Promise((r) => setTimeout(r, 200));
-  const inFlight = g.got.reduce((n, x) => n + x.data.length, 0);
-  assert.ok(inFlight < SEND_BUFFER + 70_000, `bounded: ${inFlight}`);
   assert.ok(host.writableLength > 0, 'the host sender is held back');
-  // Acknowledge as it comes: everything arrives.
+  // Acknowledge as it comes: everything arrives, in order.
   let acked = 0;
   while (acked < total) {
     const segs = g.take();
-    for (const x of segs) acked = Math.max(acked, x.seq - hs + x.data.length);
+    for (const x of segs) {
+      assert.ok(seqDiff(x.seq, hs) <= acked, `no hole before seq ${x.seq - hs} (acked ${acked})`);
+      acked = Math.max(acked, x.seq - hs + x.data.length);
+    }
     g.send(40014, s.port, { seq: 2, ack: seqAdd(hs, acked), flags: TcpFlag.ACK, window: 65535 });
     if (acked < total) await g.waitFor(() => true, 'more data');
   }

@@ -4,46 +4,54 @@
 // ===================
 //
 // Goal. Like passt (facts-passt §1.3) this is not a TCP stack: each guest connection is paired
-// with one kernel socket (`node:net`), and the translator only does what the guest's TCP needs
-// to see a well-behaved peer — handshake, sequence/acknowledgment bookkeeping, windows,
-// retransmission and teardown. Data is never reordered or rewritten. Unlike passt we cannot peek
-// the kernel's receive queue from Node (no MSG_PEEK/SO_PEEK_OFF on net.Socket), so bytes read
-// from a host socket and not yet acknowledged by the guest live in our own bounded queue
-// (`ByteQueue`, SEND_BUFFER bytes), and the socket is paused while that queue is full.
+// with one kernel socket of the pod (a plain fd driven through the native shim, native/tcp.c,
+// because net.Socket can neither peek at an offset nor drop bytes uncopied), and the translator
+// only does what the guest's TCP needs to see a well-behaved peer — handshake,
+// sequence/acknowledgment bookkeeping, windows, retransmission and teardown. Data is never
+// reordered or rewritten.
 //
 // Opening (RFC 9293 §3.5).
-// - Outbound: a guest SYN makes a flow and a non-blocking connect to the mapped host address
+// - Outbound: a guest SYN makes a flow and a non-blocking connect() to the mapped host address
 //   (nat.ts: the gateway stands for the pod's loopback). The SYN-ACK goes to the guest only
 //   when the connect succeeds; a refused or failed connect becomes RST+ACK, so the guest sees
 //   "connection refused" at once. A repeated SYN while connecting is ignored; one after the
 //   SYN-ACK gets the SYN-ACK again.
 // - Inbound (-t): a host connection accepted on a forwarded port makes a flow and a SYN to the
-//   guest (the host peer already sees an established connection); the host socket stays paused
-//   until the guest's SYN-ACK. Host loopback peers appear to come from the --map-host-loopback
+//   guest (the host peer already sees an established connection); nothing is read from the host
+//   socket before the guest's SYN-ACK. Host loopback peers appear to come from the --map-host-loopback
 //   address. The SYN is resent with backoff, then the host connection is reset.
 // - Options: our SYN/SYN-ACK carries MSS (MTU − IP − 20), SACK-permitted when the guest offered
 //   it, and window scale WS_TO_GUEST when the guest offered scaling (RFC 7323 §2.2: both or
 //   none). No timestamps (as passt). The ISN is RFC 6528's: a 4 µs clock plus a keyed hash of
 //   the 4-tuple (HMAC-SHA-256 with a random secret per translator).
 //
-// Guest → host. A segment at rcvNxt is written to the socket as it is (a view of the frame, no
-// copy; sockets are corked for the rest of the batch so a batch of segments is one writev).
+// Guest → host. A segment at rcvNxt is queued for the socket as it is (a view of the frame, no
+// copy); at the end of the batch each connection's queued payloads go out in one sendmsg. What
+// the kernel does not take at once is copied and written when the socket signals room again.
 // Old data is trimmed (retransmissions) and answered with an ACK; segments beyond rcvNxt inside
 // the window are copied into an out-of-order list and answered at once with a duplicate ACK
 // carrying SACK blocks (RFC 2018 §4), so the guest retransmits only the hole. The window we
-// advertise is what the socket can still take before RECV_BUFFER bytes wait in Node's write
-// queue; its right edge never moves left (RFC 9293 §3.8.6.2.2). When the queue drains a window
-// update goes out. A guest FIN ends the socket's write side (half-close); a guest RST resets
-// the host connection (SO_LINGER 0 through resetAndDestroy). ACKs go at the end of the batch
-// for every second full segment, a FIN or a filled gap; a lone small segment's ACK waits
-// ACK_DELAY_MS so that the reply (request/response traffic) carries it instead.
+// advertise is what may still wait in our own queue (RECV_BUFFER bytes less what waits there and
+// out of order); its right edge never moves left (RFC 9293 §3.8.6.2.2). When a blocked queue
+// drains a window update goes out. A guest FIN ends the socket's write side once the queue is
+// written (half-close); a guest RST resets the host connection (SO_LINGER 0). ACKs go at the end
+// of the batch for every second full segment, a FIN or a filled gap; a lone small segment's ACK
+// waits ACK_DELAY_MS so that the reply (request/response traffic) carries it instead.
 //
-// Host → guest. Bytes read go into the queue and out as segments of at most the guest's MSS,
-// never beyond the guest's window (scaled by its shift). PSH marks the last segment of a burst.
-// ACKs free the queue. Each segment is one copy (queue → frame); on a link that offloads
-// checksums (an offloading tap) the payload is not summed at all, and on a link that is done
-// with frames when send returns (a tap) the frames come from a reused arena (tcp-frame.ts). The end of the host stream becomes a FIN after the data; a host error
-// (reset, unreachable, keepalive timeout) becomes an RST.
+// Host → guest (passt's design, facts-passt §1.3). Bytes the guest has not acknowledged stay in
+// the kernel's receive queue: they are peeked (MSG_PEEK at an offset, SO_PEEK_OFF) straight into
+// the payload room of the frames that carry them — the only copy in user space — and dropped
+// from the queue without a copy (MSG_TRUNC) when the guest acknowledges them. So the host
+// socket's own receive window is our flow control towards the host peer, and memory per
+// connection is the kernel's. One peek fills up to PEEK_SEGMENTS segments of at most the
+// guest's MSS, never beyond the guest's window (scaled by its shift); PSH marks the last of a
+// peek. On a link that offloads checksums (an offloading tap) the payload is not summed at all,
+// and on a link that is done with frames when send returns (a tap) the frames come from a reused
+// arena (tcp-frame.ts). A peek that finds the end of the stream becomes a FIN after the data; a
+// host error (reset, unreachable, keepalive timeout) becomes an RST. Sockets are watched
+// edge-triggered through one epoll set (native/tcp.c): a readiness event marks that more may be
+// queued, and every ACK or window update from the guest tries again, so nothing waits for an
+// edge that already passed.
 //
 // Loss recovery (RFC 6298, RFC 5681 §3.2, RFC 6582). One timed segment per RTT gives SRTT and
 // RTTVAR (Karn: never from a retransmitted range); RTO = max(RTO_MIN, SRTT + 4·RTTVAR), 1 s
@@ -63,19 +71,20 @@
 // SO_KEEPALIVE. Any connection idle for INACTIVITY_MS is reset (flow table expiry; passt: 2 h).
 //
 // Teardown. When both directions have finished (guest FIN received and our FIN acknowledged)
-// the flow lingers LINGER_MS to re-acknowledge a retransmitted FIN, then goes. `linkDown()` (the
-// guest went away) and `close()` reset every host connection.
+// the socket is closed and the flow lingers LINGER_MS to re-acknowledge a retransmitted FIN,
+// then goes. `linkDown()` (the guest went away) and `close()` reset every host connection.
 //
 // Limits: the shared flow table bounds connections (full → RST to the guest's SYN); memory per
-// connection is bounded by SEND_BUFFER + RECV_BUFFER + the out-of-order bytes (≤ the window).
+// connection is the kernel's socket buffers plus at most RECV_BUFFER bytes of our own (guest
+// data the socket did not take yet, and out-of-order data, both within the window we offered).
 import { createHmac, randomBytes } from 'node:crypto';
-import { Socket, createServer, type Server } from 'node:net';
 import type { Flow, FlowSide } from './table.js';
 import type { FlowDeps } from './udp.js';
-import { guestToHost, hostToGuestSource, canonicalAddr } from './nat.js';
-import { ByteQueue } from './byte-queue.js';
+import { guestToHost, hostToGuestSource } from './nat.js';
 import {
   buildSegment,
+  dataOffset,
+  finishDataSegment,
   FrameArena,
   retarget,
   segmentTemplate,
@@ -83,16 +92,38 @@ import {
   type SegmentTemplate,
   type SynOptions,
 } from './tcp-frame.js';
+import {
+  Errno,
+  errnoName,
+  openTcpPoller,
+  tcpAccept,
+  tcpClose,
+  tcpConnect,
+  tcpConsume,
+  tcpListen,
+  tcpPeek,
+  tcpSend,
+  tcpShutdown,
+  tcpSocket,
+  tcpSocketError,
+  TcpEvent,
+  TcpWatch,
+  type Accepted,
+  type TcpPoller,
+} from '../../native/tcp.js';
+import { BinderyError, ErrorCode } from '../../errors.js';
 import { TcpFlag, type TcpRepr } from '../../wire/tcp.js';
 import { seqAdd, seqDiff, seqGt, seqLt, seqLe, seqGe } from '../../wire/seq.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../../wire/common.js';
 
-/** Bytes read from a host socket that may wait for the guest's ACK. */
-export const SEND_BUFFER = 4 << 20;
-/** Bytes written to a host socket that may wait in Node's queue (the window we offer). */
+/** Bytes of guest data that may wait in our own queue (the window we offer the guest). */
 export const RECV_BUFFER = 4 << 20;
 /** Our window shift (window up to 2^16 << 7 = 8 MiB). */
 export const WS_TO_GUEST = 7;
+/** Most segments one peek of a host socket fills (passt: 128 frames per batch). */
+export const PEEK_SEGMENTS = 128;
+/** Most bytes one flush peeks from one connection before the others get their turn. */
+export const PUMP_BYTES = 4 << 20;
 /** Initial and minimum retransmission timeouts (RFC 6298 §2; Linux's minimum). */
 export const RTO_INIT_MS = 1000;
 export const RTO_MIN_MS = 200;
@@ -115,6 +146,10 @@ export const TICK_MS = 10;
 export const ACK_DELAY_MS = 1;
 /** MSS assumed when the guest's SYN has none (RFC 9293 §3.7.1). */
 const DEFAULT_MSS = 536;
+/** Connections accepted per readiness event of a listening socket. */
+const ACCEPT_BATCH = 64;
+/** What every connected socket is watched for (edge-triggered, see the theory of operation). */
+const WATCH_CONN = TcpWatch.In | TcpWatch.Out | TcpWatch.RdHup | TcpWatch.Edge;
 
 /** Timers the translator needs beyond FlowDeps. */
 export interface TcpDeps extends FlowDeps {
@@ -156,12 +191,16 @@ export interface TcpCounters {
   /** RSTs sent to the guest, and host connections reset because of the guest. */
   resetsToGuest: number;
   resetsToHost: number;
-  /** Window updates sent when a host socket drained. */
+  /** Window updates sent when a blocked host socket took our queue. */
   windowUpdates: number;
   zeroWindowProbes: number;
   keepalives: number;
   /** The flow table was full. */
   tableFull: number;
+  /** Peeks of host sockets (each fills up to PEEK_SEGMENTS segments). */
+  peeks: number;
+  /** Writes to host sockets the kernel took only in part (the rest waited in our queue). */
+  writesBlocked: number;
 }
 
 type State =
@@ -175,11 +214,20 @@ type State =
   /** Both directions finished, or reset: lingering until the flow is removed. */
   | 'closed';
 
+/** Guest data waiting for the host socket: a view of a frame until it is copied (`owned`). */
+interface Pending {
+  data: Uint8Array;
+  owned: boolean;
+}
+
 interface Conn {
   readonly key: string;
+  /** Reported with the socket's readiness events. */
+  readonly id: number;
   readonly family: 4 | 6;
   readonly tpl: SegmentTemplate;
-  readonly sock: Socket;
+  /** The host socket, −1 once closed. */
+  fd: number;
   readonly inbound: boolean;
   flow: Flow<Conn> | undefined;
   state: State;
@@ -195,13 +243,19 @@ interface Conn {
   ooo: { seq: number; data: Uint8Array; fin: boolean }[];
   oooBytes: number;
   guestFin: boolean;
+  /** Our write side is shut (the guest's FIN reached the host). */
+  shut: boolean;
   sackOk: boolean;
   ackDue: boolean;
   /** The acknowledgment number of the last segment sent to the guest. */
   lastAckSent: number;
   /** Largest payload seen from the guest (its effective MSS, for the ACK-every-two rule). */
   rcvMss: number;
-  corked: boolean;
+  /** Guest data the host socket has not taken yet, in order. */
+  pending: Pending[];
+  pendingBytes: number;
+  /** A write was partial: the window shrank until the socket takes the rest. */
+  writeBlocked: boolean;
   // Host → guest (we send).
   readonly iss: number;
   sndUna: number;
@@ -212,10 +266,18 @@ interface Conn {
   sndWnd: number;
   wsIn: number;
   mss: number;
-  readonly queue: ByteQueue;
+  /** The socket's peek offset as we last left it (bytes past the head of its queue). */
+  peekOff: number;
+  /** Bytes the guest acknowledged that are still at the head of the socket's queue. */
+  unconsumed: number;
+  /** The socket may hold bytes past what was peeked (a readiness event, or a peek cut short). */
+  moreData: boolean;
+  /** The socket reported the peer's FIN (or a hang-up): its end is in the queue. */
+  hostFinSignalled: boolean;
+  /** The host's stream ended at `finSeq` (a peek found its end). */
   hostEof: boolean;
+  finSeq: number;
   finAcked: boolean;
-  paused: boolean;
   dupAcks: number;
   /** End of the range being recovered (NewReno), or undefined. */
   recover: number | undefined;
@@ -230,10 +292,16 @@ interface Conn {
   lastGuestMs: number;
   keepaliveSent: number;
   lastKeepaliveMs: number;
-  sockClosed: boolean;
   /** Guest address and port, for logs and the table. */
   readonly guestPort: number;
   readonly remotePort: number;
+}
+
+/** A forwarded (-t) port's listening socket. */
+interface Listener {
+  readonly kind: 'listener';
+  readonly fd: number;
+  readonly guestPort: number;
 }
 
 const addrText = (family: 4 | 6, b: Uint8Array) => (family === 4 ? formatIpv4(b) : formatIpv6(b));
@@ -272,12 +340,17 @@ export class TcpTranslator {
     zeroWindowProbes: 0,
     keepalives: 0,
     tableFull: 0,
+    peeks: 0,
+    writesBlocked: 0,
   };
   private readonly conns = new Map<string, Conn>();
-  private readonly flows = new Set<Flow<Conn>>();
-  private readonly servers: Server[] = [];
+  /** Connections and listening sockets by the id their readiness events carry. */
+  private readonly byId = new Map<number, Conn | Listener>();
+  private nextId = 1;
+  private poller: TcpPoller | undefined;
+  private readonly listeners: Listener[] = [];
   private readonly secret: Buffer;
-  /** Connections with work for the next flush (ACK due, data to send, corked socket). */
+  /** Connections with work for the next flush (ACK due, data to send or write). */
   private dirty = new Set<Conn>();
   private flushQueued = false;
   private out: Uint8Array[] = [];
@@ -292,6 +365,9 @@ export class TcpTranslator {
   private readonly partial: boolean;
   /** Reused frame memory when the link is done with frames on return. */
   private readonly arena: FrameArena | undefined;
+  /** (start, length) pairs of one peek's payload regions. */
+  private readonly iov = new Uint32Array(2 * PEEK_SEGMENTS);
+  private readonly frameStarts = new Uint32Array(PEEK_SEGMENTS);
 
   constructor(
     private readonly deps: TcpDeps,
@@ -305,17 +381,33 @@ export class TcpTranslator {
   private build(
     t: SegmentTemplate,
     h: SegmentHeader,
-    payloadLen: number,
-    fill?: (frame: Uint8Array, offset: number) => void,
     syn?: SynOptions,
     sack?: readonly (readonly [number, number])[],
   ): Uint8Array {
-    return buildSegment(t, h, payloadLen, fill, syn, sack, this.arena?.alloc);
+    return buildSegment(t, h, 0, undefined, syn, sack, this.arena?.alloc);
+  }
+
+  /** A fresh id for readiness events (never 0). */
+  private newId(): number {
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0 || 1;
+    return id;
   }
 
   /** Live connections. */
   get size(): number {
     return this.conns.size;
+  }
+
+  /** The epoll set of host sockets, opened on first use. */
+  private watch(fd: number, id: number, mask: number): void {
+    if (this.poller === undefined) {
+      const p = openTcpPoller();
+      p.onError((e) => this.deps.log?.(`tcp: host socket polling failed: ${e.message}`));
+      p.onEvents((ev, n) => this.onEvents(ev, n));
+      this.poller = p;
+    }
+    this.poller.watch(fd, id, mask);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -328,7 +420,8 @@ export class TcpTranslator {
    * @param src - the guest's address (4 or 16 bytes)
    * @param dst - the destination as the guest wrote it
    * @param seg - the parsed header
-   * @param payload - the segment's payload (a view into the frame; kept only while queued)
+   * @param payload - the segment's payload (a view into the frame; kept only until the end of
+   *   the batch unless copied)
    */
   fromGuest(
     family: 4 | 6,
@@ -423,7 +516,7 @@ export class TcpTranslator {
       this.setDeadline(c, undefined);
       this.counters.inbound++;
       c.ackDue = true;
-      c.sock.resume();
+      c.moreData = true; // the host may have written before the guest answered
       this.markDirty(c);
       return;
     }
@@ -434,6 +527,11 @@ export class TcpTranslator {
     // A repeated SYN: the SYN-ACK was lost (answer again) or the connect is still pending.
     if (c.state === 'syn-rcvd' && seg.seq === c.irs) this.sendSynAck(c);
     else if (c.state === 'established' || c.state === 'closed') this.sendAck(c); // RFC 5961 §4
+  }
+
+  /** Bytes of host data between sndUna and the end of what is known to be queued. */
+  private knownData(c: Conn): number {
+    return seqDiff(c.hostEof ? c.finSeq : c.sndMax, c.sndUna);
   }
 
   /** Processes the acknowledgment and window of a guest segment (RFC 9293 §3.10.7.4, fifth). */
@@ -447,8 +545,8 @@ export class TcpTranslator {
     const wnd = seg.window << c.wsIn;
     if (seqGt(ack, c.sndUna)) {
       const acked = seqDiff(ack, c.sndUna);
-      const dataAcked = Math.min(acked, c.queue.length);
-      c.queue.drop(dataAcked);
+      const dataAcked = Math.min(acked, this.knownData(c));
+      c.unconsumed += dataAcked; // dropped from the socket before its next peek
       if (c.hostEof && acked > dataAcked) c.finAcked = true;
       c.sndUna = ack;
       if (seqLt(c.sndNxt, ack)) c.sndNxt = ack;
@@ -464,10 +562,6 @@ export class TcpTranslator {
       }
       c.sndWnd = wnd;
       this.setDeadline(c, c.sndUna !== c.sndMax ? this.deps.now() + c.rto : undefined);
-      if (c.paused && c.queue.length < SEND_BUFFER / 2 && !c.hostEof) {
-        c.paused = false;
-        c.sock.resume();
-      }
       if (c.finAcked) this.maybeFinished(c);
       return;
     }
@@ -528,7 +622,7 @@ export class TcpTranslator {
     }
     const fillsGap = c.ooo.length > 0;
     if (p.length > c.rcvMss) c.rcvMss = p.length;
-    this.deliver(c, p, fin);
+    this.deliver(c, p, false, fin);
     while (c.ooo.length > 0 && !c.guestFin) {
       const o = c.ooo[0]!;
       const skip = seqDiff(c.rcvNxt, o.seq);
@@ -536,7 +630,7 @@ export class TcpTranslator {
       c.ooo.shift();
       c.oooBytes -= o.data.length;
       if (skip >= o.data.length && !(o.fin && skip === o.data.length)) continue;
-      this.deliver(c, o.data.subarray(Math.min(skip, o.data.length)), o.fin);
+      this.deliver(c, o.data.subarray(Math.min(skip, o.data.length)), true, o.fin);
     }
     // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: acknowledge at once every second full segment, a FIN
     // and a segment that fills a gap; otherwise wait ACK_DELAY_MS for data going back to carry
@@ -559,13 +653,11 @@ export class TcpTranslator {
     }, ACK_DELAY_MS);
   }
 
-  private deliver(c: Conn, p: Uint8Array, fin: boolean): void {
+  /** Queues in-order guest data for the host socket (written at the end of the batch). */
+  private deliver(c: Conn, p: Uint8Array, owned: boolean, fin: boolean): void {
     if (p.length > 0) {
-      if (!c.corked) {
-        c.sock.cork();
-        c.corked = true;
-      }
-      c.sock.write(p);
+      c.pending.push({ data: p, owned });
+      c.pendingBytes += p.length;
       c.rcvNxt = seqAdd(c.rcvNxt, p.length);
       this.counters.bytesFromGuest += p.length;
       if (c.flow) {
@@ -578,8 +670,6 @@ export class TcpTranslator {
       c.guestFin = true;
       c.ooo = [];
       c.oooBytes = 0;
-      c.sock.end();
-      this.maybeFinished(c);
     }
   }
 
@@ -647,7 +737,7 @@ export class TcpTranslator {
     remote: Uint8Array,
     guestPort: number,
     remotePort: number,
-    sock: Socket,
+    fd: number,
     inbound: boolean,
   ): Conn {
     const mac = this.deps.guestMac() ?? new Uint8Array(6).fill(0xff);
@@ -655,6 +745,7 @@ export class TcpTranslator {
     const now = this.deps.now();
     return {
       key,
+      id: this.newId(),
       family,
       tpl: segmentTemplate(
         family,
@@ -666,7 +757,7 @@ export class TcpTranslator {
         guestPort,
         this.partial,
       ),
-      sock,
+      fd,
       inbound,
       flow: undefined,
       state: inbound ? 'syn-sent' : 'connecting',
@@ -677,11 +768,14 @@ export class TcpTranslator {
       ooo: [],
       oooBytes: 0,
       guestFin: false,
+      shut: false,
       sackOk: false,
       ackDue: false,
       lastAckSent: 0,
       rcvMss: DEFAULT_MSS,
-      corked: false,
+      pending: [],
+      pendingBytes: 0,
+      writeBlocked: false,
       iss,
       sndUna: iss,
       sndNxt: seqAdd(iss, 1),
@@ -689,10 +783,13 @@ export class TcpTranslator {
       sndWnd: 0,
       wsIn: 0,
       mss: DEFAULT_MSS,
-      queue: new ByteQueue(),
+      peekOff: 0,
+      unconsumed: 0,
+      moreData: false,
+      hostFinSignalled: false,
       hostEof: false,
+      finSeq: 0,
       finAcked: false,
-      paused: false,
       dupAcks: 0,
       recover: undefined,
       rto: RTO_INIT_MS,
@@ -705,7 +802,6 @@ export class TcpTranslator {
       lastGuestMs: now,
       keepaliveSent: 0,
       lastKeepaliveMs: now,
-      sockClosed: false,
       guestPort,
       remotePort,
     };
@@ -719,8 +815,8 @@ export class TcpTranslator {
       return false;
     }
     c.flow = flow;
-    this.flows.add(flow);
     this.conns.set(c.key, c);
+    this.byId.set(c.id, c);
     return true;
   }
 
@@ -753,7 +849,13 @@ export class TcpTranslator {
       );
     };
     if (!target) return rstSyn();
-    const sock = new Socket({ allowHalfOpen: true });
+    let fd: number;
+    try {
+      fd = tcpSocket(family);
+    } catch (e) {
+      this.deps.log?.(`tcp: no socket for a guest connection: ${(e as Error).message}`);
+      return rstSyn();
+    }
     const c = this.newConn(
       key,
       family,
@@ -761,7 +863,7 @@ export class TcpTranslator {
       dst.slice(),
       seg.srcPort,
       seg.dstPort,
-      sock,
+      fd,
       false,
     );
     this.takeSynOptions(c, seg);
@@ -786,19 +888,27 @@ export class TcpTranslator {
       },
     ];
     if (!this.register(c, sides, false)) {
-      sock.destroy();
+      tcpClose(fd, false);
+      c.fd = -1;
       return rstSyn();
     }
-    this.wire(c);
-    sock.once('connect', () => {
-      if (c.state !== 'connecting') return;
-      sock.setNoDelay(true);
-      sock.setKeepAlive(true, KEEPALIVE_MS);
-      c.state = 'syn-rcvd';
-      this.counters.outbound++;
-      this.sendSynAck(c);
-    });
-    sock.connect({ host: target.addr, port: target.port });
+    const rc = tcpConnect(fd, family, target.addr, target.port);
+    if (rc !== 0 && rc !== Errno.EINPROGRESS) {
+      // Refused at once (no route, no address): the guest learns it the same way.
+      this.counters.refused++;
+      this.segmentRst(c.tpl, 0, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
+      this.finish(c);
+      return;
+    }
+    this.watch(fd, c.id, WATCH_CONN);
+    if (rc === 0) this.connected(c);
+  }
+
+  /** The host connect finished: the guest gets its SYN-ACK. */
+  private connected(c: Conn): void {
+    c.state = 'syn-rcvd';
+    this.counters.outbound++;
+    this.sendSynAck(c);
   }
 
   private sendSynAck(c: Conn): void {
@@ -807,8 +917,6 @@ export class TcpTranslator {
       this.build(
         c.tpl,
         { seq: c.iss, ack: c.rcvNxt, flags: TcpFlag.SYN | TcpFlag.ACK, window: this.synWindow() },
-        0,
-        undefined,
         this.synOptions(c, c.wsOut !== 0),
       ),
     );
@@ -835,58 +943,66 @@ export class TcpTranslator {
    *
    * @param portMap - from resolvePortMap (65536 entries)
    * @param bindAddr - host address to bind (default '::', IPv4 and IPv6)
-   * @returns when every port listens; rejects with the first error
+   * @returns when every port listens; rejects with the first error (a BinderyError whose
+   *   message reads like Node's: "listen EADDRINUSE: address already in use 127.0.0.1:8080")
    */
   async listen(portMap: Uint16Array, bindAddr?: string): Promise<void> {
-    const waits: Promise<void>[] = [];
+    const host = bindAddr ?? '::';
     for (let p = 1; p < portMap.length && p < 65536; p++) {
       const guestPort = portMap[p] ?? 0;
       if (guestPort === 0) continue;
-      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) =>
-        this.accept(s, guestPort),
-      );
-      this.servers.push(server);
-      waits.push(
-        new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ port: p, host: bindAddr ?? '::', backlog: 1024 }, () => {
-            server.off('error', reject);
-            server.on('error', () => {});
-            resolve();
-          });
-        }),
-      );
+      let fd: number;
+      try {
+        [fd] = tcpListen(host, p, 1024);
+      } catch (e) {
+        const errno = (e as { errno?: string }).errno ?? 'EINVAL';
+        const where = host.includes(':') ? `[${host}]:${p}` : `${host}:${p}`;
+        throw new BinderyError(
+          ErrorCode.Syscall,
+          `listen ${errno}: ${(e as Error).message.replace(/^.*\((.*)\)$/, '$1').toLowerCase()} ${where}`,
+          { cause: e },
+        );
+      }
+      const l: Listener = { kind: 'listener', fd, guestPort };
+      const id = this.newId();
+      this.listeners.push(l);
+      this.byId.set(id, l);
+      this.watch(fd, id, TcpWatch.In);
     }
-    await Promise.all(waits);
   }
 
-  private accept(sock: Socket, guestPort: number): void {
-    const peer = sock.remoteAddress ?? '';
-    const v4 = peer.startsWith('::ffff:') ? peer.slice(7) : peer;
-    const family: 4 | 6 = canonicalAddr(4, v4) !== undefined ? 4 : 6;
+  private acceptAll(l: Listener): void {
+    for (let i = 0; i < ACCEPT_BATCH && !this.closed; i++) {
+      const a = tcpAccept(l.fd);
+      if (typeof a === 'number') {
+        if (a !== Errno.EAGAIN) this.deps.log?.(`tcp: accept failed: ${errnoName(a)}`);
+        return;
+      }
+      this.accept(a, l.guestPort);
+    }
+  }
+
+  private accept(a: Accepted, guestPort: number): void {
+    const peer = a.peerAddr;
+    const family: 4 | 6 = peer.includes(':') ? 6 : 4;
     const fc = family === 4 ? this.deps.cfg.v4 : this.deps.cfg.v6;
     const guest = fc ? addrBytes(family, fc.guestAddr) : undefined;
-    const remoteText = hostToGuestSource(this.deps.cfg, family, family === 4 ? v4 : peer);
+    const remoteText = hostToGuestSource(this.deps.cfg, family, peer);
     const remote = addrBytes(family, remoteText);
-    const remotePort = sock.remotePort ?? 0;
-    if (this.closed || !guest || !remote || remotePort === 0) {
-      sock.resetAndDestroy();
-      return;
-    }
+    const remotePort = a.peerPort;
+    const reject = () => tcpClose(a.fd, true);
+    if (this.closed || !guest || !remote || remotePort === 0) return reject();
     const key = connKey(guest, remote, guestPort, remotePort);
-    if (this.conns.has(key)) {
-      sock.resetAndDestroy();
-      return;
-    }
-    const c = this.newConn(key, family, guest, remote, guestPort, remotePort, sock, true);
+    if (this.conns.has(key)) return reject();
+    const c = this.newConn(key, family, guest, remote, guestPort, remotePort, a.fd, true);
     c.mss = Math.min(this.deps.cfg.mtu - (family === 4 ? 40 : 60), 0xffff);
     const guestText = addrText(family, guest);
     const sides: [FlowSide, FlowSide] = [
       {
-        endpointAddr: family === 4 ? v4 : peer,
+        endpointAddr: peer,
         endpointPort: remotePort,
-        ourAddr: sock.localAddress ?? '',
-        ourPort: sock.localPort ?? 0,
+        ourAddr: a.localAddr,
+        ourPort: a.localPort,
       },
       {
         endpointAddr: guestText,
@@ -895,13 +1011,8 @@ export class TcpTranslator {
         ourPort: remotePort,
       },
     ];
-    if (!this.register(c, sides, true)) {
-      sock.resetAndDestroy();
-      return;
-    }
-    sock.setNoDelay(true);
-    sock.setKeepAlive(true, KEEPALIVE_MS);
-    this.wire(c);
+    if (!this.register(c, sides, true)) return reject();
+    this.watch(a.fd, c.id, WATCH_CONN);
     this.sendSyn(c);
   }
 
@@ -911,8 +1022,6 @@ export class TcpTranslator {
       this.build(
         c.tpl,
         { seq: c.iss, ack: 0, flags: TcpFlag.SYN, window: this.synWindow() },
-        0,
-        undefined,
         this.synOptions(c, true),
       ),
     );
@@ -920,61 +1029,102 @@ export class TcpTranslator {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // From the host socket
+  // From the host sockets
 
-  private wire(c: Conn): void {
-    const sock = c.sock;
-    sock.on('data', (chunk: Buffer) => {
-      if (c.state === 'closed') return;
-      c.queue.push(chunk);
-      if (c.flow) c.flow.lastActivityMs = this.deps.now();
-      if (c.queue.length >= SEND_BUFFER && !c.paused) {
-        c.paused = true;
-        sock.pause();
-      }
-      this.markDirty(c);
-    });
-    sock.on('end', () => {
-      c.hostEof = true;
-      this.markDirty(c);
-    });
-    sock.on('drain', () => {
-      // Node's write queue emptied: tell the guest its window opened again.
-      if (c.state !== 'established' || c.guestFin) return;
-      const offered = seqDiff(c.rcvEdge, c.rcvNxt);
-      if (offered < RECV_BUFFER / 2) {
-        this.counters.windowUpdates++;
-        c.ackDue = true;
-        this.markDirty(c);
-      }
-    });
-    sock.on('error', () => {
-      // Refused or failed connect, reset by the host peer, keepalive timeout…
-      if (c.state === 'closed') return;
-      if (c.state === 'connecting') {
-        this.counters.refused++;
-        this.segmentRst(c.tpl, 0, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
-      } else {
-        this.counters.resetsToGuest++;
-        this.segmentRst(c.tpl, c.sndNxt, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
-      }
+  /** A ready list from the epoll set: (id, TcpEvent bits) pairs. */
+  private onEvents(ev: Uint32Array, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const target = this.byId.get(ev[2 * i]!);
+      if (target === undefined) continue;
+      if ('kind' in target) this.acceptAll(target);
+      else this.hostEvent(target, ev[2 * i + 1]!);
+    }
+  }
+
+  private hostEvent(c: Conn, m: number): void {
+    if (c.fd < 0 || c.state === 'closed') return;
+    if (m & (TcpEvent.In | TcpEvent.RdHup | TcpEvent.Hup)) c.moreData = true;
+    if (m & (TcpEvent.RdHup | TcpEvent.Hup)) c.hostFinSignalled = true;
+    if (c.state === 'connecting') {
+      if (!(m & (TcpEvent.Out | TcpEvent.Err | TcpEvent.Hup))) return;
+      const err = tcpSocketError(c.fd);
+      if (err === 0 && !(m & TcpEvent.Hup)) return this.connected(c);
+      // Refused or failed: the guest sees "connection refused" at once.
+      this.counters.refused++;
+      this.segmentRst(c.tpl, 0, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
       this.finish(c);
-    });
-    sock.on('close', () => {
-      c.sockClosed = true;
-      if (c.state === 'connecting' || c.state === 'syn-sent') {
-        // Closed before the guest knew: refuse / reset the guest side.
-        this.segmentRst(
-          c.tpl,
-          c.state === 'syn-sent' ? seqAdd(c.iss, 1) : 0,
-          c.rcvNxt,
-          TcpFlag.RST | TcpFlag.ACK,
-        );
-        this.finish(c);
+      return;
+    }
+    if (m & TcpEvent.Err) {
+      const err = tcpSocketError(c.fd);
+      if (err !== 0) return this.hostFailed(c);
+    }
+    this.markDirty(c);
+  }
+
+  /** The host connection failed (reset, unreachable, keepalive timeout): RST to the guest. */
+  private hostFailed(c: Conn): void {
+    if (c.state === 'closed') return;
+    if (c.state === 'syn-sent') {
+      this.segmentRst(c.tpl, seqAdd(c.iss, 1), c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
+    } else {
+      this.counters.resetsToGuest++;
+      this.segmentRst(c.tpl, c.sndNxt, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
+    }
+    this.finish(c);
+  }
+
+  /** Writes the guest data the socket has not taken; shuts the write side after a guest FIN. */
+  private flushWrites(c: Conn): void {
+    if (c.pendingBytes > 0) {
+      const q = c.pending;
+      let n = tcpSend(
+        c.fd,
+        q.map((x) => x.data),
+      );
+      if (n < 0) {
+        if (-n !== Errno.EAGAIN) return this.hostFailed(c);
+        n = 0;
+      }
+      c.pendingBytes -= n;
+      let i = 0;
+      while (n > 0) {
+        const d = q[i]!.data;
+        if (n >= d.length) {
+          n -= d.length;
+          i++;
+        } else {
+          q[i]!.data = d.subarray(n);
+          n = 0;
+        }
+      }
+      if (i > 0) q.splice(0, i);
+      if (c.pendingBytes > 0) {
+        // The socket is full: keep the rest (copied: frames are not ours beyond this batch)
+        // and write it when the socket signals room (an Out edge).
+        for (const x of q) {
+          if (x.owned) continue;
+          x.data = Uint8Array.prototype.slice.call(x.data);
+          x.owned = true;
+        }
+        if (!c.writeBlocked) this.counters.writesBlocked++;
+        c.writeBlocked = true;
         return;
       }
+      if (c.writeBlocked) {
+        // The queue drained: tell the guest its window opened again.
+        c.writeBlocked = false;
+        if (!c.guestFin && seqDiff(c.rcvEdge, c.rcvNxt) < RECV_BUFFER / 2) {
+          this.counters.windowUpdates++;
+          c.ackDue = true;
+        }
+      }
+    }
+    if (c.guestFin && !c.shut) {
+      c.shut = true;
+      tcpShutdown(c.fd);
       this.maybeFinished(c);
-    });
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -987,16 +1137,13 @@ export class TcpTranslator {
     queueMicrotask(() => this.flush());
   }
 
-  /** End of a batch: uncork sockets, send data and due ACKs, hand all frames to the link. */
+  /** End of a batch: write guest data to the sockets, send data and due ACKs, frames to the link. */
   private flush(): void {
     this.flushQueued = false;
     const dirty = this.dirty;
     this.dirty = new Set();
     for (const c of dirty) {
-      if (c.corked) {
-        c.corked = false;
-        c.sock.uncork();
-      }
+      if (c.fd >= 0 && (c.state === 'established' || c.state === 'closed')) this.flushWrites(c);
       if (c.state === 'established') this.pump(c);
       if (c.ackDue) this.sendAck(c);
     }
@@ -1028,7 +1175,7 @@ export class TcpTranslator {
 
   /** The window to advertise now (bytes), never moving the right edge left. */
   private window(c: Conn): number {
-    const free = Math.max(0, RECV_BUFFER - c.sock.writableLength - c.oooBytes);
+    const free = Math.max(0, RECV_BUFFER - c.pendingBytes - c.oooBytes);
     const edge = seqAdd(c.rcvNxt, free);
     if (seqGt(edge, c.rcvEdge)) c.rcvEdge = edge;
     const wnd = seqDiff(c.rcvEdge, c.rcvNxt);
@@ -1044,117 +1191,160 @@ export class TcpTranslator {
       this.build(
         c.tpl,
         { seq: c.sndNxt, ack: c.rcvNxt, flags: TcpFlag.ACK, window: w },
-        0,
-        undefined,
         undefined,
         this.sackBlocks(c),
       ),
     );
   }
 
-  /** Sends what the guest's window allows from the queue, then the FIN when the host ended. */
-  private pump(c: Conn): void {
-    const q = c.queue;
-    const wndEnd = seqAdd(c.sndUna, c.sndWnd);
-    let sent = false;
-    for (;;) {
-      const off = seqDiff(c.sndNxt, c.sndUna);
-      const avail = q.length - off;
-      const room = seqDiff(wndEnd, c.sndNxt);
-      if (avail > 0 && room > 0) {
-        const n = Math.min(avail, room, c.mss);
-        this.sendData(c, c.sndNxt, off, n, n === avail);
-        c.sndNxt = seqAdd(c.sndNxt, n);
-        if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
-        sent = true;
-        continue;
-      }
-      if (avail === 0 && c.hostEof && off === q.length && !c.finAcked) {
-        // FIN right after the last byte (sent again after a rewind).
-        const finSeq = seqAdd(c.sndUna, q.length);
-        if (c.sndNxt === finSeq) {
-          this.emit(
-            c,
-            this.build(
-              c.tpl,
-              {
-                seq: finSeq,
-                ack: c.rcvNxt,
-                flags: TcpFlag.FIN | TcpFlag.ACK,
-                window: this.window(c),
-              },
-              0,
-            ),
-          );
-          c.ackDue = false;
-          c.sndNxt = seqAdd(finSeq, 1);
-          if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
-          sent = true;
-        }
-      }
-      break;
-    }
-    const outstanding = c.sndUna !== c.sndMax;
-    if (outstanding && c.deadline === undefined) this.setDeadline(c, this.deps.now() + c.rto);
-    else if (!outstanding && q.length > 0 && c.sndWnd === 0 && c.deadline === undefined)
-      this.setDeadline(c, this.deps.now() + c.rto); // zero-window probe
-    if (sent && c.paused && q.length < SEND_BUFFER / 2 && !c.hostEof) {
-      c.paused = false;
-      c.sock.resume();
-    }
+  private sendFin(c: Conn, seq: number): void {
+    this.emit(
+      c,
+      this.build(c.tpl, {
+        seq,
+        ack: c.rcvNxt,
+        flags: TcpFlag.FIN | TcpFlag.ACK,
+        window: this.window(c),
+      }),
+    );
+    c.ackDue = false;
   }
 
-  private sendData(c: Conn, seq: number, off: number, n: number, push: boolean): void {
-    const w = this.window(c);
-    const q = c.queue;
-    const frame = this.build(
-      c.tpl,
-      { seq, ack: c.rcvNxt, flags: TcpFlag.ACK | (push ? TcpFlag.PSH : 0), window: w },
-      n,
-      (f, at) => q.copy(off, n, f, at),
-    );
+  /** Drops what the guest acknowledged from the head of the socket's queue. */
+  private consumeAcked(c: Conn): void {
+    if (c.unconsumed === 0 || c.fd < 0) return;
+    const r = tcpConsume(c.fd, c.unconsumed);
+    if (r <= 0) return;
+    c.unconsumed -= r;
+    c.peekOff = Math.max(0, c.peekOff - r);
+  }
+
+  /**
+   * Sends what the guest's window allows: bytes sent before and rewound (after a timeout), then
+   * new bytes while the socket may hold more, then the FIN when the host's stream has ended.
+   */
+  private pump(c: Conn): void {
+    if (c.fd < 0) return;
+    this.consumeAcked(c);
+    const wndEnd = seqAdd(c.sndUna, c.sndWnd);
+    let budget = PUMP_BYTES;
+    for (;;) {
+      if (c.hostEof && !seqLt(c.sndNxt, c.finSeq)) {
+        // FIN right after the last byte (sent again after a rewind).
+        if (c.sndNxt === c.finSeq && !c.finAcked) {
+          this.sendFin(c, c.finSeq);
+          c.sndNxt = seqAdd(c.finSeq, 1);
+          if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
+        }
+        break;
+      }
+      const room = Math.min(seqDiff(wndEnd, c.sndNxt), budget);
+      if (room <= 0) break;
+      const resend = seqLt(c.sndNxt, c.sndMax);
+      if (!resend && !c.moreData && !c.hostEof) break;
+      const want = c.hostEof ? Math.min(room, seqDiff(c.finSeq, c.sndNxt)) : room;
+      const n = this.peekSegments(c, c.sndNxt, want);
+      if (n === 0) {
+        // The end of the host's stream: the FIN goes right after what was sent.
+        c.hostEof = true;
+        c.finSeq = c.sndNxt;
+        c.moreData = false;
+        continue;
+      }
+      if (n < 0) {
+        c.moreData = false;
+        if (-n !== Errno.EAGAIN) this.hostFailed(c);
+        break;
+      }
+      c.sndNxt = seqAdd(c.sndNxt, n);
+      if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
+      budget -= n;
+      // A short peek ran the queue dry; once the peer's FIN was signalled, peek once more to
+      // find the end of the stream (its edge has passed and will not come again).
+      if (n < want && !resend && !c.hostFinSignalled) c.moreData = false;
+    }
+    if (c.fd < 0) return;
+    const outstanding = c.sndUna !== c.sndMax;
+    if (outstanding && c.deadline === undefined) this.setDeadline(c, this.deps.now() + c.rto);
+    else if (!outstanding && c.moreData && c.sndWnd === 0 && c.deadline === undefined)
+      this.setDeadline(c, this.deps.now() + c.rto); // zero-window probe
+  }
+
+  /**
+   * Peeks up to `want` bytes starting at `seq` (at or after sndUna) into segments of at most
+   * the guest's MSS and queues them for the guest. Returns the bytes sent, 0 at the end of the
+   * host's stream, or −errno (−EAGAIN: nothing queued there yet).
+   */
+  private peekSegments(c: Conn, seq: number, want: number): number {
+    const t = c.tpl;
+    const head = dataOffset(t);
+    const mss = c.mss;
+    const count = Math.min(PEEK_SEGMENTS, Math.ceil(want / mss));
+    want = Math.min(want, count * mss);
+    const iov = this.iov;
+    const starts = this.frameStarts;
+    let size = 0;
+    for (let i = 0; i < count; i++) {
+      const len = Math.min(mss, want - i * mss);
+      starts[i] = size;
+      iov[2 * i] = size + head;
+      iov[2 * i + 1] = len;
+      size = (size + head + len + 7) & ~7;
+    }
+    const chunk = this.arena ? this.arena.alloc(size) : Buffer.allocUnsafe(size);
+    const off = seqDiff(seq, c.sndUna);
+    this.counters.peeks++;
+    const n = tcpPeek(c.fd, chunk, iov, count, off === c.peekOff ? -1 : off);
+    c.peekOff = off;
+    if (n <= 0) return n;
+    c.peekOff = off + n;
+    const window = this.window(c);
+    const segs = Math.ceil(n / mss);
+    const timed = c.rttSeq === undefined && seqGe(seq, c.sndMax);
+    for (let i = 0; i < segs; i++) {
+      const len = Math.min(mss, n - i * mss);
+      const s = seqAdd(seq, i * mss);
+      const frame = chunk.subarray(starts[i]!, starts[i]! + head + len);
+      const last = i === segs - 1;
+      finishDataSegment(t, frame, {
+        seq: s,
+        ack: c.rcvNxt,
+        flags: TcpFlag.ACK | (last ? TcpFlag.PSH : 0),
+        window,
+      });
+      this.emit(c, frame);
+    }
     c.ackDue = false;
     this.counters.bytesToGuest += n;
     if (c.flow) {
       c.flow.bytesOut += n;
-      c.flow.packetsOut++;
+      c.flow.packetsOut += segs;
     }
-    if (c.rttSeq === undefined && seqGe(seq, c.sndMax)) {
+    if (timed) {
       c.rttSeq = seqAdd(seq, n);
       c.rttAt = this.deps.now();
     }
-    this.emit(c, frame);
+    return n;
   }
 
   /** Resends one segment at sndUna (fast retransmit, partial ACK). */
   private retransmitOne(c: Conn): void {
-    const avail = Math.min(c.queue.length, seqDiff(c.sndMax, c.sndUna));
     c.rttSeq = undefined; // Karn
+    this.consumeAcked(c);
+    const avail = Math.min(this.knownData(c), seqDiff(c.sndMax, c.sndUna));
     if (avail > 0) {
-      const n = Math.min(avail, c.mss);
       this.counters.retransmits++;
-      this.sendData(c, c.sndUna, 0, n, n === avail);
+      const n = this.peekSegments(c, c.sndUna, Math.min(avail, c.mss));
+      if (n < 0 && -n !== Errno.EAGAIN) return this.hostFailed(c);
     } else if (c.hostEof && !c.finAcked) {
-      this.emit(
-        c,
-        this.build(
-          c.tpl,
-          {
-            seq: c.sndUna,
-            ack: c.rcvNxt,
-            flags: TcpFlag.FIN | TcpFlag.ACK,
-            window: this.window(c),
-          },
-          0,
-        ),
-      );
+      this.sendFin(c, c.sndUna);
     }
     this.setDeadline(c, this.deps.now() + c.rto);
   }
 
   private segmentRst(tpl: SegmentTemplate, seq: number, ack: number, flags: number): void {
     this.counters.segmentsOut++;
-    this.out.push(this.build(tpl, { seq, ack, flags, window: 0 }, 0));
+    this.out.push(this.build(tpl, { seq, ack, flags, window: 0 }));
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
@@ -1256,7 +1446,7 @@ export class TcpTranslator {
     }
     if (c.sndUna === c.sndMax) {
       // Nothing in flight: a zero-window probe the guest must answer with its window.
-      if (c.queue.length > 0 && c.sndWnd === 0) {
+      if (c.moreData && c.sndWnd === 0) {
         c.retries = 0; // probes do not count toward giving up (RFC 9293 §3.8.6.1)
         this.counters.zeroWindowProbes++;
         this.probe(c);
@@ -1271,7 +1461,7 @@ export class TcpTranslator {
     c.dupAcks = 0;
     this.setDeadline(c, now + c.rto);
     const wnd = c.sndWnd;
-    if (wnd === 0) c.sndWnd = Math.min(c.mss, c.queue.length || 1); // let one segment through
+    if (wnd === 0) c.sndWnd = Math.min(c.mss, Math.max(1, this.knownData(c))); // one segment
     this.pump(c);
     c.sndWnd = wnd;
   }
@@ -1280,11 +1470,12 @@ export class TcpTranslator {
   private probe(c: Conn): void {
     this.emit(
       c,
-      this.build(
-        c.tpl,
-        { seq: seqAdd(c.sndNxt, -1), ack: c.rcvNxt, flags: TcpFlag.ACK, window: this.window(c) },
-        0,
-      ),
+      this.build(c.tpl, {
+        seq: seqAdd(c.sndNxt, -1),
+        ack: c.rcvNxt,
+        flags: TcpFlag.ACK,
+        window: this.window(c),
+      }),
     );
   }
 
@@ -1329,50 +1520,55 @@ export class TcpTranslator {
   // ---------------------------------------------------------------------------------------------
   // Teardown
 
-  /** Both directions done: linger briefly for retransmitted FINs. */
+  /** Both directions done: close the socket, linger briefly for retransmitted FINs. */
   private maybeFinished(c: Conn): void {
-    if (c.state === 'closed' || !c.guestFin || !c.finAcked) return;
+    if (c.state === 'closed' || !c.guestFin || !c.finAcked || !c.shut) return;
     c.state = 'closed';
     this.setDeadline(c, undefined);
+    this.consumeAcked(c);
+    this.closeSocket(c, false);
     if (c.flow) {
       c.flow.timeoutMs = LINGER_MS;
       c.flow.lastActivityMs = this.deps.now();
     }
-    // The socket has ended both ways; Node destroys it once its writes are flushed.
+  }
+
+  private closeSocket(c: Conn, reset: boolean): void {
+    if (c.fd < 0) return;
+    tcpClose(c.fd, reset); // also leaves the epoll set
+    c.fd = -1;
+    this.byId.delete(c.id);
   }
 
   /** Resets the host connection (the guest reset, gave up or went away) and drops the flow. */
   private resetHost(c: Conn, reason: 'closed' | 'expired' = 'closed'): void {
-    if (!c.sockClosed) {
+    if (c.fd >= 0) {
       this.counters.resetsToHost++;
-      try {
-        c.sock.resetAndDestroy();
-      } catch {
-        c.sock.destroy();
-      }
+      this.closeSocket(c, true);
     }
     this.forget(c, reason);
   }
 
   /** The host side failed: drop the flow (the RST to the guest was sent by the caller). */
   private finish(c: Conn): void {
-    if (!c.sockClosed) c.sock.destroy();
+    this.closeSocket(c, false);
     this.forget(c);
   }
 
   private forget(c: Conn, reason: 'closed' | 'expired' = 'closed'): void {
     c.state = 'closed';
-    c.queue.clear();
     c.ooo = [];
+    c.pending = [];
+    c.pendingBytes = 0;
     this.setDeadline(c, undefined);
     this.dirty.delete(c);
     this.delayed.delete(c);
+    this.closeSocket(c, false);
     if (this.conns.get(c.key) === c) this.conns.delete(c.key);
     if (c.flow) {
-      this.flows.delete(c.flow);
       this.deps.table.remove(c.flow, reason);
+      c.flow = undefined;
     }
-    if (!c.sockClosed) c.sock.destroy();
   }
 
   /** The guest went away (stream client disconnected): reset every host connection. */
@@ -1382,7 +1578,7 @@ export class TcpTranslator {
     this.arena?.reset();
   }
 
-  /** Resets every connection and closes the listening sockets. */
+  /** Resets every connection, closes the listening sockets and the epoll set. */
   close(): Promise<void> {
     this.linkDown();
     this.closed = true;
@@ -1390,10 +1586,11 @@ export class TcpTranslator {
     this.tick = undefined;
     if (this.ackTimer !== undefined) this.deps.clearTimer(this.ackTimer);
     this.ackTimer = undefined;
-    const servers = this.servers.splice(0);
-    return Promise.all(
-      servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
-    ).then(() => undefined);
+    for (const l of this.listeners.splice(0)) tcpClose(l.fd, false);
+    this.byId.clear();
+    this.poller?.close();
+    this.poller = undefined;
+    return Promise.resolve();
   }
 }
 
