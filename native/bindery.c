@@ -19,13 +19,16 @@
 #include "glue.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 4
+#define BDY_ABI 5
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
 #define MAX_FRAME (65536 + 64)
 /* Per-endpoint read area: 64 frames of MTU 1500 fit; with jumbo MTUs a batch holds fewer. */
 #define SCRATCH_SIZE (256 * 1024)
+/* A tap's reused receive buffer: the batch's lengths, then its frames (16 jumbo frames fit). */
+#define RX_META (8 * BATCH_MAX)
+#define RX_REUSE_SIZE (RX_META + 16 * MAX_FRAME)
 
 /* Per-environment state: the JS error class that native errors are built with. */
 typedef struct {
@@ -54,6 +57,11 @@ typedef struct {
   napi_ref on_error; /* (error) => void */
   napi_async_context actx;
   uint8_t *scratch; /* SCRATCH_SIZE bytes, allocated when polling starts */
+  /* Taps opened with reuseRx: one ArrayBuffer read into directly and handed to every callback
+   * (frames valid only during the call), instead of a fresh copy per batch. */
+  bool rx_reuse;
+  napi_ref rx_ref;
+  uint8_t *rx_data;
 } endpoint;
 
 /* Tags our externals so a foreign external passed in by mistake is rejected, not dereferenced. */
@@ -233,6 +241,9 @@ static void ep_drop_callbacks(napi_env env, endpoint *ep) {
   if (ep->on_data != NULL) napi_delete_reference(env, ep->on_data);
   if (ep->on_error != NULL) napi_delete_reference(env, ep->on_error);
   ep->on_data = ep->on_error = NULL;
+  if (ep->rx_ref != NULL) napi_delete_reference(env, ep->rx_ref);
+  ep->rx_ref = NULL;
+  ep->rx_data = NULL;
 }
 
 /*
@@ -340,7 +351,13 @@ static int format_addr(const struct sockaddr_storage *ss, char *buf, size_t n) {
  * source port) in host order, then the payloads back to back; `addrs` (datagram sockets only)
  * holds the source address of each. One allocation and one JS call per batch, whatever its size.
  */
+static void read_batch_reused(endpoint *ep);
+
 static void read_batch(endpoint *ep) {
+  if (ep->rx_reuse && ep->rx_data != NULL) {
+    read_batch_reused(ep);
+    return;
+  }
   napi_env env = ep->env;
   uint32_t lens[BATCH_MAX], ports[BATCH_MAX];
   struct sockaddr_storage from[BATCH_MAX];
@@ -397,6 +414,42 @@ static void read_batch(endpoint *ep) {
      * Socket errors (ICMP-reported ECONNREFUSED etc.) are consumed by the read: keep going. */
     if (ep->kind == EP_TAP && ep->poll_live) uv_poll_stop(&ep->poll);
     emit_error(ep, err, ep->kind == EP_TAP ? "read" : "recvfrom");
+  }
+}
+
+/*
+ * The reused-buffer form of read_batch for taps: frames are read straight into the one
+ * ArrayBuffer (no copy), lengths in its first RX_META bytes, frames from RX_META on, each
+ * 8-aligned; onData(buffer, count) gets the same buffer every time.
+ */
+static void read_batch_reused(endpoint *ep) {
+  napi_env env = ep->env;
+  uint32_t *meta = (uint32_t *)ep->rx_data;
+  size_t off = RX_META;
+  uint32_t n = 0;
+  int err = 0;
+  while (n < BATCH_MAX && off + MAX_FRAME <= RX_REUSE_SIZE) {
+    ssize_t r = read(ep->fd, ep->rx_data + off, MAX_FRAME);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      break;
+    }
+    meta[2 * n] = (uint32_t)r;
+    meta[2 * n + 1] = (uint32_t)(off - RX_META);
+    off = (off + (size_t)r + 7) & ~(size_t)7;
+    n++;
+  }
+  if (n > 0) {
+    napi_value argv[3];
+    if (napi_get_reference_value(env, ep->rx_ref, &argv[0]) != napi_ok) return;
+    napi_create_uint32(env, n, &argv[1]);
+    napi_get_undefined(env, &argv[2]);
+    call_js(ep, ep->on_data, 3, argv);
+  }
+  if (err != 0 && !ep->closed) {
+    if (ep->poll_live) uv_poll_stop(&ep->poll);
+    emit_error(ep, err, "read");
   }
 }
 
@@ -486,12 +539,13 @@ static napi_value js_set_error_class(napi_env env, napi_callback_info info) {
 }
 
 /*
- * tapOpen(netns, name, mtu, up, offload): [handle, actualName] — a tap device inside `netns`.
- * With `offload`, frames read start with a 10-byte virtio_net_hdr and tapSend adds one.
+ * tapOpen(netns, name, mtu, up, offload, reuseRx): [handle, actualName] — a tap device inside
+ * `netns`. With `offload`, frames read start with a 10-byte virtio_net_hdr and tapSend adds one;
+ * with `reuseRx`, batches arrive in one reused buffer (see read_batch_reused).
  */
 static napi_value js_tap_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char netns[STR_MAX], name[STR_MAX];
   int mtu;
@@ -501,8 +555,9 @@ static napi_value js_tap_open(napi_env env, napi_callback_info info) {
       !get_int(env, argv[2], &mtu, "mtu must be a number"))
     return NULL;
   CHECK(env, napi_get_value_bool(env, argv[3], &up));
-  bool offload = false;
+  bool offload = false, reuse = false;
   if (argc >= 5) CHECK(env, napi_get_value_bool(env, argv[4], &offload));
+  if (argc >= 6) CHECK(env, napi_get_value_bool(env, argv[5], &reuse));
 
   bdy_tap_req req = {.name = name, .mtu = mtu, .up = up, .offload = offload, .fd = -1};
   bdy_status st = {0};
@@ -512,6 +567,7 @@ static napi_value js_tap_open(napi_env env, napi_callback_info info) {
   endpoint *ep = ep_get(env, h);
   if (ep == NULL) return NULL;
   ep->vnet = offload;
+  ep->rx_reuse = reuse;
   napi_value vname;
   CHECK(env, napi_create_string_utf8(env, req.out_name, NAPI_AUTO_LENGTH, &vname));
   return pair(env, h, vname);
@@ -593,7 +649,14 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
                                        NAPI_AUTO_LENGTH, &rname));
     CHECK(env, napi_async_init(env, resource, rname, &ep->actx));
   }
-  if (ep->scratch == NULL && ep->kind != EP_EPOLL) {
+  if (ep->rx_reuse && ep->rx_ref == NULL) {
+    napi_value ab;
+    void *data = NULL;
+    CHECK(env, napi_create_arraybuffer(env, RX_REUSE_SIZE, &data, &ab));
+    CHECK(env, napi_create_reference(env, ab, 1, &ep->rx_ref));
+    ep->rx_data = data;
+  }
+  if (ep->scratch == NULL && ep->kind != EP_EPOLL && !ep->rx_reuse) {
     ep->scratch = malloc(SCRATCH_SIZE);
     if (ep->scratch == NULL) return throw_errno(env, ENOMEM, "malloc", NULL);
   }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 4;
+const NATIVE_ABI = 5;
 
 declare const handleBrand: unique symbol;
 /** An open tap or socket inside the shim (a tagged N-API external). */
@@ -26,6 +26,7 @@ export interface Shim {
     mtu: number,
     up: boolean,
     offload: boolean,
+    reuseRx: boolean,
   ): [Handle, string];
   pingOpen(
     family: 4 | 6,
@@ -157,6 +158,11 @@ export interface TapDevice {
   /** Whether checksum/TSO offloads are on (frames carry a virtio_net_hdr on the fd). */
   readonly offload: boolean;
   /**
+   * Batches arrive in one reused buffer (opened with `reuseRx`): frames are valid only until
+   * the callback returns (microtasks included); copy what must live longer.
+   */
+  readonly transient: boolean;
+  /**
    * Sets the receiver of frame batches and starts reading (frames queue in the kernel until
    * then). On an offloading tap the virtio_net_hdr is stripped and `vnet` holds three numbers
    * per frame: its flags (1 = NEEDS_CSUM: the TCP/UDP checksum is partial; 2 = DATA_VALID),
@@ -217,6 +223,18 @@ function stripVnet(frames: Uint8Array[]): Uint16Array {
   return vnet;
 }
 
+/** Offset of the frames in a reused receive buffer (RX_META in native/bindery.c). */
+const RX_META = 8 * 64;
+
+/** Views of a reused-buffer batch: (length, offset past RX_META) pairs, then the frames. */
+function reusedViews(batch: ArrayBuffer, count: number): Uint8Array[] {
+  const meta = new Uint32Array(batch, 0, count * 2);
+  const out = new Array<Uint8Array>(count);
+  for (let i = 0; i < count; i++)
+    out[i] = new Uint8Array(batch, RX_META + meta[2 * i + 1]!, meta[2 * i]!);
+  return out;
+}
+
 class Tap extends Endpoint implements TapDevice {
   private framesCb: (frames: Uint8Array[], vnet?: Uint16Array) => void = () => {};
 
@@ -224,6 +242,7 @@ class Tap extends Endpoint implements TapDevice {
     handle: Handle,
     readonly name: string,
     readonly offload: boolean,
+    readonly transient: boolean,
   ) {
     super(handle);
   }
@@ -231,7 +250,7 @@ class Tap extends Endpoint implements TapDevice {
   onFrames(cb: (frames: Uint8Array[], vnet?: Uint16Array) => void): void {
     this.framesCb = cb;
     this.start((batch, count) => {
-      const frames = views(batch, count);
+      const frames = this.transient ? reusedViews(batch, count) : views(batch, count);
       if (!this.offload) return this.framesCb(frames);
       const vnet = stripVnet(frames);
       this.framesCb(frames, vnet);
@@ -255,6 +274,8 @@ class Tap extends Endpoint implements TapDevice {
  * @param opts.up - Bring the link up (default false).
  * @param opts.offload - IFF_VNET_HDR with checksum and TSO offloads (default false): the
  *   namespace's kernel leaves TCP/UDP checksums partial both ways (see TapDevice).
+ * @param opts.reuseRx - Read every batch into one reused buffer, no copy and no garbage per
+ *   batch (default false); frames are then valid only during the callback (TapDevice.transient).
  * @throws SyscallError e.g. ENOENT (no such namespace), EPERM (no CAP_NET_ADMIN), EBUSY.
  * @throws BinderyError (NativeUnavailable) when the shim is not built.
  */
@@ -264,16 +285,19 @@ export function openTap(opts: {
   mtu?: number;
   up?: boolean;
   offload?: boolean;
+  reuseRx?: boolean;
 }): TapDevice {
   const offload = opts.offload ?? false;
+  const reuse = opts.reuseRx ?? false;
   const [handle, name] = native().tapOpen(
     opts.netns,
     opts.name,
     opts.mtu ?? 0,
     opts.up ?? false,
     offload,
+    reuse,
   );
-  return new Tap(handle, name, offload);
+  return new Tap(handle, name, offload, reuse);
 }
 
 /** One received datagram; `data` is a view into the batch's shared ArrayBuffer. */

@@ -109,6 +109,11 @@ export interface L4Deps {
   readonly checksumOffload: boolean;
   /** Frames passed to `toGuest` may be reused once it returns (GuestLink.consumesOnSend). */
   readonly framesReusable: boolean;
+  /**
+   * Guest frames (and the payloads cut from them) are valid only until the batch's microtasks
+   * have run (GuestLink.framesTransient): whatever waits longer is copied.
+   */
+  readonly framesTransient: boolean;
   /** The clock's now(). */
   now(): number;
   /** The clock's timers. */
@@ -223,6 +228,7 @@ export function tapLink(dev: TapDevice): GuestLink {
     kind: 'tap',
     checksumOffload: dev.offload,
     consumesOnSend: true,
+    framesTransient: dev.transient,
     send(frames, partialChecksum) {
       try {
         return dev.send(frames, partialChecksum) === frames.length;
@@ -360,6 +366,7 @@ export class PasstDaemon {
         toGuest: (frames, partial) => this.send(frames, partial),
         checksumOffload: this.link.checksumOffload === true,
         framesReusable: this.link.consumesOnSend === true,
+        framesTransient: this.link.framesTransient === true,
         now: () => this.opts.clock.now(),
         setTimer: (fn, ms) => this.opts.clock.setTimer(fn, ms),
         clearTimer: (h) => this.opts.clock.clearTimer(h),

@@ -137,161 +137,168 @@ async function linkMac(ns: string, dev: string): Promise<Uint8Array> {
   return Uint8Array.from(link!.address.split(':').map((x) => parseInt(x, 16)));
 }
 
-describe('tap inside a namespace', () => {
-  const ns = nsName('io');
-  const TAP = 'bdytap0';
-  let tap: TapDevice | undefined;
-  const errors: Error[] = [];
-  const frames: Uint8Array[] = [];
-  const batchSizes: number[] = [];
-  /** Extra per-batch handler a test installs (e.g. an echo responder). */
-  let onBatch: ((batch: Uint8Array[]) => void) | undefined;
+for (const reuseRx of [false, true]) {
+  describe(`tap inside a namespace${reuseRx ? ', batches in one reused buffer' : ''}`, () => {
+    const ns = nsName(reuseRx ? 'ior' : 'io');
+    const TAP = 'bdytap0';
+    let tap: TapDevice | undefined;
+    const errors: Error[] = [];
+    const frames: Uint8Array[] = [];
+    const batchSizes: number[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    /** Extra per-batch handler a test installs (e.g. an echo responder). */
+    let onBatch: ((batch: Uint8Array[]) => void) | undefined;
 
-  before(async () => {
-    await ip('netns', 'add', ns);
-    tap = openTap({ netns: ns, name: TAP });
-    assert.equal(tap.name, TAP);
-    await ip('-n', ns, 'addr', 'add', '10.200.0.1/24', 'dev', TAP);
-    await ip('-n', ns, 'link', 'set', TAP, 'up');
-    tap.onError((e) => errors.push(e));
-    tap.onFrames((batch) => {
-      batchSizes.push(batch.length);
-      for (const f of batch) frames.push(f);
-      onBatch?.(batch);
+    before(async () => {
+      await ip('netns', 'add', ns);
+      tap = openTap({ netns: ns, name: TAP, reuseRx });
+      assert.equal(tap.name, TAP);
+      assert.equal(tap.transient, reuseRx);
+      await ip('-n', ns, 'addr', 'add', '10.200.0.1/24', 'dev', TAP);
+      await ip('-n', ns, 'link', 'set', TAP, 'up');
+      tap.onError((e) => errors.push(e));
+      tap.onFrames((batch) => {
+        batchSizes.push(batch.length);
+        // Reused memory: keep copies (the next read overwrites these views).
+        for (const f of batch) frames.push(reuseRx ? f.slice() : f);
+        if (reuseRx) buffers.add(batch[0]!.buffer);
+        onBatch?.(batch);
+      });
     });
-  });
 
-  after(async () => {
-    tap?.close();
-    await delNs(ns);
-    assert.deepEqual(errors, []);
-  });
-
-  it('delivers the ARP request, injects the reply, and the kernel pings our MAC', async () => {
-    const mark = frames.length;
-    // ping resolves 10.200.0.2 on the tap; it exits 0 only if our echo reply arrives too.
-    const ping = run(
-      'ip',
-      ['netns', 'exec', ns, 'ping', '-n', '-c', '1', '-W', '3', '10.200.0.2'],
-      {
-        timeout: 10_000,
-      },
-    );
-    ping.catch(() => undefined); // awaited below; avoid an unhandled rejection if a step fails first
-    const arp = await waitFor('the ARP request', () =>
-      frames.slice(mark).find((f) => isArpRequestFor(f, PEER_IP)),
-    );
-    assert.deepEqual([...arp.subarray(0, 6)], [255, 255, 255, 255, 255, 255]);
-    assert.deepEqual([...arp.subarray(28, 32)], TAP_IP);
-    const kernelMac = arp.slice(22, 28);
-    assert.deepEqual(kernelMac, await linkMac(ns, TAP));
-
-    assert.equal(tap!.send([arpReply(kernelMac)]), 1);
-    const neigh = await waitFor('the neighbour entry', async () => {
-      const out = await ip('-n', ns, 'neigh', 'show', '10.200.0.2', 'dev', TAP);
-      return out.includes(macText(OUR_MAC)) ? out : undefined;
+    after(async () => {
+      tap?.close();
+      await delNs(ns);
+      assert.deepEqual(errors, []);
     });
-    assert.match(neigh, /REACHABLE|STALE|DELAY/);
 
-    const req = await waitFor('the echo request to our MAC', () =>
-      frames.slice(mark).find((f) => isEchoRequestTo(f, PEER_IP)),
-    );
-    assert.equal(tap!.send([echoReply(req)]), 1);
-    const { stdout } = await ping;
-    assert.match(stdout, /1 packets transmitted, 1 received/);
-  });
-
-  it('injects a UDP datagram that a socket inside the namespace receives', async () => {
-    const script =
-      'import socket\n' +
-      's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n' +
-      "s.bind(('10.200.0.1', 5555))\n" +
-      "print('ready', flush=True)\n" +
-      'd, a = s.recvfrom(100)\n' +
-      'print(d.decode(), a[0], a[1], flush=True)\n';
-    const listener = spawn('ip', ['netns', 'exec', ns, 'timeout', '10', 'python3', '-c', script]);
-    try {
-      let out = '';
-      listener.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await waitFor('the listener', () => (out.includes('ready') ? true : undefined));
-      const mac = await linkMac(ns, TAP);
-      const frame = udpFrame(mac, 4444, 5555, new TextEncoder().encode('hello-bindery'));
-      assert.equal(tap!.send([frame]), 1);
-      const line = await waitFor('the datagram', () =>
-        out.split('\n').find((l) => l.startsWith('hello')),
-      );
-      assert.equal(line, 'hello-bindery 10.200.0.2 4444');
-    } finally {
-      listener.kill('SIGKILL');
-    }
-  });
-
-  it('answers a ping flood of 1000+ requests: batches of up to 64, counts add up', async () => {
-    await ip(
-      '-n',
-      ns,
-      'neigh',
-      'replace',
-      '10.200.0.2',
-      'lladdr',
-      macText(OUR_MAC),
-      'dev',
-      TAP,
-      'nud',
-      'permanent',
-    );
-    let requests = 0;
-    let replied = 0;
-    let maxBatch = 0;
-    onBatch = (batch) => {
-      const replies = batch.filter((f) => isEchoRequestTo(f, PEER_IP)).map(echoReply);
-      requests += replies.length;
-      maxBatch = Math.max(maxBatch, replies.length);
-      replied += tap!.send(replies);
-    };
-    try {
-      // -l 64 keeps 64 requests in flight, so reads find many frames queued at once. ping stops
-      // once 1000 replies are in, so it sends (and gets) a few more than 1000.
-      const { stdout } = await run(
+    it('delivers the ARP request, injects the reply, and the kernel pings our MAC', async () => {
+      const mark = frames.length;
+      // ping resolves 10.200.0.2 on the tap; it exits 0 only if our echo reply arrives too.
+      const ping = run(
         'ip',
-        [
-          'netns',
-          'exec',
-          ns,
-          'ping',
-          '-n',
-          '-q',
-          '-f',
-          '-l',
-          '64',
-          '-c',
-          '1000',
-          '-w',
-          '30',
-          '10.200.0.2',
-        ],
-        { timeout: 40_000 },
+        ['netns', 'exec', ns, 'ping', '-n', '-c', '1', '-W', '3', '10.200.0.2'],
+        {
+          timeout: 10_000,
+        },
       );
-      const m = /(\d+) packets transmitted, (\d+) received/.exec(stdout);
-      assert.ok(m, stdout);
-      const transmitted = Number(m[1]);
-      const received = Number(m[2]);
-      assert.ok(received >= 1000 && received <= transmitted, stdout);
-      // Every request the kernel queued on the tap reached us (none dropped), and we answered each.
-      await waitFor('all requests', () => (requests >= transmitted ? true : undefined));
-      const [stats] = JSON.parse(await ip('-n', ns, '-s', '-j', 'link', 'show', TAP)) as Array<{
-        stats64: { tx: { dropped: number } };
-      }>;
-      assert.equal(stats!.stats64.tx.dropped, 0);
-      assert.equal(requests, transmitted);
-      assert.equal(replied, transmitted);
-    } finally {
-      onBatch = undefined;
-    }
-    assert.ok(maxBatch > 1, `expected batching, the largest batch held ${maxBatch} requests`);
-    assert.ok(Math.max(...batchSizes) <= 64);
+      ping.catch(() => undefined); // awaited below; avoid an unhandled rejection if a step fails first
+      const arp = await waitFor('the ARP request', () =>
+        frames.slice(mark).find((f) => isArpRequestFor(f, PEER_IP)),
+      );
+      assert.deepEqual([...arp.subarray(0, 6)], [255, 255, 255, 255, 255, 255]);
+      assert.deepEqual([...arp.subarray(28, 32)], TAP_IP);
+      const kernelMac = arp.slice(22, 28);
+      assert.deepEqual(kernelMac, await linkMac(ns, TAP));
+
+      assert.equal(tap!.send([arpReply(kernelMac)]), 1);
+      const neigh = await waitFor('the neighbour entry', async () => {
+        const out = await ip('-n', ns, 'neigh', 'show', '10.200.0.2', 'dev', TAP);
+        return out.includes(macText(OUR_MAC)) ? out : undefined;
+      });
+      assert.match(neigh, /REACHABLE|STALE|DELAY/);
+
+      const req = await waitFor('the echo request to our MAC', () =>
+        frames.slice(mark).find((f) => isEchoRequestTo(f, PEER_IP)),
+      );
+      assert.equal(tap!.send([echoReply(req)]), 1);
+      const { stdout } = await ping;
+      assert.match(stdout, /1 packets transmitted, 1 received/);
+    });
+
+    it('injects a UDP datagram that a socket inside the namespace receives', async () => {
+      const script =
+        'import socket\n' +
+        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n' +
+        "s.bind(('10.200.0.1', 5555))\n" +
+        "print('ready', flush=True)\n" +
+        'd, a = s.recvfrom(100)\n' +
+        'print(d.decode(), a[0], a[1], flush=True)\n';
+      const listener = spawn('ip', ['netns', 'exec', ns, 'timeout', '10', 'python3', '-c', script]);
+      try {
+        let out = '';
+        listener.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        await waitFor('the listener', () => (out.includes('ready') ? true : undefined));
+        const mac = await linkMac(ns, TAP);
+        const frame = udpFrame(mac, 4444, 5555, new TextEncoder().encode('hello-bindery'));
+        assert.equal(tap!.send([frame]), 1);
+        const line = await waitFor('the datagram', () =>
+          out.split('\n').find((l) => l.startsWith('hello')),
+        );
+        assert.equal(line, 'hello-bindery 10.200.0.2 4444');
+      } finally {
+        listener.kill('SIGKILL');
+      }
+    });
+
+    it('answers a ping flood of 1000+ requests: batches of up to 64, counts add up', async () => {
+      await ip(
+        '-n',
+        ns,
+        'neigh',
+        'replace',
+        '10.200.0.2',
+        'lladdr',
+        macText(OUR_MAC),
+        'dev',
+        TAP,
+        'nud',
+        'permanent',
+      );
+      let requests = 0;
+      let replied = 0;
+      let maxBatch = 0;
+      onBatch = (batch) => {
+        const replies = batch.filter((f) => isEchoRequestTo(f, PEER_IP)).map(echoReply);
+        requests += replies.length;
+        maxBatch = Math.max(maxBatch, replies.length);
+        replied += tap!.send(replies);
+      };
+      try {
+        // -l 64 keeps 64 requests in flight, so reads find many frames queued at once. ping stops
+        // once 1000 replies are in, so it sends (and gets) a few more than 1000.
+        const { stdout } = await run(
+          'ip',
+          [
+            'netns',
+            'exec',
+            ns,
+            'ping',
+            '-n',
+            '-q',
+            '-f',
+            '-l',
+            '64',
+            '-c',
+            '1000',
+            '-w',
+            '30',
+            '10.200.0.2',
+          ],
+          { timeout: 40_000 },
+        );
+        const m = /(\d+) packets transmitted, (\d+) received/.exec(stdout);
+        assert.ok(m, stdout);
+        const transmitted = Number(m[1]);
+        const received = Number(m[2]);
+        assert.ok(received >= 1000 && received <= transmitted, stdout);
+        // Every request the kernel queued on the tap reached us (none dropped), and we answered each.
+        await waitFor('all requests', () => (requests >= transmitted ? true : undefined));
+        const [stats] = JSON.parse(await ip('-n', ns, '-s', '-j', 'link', 'show', TAP)) as Array<{
+          stats64: { tx: { dropped: number } };
+        }>;
+        assert.equal(stats!.stats64.tx.dropped, 0);
+        assert.equal(requests, transmitted);
+        assert.equal(replied, transmitted);
+      } finally {
+        onBatch = undefined;
+      }
+      assert.ok(maxBatch > 1, `expected batching, the largest batch held ${maxBatch} requests`);
+      assert.ok(Math.max(...batchSizes) <= 64);
+      if (reuseRx) assert.equal(buffers.size, 1, 'every batch in the same buffer');
+    });
   });
-});
+}
 
 describe('tap lifecycle', () => {
   const ns = nsName('life');

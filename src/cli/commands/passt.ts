@@ -261,6 +261,7 @@ async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
       name: opts.tap.name,
       up: true,
       offload: opts.tapOffload,
+      reuseRx: true,
       ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
     });
     link = tapLink(dev);

@@ -55,6 +55,8 @@ export interface FlowDeps {
   now(): number;
   /** Optional log sink for one-off warnings. */
   log?(msg: string): void;
+  /** Guest payloads are valid only until the batch's microtasks ran (GuestLink.framesTransient). */
+  readonly framesTransient?: boolean;
 }
 
 /** UDP translator counters. */
@@ -532,6 +534,8 @@ export class UdpTranslator {
   }
 
   private sendHost(st: UdpState, payload: Uint8Array, addr?: string, port?: number): void {
+    // node:dgram keeps the buffer until the kernel took it, which may be after this batch.
+    if (this.deps.framesTransient === true) payload = payload.slice();
     try {
       if (addr !== undefined && port !== undefined) st.sock.send(payload, port, addr);
       else st.sock.send(payload);

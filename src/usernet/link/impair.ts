@@ -116,6 +116,8 @@ class DelayLine {
     private readonly clock: ImpairClock,
     private readonly random: () => number,
     private readonly deliver: (frames: Uint8Array[], trusted?: Uint8Array) => boolean,
+    /** Copy the frames that wait (their memory is reused by the link after the call). */
+    private readonly copyQueued = false,
   ) {}
 
   push(frames: readonly Uint8Array[], trustedIn?: Uint8Array): void {
@@ -139,7 +141,12 @@ class DelayLine {
         immediateTrusted.push(trusted);
         continue;
       }
-      this.queue.push({ due, seq: this.seq++, frame, trusted });
+      this.queue.push({
+        due,
+        seq: this.seq++,
+        frame: this.copyQueued ? frame.slice() : frame,
+        trusted,
+      });
     }
     if (immediate.length > 0) this.out(immediate, Uint8Array.from(immediateTrusted));
     this.arm();
@@ -202,15 +209,23 @@ export function impairLink(link: GuestLink, opts: ImpairOptions, clock: ImpairCl
   const random = seededRandom(opts.seed);
   const toGuest = new DelayLine(opts, clock, random, (f) => link.send(f));
   let listener: ((frames: Uint8Array[], trusted?: Uint8Array) => void) | undefined;
-  const fromGuest = new DelayLine(opts, clock, random, (f, trusted) => {
-    listener?.(f, trusted);
-    return true;
-  });
+  const fromGuest = new DelayLine(
+    opts,
+    clock,
+    random,
+    (f, trusted) => {
+      listener?.(f, trusted);
+      return true;
+    },
+    link.framesTransient === true,
+  );
   link.onFrames((frames, trusted) => fromGuest.push(frames, trusted));
   return {
     kind: link.kind,
     // Frames wait in the delay line without their send flags: checksums are always complete.
     checksumOffload: false,
+    // Frames that are not held back come straight from the inner link's memory.
+    framesTransient: link.framesTransient === true,
     impairCounters: { toGuest: toGuest.counters, fromGuest: fromGuest.counters },
     send(frames) {
       toGuest.push(frames);

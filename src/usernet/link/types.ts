@@ -4,7 +4,8 @@
  * A guest link: Ethernet frames in from the guest (batched), frames out to it.
  *
  * Frames handed to `send` belong to the link until they are written: the caller must not
- * reuse or modify them afterwards. Frames delivered to `onFrames` belong to the listener.
+ * reuse or modify them afterwards. Frames delivered to `onFrames` belong to the listener, or,
+ * on a link with `framesTransient`, only until the listener returns (microtasks included).
  */
 export interface GuestLink {
   /** What carries the frames. */
@@ -19,6 +20,11 @@ export interface GuestLink {
    * their memory at once (a tap: one write() per frame). Links that queue frames leave it unset.
    */
   readonly consumesOnSend?: boolean;
+  /**
+   * Frames delivered to `onFrames` live in memory the link reuses for its next read: valid
+   * until the listener returns and the microtasks it queued have run. Copy what must wait.
+   */
+  readonly framesTransient?: boolean;
   /**
    * Sends frames to the guest, in order.
    *
