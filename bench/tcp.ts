@@ -32,7 +32,8 @@
 // one single-stream bulk run each way, and prints the 15 functions with the most self time
 // within that run (V8 writes one file per thread; the busiest is the main thread; a bindery
 // still running 20 s after SIGTERM writes none, and the notes then say what it was doing).
-// BINDERY_BENCH_TCP_SETUPS=bindery,pasta picks setups (default all four).
+// BINDERY_BENCH_TCP_SETUPS=bindery,pasta picks setups (default all four);
+// BINDERY_BENCH_TCP_WORKLOADS=rrMed,crr picks workloads by a row key (default all).
 // BINDERY_BENCH_IMPAIR passes a BINDERY_IMPAIR spec to bindery (otherwise it is unset for it).
 // BINDERY_BENCH_BINDERY=dist runs the compiled CLI (bin/bindery.js, after `npm run build`)
 // instead of src/ through tsx, whose loader thread adds to the RSS and the start-up.
@@ -103,7 +104,8 @@ export interface ProfileTop {
   readonly totalSamples: number;
   readonly idlePercent: number;
   readonly scope: 'run window' | 'whole process';
-  readonly gbps: number | undefined;
+  /** What the profiled run reached (e.g. "4.2 Gbit/s"), slowed by the profiler. */
+  readonly reached: string | undefined;
   readonly top: ProfileEntry[];
   readonly error?: string;
 }
@@ -560,6 +562,14 @@ const WORKLOADS: readonly Workload[] = [
   CRR,
 ];
 
+/** The workloads to run: those with a row key in BINDERY_BENCH_TCP_WORKLOADS, or all. */
+function selectedWorkloads(): readonly Workload[] {
+  const env = process.env.BINDERY_BENCH_TCP_WORKLOADS;
+  if (env === undefined || env === '') return WORKLOADS;
+  const keys = new Set(env.split(',').map((k) => k.trim()));
+  return WORKLOADS.filter((w) => w.rows.some((r) => keys.has(r)));
+}
+
 function exitReason(s: Setup): string | undefined {
   const st = s.proc?.exitStatus;
   if (st === undefined) return undefined;
@@ -659,7 +669,7 @@ export async function benchTcpCompare(
       // Workload by workload, the setups in turn (starting with a different one each
       // repetition), so a burst of other work on the machine does not hit one setup only.
       const order = kinds.map((_, i) => kinds[(i + rep) % kinds.length]!);
-      for (const w of WORKLOADS) {
+      for (const w of selectedWorkloads()) {
         console.error(`  tcp bench: repetition ${rep + 1}/${reps}, ${w.name}`);
         for (const kind of order) {
           const s = setups.get(kind);
@@ -701,8 +711,28 @@ export async function benchTcpCompare(
       }
     }
     if (process.env.BINDERY_BENCH_PROFILE === '1') {
-      for (const reverse of [false, true]) {
-        profiles.push(await profileBulk(lab, reverse, notes));
+      const chosen = new Set(selectedWorkloads().flatMap((w) => w.rows));
+      const runs: [string, string, (s: Setup) => Promise<string>][] = [
+        ...([false, true] as const).map(
+          (reverse): [string, string, (s: Setup) => Promise<string>] => [
+            reverse ? 'h2g1' : 'g2h1',
+            `bulk ${reverse ? 'host→guest' : 'guest→host'}, 1 stream`,
+            async (s) => `${fmtNum((await iperf(lab, s, 1, reverse, false)).gbps)} Gbit/s`,
+          ],
+        ),
+        [
+          'rrMed',
+          RR.name,
+          async (s) => `median ${fmtValue((await RR.run(lab, s, () => {})).rrMed ?? 'n/a')} µs`,
+        ],
+        [
+          'crr',
+          CRR.name,
+          async (s) => `${fmtValue((await CRR.run(lab, s, () => {})).crr ?? 'n/a')} conn/s`,
+        ],
+      ];
+      for (const [key, name, measure] of runs) {
+        if (chosen.has(key)) profiles.push(await profileRun(lab, name, notes, measure));
       }
     }
   } finally {
@@ -752,19 +782,26 @@ function summarize(vs: readonly Value[]): Value {
   return vs.find((v): v is { failed: string } => typeof v === 'object') ?? { failed: 'no samples' };
 }
 
-/** Bulk run under `node --cpu-prof` in a fresh bindery; top self-time functions in its window. */
-async function profileBulk(lab: Lab, reverse: boolean, notes: string[]): Promise<ProfileTop> {
-  const workload = `bulk ${reverse ? 'host→guest' : 'guest→host'}, 1 stream`;
+/**
+ * One workload under `node --cpu-prof` in a fresh bindery; top self-time functions in its
+ * window. `measure` runs it and says what it reached (shown beside the profile).
+ */
+async function profileRun(
+  lab: Lab,
+  workload: string,
+  notes: string[],
+  measure: (s: Setup) => Promise<string>,
+): Promise<ProfileTop> {
   console.error(`  tcp bench: profiling bindery, ${workload}`);
   const dir = await lab.tmpDir();
-  let gbps: number | undefined;
+  let reached: string | undefined;
   let error: string | undefined;
   let window: [number, number] | undefined;
   try {
     const s = await makeSetupRetry(lab, 'bindery', dir);
     const t0 = Number(process.hrtime.bigint() / 1000n);
     try {
-      gbps = (await iperf(lab, s, 1, reverse, false)).gbps;
+      reached = await measure(s);
     } catch (e) {
       error = firstLine(e);
     }
@@ -805,12 +842,12 @@ async function profileBulk(lab: Lab, reverse: boolean, notes: string[]): Promise
       totalSamples: 0,
       idlePercent: NaN,
       scope: 'whole process',
-      gbps,
+      reached,
       top: [],
       error: error ?? 'no .cpuprofile written (did bindery exit on SIGTERM?)',
     };
   }
-  const busy = (t: Omit<ProfileTop, 'workload' | 'gbps'>): number =>
+  const busy = (t: Omit<ProfileTop, 'workload' | 'reached'>): number =>
     t.totalSamples * (1 - (t.idlePercent || 0) / 100);
   if (error !== undefined && /no profile of its main thread/.test(error)) {
     return {
@@ -818,7 +855,7 @@ async function profileBulk(lab: Lab, reverse: boolean, notes: string[]): Promise
       totalSamples: 0,
       idlePercent: NaN,
       scope: 'whole process',
-      gbps,
+      reached,
       top: [],
       error,
     };
@@ -826,7 +863,7 @@ async function profileBulk(lab: Lab, reverse: boolean, notes: string[]): Promise
   const best = files
     .map((f) => topSelf(join(dir, f), window))
     .reduce((a, b) => (busy(b) > busy(a) ? b : a));
-  return { ...best, workload, gbps, ...(error ? { error } : {}) };
+  return { ...best, workload, reached, ...(error ? { error } : {}) };
 }
 
 const sourceCache = new Map<string, string[] | undefined>();
@@ -873,7 +910,7 @@ interface CpuProfile {
 function topSelf(
   path: string,
   window: [number, number] | undefined,
-): Omit<ProfileTop, 'workload' | 'gbps'> {
+): Omit<ProfileTop, 'workload' | 'reached'> {
   const prof = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const counts = new Map<number, number>();
@@ -968,8 +1005,10 @@ export function printTcpTable(title: string, res: TcpBenchResult): void {
     ...(res.kinds.includes('bindery') && res.kinds.includes('veth') ? ['b/veth'] : []),
     'target',
   ];
+  const measured = (r: RowResult): boolean =>
+    res.kinds.some((k) => Object.values(r.samples[k] ?? []).length > 0);
   const lines = res.rows
-    .filter((r) => r.secondary !== true)
+    .filter((r) => r.secondary !== true && measured(r))
     .map((r) => {
       const cells = [`${r.name} (${r.unit})`, ...res.kinds.map((k) => fmtValue(r.value[k]))];
       const fr = (x: number | undefined): string => (x === undefined ? '—' : x.toFixed(2));
@@ -1014,7 +1053,7 @@ export function printTcpTable(title: string, res: TcpBenchResult): void {
   }
   for (const p of res.profiles) {
     console.log(
-      `\nbindery CPU profile, ${p.workload}${p.gbps !== undefined ? ` (${p.gbps.toFixed(2)} Gbit/s under --cpu-prof)` : ''}: ` +
+      `\nbindery CPU profile, ${p.workload}${p.reached !== undefined ? ` (${p.reached} under --cpu-prof)` : ''}: ` +
         `${p.totalSamples} samples (${p.scope}), idle ${fmtNum(p.idlePercent)}%` +
         `${p.error !== undefined ? `; run failed: ${p.error}` : ''}`,
     );

@@ -479,9 +479,10 @@ static void read_epoll(endpoint *ep) {
   }
   if (n == 0) return;
   napi_value argv[3];
-  void *data = NULL;
-  if (napi_create_arraybuffer(ep->env, 8 * (size_t)n, &data, &argv[0]) != napi_ok) return;
-  uint32_t *out = data;
+  /* One reused buffer (allocated by start()): the list is only read during the call. */
+  if (ep->rx_data == NULL || napi_get_reference_value(ep->env, ep->rx_ref, &argv[0]) != napi_ok)
+    return;
+  uint32_t *out = (uint32_t *)ep->rx_data;
   for (int i = 0; i < n; i++) {
     uint32_t e = evs[i].events, m = 0;
     if (e & EPOLLIN) m |= BDY_EV_IN;
@@ -652,7 +653,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   if (ep->rx_reuse && ep->rx_ref == NULL) {
     napi_value ab;
     void *data = NULL;
-    CHECK(env, napi_create_arraybuffer(env, RX_REUSE_SIZE, &data, &ab));
+    CHECK(env, napi_create_arraybuffer(
+                   env, ep->kind == EP_EPOLL ? 8 * EPOLL_BATCH : RX_REUSE_SIZE, &data, &ab));
     CHECK(env, napi_create_reference(env, ab, 1, &ep->rx_ref));
     ep->rx_data = data;
   }
@@ -792,7 +794,11 @@ static napi_value js_poller_open(napi_env env, napi_callback_info info) {
   (void)info;
   int fd = epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) return throw_errno(env, errno, "epoll_create1", NULL);
-  return ep_new(env, EP_EPOLL, AF_UNSPEC, fd);
+  napi_value h = ep_new(env, EP_EPOLL, AF_UNSPEC, fd);
+  endpoint *ep = h != NULL ? ep_get(env, h) : NULL;
+  if (ep == NULL) return NULL;
+  ep->rx_reuse = true;
+  return h;
 }
 
 /*

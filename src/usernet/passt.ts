@@ -501,7 +501,7 @@ export class PasstDaemon {
   }
 
   private learnMac(src: Uint8Array): void {
-    if (isMulticastMac(src) || src.every((b) => b === 0) || eq(src, this.mac)) return;
+    if (eq(src, this.mac) || isMulticastMac(src) || src.every((b) => b === 0)) return;
     this.mac = src.slice();
     this.counters.guestMacUpdates++;
   }
@@ -556,6 +556,11 @@ export class PasstDaemon {
   private ipv4(frame: Uint8Array, eth: EthernetView, out: Uint8Array[]): void {
     const v = Ipv4View.checked(eth.payload());
     if (isWireError(v)) return this.malformed(v.kind);
+    if (v.protocol === IpProtocol.Tcp && !v.isFragment) {
+      // The hot path: what parseIpv4 checks, without building (and copying into) a repr.
+      if (!v.checksumOk()) return this.malformed('bad-checksum');
+      return this.toTcp(4, v.src, v.dst, v.payload());
+    }
     const ip = parseIpv4Packet(v);
     if (isWireError(ip)) return this.malformed(ip.kind);
     if (ip.fragment) {
@@ -599,7 +604,6 @@ export class PasstDaemon {
       }
       return this.toPing(4, ip.src, ip.dst, icmp.ident, icmp.seqNo, icmp.data);
     }
-    if (ip.protocol === IpProtocol.Tcp) return this.toTcp(4, ip.src, ip.dst, v.payload());
     this.counters.unhandled++;
   }
 

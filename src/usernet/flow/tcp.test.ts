@@ -505,6 +505,10 @@ test('half-close both ways: guest FIN ends the host write side; the host keeps s
     { seq: guestSeq, ack: hostSeq, flags: TcpFlag.ACK | TcpFlag.FIN },
     Buffer.from('bye'),
   );
+  // The host has not closed: no FIN of its own carries the ACK, which comes after the delay.
+  await waitUntil(() => g.tcp.counters.segmentsIn >= 2, 'segment in');
+  assert.equal(g.got.filter((x) => x.ack === guestSeq + 4).length, 0, 'ACK of the FIN delayed');
+  g.time.advance(ACK_DELAY_MS);
   await g.waitFor((x) => x.ack === guestSeq + 4, 'ACK of data + FIN');
   await once(host, 'end');
   assert.equal(s.data().toString(), 'bye');
@@ -550,6 +554,23 @@ test('host data and its FIN in one burst: all data, then the FIN (the FIN edge c
     await g.waitFor(() => true, `data or the FIN (acked ${acked})`);
   }
   assert.equal(acked, body.length);
+});
+
+test("the ACK of a guest FIN rides on the host's FIN when the host closes at once", async (t) => {
+  const g = new Guest();
+  const s = await server(4, (c) => c.on('end', () => c.end()));
+  t.after(() => {
+    s.close();
+    void g.tcp.close();
+  });
+  const { guestSeq, hostSeq } = await handshake(g, 40013, s.port);
+  g.send(40013, s.port, { seq: guestSeq, ack: hostSeq, flags: TcpFlag.ACK | TcpFlag.FIN });
+  const fin = await g.waitFor((x) => (x.flags & TcpFlag.FIN) !== 0, "the host's FIN");
+  assert.equal(fin.ack, guestSeq + 1, 'it acknowledges the guest FIN');
+  assert.deepEqual(g.summary(), `[AF seq=${hostSeq} ack=${guestSeq + 1} len=0 win=${fin.window}]`);
+  g.time.advance(ACK_DELAY_MS * 5);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(g.got.length, 1, 'no pure ACK besides');
 });
 
 test('guest RST resets the host connection; a host reset becomes an RST to the guest', async (t) => {

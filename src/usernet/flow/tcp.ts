@@ -23,7 +23,7 @@
 // - Options: our SYN/SYN-ACK carries MSS (MTU − IP − 20), SACK-permitted when the guest offered
 //   it, and window scale WS_TO_GUEST when the guest offered scaling (RFC 7323 §2.2: both or
 //   none). No timestamps (as passt). The ISN is RFC 6528's: a 4 µs clock plus a keyed hash of
-//   the 4-tuple (HMAC-SHA-256 with a random secret per translator).
+//   the 4-tuple (SipHash-2-4 with a random key per translator, as passt).
 //
 // Guest → host. A segment at rcvNxt is queued for the socket as it is (a view of the frame, no
 // copy); at the end of the batch each connection's queued payloads go out in one sendmsg. What
@@ -77,7 +77,7 @@
 // Limits: the shared flow table bounds connections (full → RST to the guest's SYN); memory per
 // connection is the kernel's socket buffers plus at most RECV_BUFFER bytes of our own (guest
 // data the socket did not take yet, and out-of-order data, both within the window we offered).
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Flow, FlowSide } from './table.js';
 import type { FlowDeps } from './udp.js';
 import { guestToHost, hostToGuestSource } from './nat.js';
@@ -115,6 +115,7 @@ import { BinderyError, ErrorCode } from '../../errors.js';
 import { TcpFlag, type TcpRepr } from '../../wire/tcp.js';
 import { seqAdd, seqDiff, seqGt, seqLt, seqLe, seqGe } from '../../wire/seq.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../../wire/common.js';
+import { sipKey, siphash24, type SipKey } from '../../wire/siphash.js';
 
 /** Bytes of guest data that may wait in our own queue (the window we offer the guest). */
 export const RECV_BUFFER = 4 << 20;
@@ -122,8 +123,12 @@ export const RECV_BUFFER = 4 << 20;
 export const WS_TO_GUEST = 7;
 /** Most segments one peek of a host socket fills (passt: 128 frames per batch). */
 export const PEEK_SEGMENTS = 128;
-/** Most bytes one flush peeks from one connection before the others get their turn. */
-export const PUMP_BYTES = 4 << 20;
+/**
+ * Most bytes one flush peeks from one connection before the others get their turn. With 4 MiB
+ * one connection's burst held the guest and 4-stream host→guest throughput halved; 512 KiB cost
+ * a fifth of single-stream throughput (bench/tcp.ts, this 2-core machine).
+ */
+export const PUMP_BYTES = 1 << 20;
 /** Initial and minimum retransmission timeouts (RFC 6298 §2; Linux's minimum). */
 export const RTO_INIT_MS = 1000;
 export const RTO_MIN_MS = 200;
@@ -148,6 +153,8 @@ export const ACK_DELAY_MS = 1;
 const DEFAULT_MSS = 536;
 /** Connections accepted per readiness event of a listening socket. */
 const ACCEPT_BATCH = 64;
+/** Settled once: `.then` on it queues a plain microtask. */
+const RESOLVED = Promise.resolve();
 /** What every connected socket is watched for (edge-triggered, see the theory of operation). */
 const WATCH_CONN = TcpWatch.In | TcpWatch.Out | TcpWatch.RdHup | TcpWatch.Edge;
 
@@ -251,6 +258,8 @@ interface Conn {
   lastAckSent: number;
   /** Largest payload seen from the guest (its effective MSS, for the ACK-every-two rule). */
   rcvMss: number;
+  /** When a delayed ACK is due (ms), while the connection is in `delayed`. */
+  ackAt: number;
   /** Guest data the host socket has not taken yet, in order. */
   pending: Pending[];
   pendingBytes: number;
@@ -349,7 +358,9 @@ export class TcpTranslator {
   private nextId = 1;
   private poller: TcpPoller | undefined;
   private readonly listeners: Listener[] = [];
-  private readonly secret: Buffer;
+  private readonly secret: SipKey;
+  /** The 4-tuple hashed for an ISN (addresses and ports; 36 bytes for IPv6). */
+  private readonly tuple = new Uint8Array(36);
   /** Connections with work for the next flush (ACK due, data to send or write). */
   private dirty = new Set<Conn>();
   private flushQueued = false;
@@ -373,7 +384,7 @@ export class TcpTranslator {
     private readonly deps: TcpDeps,
     secret: Uint8Array = randomBytes(16),
   ) {
-    this.secret = Buffer.from(secret);
+    this.secret = sipKey(secret);
     this.partial = deps.checksumOffload === true;
     this.arena = deps.framesReusable === true ? new FrameArena() : undefined;
   }
@@ -632,25 +643,41 @@ export class TcpTranslator {
       if (skip >= o.data.length && !(o.fin && skip === o.data.length)) continue;
       this.deliver(c, o.data.subarray(Math.min(skip, o.data.length)), true, o.fin);
     }
-    // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: acknowledge at once every second full segment, a FIN
-    // and a segment that fills a gap; otherwise wait ACK_DELAY_MS for data going back to carry
-    // the ACK (a request/response exchange then costs no pure ACK at all).
-    if (c.guestFin || fillsGap || seqDiff(c.rcvNxt, c.lastAckSent) >= 2 * c.rcvMss) c.ackDue = true;
+    // RFC 9293 §3.8.6.3 / RFC 5681 §4.2: acknowledge at once every second full segment and a
+    // segment that fills a gap; otherwise wait ACK_DELAY_MS for data going back to carry the ACK
+    // (a request/response exchange then costs no pure ACK at all). A FIN waits too: the host
+    // peer's own FIN, which usually follows at once, carries it.
+    if (fillsGap || seqDiff(c.rcvNxt, c.lastAckSent) >= 2 * c.rcvMss) c.ackDue = true;
     else this.delayAck(c);
   }
 
+  /** Holds the ACK back ACK_DELAY_MS from the first unacknowledged segment (emit() cancels it). */
   private delayAck(c: Conn): void {
+    if (this.delayed.has(c)) return;
+    c.ackAt = this.deps.now() + ACK_DELAY_MS;
     this.delayed.add(c);
-    if (this.ackTimer !== undefined || this.closed) return;
-    this.ackTimer = this.deps.setTimer(() => {
-      this.ackTimer = undefined;
-      for (const d of this.delayed) {
-        if (d.state !== 'connecting' && d.state !== 'syn-sent' && d.lastAckSent !== d.rcvNxt)
-          this.sendAck(d);
+    if (this.ackTimer === undefined && !this.closed) this.armAckTimer(ACK_DELAY_MS);
+  }
+
+  private armAckTimer(ms: number): void {
+    this.ackTimer = this.deps.setTimer(() => this.onAckTimer(), ms);
+  }
+
+  private onAckTimer(): void {
+    this.ackTimer = undefined;
+    const now = this.deps.now();
+    let next = Infinity;
+    for (const d of this.delayed) {
+      if (d.ackAt > now) {
+        next = Math.min(next, d.ackAt);
+        continue;
       }
-      this.delayed.clear();
-      this.sendOut();
-    }, ACK_DELAY_MS);
+      this.delayed.delete(d);
+      if (d.state !== 'connecting' && d.state !== 'syn-sent' && d.lastAckSent !== d.rcvNxt)
+        this.sendAck(d);
+    }
+    if (this.delayed.size > 0 && !this.closed) this.armAckTimer(Math.max(0, next - now));
+    this.sendOut();
   }
 
   /** Queues in-order guest data for the host socket (written at the end of the batch). */
@@ -708,11 +735,15 @@ export class TcpTranslator {
   // Opening
 
   private isn(src: Uint8Array, dst: Uint8Array, sp: number, dp: number): number {
-    const h = createHmac('sha256', this.secret);
-    h.update(src)
-      .update(dst)
-      .update(Uint8Array.of(sp >>> 8, sp & 0xff, dp >>> 8, dp & 0xff));
-    const f = h.digest().readUInt32BE(0);
+    const b = this.tuple;
+    b.set(src, 0);
+    b.set(dst, src.length);
+    const o = src.length + dst.length;
+    b[o] = sp >>> 8;
+    b[o + 1] = sp & 0xff;
+    b[o + 2] = dp >>> 8;
+    b[o + 3] = dp & 0xff;
+    const [f] = siphash24(this.secret, b.subarray(0, o + 4));
     return (f + Math.floor(this.deps.now() * 250)) >>> 0; // RFC 6528 §3: M is a 4 µs timer
   }
 
@@ -773,6 +804,7 @@ export class TcpTranslator {
       ackDue: false,
       lastAckSent: 0,
       rcvMss: DEFAULT_MSS,
+      ackAt: 0,
       pending: [],
       pendingBytes: 0,
       writeBlocked: false,
@@ -1132,10 +1164,18 @@ export class TcpTranslator {
 
   private markDirty(c: Conn): void {
     this.dirty.add(c);
+    this.scheduleFlush();
+  }
+
+  /** Flushes once the current batch (the caller's event and its microtasks) is done. */
+  private scheduleFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    queueMicrotask(() => this.flush());
+    // A promise reaction rather than queueMicrotask, which makes an AsyncResource per call.
+    void RESOLVED.then(this.flushNow);
   }
+
+  private readonly flushNow = (): void => this.flush();
 
   /** End of a batch: write guest data to the sockets, send data and due ACKs, frames to the link. */
   private flush(): void {
@@ -1160,6 +1200,9 @@ export class TcpTranslator {
 
   private emit(c: Conn, frame: Uint8Array): void {
     c.lastAckSent = c.rcvNxt;
+    // This segment carries the ACK a delayed one was waiting for (data going back, usually).
+    // The timer stays: clearing and re-arming it per exchange costs more than one idle expiry.
+    if (this.delayed.size > 0) this.delayed.delete(c);
     const mac = this.deps.guestMac();
     if (mac && mac !== c.tpl.mac && !equalBytes(mac, c.tpl.mac)) {
       retarget(c.tpl, mac);
@@ -1167,10 +1210,7 @@ export class TcpTranslator {
     }
     this.counters.segmentsOut++;
     this.out.push(frame);
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(() => this.flush());
-    }
+    this.scheduleFlush();
   }
 
   /** The window to advertise now (bytes), never moving the right edge left. */
@@ -1345,10 +1385,7 @@ export class TcpTranslator {
   private segmentRst(tpl: SegmentTemplate, seq: number, ack: number, flags: number): void {
     this.counters.segmentsOut++;
     this.out.push(this.build(tpl, { seq, ack, flags, window: 0 }));
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(() => this.flush());
-    }
+    this.scheduleFlush();
   }
 
   /** RFC 9293 §3.10.7.1: a segment for no connection gets a reset (unless it is one). */
