@@ -35,19 +35,20 @@
 // BINDERY_BENCH_TCP_SETUPS=bindery,pasta picks setups (default all four);
 // BINDERY_BENCH_TCP_WORKLOADS=rrMed,crr picks workloads by a row key (default all).
 // BINDERY_BENCH_IMPAIR passes a BINDERY_IMPAIR spec to bindery (otherwise it is unset for it).
-// BINDERY_BENCH_BINDERY=dist runs the compiled CLI (bin/bindery.js, after `npm run build`)
-// instead of src/ through tsx, whose loader thread adds to the RSS and the start-up.
+// bindery runs as deployed, the compiled CLI (bin/bindery.js; `npm run build` first);
+// BINDERY_BENCH_BINDERY=src runs src/ through tsx instead (its loader thread adds to the RSS).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Lab, type LabProcess, type Netns } from '../test/lab/lab.js';
+import { pastaArgv } from '../test/lab/tcp-tools.js';
 
 const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/bindery.js', import.meta.url));
-/** BINDERY_BENCH_BINDERY=dist: run the compiled CLI (`npm run build` first), as deployed; else tsx. */
-const FROM_DIST = process.env.BINDERY_BENCH_BINDERY === 'dist';
+/** Run the compiled CLI (`npm run build` first), as deployed, unless BINDERY_BENCH_BINDERY=src. */
+const FROM_DIST = process.env.BINDERY_BENCH_BINDERY !== 'src';
 const LOAD = ['python3', fileURLToPath(new URL('./tcpload.py', import.meta.url))];
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -298,31 +299,7 @@ async function makeSetup(lab: Lab, kind: Kind, profDir?: string): Promise<Setup>
     await lab.ip(guest, ['addr', 'add', `${GUEST_ADDR}/24`, 'dev', 'tap0']);
     await lab.ip(guest, ['route', 'add', 'default', 'via', GW]);
   } else if (kind === 'pasta') {
-    proc = lab.spawn(pod, [
-      'pasta',
-      '--runas',
-      '0',
-      '--netns',
-      `/run/netns/${guest}`,
-      '--config-net',
-      '-f',
-      '-q',
-      '-4',
-      '-a',
-      GUEST_ADDR,
-      '-n',
-      '24',
-      '-g',
-      GW,
-      '-t',
-      'none',
-      '-u',
-      'none',
-      '-T',
-      'none',
-      '-U',
-      'none',
-    ]);
+    proc = lab.spawn(pod, pastaArgv(guest, { addrs: [[GUEST_ADDR, GW, 24]] }));
   } else if (kind === 'slirp4netns') {
     // Configures tap0 as 10.0.2.100/24, gateway 10.0.2.2 = the pod's loopback (host loopback
     // stays reachable because --disable-host-loopback is not given).

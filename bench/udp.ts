@@ -12,6 +12,7 @@
 // same tool drives both translators, so the ratio compares the translators, not the tool.
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess, type Netns } from '../test/lab/lab.js';
+import { pastaArgv } from '../test/lab/tcp-tools.js';
 
 const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
 const GUEST_ADDR = '10.0.2.15';
@@ -109,31 +110,7 @@ async function makePair(lab: Lab, kind: Kind): Promise<Setup> {
     await lab.ip(guest, ['addr', 'add', `${GUEST_ADDR}/24`, 'dev', 'tap0']);
     await lab.ip(guest, ['route', 'add', 'default', 'via', GW]);
   } else {
-    proc = lab.spawn(pod, [
-      'pasta',
-      '--runas',
-      '0',
-      '--netns',
-      `/run/netns/${guest}`,
-      '--config-net',
-      '-f',
-      '-q',
-      '-4',
-      '-a',
-      GUEST_ADDR,
-      '-n',
-      '24',
-      '-g',
-      GW,
-      '-t',
-      'none',
-      '-u',
-      'none',
-      '-T',
-      'none',
-      '-U',
-      'none',
-    ]);
+    proc = lab.spawn(pod, pastaArgv(guest, { addrs: [[GUEST_ADDR, GW, 24]] }));
   }
   // Ready when the guest reaches the pod's address.
   const end = Date.now() + 30_000;

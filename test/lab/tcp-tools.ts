@@ -167,36 +167,17 @@ export async function startTcpLink(lab: Lab, opts: TcpLinkOptions): Promise<TcpL
     await lab.ip(guest, ['route', 'add', 'default', 'via', GW4, 'dev', tap]);
     await lab.ip(guest, ['-6', 'route', 'add', 'default', 'via', GW6, 'dev', tap]);
   } else {
-    proc = lab.spawn(pod, [
-      'pasta',
-      '--runas',
-      '0',
-      '--netns',
-      `/run/netns/${guest}`,
-      '--config-net',
-      '-f',
-      '-q',
-      '-I',
-      tap,
-      '-a',
-      GUEST4,
-      '-n',
-      '24',
-      '-g',
-      GW4,
-      '-a',
-      GUEST6,
-      '-g',
-      GW6,
-      '-t',
-      fwd,
-      '-u',
-      'none',
-      '-T',
-      'none',
-      '-U',
-      'none',
-    ]);
+    proc = lab.spawn(
+      pod,
+      pastaArgv(guest, {
+        addrs: [
+          [GUEST4, GW4, 24],
+          [GUEST6, GW6],
+        ],
+        tap,
+        tcpPorts: fwd,
+      }),
+    );
   }
   // Ready when the guest reaches the pod's own addresses through the translator (ICMP).
   for (const target of [POD4, POD6]) {
@@ -224,6 +205,36 @@ export async function startTcpLink(lab: Lab, opts: TcpLinkOptions): Promise<TcpL
     tool: ['python3', '-u', toolPath],
     logFile,
   };
+}
+
+/**
+ * Debian's pasta as the suites and benchmarks run it (docs/anchors-measured.md): as root
+ * (`--runas 0`, or it cannot switch namespaces), in the foreground, quiet (or it floods the log),
+ * configuring the guest namespace itself, with no ports forwarded unless `tcpPorts` says so.
+ *
+ * @param guestNs - The guest namespace (a name under /run/netns).
+ * @param o.addrs - [address, gateway, prefix length] per family; one IPv4 entry alone adds -4.
+ * @param o.tap - The tap's name in the guest (default pasta's own).
+ * @param o.tcpPorts - The -t spec (default none).
+ * @returns The argv.
+ */
+export function pastaArgv(
+  guestNs: string,
+  o: {
+    addrs: readonly (readonly [string, string, number?])[];
+    tap?: string;
+    tcpPorts?: string;
+  },
+): string[] {
+  const argv = ['pasta', '--runas', '0', '--netns', `/run/netns/${guestNs}`, '--config-net'];
+  argv.push('-f', '-q');
+  if (o.addrs.length === 1 && !o.addrs[0]![0].includes(':')) argv.push('-4');
+  if (o.tap !== undefined) argv.push('-I', o.tap);
+  for (const [addr, gw, prefix] of o.addrs) {
+    argv.push('-a', addr, ...(prefix !== undefined ? ['-n', String(prefix)] : []), '-g', gw);
+  }
+  argv.push('-t', o.tcpPorts ?? 'none', '-u', 'none', '-T', 'none', '-U', 'none');
+  return argv;
 }
 
 /**
