@@ -7,8 +7,9 @@
 // through the gateway addresses, which bindery maps to the pod's loopback. Content is checked by
 // sha256 each time; rates are reported as diagnostics, never judged.
 //
-// Knobs: BINDERY_QEMU_TCP_BIG (bytes of the big transfers, suffix K/M allowed; default
-// DEFAULT_BIG), BINDERY_QEMU_TCP_BIG_IMPAIRED (the impaired boot's; default 1M),
+// Knobs: BINDERY_QEMU_TCP_BIG (bytes of the transfers kept in guest files, suffix K/M allowed;
+// default DEFAULT_BIG), BINDERY_QEMU_TCP_STREAM (bytes streamed each way and family, hashed on
+// the fly, never stored; default 1 GiB), BINDERY_QEMU_TCP_BIG_IMPAIRED (the impaired boot's; default 1M),
 // BINDERY_QEMU_TCP_CONNS (concurrent connections; default 500), BINDERY_QEMU_TCP_SEED (the
 // impairment's seed; default 7). BINDERY_QEMU_TCP_DAEMON=passt runs the same workload through
 // Debian's passt instead, to check the harness against the reference (passt has no
@@ -40,6 +41,13 @@ const DAEMON = USE_PASST ? 'passt' : 'bindery passt';
 const DEFAULT_BIG = 32 * 1024 * 1024;
 const BIG = roundSize(parseSize('BINDERY_QEMU_TCP_BIG') ?? DEFAULT_BIG);
 const CONNS = Number(process.env.BINDERY_QEMU_TCP_CONNS ?? 500);
+/**
+ * What the guest streams to the pod, over and over: random, and 1 MiB less 3 bytes long, so its
+ * repeats never line up with segment boundaries (a lost or doubled segment changes the hash).
+ */
+const STREAM_BLOCK = randomBytes(1024 * 1024 - 3);
+/** The streamed transfers of the clean boot, each way and each family (never held in guest RAM). */
+const STREAMED = roundSize(parseSize('BINDERY_QEMU_TCP_STREAM') ?? 1024 * 1024 * 1024);
 const SMALL = 100_000;
 /** The impaired boot's link: 1 % loss and 1 % reordering each way, 20 ms delay (seed from BINDERY_QEMU_TCP_SEED). */
 const IMPAIR = `loss=1,reorder=1,delay=20,seed=${Number(process.env.BINDERY_QEMU_TCP_SEED ?? 7)}`;
@@ -84,13 +92,14 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 
 // The pod's peers, one asyncio process on 127.0.0.1 and ::1. argv: the file behind /big.
 //   HTTP_PORT   GET /head/N (the first N bytes of the file), /c/N ("conn N", 100 lines),
+//               /stream/TAG/N (N fresh random bytes; prints "STREAMED TAG N <sha256>"),
 //               POST /upload (answers "UPLOAD <sha256> <len>")
 //   SINK_PORT   reads to EOF (the guest's half-close), answers "<sha256> <len>", closes
 //   HCLOSE_PORT after 64 KiB of a POST body: answers and shuts its write side, reads the rest,
 //               prints "HCLOSE <sha256> <len> shut-at <n>"
 // Every line it prints starts with a word the test waits on; times are for the report only.
 const HOST_PEERS = `
-import asyncio, hashlib, sys, time
+import asyncio, hashlib, os, sys, time
 BIG = open(sys.argv[1], 'rb').read()
 def log(*a): print(*a, flush=True)
 async def head(r):
@@ -106,6 +115,15 @@ async def http(r, w):
     try:
         method, path, clen = await head(r)
         body = await r.readexactly(clen) if clen else b''
+        if path.startswith('/stream/'):
+            tag, n = path.split('/')[2], int(path.split('/')[3])
+            w.write(b'HTTP/1.0 200 OK\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n' % n)
+            h = hashlib.sha256(); left = n; t0 = time.monotonic()
+            while left > 0:
+                b = os.urandom(min(left, 1 << 20)); h.update(b); w.write(b); left -= len(b)
+                await w.drain()
+            log('STREAMED', tag, n, h.hexdigest(), '%.3f' % (time.monotonic() - t0))
+            return
         if path.startswith('/head/'): data = BIG[:int(path[6:])]
         elif path == '/upload': data = ('UPLOAD %s %d\\n' % (hashlib.sha256(body).hexdigest(), len(body))).encode()
         elif path.startswith('/c/'): data = ('conn %s\\n' % path[3:]).encode() * 100
@@ -214,6 +232,11 @@ ip -6 addr show dev eth0 scope global
 
 # get URL: sha256 of the body, then wget's status
 get() { timeout \${GT:-60} wget -q -O - "$1" > /tmp/get.out; r=$?; echo "GET sha=$(sha256sum < /tmp/get.out | cut -d' ' -f1) len=$(wc -c < /tmp/get.out) rc=$r"; rm -f /tmp/get.out; }
+# getsum URL: the body's sha256 as it streams past (nothing kept in the guest's RAM), wget's status
+getsum() { s=$( { timeout \${GT:-60} wget -q -O - "$1"; echo $? > /tmp/get.rc; } | sha256sum | cut -d' ' -f1); echo "GETSUM sha=$s rc=$(cat /tmp/get.rc)"; rm -f /tmp/get.rc; }
+# sendblk HOST PORT N: /blk (random, from the test) N times through nc (stdin EOF half-closes),
+# then the peer's answer; the test knows the stream's sha256, so the guest's CPU only copies
+sendblk() { i=0; while [ $i -lt $3 ]; do cat /blk; i=$((i+1)); done | timeout \${GT:-60} nc "$1" "$2" > /tmp/send.out; r=$?; echo "SENTBLK reply=$(cat /tmp/send.out) rc=$r"; rm -f /tmp/send.out; }
 # mkfile PATH BYTES: random content; prints its sha256
 mkfile() { dd if=/dev/urandom of="$1" bs=65536 count=$(($2 / 65536)) 2>/dev/null; echo "FILE sha=$(sha256sum < "$1" | cut -d' ' -f1) len=$(wc -c < "$1")"; }
 # send HOST PORT FILE: the file through nc (stdin EOF half-closes), then the peer's answer
@@ -369,7 +392,7 @@ async function bootShell(t: TestContext, lab: Lab, sock: string, opts: RigOption
     memMb: 256 + Math.ceil((3 * BIG) / (1024 * 1024)),
     consoleInput: true,
     extraFiles: opts.extraFiles ?? [],
-    timeoutMs: 300_000,
+    timeoutMs: opts.lifetimeMs ?? 300_000,
   });
   await guest.waitReady(60_000);
   await guest.waitForConsole(/@@SHELL/, 60_000);
@@ -412,6 +435,8 @@ interface RigOptions {
   readonly extraFiles?: readonly CpioEntry[];
   /** The guest keeps MTU 1500 instead of the DHCP MTU (65520): many more frames to lose. */
   readonly keepMtu?: boolean;
+  /** How long QEMU may run before it is killed (default 300 s). */
+  readonly lifetimeMs?: number;
 }
 
 async function rig(t: TestContext, opts: RigOptions): Promise<Rig> {
@@ -513,6 +538,55 @@ async function checkBig(t: TestContext, r: Rig, size: number): Promise<void> {
   );
 }
 
+/** Time allowed for one streamed transfer: TCG moves some tens of Mbit/s while the guest hashes too. */
+function streamSecs(size: number): number {
+  return Math.max(120, Math.ceil(size / (1024 * 1024)));
+}
+
+/** How long the clean boot may take: 5 min for everything but the streamed transfers, plus theirs. */
+const CLEAN_BOOT_MS = 300_000 + 4 * (streamSecs(STREAMED) + 30) * 1000;
+
+/** 2b: `size` bytes streamed each way in each family, hashed on the fly at both ends. */
+async function checkStreamed(t: TestContext, r: Rig, size: number): Promise<void> {
+  const secs = streamSecs(size);
+  for (const f of FAMILIES) {
+    await t.test(
+      `${f.name}: pod → guest: ${size} bytes streamed by wget, sha256 both ends`,
+      async () => {
+        const tag = `${f.name}-${Date.now()}`;
+        const g = await r.sh.run(
+          `GT=${secs} getsum http://${f.url}:${HTTP_PORT}/stream/${tag}/${size}`,
+          (secs + 30) * 1000,
+        );
+        const served = await r.pod.peers.waitForOutput(
+          new RegExp(`STREAMED ${tag} ${size} ([0-9a-f]{64})`),
+          10_000,
+        );
+        t.diagnostic(`pod → guest ${f.name}: ${size} B in ${g.ms} ms = ${mbps(size, g.ms)} Mbit/s`);
+        assert.match(g.out, new RegExp(`GETSUM sha=${served[1]} rc=0`), r.context());
+      },
+    );
+    const count = Math.ceil(size / STREAM_BLOCK.length);
+    const total = count * STREAM_BLOCK.length;
+    await t.test(
+      `${f.name}: guest → pod: ${total} bytes streamed by nc, sha256 in the pod`,
+      async () => {
+        const h = createHash('sha256');
+        for (let k = 0; k < count; k++) h.update(STREAM_BLOCK);
+        const want = h.digest('hex');
+        const g = await r.sh.run(
+          `GT=${secs} sendblk ${f.gw} ${SINK_PORT} ${count}`,
+          (secs + 30) * 1000,
+        );
+        t.diagnostic(
+          `guest → pod ${f.name}: ${total} B in ${g.ms} ms = ${mbps(total, g.ms)} Mbit/s`,
+        );
+        assert.match(g.out, new RegExp(`SENTBLK reply=${want} ${total} rc=0`), r.context());
+      },
+    );
+  }
+}
+
 /** 5: a connect to a port nothing listens on fails with "Connection refused", both families. */
 async function checkRefused(t: TestContext, r: Rig): Promise<void> {
   for (const f of FAMILIES) {
@@ -592,28 +666,27 @@ async function checkKilledPeer(t: TestContext, r: Rig): Promise<void> {
   );
 }
 
-/** Throughput by iperf3 (in the initramfs with its libraries), each way; reported, not judged. */
+/** Throughput by iperf3 (in the initramfs with its libraries), each way and family; reported, not judged. */
 async function checkIperf(t: TestContext, r: Rig): Promise<void> {
-  await t.test('iperf3 from the guest to the pod, each way', async () => {
-    const srv = r.lab.spawn(
-      r.pod.ns,
-      ['iperf3', '-s', '--forceflush', '-B', '127.0.0.1', '-p', String(IPERF_PORT)],
-      {
-        label: 'iperf3 -s',
-      },
-    );
+  await t.test('iperf3 from the guest to the pod, each way, IPv4 and IPv6', async () => {
+    // No -B: the server takes both families (inside the pod's namespace only).
+    const srv = r.lab.spawn(r.pod.ns, ['iperf3', '-s', '--forceflush', '-p', String(IPERF_PORT)], {
+      label: 'iperf3 -s',
+    });
     await srv.waitForOutput(/Server listening/, 10_000);
-    for (const [dir, flag] of [
-      ['guest → pod', ''],
-      ['pod → guest', '-R'],
-    ] as const) {
-      const g = await r.sh.run(
-        `timeout 40 iperf3 -c ${GW4} -p ${IPERF_PORT} -t ${IPERF_SECONDS} -f m ${flag} 2>&1 | grep -E 'receiver|error'; echo IPERF-RC=$?`,
-        60_000,
-      );
-      const m = /([\d.]+) Mbits\/sec\s+receiver/.exec(g.out);
-      assert.ok(m, `${g.out}\n${r.context()}\niperf3 -s:\n${srv.output.slice(-1500)}`);
-      t.diagnostic(`iperf3 ${dir}: ${m[1]} Mbit/s over ${IPERF_SECONDS} s`);
+    for (const f of FAMILIES) {
+      for (const [dir, flag] of [
+        ['guest → pod', ''],
+        ['pod → guest', '-R'],
+      ] as const) {
+        const g = await r.sh.run(
+          `timeout 40 iperf3 -c ${f.gw} -p ${IPERF_PORT} -t ${IPERF_SECONDS} -f m ${flag} 2>&1 | grep -E 'receiver|error'; echo IPERF-RC=$?`,
+          60_000,
+        );
+        const m = /([\d.]+) Mbits\/sec\s+receiver/.exec(g.out);
+        assert.ok(m, `${g.out}\n${r.context()}\niperf3 -s:\n${srv.output.slice(-1500)}`);
+        t.diagnostic(`iperf3 ${f.name} ${dir}: ${m[1]} Mbit/s over ${IPERF_SECONDS} s`);
+      }
     }
   });
 }
@@ -644,17 +717,28 @@ async function checkLeave(t: TestContext, r: Rig): Promise<Record<string, number
 
 const skip = qemuSkipReason() ?? labSkipReason();
 
-test(`TCP through a QEMU guest on ${DAEMON}`, { skip, timeout: 300_000 }, async (t) => {
-  const r = await rig(t, { extraFiles: IPERF3 ? programWithLibraries(IPERF3) : [] });
-  await checkReach(t, r);
-  await checkRefused(t, r);
-  await checkBig(t, r, BIG);
-  await checkMany(t, r, CONNS);
-  await checkKilledPeer(t, r);
-  if (IPERF3) await checkIperf(t, r);
-  await checkHalfClose(t, r);
-  await checkLeave(t, r);
-});
+test(
+  `TCP through a QEMU guest on ${DAEMON}`,
+  { skip, timeout: CLEAN_BOOT_MS + 60_000 },
+  async (t) => {
+    const r = await rig(t, {
+      lifetimeMs: CLEAN_BOOT_MS,
+      extraFiles: [
+        ...(IPERF3 ? programWithLibraries(IPERF3) : []),
+        { type: 'file', path: 'blk', data: STREAM_BLOCK, mode: 0o644 },
+      ],
+    });
+    await checkReach(t, r);
+    await checkRefused(t, r);
+    await checkBig(t, r, BIG);
+    await checkStreamed(t, r, STREAMED);
+    await checkMany(t, r, CONNS);
+    await checkKilledPeer(t, r);
+    if (IPERF3) await checkIperf(t, r);
+    await checkHalfClose(t, r);
+    await checkLeave(t, r);
+  },
+);
 
 test(
   `TCP through a QEMU guest on ${DAEMON} with ${IMPAIR}`,
