@@ -16,6 +16,9 @@
 // - TCP RR: one connection, 2000 1-byte round trips, median and p99 (bench/tcpload.py rr).
 // - connections/s: 8 processes loop connect / 1-byte request / 1-byte reply / close for
 //   BINDERY_BENCH_TCP_CRR_SECONDS (default 3) (bench/tcpload.py crr).
+// - translator CPU (user and system time of all its threads, /proc/<pid>/stat) per RR round
+//   trip and per short connection: where the latency and the rate go (10 ms ticks; the RR run
+//   is ~0.3 s, so take these to about 5 %).
 // - translator RSS (VmRSS) and open fds: idle, while 500 guest→host connections are open, and
 //   2 s after they closed (bench/tcpload.py hold). veth has no process: n/a.
 // The same tools drive every setup, so the ratios compare the network paths, not the tools.
@@ -61,6 +64,8 @@ const SECONDS = Number(process.env.BINDERY_BENCH_NET_SECONDS ?? 5);
 const CRR_SECONDS = Number(process.env.BINDERY_BENCH_TCP_CRR_SECONDS ?? 3);
 const CRR_CONCURRENCY = 8;
 const RR_COUNT = 2000;
+/** Unmeasured round trips bench/tcpload.py rr makes first (they count for the CPU per round trip). */
+const RR_WARMUP = 100;
 const HOLD_CONNS = 500;
 
 /** The four setups, in table order. */
@@ -176,6 +181,10 @@ const ROWS: readonly RowSpec[] = [
     lowerIsBetter: false,
     target: 'crr',
   },
+  { key: 'rrUser', name: 'translator user CPU per round trip', unit: 'µs', lowerIsBetter: true },
+  { key: 'rrSys', name: 'translator system CPU per round trip', unit: 'µs', lowerIsBetter: true },
+  { key: 'crrUser', name: 'translator user CPU per connection', unit: 'µs', lowerIsBetter: true },
+  { key: 'crrSys', name: 'translator system CPU per connection', unit: 'µs', lowerIsBetter: true },
   { key: 'rssIdle', name: 'translator RSS idle', unit: 'kB', lowerIsBetter: true },
   {
     key: 'rssHold',
@@ -367,6 +376,28 @@ function procStats(pid: number): { rssKb: number; fds: number } {
   return { rssKb: Number(m[1]), fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU time the translator (all its threads) has used so far, µs of user and of system time. */
+function cpuUs(pid: number): [number, number] {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return [(Number(f[11]) * 1e6) / CLK_TCK, (Number(f[12]) * 1e6) / CLK_TCK];
+}
+
+/**
+ * Runs `work` and returns the translator's CPU time per operation ([user, sys] µs), or 'n/a'
+ * for veth (no translator). `work` returns how many operations it did.
+ */
+async function cpuPerOp(s: Setup, work: () => Promise<number>): Promise<[Value, Value]> {
+  const pid = s.proc !== undefined ? translatorPid(s.proc) : undefined;
+  const before = pid !== undefined ? cpuUs(pid) : undefined;
+  const ops = await work();
+  if (pid === undefined || before === undefined || ops === 0) return ['n/a', 'n/a'];
+  const after = cpuUs(pid);
+  return [(after[0] - before[0]) / ops, (after[1] - before[1]) / ops];
+}
+
 /** Starts the tcpload echo server in the pod on a fresh port. */
 async function startServer(lab: Lab, s: Setup): Promise<[LabProcess, number]> {
   const p = port();
@@ -445,22 +476,26 @@ function bulk(key: string, streams: number, reverse: boolean, paced: boolean): W
 
 const RR: Workload = {
   name: 'TCP RR',
-  rows: ['rrMed', 'rrP99'],
+  rows: ['rrMed', 'rrP99', 'rrUser', 'rrSys'],
   async run(lab, s) {
     const [srv, p] = await startServer(lab, s);
     try {
-      const r = await lab.exec(s.guest, [...LOAD, 'rr', GW, String(p), String(RR_COUNT)], {
-        timeoutMs: 60_000,
+      let us: number[] = [];
+      const [user, sys] = await cpuPerOp(s, async () => {
+        const r = await lab.exec(s.guest, [...LOAD, 'rr', GW, String(p), String(RR_COUNT)], {
+          timeoutMs: 60_000,
+        });
+        if (r.code !== 0) throw new Error(lastLine(r.stderr) || `exit ${r.code}`);
+        us = r.stdout
+          .trim()
+          .split(/\s+/)
+          .map((x) => Number(x) / 1000);
+        return RR_COUNT + RR_WARMUP;
       });
-      if (r.code !== 0) throw new Error(lastLine(r.stderr) || `exit ${r.code}`);
-      const us = r.stdout
-        .trim()
-        .split(/\s+/)
-        .map((x) => Number(x) / 1000);
       if (us.length !== RR_COUNT || us.some((x) => !Number.isFinite(x))) {
         throw new Error(`rr printed ${us.length} samples, want ${RR_COUNT}`);
       }
-      return { rrMed: median(us), rrP99: quantile(us, 0.99) };
+      return { rrMed: median(us), rrP99: quantile(us, 0.99), rrUser: user, rrSys: sys };
     } finally {
       await srv.kill('SIGKILL', 500);
     }
@@ -469,21 +504,25 @@ const RR: Workload = {
 
 const CRR: Workload = {
   name: 'connections/s',
-  rows: ['crr'],
+  rows: ['crr', 'crrUser', 'crrSys'],
   async run(lab, s, note) {
     const [srv, p] = await startServer(lab, s);
     try {
-      const r = await lab.exec(
-        s.guest,
-        [...LOAD, 'crr', GW, String(p), String(CRR_SECONDS), String(CRR_CONCURRENCY)],
-        { timeoutMs: (CRR_SECONDS + 30) * 1000 },
-      );
-      const m = /conns (\d+) secs ([\d.]+) rate ([\d.]+) errors (\d+) ?(.*)/.exec(r.stdout);
-      if (r.code !== 0 || m === null) throw new Error(lastLine(r.stderr) || `exit ${r.code}`);
-      const [conns, errors] = [Number(m[1]), Number(m[4])];
-      if (conns === 0) throw new Error(`no connection completed: ${m[5]}`);
-      if (errors > 0) note(`${conns} connections, ${errors} failed (first: ${m[5]})`);
-      return { crr: Number(m[3]) };
+      let m: RegExpExecArray | null = null;
+      const [user, sys] = await cpuPerOp(s, async () => {
+        const r = await lab.exec(
+          s.guest,
+          [...LOAD, 'crr', GW, String(p), String(CRR_SECONDS), String(CRR_CONCURRENCY)],
+          { timeoutMs: (CRR_SECONDS + 30) * 1000 },
+        );
+        m = /conns (\d+) secs ([\d.]+) rate ([\d.]+) errors (\d+) ?(.*)/.exec(r.stdout);
+        if (r.code !== 0 || m === null) throw new Error(lastLine(r.stderr) || `exit ${r.code}`);
+        return Number(m[1]);
+      });
+      const [conns, errors] = [Number(m![1]), Number(m![4])];
+      if (conns === 0) throw new Error(`no connection completed: ${m![5]}`);
+      if (errors > 0) note(`${conns} connections, ${errors} failed (first: ${m![5]})`);
+      return { crr: Number(m![3]), crrUser: user, crrSys: sys };
     } finally {
       await srv.kill('SIGKILL', 500);
     }

@@ -36,7 +36,8 @@ const res = spawnSync(
     'tsx',
     '--test',
     `--test-concurrency=${concurrency}`,
-    '--test-timeout=900000',
+    // Per file: the QEMU TCP suite streams 1 GiB four times under TCG (~15 min alone).
+    '--test-timeout=2400000',
     ...files,
   ],
   { stdio: 'inherit', env: { ...process.env, BINDERY_RUN_ID: runId } },
