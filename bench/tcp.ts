@@ -47,6 +47,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Lab, type LabProcess, type Netns } from '../test/lab/lab.js';
 import { pastaArgv } from '../test/lab/tcp-tools.js';
+import { median, quantile } from './stats.js';
 
 const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/bindery.js', import.meta.url));
@@ -231,17 +232,6 @@ function port(): number {
   const p = nextPort;
   nextPort = nextPort >= 65535 ? 61000 : nextPort + 1;
   return p;
-}
-
-function median(xs: readonly number[]): number {
-  return quantile(xs, 0.5);
-}
-
-function quantile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
-  return s[i]!;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

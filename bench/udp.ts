@@ -13,6 +13,7 @@
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess, type Netns } from '../test/lab/lab.js';
 import { pastaArgv } from '../test/lab/tcp-tools.js';
+import { median, quantile } from './stats.js';
 
 const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
 const GUEST_ADDR = '10.0.2.15';
@@ -67,17 +68,6 @@ const RR_CLIENT = [
   '    t = pc(); s.send(b"x"); s.recv(16); out.append(pc() - t)',
   'print(" ".join(str(x) for x in out))',
 ].join('\n');
-
-function median(xs: readonly number[]): number {
-  return quantile(xs, 0.5);
-}
-
-function quantile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
-  return s[i]!;
-}
 
 async function makePair(lab: Lab, kind: Kind): Promise<Setup> {
   const pod = await lab.namespace(kind === 'bindery' ? 'bpod' : 'ppod');
