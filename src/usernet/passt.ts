@@ -4,7 +4,7 @@
 // ===================
 //
 // Links. The daemon speaks to the guest through a GuestLink: the QEMU stream socket
-// (link/stream.ts, passt's default) or a tap device in a network namespace (`tapLink()` below
+// (link/stream.ts, passt's default) or a tap device in a network namespace (link/tap.ts
 // adapts native/TapDevice). It never opens the link itself: the CLI edge does, and hands it in,
 // so tests drive the daemon with a fake link.
 //
@@ -57,10 +57,8 @@ import {
 import { ArpOp } from '../wire/arp.js';
 import { buildArpFrame, buildIpv6Frame } from '../wire/build.js';
 import { isWireError, parseIpv4, parseIpv6, type Mac, type WireErrorKind } from '../wire/common.js';
-import { completePartialChecksum } from '../wire/checksum.js';
 import type { PasstConfig } from './conf.js';
 import type { GuestLink } from './link/types.js';
-import type { TapDevice } from '../native/index.js';
 import { FlowTable } from './flow/table.js';
 import {
   respond,
@@ -214,57 +212,6 @@ function eq(a: Uint8Array, b: Uint8Array | undefined): boolean {
   if (!b || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * Adapts a native tap device to the GuestLink interface: a frame the kernel queue cannot take
- * is a drop (counted by the caller through `send`'s false).
- *
- * @param dev - An open tap.
- * @returns The link; `close()` closes the tap.
- */
-export function tapLink(dev: TapDevice): GuestLink {
-  return {
-    kind: 'tap',
-    checksumOffload: dev.offload,
-    consumesOnSend: true,
-    framesTransient: dev.transient,
-    send(frames, partialChecksum) {
-      try {
-        return dev.send(frames, partialChecksum) === frames.length;
-      } catch {
-        return false;
-      }
-    },
-    onFrames(listener) {
-      dev.onFrames((frames, vnet) => listener(frames, vnet && offloadedChecksums(frames, vnet)));
-    },
-    onDrain() {
-      // tap writes never queue: frames the kernel cannot take are dropped at once
-    },
-    close() {
-      dev.close();
-      return Promise.resolve();
-    },
-  };
-}
-
-/**
- * What an offloading tap's virtio_net_hdr says about checksums: TCP with a partial checksum is
- * marked trusted (the translator terminates TCP and never forwards the checksum); other partial
- * checksums (UDP) are completed here, so the services can verify them as usual.
- */
-function offloadedChecksums(frames: Uint8Array[], vnet: Uint16Array): Uint8Array {
-  const trusted = new Uint8Array(frames.length);
-  for (let i = 0; i < frames.length; i++) {
-    const flags = vnet[3 * i]!;
-    if (!(flags & 1)) continue; // VIRTIO_NET_HDR_F_NEEDS_CSUM
-    const start = vnet[3 * i + 1]!;
-    const offset = vnet[3 * i + 2]!;
-    if (offset === 16) trusted[i] = 1;
-    else completePartialChecksum(frames[i]!, start, offset);
-  }
-  return trusted;
 }
 
 /**

@@ -5,7 +5,9 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { Lab, labSkipReason } from '../lab/lab.js';
 import { respond, newCounters } from '../../src/usernet/iface/responder.js';
-import { UdpTranslator, type FlowDeps } from '../../src/usernet/flow/udp.js';
+import { UdpTranslator } from '../../src/usernet/flow/udp.js';
+import type { FlowDeps } from '../../src/usernet/flow/deps.js';
+import { nativeHost } from '../../src/usernet/host/index.js';
 import { PingTranslator } from '../../src/usernet/flow/icmp.js';
 import { FlowTable } from '../../src/usernet/flow/table.js';
 import type { PasstConfig } from '../../src/usernet/conf.js';
@@ -125,6 +127,7 @@ test(
 
     let guestMac: Uint8Array | undefined;
     const deps: FlowDeps = {
+      host: nativeHost(),
       table: new FlowTable(),
       cfg,
       hostResolvers: [],

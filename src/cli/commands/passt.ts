@@ -26,16 +26,12 @@ import { binderyVersion } from '../../version.js';
 import { parsePasstArgs, resolveConfig, type PasstOptions } from '../../usernet/conf.js';
 import { readHostInfo } from '../../usernet/hostinfo.js';
 import { StreamLink } from '../../usernet/link/stream.js';
+import { tapLink } from '../../usernet/link/tap.js';
 import type { GuestLink } from '../../usernet/link/types.js';
-import {
-  PasstDaemon,
-  tapLink,
-  type Clock,
-  type L4Hooks,
-  type L4Deps,
-} from '../../usernet/passt.js';
+import { PasstDaemon, type Clock, type L4Hooks, type L4Deps } from '../../usernet/passt.js';
 import { impairLink, parseImpairSpec } from '../../usernet/link/impair.js';
 import { TcpTranslator } from '../../usernet/flow/tcp.js';
+import { nativeHost, type HostSockets } from '../../usernet/host/index.js';
 import { UdpTranslator } from '../../usernet/flow/udp.js';
 import { PingTranslator } from '../../usernet/flow/icmp.js';
 import {
@@ -191,6 +187,7 @@ function byBindAddr(specs: readonly PortSpec[]): Map<string | undefined, PortSpe
  * @param udpPorts - The `-u` specs (empty: no inbound UDP).
  * @param ephemeral - The host's ephemeral port range ("all" leaves it out).
  * @param tcpPorts - The `-t` specs (empty: no inbound TCP).
+ * @param host - The pod's sockets (usernet/host).
  * @returns The hooks.
  */
 export function flowTranslators(
@@ -199,8 +196,9 @@ export function flowTranslators(
   udpPorts: readonly PortSpec[] = [],
   ephemeral: EphemeralRange = DEFAULT_EPHEMERAL,
   tcpPorts: readonly PortSpec[] = [],
+  host: HostSockets = nativeHost(),
 ): FlowTranslators {
-  const fdeps = { ...deps, log };
+  const fdeps = { ...deps, log, host };
   const udp = new UdpTranslator(fdeps);
   const ping = new PingTranslator(fdeps);
   const tcp = new TcpTranslator(fdeps);

@@ -1,4 +1,5 @@
 // Tests of the ping translator with real ping sockets in a lab namespace (ping_group_range set there).
+import { nativeHost } from '../host/index.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PingTranslator, PING_TIMEOUT_MS, type PingDeps } from './icmp.js';
@@ -77,6 +78,7 @@ function harness(pingNetns: string, table = new FlowTable()) {
   const logs: string[] = [];
   const clock = { now: 0 };
   const deps: PingDeps = {
+    host: nativeHost(),
     table,
     cfg,
     hostResolvers: [],

@@ -14,7 +14,7 @@
 import { openPingSocket, type DatagramEndpoint, type Datagram } from '../../native/index.js';
 import type { Flow, FlowSide, FlowType } from './table.js';
 import { expireOwned } from './table.js';
-import type { FlowDeps } from './udp.js';
+import type { FlowDeps } from './deps.js';
 import { guestToHost } from './nat.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Echo } from '../../wire/icmpv4.js';
 import { emitIcmpv6, icmpv6BufferLen, type Icmpv6EchoRepr } from '../../wire/icmpv6.js';

@@ -1,4 +1,5 @@
 // Unit tests of the TCP translator: a scripted guest TCP in this process against real loopback sockets.
+import { nativeHost } from '../host/index.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -94,6 +95,7 @@ class Guest {
   ) {
     const table = maxFlows !== undefined ? new FlowTable(maxFlows) : this.table;
     const deps: TcpDeps = {
+      host: nativeHost(),
       table,
       cfg: FLOW_CFG,
       hostResolvers: [],

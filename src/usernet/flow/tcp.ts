@@ -4,7 +4,7 @@
 // ===================
 //
 // Goal. Like passt (facts-passt §1.3) this is not a TCP stack: each guest connection is paired
-// with one kernel socket of the pod (a plain fd driven through the native shim, native/tcp.c,
+// with one kernel socket of the pod (reached through the host seam, usernet/host/tcp.ts: the native shim, native/tcp.c,
 // because net.Socket can neither peek at an offset nor drop bytes uncopied), and the translator
 // only does what the guest's TCP needs to see a well-behaved peer — handshake,
 // sequence/acknowledgment bookkeeping, windows, retransmission and teardown. Data is never
@@ -79,7 +79,7 @@
 // data the socket did not take yet, and out-of-order data, both within the window we offered).
 import { randomBytes } from 'node:crypto';
 import type { Flow, FlowSide } from './table.js';
-import type { FlowDeps } from './udp.js';
+import type { FlowDeps } from './deps.js';
 import { guestToHost, hostToGuestSource } from './nat.js';
 import {
   buildSegment,
@@ -95,22 +95,13 @@ import {
 import {
   Errno,
   errnoName,
-  openTcpPoller,
-  tcpAccept,
-  tcpClose,
-  tcpConnect,
-  tcpConsume,
-  tcpListen,
-  tcpPeek,
-  tcpSend,
-  tcpShutdown,
-  tcpSocket,
-  tcpSocketError,
   TcpEvent,
   TcpWatch,
   type Accepted,
+  type TcpHost,
   type TcpPoller,
-} from '../../native/tcp.js';
+  type TcpSock,
+} from '../host/tcp.js';
 import { BinderyError, ErrorCode } from '../../errors.js';
 import { TcpFlag, type TcpRepr } from '../../wire/tcp.js';
 import { seqAdd, seqDiff, seqGt, seqLt, seqLe, seqGe } from '../../wire/seq.js';
@@ -233,8 +224,8 @@ interface Conn {
   readonly id: number;
   readonly family: 4 | 6;
   readonly tpl: SegmentTemplate;
-  /** The host socket, −1 once closed. */
-  fd: number;
+  /** The host socket; undefined once closed. */
+  sock: TcpSock | undefined;
   readonly inbound: boolean;
   flow: Flow<Conn> | undefined;
   state: State;
@@ -309,7 +300,7 @@ interface Conn {
 /** A forwarded (-t) port's listening socket. */
 interface Listener {
   readonly kind: 'listener';
-  readonly fd: number;
+  readonly sock: TcpSock;
   readonly guestPort: number;
 }
 
@@ -357,6 +348,7 @@ export class TcpTranslator {
   private readonly byId = new Map<number, Conn | Listener>();
   private nextId = 1;
   private poller: TcpPoller | undefined;
+  private readonly host: TcpHost;
   private readonly listeners: Listener[] = [];
   private readonly secret: SipKey;
   /** The 4-tuple hashed for an ISN (addresses and ports; 36 bytes for IPv6). */
@@ -385,6 +377,7 @@ export class TcpTranslator {
     secret: Uint8Array = randomBytes(16),
   ) {
     this.secret = sipKey(secret);
+    this.host = deps.host.tcp;
     this.partial = deps.checksumOffload === true;
     this.arena = deps.framesReusable === true ? new FrameArena() : undefined;
   }
@@ -411,14 +404,14 @@ export class TcpTranslator {
   }
 
   /** The epoll set of host sockets, opened on first use. */
-  private watch(fd: number, id: number, mask: number): void {
+  private watch(sock: TcpSock, id: number, mask: number): void {
     if (this.poller === undefined) {
-      const p = openTcpPoller();
+      const p = this.host.poller();
       p.onError((e) => this.deps.log?.(`tcp: host socket polling failed: ${e.message}`));
       p.onEvents((ev, n) => this.onEvents(ev, n));
       this.poller = p;
     }
-    this.poller.watch(fd, id, mask);
+    this.poller.watch(sock, id, mask);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -768,7 +761,7 @@ export class TcpTranslator {
     remote: Uint8Array,
     guestPort: number,
     remotePort: number,
-    fd: number,
+    sock: TcpSock,
     inbound: boolean,
   ): Conn {
     const mac = this.deps.guestMac() ?? new Uint8Array(6).fill(0xff);
@@ -788,7 +781,7 @@ export class TcpTranslator {
         guestPort,
         this.partial,
       ),
-      fd,
+      sock,
       inbound,
       flow: undefined,
       state: inbound ? 'syn-sent' : 'connecting',
@@ -881,9 +874,9 @@ export class TcpTranslator {
       );
     };
     if (!target) return rstSyn();
-    let fd: number;
+    let sock: TcpSock;
     try {
-      fd = tcpSocket(family);
+      sock = this.host.socket(family);
     } catch (e) {
       this.deps.log?.(`tcp: no socket for a guest connection: ${(e as Error).message}`);
       return rstSyn();
@@ -895,7 +888,7 @@ export class TcpTranslator {
       dst.slice(),
       seg.srcPort,
       seg.dstPort,
-      fd,
+      sock,
       false,
     );
     this.takeSynOptions(c, seg);
@@ -920,11 +913,11 @@ export class TcpTranslator {
       },
     ];
     if (!this.register(c, sides, false)) {
-      tcpClose(fd, false);
-      c.fd = -1;
+      this.host.close(sock, false);
+      c.sock = undefined;
       return rstSyn();
     }
-    const rc = tcpConnect(fd, family, target.addr, target.port);
+    const rc = this.host.connect(sock, family, target.addr, target.port);
     if (rc !== 0 && rc !== Errno.EINPROGRESS) {
       // Refused at once (no route, no address): the guest learns it the same way.
       this.counters.refused++;
@@ -932,7 +925,7 @@ export class TcpTranslator {
       this.finish(c);
       return;
     }
-    this.watch(fd, c.id, WATCH_CONN);
+    this.watch(sock, c.id, WATCH_CONN);
     if (rc === 0) this.connected(c);
   }
 
@@ -983,9 +976,9 @@ export class TcpTranslator {
     for (let p = 1; p < portMap.length && p < 65536; p++) {
       const guestPort = portMap[p] ?? 0;
       if (guestPort === 0) continue;
-      let fd: number;
+      let sock: TcpSock;
       try {
-        [fd] = tcpListen(host, p, 1024);
+        [sock] = this.host.listen(host, p, 1024);
       } catch (e) {
         const errno = (e as { errno?: string }).errno ?? 'EINVAL';
         const where = host.includes(':') ? `[${host}]:${p}` : `${host}:${p}`;
@@ -995,17 +988,17 @@ export class TcpTranslator {
           { cause: e },
         );
       }
-      const l: Listener = { kind: 'listener', fd, guestPort };
+      const l: Listener = { kind: 'listener', sock, guestPort };
       const id = this.newId();
       this.listeners.push(l);
       this.byId.set(id, l);
-      this.watch(fd, id, TcpWatch.In);
+      this.watch(sock, id, TcpWatch.In);
     }
   }
 
   private acceptAll(l: Listener): void {
     for (let i = 0; i < ACCEPT_BATCH && !this.closed; i++) {
-      const a = tcpAccept(l.fd);
+      const a = this.host.accept(l.sock);
       if (typeof a === 'number') {
         if (a !== Errno.EAGAIN) this.deps.log?.(`tcp: accept failed: ${errnoName(a)}`);
         return;
@@ -1022,11 +1015,11 @@ export class TcpTranslator {
     const remoteText = hostToGuestSource(this.deps.cfg, family, peer);
     const remote = addrBytes(family, remoteText);
     const remotePort = a.peerPort;
-    const reject = () => tcpClose(a.fd, true);
+    const reject = () => this.host.close(a.sock, true);
     if (this.closed || !guest || !remote || remotePort === 0) return reject();
     const key = connKey(guest, remote, guestPort, remotePort);
     if (this.conns.has(key)) return reject();
-    const c = this.newConn(key, family, guest, remote, guestPort, remotePort, a.fd, true);
+    const c = this.newConn(key, family, guest, remote, guestPort, remotePort, a.sock, true);
     c.mss = Math.min(this.deps.cfg.mtu - (family === 4 ? 40 : 60), 0xffff);
     const guestText = addrText(family, guest);
     const sides: [FlowSide, FlowSide] = [
@@ -1044,7 +1037,7 @@ export class TcpTranslator {
       },
     ];
     if (!this.register(c, sides, true)) return reject();
-    this.watch(a.fd, c.id, WATCH_CONN);
+    this.watch(a.sock, c.id, WATCH_CONN);
     this.sendSyn(c);
   }
 
@@ -1074,12 +1067,12 @@ export class TcpTranslator {
   }
 
   private hostEvent(c: Conn, m: number): void {
-    if (c.fd < 0 || c.state === 'closed') return;
+    if (c.sock === undefined || c.state === 'closed') return;
     if (m & (TcpEvent.In | TcpEvent.RdHup | TcpEvent.Hup)) c.moreData = true;
     if (m & (TcpEvent.RdHup | TcpEvent.Hup)) c.hostFinSignalled = true;
     if (c.state === 'connecting') {
       if (!(m & (TcpEvent.Out | TcpEvent.Err | TcpEvent.Hup))) return;
-      const err = tcpSocketError(c.fd);
+      const err = this.host.socketError(c.sock!);
       if (err === 0 && !(m & TcpEvent.Hup)) return this.connected(c);
       // Refused or failed: the guest sees "connection refused" at once.
       this.counters.refused++;
@@ -1088,7 +1081,7 @@ export class TcpTranslator {
       return;
     }
     if (m & TcpEvent.Err) {
-      const err = tcpSocketError(c.fd);
+      const err = this.host.socketError(c.sock!);
       if (err !== 0) return this.hostFailed(c);
     }
     this.markDirty(c);
@@ -1110,8 +1103,8 @@ export class TcpTranslator {
   private flushWrites(c: Conn): void {
     if (c.pendingBytes > 0) {
       const q = c.pending;
-      let n = tcpSend(
-        c.fd,
+      let n = this.host.send(
+        c.sock!,
         q.map((x) => x.data),
       );
       if (n < 0) {
@@ -1154,7 +1147,7 @@ export class TcpTranslator {
     }
     if (c.guestFin && !c.shut) {
       c.shut = true;
-      tcpShutdown(c.fd);
+      this.host.shutdown(c.sock!);
       this.maybeFinished(c);
     }
   }
@@ -1183,7 +1176,8 @@ export class TcpTranslator {
     const dirty = this.dirty;
     this.dirty = new Set();
     for (const c of dirty) {
-      if (c.fd >= 0 && (c.state === 'established' || c.state === 'closed')) this.flushWrites(c);
+      if (c.sock !== undefined && (c.state === 'established' || c.state === 'closed'))
+        this.flushWrites(c);
       if (c.state === 'established') this.pump(c);
       if (c.ackDue) this.sendAck(c);
     }
@@ -1252,8 +1246,8 @@ export class TcpTranslator {
 
   /** Drops what the guest acknowledged from the head of the socket's queue. */
   private consumeAcked(c: Conn): void {
-    if (c.unconsumed === 0 || c.fd < 0) return;
-    const r = tcpConsume(c.fd, c.unconsumed);
+    if (c.unconsumed === 0 || c.sock === undefined) return;
+    const r = this.host.consume(c.sock, c.unconsumed);
     if (r <= 0) return;
     c.unconsumed -= r;
     c.peekOff = Math.max(0, c.peekOff - r);
@@ -1264,7 +1258,7 @@ export class TcpTranslator {
    * new bytes while the socket may hold more, then the FIN when the host's stream has ended.
    */
   private pump(c: Conn): void {
-    if (c.fd < 0) return;
+    if (c.sock === undefined) return;
     this.consumeAcked(c);
     const wndEnd = seqAdd(c.sndUna, c.sndWnd);
     let budget = PUMP_BYTES;
@@ -1303,7 +1297,7 @@ export class TcpTranslator {
       // find the end of the stream (its edge has passed and will not come again).
       if (n < want && !resend && !c.hostFinSignalled) c.moreData = false;
     }
-    if (c.fd < 0) return;
+    if (c.sock === undefined) return;
     const outstanding = c.sndUna !== c.sndMax;
     if (outstanding && c.deadline === undefined) this.setDeadline(c, this.deps.now() + c.rto);
     else if (!outstanding && c.moreData && c.sndWnd === 0 && c.deadline === undefined)
@@ -1334,7 +1328,7 @@ export class TcpTranslator {
     const chunk = this.arena ? this.arena.alloc(size) : Buffer.allocUnsafe(size);
     const off = seqDiff(seq, c.sndUna);
     this.counters.peeks++;
-    const n = tcpPeek(c.fd, chunk, iov, count, off === c.peekOff ? -1 : off);
+    const n = this.host.peek(c.sock!, chunk, iov, count, off === c.peekOff ? -1 : off);
     c.peekOff = off;
     if (n <= 0) return n;
     c.peekOff = off + n;
@@ -1571,15 +1565,15 @@ export class TcpTranslator {
   }
 
   private closeSocket(c: Conn, reset: boolean): void {
-    if (c.fd < 0) return;
-    tcpClose(c.fd, reset); // also leaves the epoll set
-    c.fd = -1;
+    if (c.sock === undefined) return;
+    this.host.close(c.sock, reset); // also leaves the epoll set
+    c.sock = undefined;
     this.byId.delete(c.id);
   }
 
   /** Resets the host connection (the guest reset, gave up or went away) and drops the flow. */
   private resetHost(c: Conn, reason: 'closed' | 'expired' = 'closed'): void {
-    if (c.fd >= 0) {
+    if (c.sock !== undefined) {
       this.counters.resetsToHost++;
       this.closeSocket(c, true);
     }
@@ -1623,7 +1617,7 @@ export class TcpTranslator {
     this.tick = undefined;
     if (this.ackTimer !== undefined) this.deps.clearTimer(this.ackTimer);
     this.ackTimer = undefined;
-    for (const l of this.listeners.splice(0)) tcpClose(l.fd, false);
+    for (const l of this.listeners.splice(0)) this.host.close(l.sock, false);
     this.byId.clear();
     this.poller?.close();
     this.poller = undefined;

@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { UdpTranslator, UDP_TIMEOUT_MS, UDP_TIMEOUT_STREAM_MS, type FlowDeps } from './udp.js';
+import { UdpTranslator, UDP_TIMEOUT_MS, UDP_TIMEOUT_STREAM_MS } from './udp.js';
+import type { FlowDeps } from './deps.js';
+import { nativeHost } from '../host/index.js';
 import { FlowTable } from './table.js';
 import { EthernetView, EtherType } from '../../wire/ethernet.js';
 import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/ipv4.js';
@@ -77,6 +79,7 @@ function harness(table = new FlowTable()) {
   const clock = { now: 0 };
   let mac: Uint8Array | undefined = GUEST_MAC;
   const deps: FlowDeps = {
+    host: nativeHost(),
     table,
     cfg,
     hostResolvers: [],

@@ -16,9 +16,9 @@
 //   port unreachable to the guest, quoting the headers of the guest's last datagram.
 // - Failure: nothing from the guest throws; every drop is counted by reason.
 import { createSocket, type Socket } from 'node:dgram';
-import type { FlowTable, Flow, FlowSide } from './table.js';
+import type { Flow, FlowSide } from './table.js';
+import type { FlowDeps } from './deps.js';
 import { expireOwned } from './table.js';
-import type { PasstConfig } from '../conf.js';
 import { guestToHost, hostToGuestSource, canonicalAddr } from './nat.js';
 import { emitUdp, UDP_HEADER_LEN } from '../../wire/udp.js';
 import { IpProtocol, emitIpv4, IPV4_HEADER_LEN } from '../../wire/ipv4.js';
@@ -39,25 +39,6 @@ export const UDP_TIMEOUT_MS = 30_000;
 export const UDP_TIMEOUT_STREAM_MS = 120_000;
 /** Datagrams queued per flow while its socket connects. */
 export const UDP_PENDING_MAX = 64;
-
-/** What the flow translators need from the daemon. */
-export interface FlowDeps {
-  readonly table: FlowTable;
-  readonly cfg: PasstConfig;
-  /** The host's own resolvers (resolv.conf), for DNS redirection. */
-  readonly hostResolvers: readonly string[];
-  readonly ourMac: Uint8Array;
-  /** The guest's MAC, once known. */
-  guestMac(): Uint8Array | undefined;
-  /** Sends frames to the guest. */
-  toGuest(frames: Uint8Array[]): void;
-  /** Current time in ms. */
-  now(): number;
-  /** Optional log sink for one-off warnings. */
-  log?(msg: string): void;
-  /** Guest payloads are valid only until the batch's microtasks ran (GuestLink.framesTransient). */
-  readonly framesTransient?: boolean;
-}
 
 /** UDP translator counters. */
 export interface UdpCounters {

@@ -1,0 +1,26 @@
+// What every flow translator gets from the daemon: the flow table, configuration, the guest's
+// side (frames out, its MAC), the host's side (the socket seam) and time.
+import type { FlowTable } from './table.js';
+import type { PasstConfig } from '../conf.js';
+import type { HostSockets } from '../host/index.js';
+
+/** What the flow translators need from the daemon. */
+export interface FlowDeps {
+  readonly table: FlowTable;
+  readonly cfg: PasstConfig;
+  /** The pod's sockets (usernet/host): the native shim, or an in-memory kernel in tests. */
+  readonly host: HostSockets;
+  /** The host's own resolvers (resolv.conf), for DNS redirection. */
+  readonly hostResolvers: readonly string[];
+  readonly ourMac: Uint8Array;
+  /** The guest's MAC, once known. */
+  guestMac(): Uint8Array | undefined;
+  /** Sends frames to the guest. */
+  toGuest(frames: Uint8Array[]): void;
+  /** Current time in ms. */
+  now(): number;
+  /** Optional log sink for one-off warnings. */
+  log?(msg: string): void;
+  /** Guest payloads are valid only until the batch's microtasks ran (GuestLink.framesTransient). */
+  readonly framesTransient?: boolean;
+}
