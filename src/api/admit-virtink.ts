@@ -4,33 +4,8 @@
 // `Duplicate value: "x"`, `Invalid value: "x": detail`, `Forbidden: detail`), without the path.
 // Rules marked (bindery) are not made by Virtink and their messages say so.
 //
-// | code (BINDERY_ADM_VT_…) | rule                                                           | source |
-// |-------------------------|----------------------------------------------------------------|--------|
-// | IFACE_NAME_DUPLICATE    | duplicate interface name                                       | §1 Validation table |
-// | IFACE_NAME_REQUIRED     | empty interface name                                           | §1 Validation table |
-// | MAC_REQUIRED            | empty MAC (with MAC_INVALID, as Virtink reports both)          | §1 Validation table |
-// | MAC_INVALID             | MAC not parsable by Go net.ParseMAC                            | §1 Validation table |
-// | BINDING_MULTIPLE        | more than one binding method (on the 2nd and later)            | §1 Validation table |
-// | BINDING_REQUIRED        | no binding method (unreachable after defaulting)               | §1 Validation table |
-// | MASQ_CIDR_REQUIRED      | masquerade cidr empty                                          | §1 Validation table |
-// | MASQ_CIDR_INVALID       | masquerade cidr unparsable (+ "must specify subnet")            | §1 Validation table |
-// | MASQ_CIDR_TOO_SMALL     | masquerade IPv4 prefix longer than /30                         | §1 Validation table |
-// | VHOSTUSER_REQUIREMENTS  | vhostUser without dedicated CPU placement and hugepages        | §1 Validation table |
-// | NET_NAME_DUPLICATE      | duplicate network name                                         | §1 Validation table |
-// | NET_NAME_REQUIRED       | empty network name                                             | §1 Validation table |
-// | NET_SOURCE_MULTIPLE     | more than one network source                                   | §1 Validation table |
-// | NET_SOURCE_REQUIRED     | no network source                                              | §1 Validation table |
-// | MULTUS_NAME_REQUIRED    | multus.networkName empty                                       | §1 Validation table |
-// | UPDATE_FORBIDDEN        | spec changed beyond runPolicy, volumes, instance.disks         | §1 Validation table (Update) |
-// | IFACE_NO_NETWORK        | (bindery) interface without a network of the same name         | §1 "Checks that do not exist" |
-// | NET_NO_INTERFACE        | (bindery) network without an interface of the same name        | §1 "Checks that do not exist" |
-// | MASQ_NOT_POD            | (bindery) masquerade on a non-pod network                      | §1 "Checks that do not exist" |
-// | DEVICE_NOT_MULTUS       | (bindery) sriov/vdpa/vhostUser on a non-multus network         | §1 "Checks that do not exist", §6 |
-// | POD_NET_MULTIPLE        | (bindery) more than one pod network                            | §1 "Checks that do not exist" |
-// | VDPA_NUM_QUEUES         | (bindery) vdpa.numQueues missing or < 1                         | §1 "Checks that do not exist", §2 vDPA, §6 |
-// | MASQ_MULTIPLE           | (bindery) two masquerade interfaces (duplicate init container)  | §2 Masquerade step 6, §6 |
-// | MASQ_CIDR_IPV6          | (bindery) masquerade cidr not IPv4 (NAT is iptables IPv4 only) | §1 Validation table note, §2 Masquerade step 3 |
-// | (none)                  | calculateMigratableCondition: not admission, see `virtinkMigratable` | §4 |
+// Every code, its rule and its source (facts-virtink sections) are listed in docs/errors.md
+// ("Virtink admission codes"); a test keeps `VirtinkCode` and that table in step.
 import type {
   FieldError,
   VirtinkInterface,
