@@ -47,7 +47,7 @@
 // guest's MSS, never beyond the guest's window (scaled by its shift); PSH marks the last of a
 // peek. On a link that offloads checksums (an offloading tap) the payload is not summed at all,
 // and on a link that is done with frames when send returns (a tap) the frames come from a reused
-// arena (tcp-frame.ts). A peek that finds the end of the stream becomes a FIN after the data; a
+// arena (tcp/frame.ts). A peek that finds the end of the stream becomes a FIN after the data; a
 // host error (reset, unreachable, keepalive timeout) becomes an RST. Sockets are watched
 // edge-triggered through one epoll set (native/tcp.c): a readiness event marks that more may be
 // queued, and every ACK or window update from the guest tries again, so nothing waits for an
@@ -91,7 +91,7 @@ import {
   type SegmentHeader,
   type SegmentTemplate,
   type SynOptions,
-} from './tcp-frame.js';
+} from './tcp/frame.js';
 import {
   Errno,
   errnoName,
