@@ -30,7 +30,7 @@ import { tapLink } from '../../usernet/link/tap.js';
 import type { GuestLink } from '../../usernet/link/types.js';
 import { PasstDaemon, type Clock, type L4Hooks, type L4Deps } from '../../usernet/passt.js';
 import { impairLink, parseImpairSpec } from '../../usernet/link/impair.js';
-import { TcpTranslator } from '../../usernet/flow/tcp.js';
+import { TcpTranslator } from '../../usernet/flow/tcp/index.js';
 import { nativeHost, type HostSockets } from '../../usernet/host/index.js';
 import { UdpTranslator } from '../../usernet/flow/udp.js';
 import { PingTranslator } from '../../usernet/flow/icmp.js';

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FlowTable, type FlowSide } from './table.js';
+import { FlowTable, MAX_FLOW_ID, type FlowSide } from './table.js';
+import { parseIpv4, parseIpv6 } from '../../wire/common.js';
 
 const guestSide: FlowSide = {
   endpointAddr: '10.0.2.15',
@@ -10,6 +11,8 @@ const guestSide: FlowSide = {
   ourAddr: '192.0.2.1',
   ourPort: 53,
 };
+const G = parseIpv4(guestSide.endpointAddr)!;
+const O = parseIpv4(guestSide.ourAddr)!;
 const hostSide: FlowSide = {
   endpointAddr: '192.0.2.1',
   endpointPort: 53,
@@ -117,8 +120,77 @@ test('the index stays consistent under random inserts, removals and expiry', () 
             assert.equal(t.lookup('udp', 'guest', { ...guestSide, endpointPort: kk + 1 }), f);
             assert.equal(t.lookup('udp', 'host', { ...hostSide, ourPort: kk + 1 }), f);
           }
+          for (let kk = 0; kk <= 20; kk++)
+            assert.equal(
+              t.lookupBytes('udp', 'guest', G, kk + 1, O, 53),
+              live.get(kk),
+              'the byte index agrees',
+            );
         }
       },
     ),
   );
+});
+
+test('lookupBytes finds a side from address bytes, IPv4 and IPv6, and only with its type, pif and tuple', () => {
+  const t = new FlowTable();
+  const g6: FlowSide = {
+    endpointAddr: 'fd00::2',
+    endpointPort: 40000,
+    ourAddr: '2001:db8::1',
+    ourPort: 443,
+  };
+  const h6: FlowSide = { endpointAddr: '::1', endpointPort: 443, ourAddr: 'fd00::2', ourPort: 1 };
+  const f4 = t.insert('tcp', ['guest', 'host'], [guestSide, hostSide], 4, 0, 1000)!;
+  const f6 = t.insert('tcp', ['host', 'guest'], [h6, g6], 6, 0, 1000)!;
+  const a = parseIpv6('fd00::2')!;
+  const b = parseIpv6('2001:db8::1')!;
+  assert.equal(t.lookupBytes('tcp', 'guest', G, 40000, O, 53), f4);
+  assert.equal(t.lookupBytes('tcp', 'guest', a, 40000, b, 443), f6);
+  assert.equal(t.lookupBytes('tcp', 'host', parseIpv6('::1')!, 443, a, 1), f6);
+  assert.equal(t.lookupBytes('udp', 'guest', G, 40000, O, 53), undefined, 'type');
+  assert.equal(t.lookupBytes('tcp', 'host', G, 40000, O, 53), undefined, 'pif');
+  assert.equal(t.lookupBytes('tcp', 'guest', O, 40000, G, 53), undefined, 'addresses swapped');
+  assert.equal(t.lookupBytes('tcp', 'guest', G, 40001, O, 53), undefined, 'port');
+  assert.equal(t.lookupBytes('tcp', 'guest', b, 40000, a, 443), undefined);
+  t.remove(f4);
+  assert.equal(t.lookupBytes('tcp', 'guest', G, 40000, O, 53), undefined);
+  assert.equal(t.lookupBytes('tcp', 'guest', a, 40000, b, 443), f6);
+});
+
+test('many flows: every side is found from its bytes, before and after half are removed', () => {
+  const t = new FlowTable();
+  const flows = [];
+  for (let i = 0; i < 5000; i++) {
+    const s: FlowSide = { ...guestSide, endpointPort: 1 + (i % 60000), ourPort: 1 + (i >> 4) };
+    flows.push(t.insert('tcp', ['guest', 'host'], [s, { ...hostSide, ourPort: 1 + i }], i, 0, 1)!);
+  }
+  const find = (i: number) => t.lookupBytes('tcp', 'guest', G, 1 + (i % 60000), O, 1 + (i >> 4));
+  for (let i = 0; i < flows.length; i++) assert.equal(find(i), flows[i]);
+  for (let i = 0; i < flows.length; i += 2) t.remove(flows[i]!);
+  for (let i = 0; i < flows.length; i++) assert.equal(find(i), i % 2 ? flows[i] : undefined);
+});
+
+test('ids are never 0, wrap after MAX_FLOW_ID and skip ids still in use', () => {
+  const t = new FlowTable();
+  const mk = (p: number) =>
+    t.insert(
+      'udp',
+      ['guest', 'host'],
+      [
+        { ...guestSide, endpointPort: p },
+        { ...hostSide, ourPort: p },
+      ],
+      null,
+      0,
+      1,
+    )!;
+  const first = mk(1);
+  assert.equal(first.id, 1);
+  (t as unknown as { nextId: number }).nextId = MAX_FLOW_ID;
+  assert.equal(mk(2).id, MAX_FLOW_ID);
+  assert.equal(mk(3).id, 2, 'wrapped past 0 and past id 1, still in use');
+  t.remove(first);
+  (t as unknown as { nextId: number }).nextId = MAX_FLOW_ID;
+  assert.equal(mk(4).id, 1, 'MAX_FLOW_ID is taken, 1 is free again');
 });

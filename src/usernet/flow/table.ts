@@ -9,12 +9,25 @@
 //   peer on that side, "our" is the address bindery uses towards it.
 // - Index: a Map from a side's 5-tuple key to the flow, one entry per side, so frames from the
 //   guest and datagrams from the host both find the flow directly.
+// - A second index on the same sides for lookups straight from a frame's address bytes
+//   (`lookupBytes`, TCP's per-segment path): a 30-bit hash of type, pif, addresses and ports,
+//   keyed with a random seed per table so a guest cannot aim its tuples at one chain, and a
+//   short chain per hash compared byte by byte. Nothing is formatted or allocated per lookup.
+// - Ids: 1 … MAX_FLOW_ID, reused only after wrapping around and never while in use, so an id is
+//   never 0 and fits an unsigned 32-bit readiness-event id; ids above MAX_FLOW_ID are left to
+//   owners for objects that are not flows (TCP's listening sockets).
 // - Limits: at most `maxFlows` (passt: 131071 in total). When full, insert() returns undefined
 //   and the caller counts a drop (or sends an RST) — never an exception.
 // - Lifecycle: ACTIVE until expired or closed; `expire(now)` removes flows idle past their
 //   timeout (time is passed in, never read here) and returns them so the owner can close sockets.
 // - Timers: per-protocol idle timeouts chosen by the owner (UDP 30 s one-way / 120 s two-way as
 //   conntrack; ping 60 s), stored per flow so a flow can move between them.
+
+import { randomBytes } from 'node:crypto';
+import { parseIpv4, parseIpv6 } from '../../wire/common.js';
+
+/** Largest flow id; ids above it never name a flow. */
+export const MAX_FLOW_ID = 0x7fffffff;
 
 /** Flow kinds. */
 export type FlowType = 'udp' | 'ping4' | 'ping6' | 'tcp';
@@ -54,6 +67,46 @@ export function sideKey(type: FlowType, pif: Pif, s: FlowSide): string {
   return `${type}|${pif}|${s.endpointAddr}|${s.endpointPort}|${s.ourAddr}|${s.ourPort}`;
 }
 
+const TYPE_CODE: Readonly<Record<FlowType, number>> = { udp: 1, ping4: 2, ping6: 3, tcp: 4 };
+
+/** One side in the byte index: its flow and tuple, chained with the other sides of its hash. */
+interface SideEntry {
+  readonly flow: Flow;
+  /** Type and pif. */
+  readonly tag: number;
+  readonly ep: Uint8Array;
+  readonly epPort: number;
+  readonly our: Uint8Array;
+  readonly ourPort: number;
+  next: SideEntry | undefined;
+}
+
+const addrOf = (s: string): Uint8Array | undefined =>
+  s.includes(':') ? parseIpv6(s) : parseIpv4(s);
+
+const tagOf = (type: FlowType, pif: Pif): number => TYPE_CODE[type] * 2 + (pif === 'guest' ? 0 : 1);
+
+/** Mixes one 32-bit word into a hash (multiply–rotate, as MurmurHash3's block step). */
+function mix(h: number, w: number, k: number): number {
+  w = Math.imul(w ^ k, 0xcc9e2d51);
+  w = (w << 15) | (w >>> 17);
+  h ^= Math.imul(w, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function mixAddr(h: number, a: Uint8Array, k: number): number {
+  for (let i = 0; i + 3 < a.length; i += 4)
+    h = mix(h, (a[i]! << 24) | (a[i + 1]! << 16) | (a[i + 2]! << 8) | a[i + 3]!, k);
+  return h;
+}
+
+function equalAddr(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Table-wide counters. */
 export interface FlowTableCounters {
   created: number;
@@ -67,6 +120,9 @@ export interface FlowTableCounters {
 export class FlowTable {
   private readonly byId = new Map<number, Flow>();
   private readonly index = new Map<string, Flow>();
+  /** Sides by a hash of their bytes (see the theory of operation). */
+  private readonly byBytes = new Map<number, SideEntry>();
+  private readonly seed: Uint32Array = new Uint32Array(randomBytes(8).buffer);
   private nextId = 1;
   readonly counters: FlowTableCounters = { created: 0, expired: 0, closed: 0, full: 0 };
 
@@ -97,7 +153,7 @@ export class FlowTable {
     const k1 = sideKey(type, pif[1], sides[1]);
     if (this.index.has(k0) || this.index.has(k1)) return undefined;
     const flow: Flow<S> = {
-      id: this.nextId++,
+      id: this.newId(),
       type,
       pif,
       sides,
@@ -112,13 +168,99 @@ export class FlowTable {
     this.byId.set(flow.id, flow);
     this.index.set(k0, flow);
     this.index.set(k1, flow);
+    this.indexBytes(flow, 0);
+    this.indexBytes(flow, 1);
     this.counters.created++;
     return flow;
+  }
+
+  /** The next id not in use (see the theory of operation). */
+  private newId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id >= MAX_FLOW_ID ? 1 : id + 1;
+      if (!this.byId.has(id)) return id;
+    }
+  }
+
+  private hash(tag: number, ep: Uint8Array, epPort: number, our: Uint8Array, ourPort: number) {
+    const k = this.seed[1]!;
+    let h = mix(this.seed[0]!, (tag << 16) | epPort, k);
+    h = mixAddr(h, ep, k);
+    h = mix(h, ourPort, k);
+    h = mixAddr(h, our, k);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    return h & 0x3fffffff;
+  }
+
+  /** Adds side `i` of `flow` to the byte index (a side whose addresses do not parse is left out). */
+  private indexBytes(flow: Flow, i: 0 | 1): void {
+    const s = flow.sides[i];
+    const ep = addrOf(s.endpointAddr);
+    const our = addrOf(s.ourAddr);
+    if (ep === undefined || our === undefined) return;
+    const tag = tagOf(flow.type, flow.pif[i]);
+    const h = this.hash(tag, ep, s.endpointPort, our, s.ourPort);
+    const e: SideEntry = {
+      flow,
+      tag,
+      ep,
+      epPort: s.endpointPort,
+      our,
+      ourPort: s.ourPort,
+      next: this.byBytes.get(h),
+    };
+    this.byBytes.set(h, e);
+  }
+
+  private unindexBytes(flow: Flow, i: 0 | 1): void {
+    const s = flow.sides[i];
+    const ep = addrOf(s.endpointAddr);
+    const our = addrOf(s.ourAddr);
+    if (ep === undefined || our === undefined) return;
+    const h = this.hash(tagOf(flow.type, flow.pif[i]), ep, s.endpointPort, our, s.ourPort);
+    let prev: SideEntry | undefined;
+    for (let e = this.byBytes.get(h); e !== undefined; prev = e, e = e.next) {
+      if (e.flow !== flow) continue;
+      if (prev !== undefined) prev.next = e.next;
+      else if (e.next !== undefined) this.byBytes.set(h, e.next);
+      else this.byBytes.delete(h);
+      return;
+    }
   }
 
   /** The flow one of whose sides matches, or undefined. */
   lookup<S = unknown>(type: FlowType, pif: Pif, side: FlowSide): Flow<S> | undefined {
     return this.index.get(sideKey(type, pif, side)) as Flow<S> | undefined;
+  }
+
+  /**
+   * The flow one of whose sides is (endpoint, our) given as address bytes (4 or 16) — the
+   * per-frame lookup: the same answer as lookup() with the addresses formatted, without
+   * formatting anything.
+   */
+  lookupBytes<S = unknown>(
+    type: FlowType,
+    pif: Pif,
+    endpointAddr: Uint8Array,
+    endpointPort: number,
+    ourAddr: Uint8Array,
+    ourPort: number,
+  ): Flow<S> | undefined {
+    const tag = tagOf(type, pif);
+    let e = this.byBytes.get(this.hash(tag, endpointAddr, endpointPort, ourAddr, ourPort));
+    for (; e !== undefined; e = e.next)
+      if (
+        e.tag === tag &&
+        e.epPort === endpointPort &&
+        e.ourPort === ourPort &&
+        equalAddr(e.ep, endpointAddr) &&
+        equalAddr(e.our, ourAddr)
+      )
+        return e.flow as Flow<S>;
+    return undefined;
   }
 
   /** The flow with `id`, or undefined. */
@@ -134,6 +276,8 @@ export class FlowTable {
     if (!this.byId.delete(flow.id)) return false;
     this.index.delete(sideKey(flow.type, flow.pif[0], flow.sides[0]));
     this.index.delete(sideKey(flow.type, flow.pif[1], flow.sides[1]));
+    this.unindexBytes(flow, 0);
+    this.unindexBytes(flow, 1);
     this.counters[reason]++;
     return true;
   }

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import fc from 'fast-check';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { TcpTranslator, ACK_DELAY_MS, RTO_INIT_MS, type TcpDeps } from './tcp.js';
+import { TcpTranslator, ACK_DELAY_MS, RTO_INIT_MS, type TcpDeps } from './tcp/index.js';
 import { FlowTable } from './table.js';
 import { guestPacket, type ServiceCounters } from '../iface/guest-packet.js';
 import { IpProtocol } from '../../wire/ipv4.js';

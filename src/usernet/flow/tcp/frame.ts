@@ -12,9 +12,9 @@
 //
 // IPv4 headers carry DF and identification 0 (an atomic datagram, RFC 6864 §4.1), TTL 64; IPv6
 // headers hop limit 64 and flow label 0.
-import { sum16, finish, fold16 } from '../../wire/checksum.js';
-import { IpProtocol } from '../../wire/ipv4.js';
-import { TcpField, TcpOptionKind } from '../../wire/tcp.js';
+import { sum16, finish, fold16 } from '../../../wire/checksum.js';
+import { IpProtocol } from '../../../wire/ipv4.js';
+import { TcpField, TcpOptionKind } from '../../../wire/tcp.js';
 
 const ETH = 14;
 const TCP = 20;

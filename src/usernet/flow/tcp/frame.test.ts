@@ -2,14 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { buildSegment, retarget, segmentTemplate } from './tcp-frame.js';
-import { guestPacket, type ServiceCounters } from '../iface/guest-packet.js';
-import { IpProtocol } from '../../wire/ipv4.js';
-import { TcpView, parseTcp, TcpFlag } from '../../wire/tcp.js';
-import { isWireError } from '../../wire/common.js';
-import { completePartialChecksum } from '../../wire/checksum.js';
-import { MAC_A, MAC_B, V4_A, V4_B, V6_A, V6_B } from '../../../test/lab/frames.js';
-import { tsharkDecode, tsharkProblems } from '../../../test/lab/tshark.js';
+import { buildSegment, retarget, segmentTemplate } from './frame.js';
+import { guestPacket, type ServiceCounters } from '../../iface/guest-packet.js';
+import { IpProtocol } from '../../../wire/ipv4.js';
+import { TcpView, parseTcp, TcpFlag } from '../../../wire/tcp.js';
+import { isWireError } from '../../../wire/common.js';
+import { completePartialChecksum } from '../../../wire/checksum.js';
+import { MAC_A, MAC_B, V4_A, V4_B, V6_A, V6_B } from '../../../../test/lab/frames.js';
+import { tsharkDecode, tsharkProblems } from '../../../../test/lab/tshark.js';
 
 const counters = (): ServiceCounters => ({
   ignored: 0,

@@ -1,0 +1,116 @@
+// TCP translation: the guest's TCP connections become ordinary host sockets of the pod, and forwarded host ports reach the guest.
+//
+// Theory of operation: this folder's parts each open with their share — conn.ts (the goal, the
+// index, teardown, limits, and the list of parts), open.ts (handshakes, RFC 9293 §3.5),
+// from-guest.ts (guest → host), to-guest.ts (host → guest), recovery.ts (RFC 6298, RFC 5681,
+// RFC 6582 and the timers) and frame.ts (segment layout). TcpTranslator below is the facade the
+// daemon uses; the parts are plain functions over its one TcpCore.
+import type { TcpRepr } from '../../../wire/tcp.js';
+import { allConns, resetHost, TcpCore, type TcpCounters, type TcpDeps } from './conn.js';
+import { fromGuest } from './from-guest.js';
+import { listen } from './open.js';
+import { expire } from './recovery.js';
+
+export {
+  RECV_BUFFER,
+  WS_TO_GUEST,
+  PEEK_SEGMENTS,
+  PUMP_BYTES,
+  RTO_INIT_MS,
+  RTO_MIN_MS,
+  RTO_MAX_MS,
+  MAX_RETRIES,
+  SYN_RETRIES,
+  KEEPALIVE_MS,
+  KEEPALIVE_PROBES,
+  INACTIVITY_MS,
+  LINGER_MS,
+  TICK_MS,
+  ACK_DELAY_MS,
+  type TcpDeps,
+  type TcpCounters,
+} from './conn.js';
+
+/** Translates the guest's TCP to host sockets and back (see the theory of operation in conn.ts). */
+export class TcpTranslator {
+  private readonly core: TcpCore;
+  readonly counters: TcpCounters;
+
+  constructor(deps: TcpDeps, secret?: Uint8Array) {
+    this.core = new TcpCore(deps, secret);
+    this.counters = this.core.counters;
+  }
+
+  /** Live connections (lingering finished ones included). */
+  get size(): number {
+    let n = 0;
+    for (const f of this.core.table.all()) if (f.type === 'tcp') n++;
+    return n;
+  }
+
+  /**
+   * Handles one TCP segment from the guest (the daemon has checked lengths and the checksum).
+   *
+   * @param family - 4 or 6
+   * @param src - the guest's address (4 or 16 bytes)
+   * @param dst - the destination as the guest wrote it
+   * @param seg - the parsed header
+   * @param payload - the segment's payload (a view into the frame; kept only until the end of
+   *   the batch unless copied)
+   */
+  fromGuest(
+    family: 4 | 6,
+    src: Uint8Array,
+    dst: Uint8Array,
+    seg: TcpRepr,
+    payload: Uint8Array,
+  ): void {
+    fromGuest(this.core, family, src, dst, seg, payload);
+  }
+
+  /**
+   * Inbound forwarding: listens on every host port `p` with portMap[p] ≠ 0 and connects each
+   * accepted connection to that guest port.
+   *
+   * @param portMap - from resolvePortMap (65536 entries)
+   * @param bindAddr - host address to bind (default '::', IPv4 and IPv6)
+   * @returns when every port listens; rejects with the first error (a BinderyError whose
+   *   message reads like Node's: "listen EADDRINUSE: address already in use 127.0.0.1:8080")
+   */
+  async listen(portMap: Uint16Array, bindAddr?: string): Promise<void> {
+    listen(this.core, portMap, bindAddr);
+  }
+
+  /**
+   * Resets connections idle past INACTIVITY_MS, sends keepalives to quiet guests, resets those
+   * whose guest stopped answering, and removes lingering finished flows.
+   *
+   * @param nowMs - the daemon's clock
+   */
+  expire(nowMs: number): void {
+    expire(this.core, nowMs);
+  }
+
+  /** The guest went away (stream client disconnected): reset every host connection. */
+  linkDown(): void {
+    const s = this.core;
+    for (const c of allConns(s)) resetHost(s, c);
+    s.out = [];
+    s.arena?.reset();
+  }
+
+  /** Resets every connection, closes the listening sockets and the epoll set. */
+  close(): Promise<void> {
+    const s = this.core;
+    this.linkDown();
+    s.closed = true;
+    if (s.tick !== undefined) s.deps.clearTimer(s.tick);
+    s.tick = undefined;
+    if (s.ackTimer !== undefined) s.deps.clearTimer(s.ackTimer);
+    s.ackTimer = undefined;
+    for (const l of s.listeners.splice(0)) s.host.close(l.sock, false);
+    s.poller?.close();
+    s.poller = undefined;
+    return Promise.resolve();
+  }
+}
