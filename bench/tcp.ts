@@ -1,13 +1,10 @@
-// Side-by-side TCP benchmark: bindery passt (tap) vs Debian's pasta vs slirp4netns vs a plain veth pair, in one run.
+// Side-by-side TCP benchmark: bindery passt (tap, with and without --no-tap-offload) vs Debian's
+// pasta vs the newest upstream pasta vs slirp4netns vs a plain veth pair, in one run.
 //
-// Each setup gets the same two namespaces: a "pod" (the host side; the servers listen on its
-// loopback) and a "guest" (10.0.2.15/24 on a tap, gateway 10.0.2.2, MTU 65520; slirp4netns
-// insists on 10.0.2.100). The translators map the gateway address to the pod's loopback, so the
-// guest always talks to 10.0.2.2. The veth setup is the kernel's own path (the upper bound): a
-// veth pair guest ↔ pod with 10.0.2.2 on the pod's end, where its servers listen instead. As in
-// bench/udp.ts the pod also holds a veth pair (both ends inside it) with a default route so
-// pasta finds a template interface; nothing leaves the lab. Needs root; opt-in from bench/run.ts
-// (BINDERY_BENCH_NET=1 or --net, or BINDERY_BENCH_TCP_ONLY=1), or run this file directly.
+// The setups and their namespaces are bench/setups.ts's (columns: bench/README.md); the loop,
+// the failed-sample accounting and the table are bench/matrix.ts's. Needs root; opt-in from
+// bench/run.ts (BINDERY_BENCH_NET=1 or --net, or BINDERY_BENCH_TCP_ONLY=1), or run this file
+// directly.
 //
 // Workloads (median of BINDERY_BENCH_NET_REPS repetitions, default 3):
 // - bulk: iperf3 -J, 1 and 4 streams, guest→host (-c in the guest) and host→guest (-R), for
@@ -22,45 +19,56 @@
 // - translator RSS (VmRSS) and open fds: idle, while 500 guest→host connections are open, and
 //   2 s after they closed (bench/tcpload.py hold). veth has no process: n/a.
 // The same tools drive every setup, so the ratios compare the network paths, not the tools.
-// Order: each repetition runs workload by workload, the setups in turn (a different one first
-// each time), so a burst of other work on this 2-core machine does not land on one setup only;
-// the memory workload comes first, so "idle" is before that repetition's traffic.
-//
-// Robustness: a setup or workload that fails prints "failed: reason" in its cell and the run
-// goes on; a workload that failed once is not repeated for that setup (it would only cost its
-// time-out again); a translator that exits is started afresh (new namespaces) at the next
-// repetition. Everything is removed at the end by the Lab, also on failure or Ctrl-C.
+// The memory workload comes first in each repetition, so "idle" is before that repetition's
+// traffic. Everything is removed at the end by the Lab, also on failure or Ctrl-C.
 //
 // BINDERY_BENCH_PROFILE=1 adds a profiling phase: a fresh bindery under `node --cpu-prof` for
 // one single-stream bulk run each way, and prints the 15 functions with the most self time
 // within that run (V8 writes one file per thread; the busiest is the main thread; a bindery
 // still running 20 s after SIGTERM writes none, and the notes then say what it was doing).
-// BINDERY_BENCH_TCP_SETUPS=bindery,pasta picks setups (default all four);
+// BINDERY_BENCH_TCP_SETUPS=bindery,pasta-upstream picks setups (default all, see peers.ts);
 // BINDERY_BENCH_TCP_WORKLOADS=rrMed,crr picks workloads by a row key (default all).
 // BINDERY_BENCH_IMPAIR passes a BINDERY_IMPAIR spec to bindery (otherwise it is unset for it).
-// bindery runs as deployed, the compiled CLI (bin/bindery.js; `npm run build` first);
-// BINDERY_BENCH_BINDERY=src runs src/ through tsx instead (its loader thread adds to the RSS).
+// bindery runs as deployed, the compiled CLI (bin/bindery.js; `npm run build` first), in every
+// column; BINDERY_BENCH_BINDERY=src runs src/ through tsx instead (its loader thread adds to the RSS).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Lab, type LabProcess, type Netns } from '../test/lab/lab.js';
-import { pastaArgv } from '../test/lab/tcp-tools.js';
+import { Lab, type LabProcess } from '../test/lab/lab.js';
+import {
+  fmtNum,
+  fmtValue,
+  machineMeta,
+  peerRecord,
+  printLegend,
+  printMatrix,
+  printNotes,
+  ratio,
+  runMatrix,
+  type MatrixResult,
+  type RowResult,
+  type RowSpec,
+  type Value,
+  type Workload,
+  writeJson,
+} from './matrix.js';
+import { resolvePeers, selectKinds, toolVersion, type Kind, type Peer } from './peers.js';
+import {
+  firstLine,
+  GW,
+  lastLine,
+  makeSetupRetry,
+  type Setup,
+  sleep,
+  translatorPid,
+} from './setups.js';
 import { median, quantile } from './stats.js';
 
 const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
-const BIN = fileURLToPath(new URL('../bin/bindery.js', import.meta.url));
-/** Run the compiled CLI (`npm run build` first), as deployed, unless BINDERY_BENCH_BINDERY=src. */
-const FROM_DIST = process.env.BINDERY_BENCH_BINDERY !== 'src';
 const LOAD = ['python3', fileURLToPath(new URL('./tcpload.py', import.meta.url))];
-const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const GUEST_ADDR = '10.0.2.15';
-const GW = '10.0.2.2';
-const MTU = 65520;
-/** The pod's own address on its inner veth: what the guest pings to know the link is up. */
-const POD_ADDR = '192.168.77.1';
 const SECONDS = Number(process.env.BINDERY_BENCH_NET_SECONDS ?? 5);
 const CRR_SECONDS = Number(process.env.BINDERY_BENCH_TCP_CRR_SECONDS ?? 3);
 const CRR_CONCURRENCY = 8;
@@ -69,31 +77,7 @@ const RR_COUNT = 2000;
 const RR_WARMUP = 100;
 const HOLD_CONNS = 500;
 
-/** The four setups, in table order. */
-export type Kind = 'bindery' | 'pasta' | 'slirp4netns' | 'veth';
-export const KINDS: readonly Kind[] = ['bindery', 'pasta', 'slirp4netns', 'veth'];
-
-/** One measurement: a number, 'n/a' (does not apply), or { failed: reason }. */
-export type Value = number | 'n/a' | { readonly failed: string };
-
-type TargetKind = 'bulk' | 'rr' | 'crr';
-
-/** A table row. */
-export interface RowSpec {
-  readonly key: string;
-  readonly name: string;
-  readonly unit: string;
-  readonly lowerIsBetter: boolean;
-  readonly target?: TargetKind;
-  /** Printed in the second table (iperf3's sender retransmits), not the main one. */
-  readonly secondary?: boolean;
-}
-
-/** A row with every setup's samples and the value shown (median of the numeric samples). */
-export interface RowResult extends RowSpec {
-  readonly samples: Record<Kind, Value[]>;
-  readonly value: Record<Kind, Value>;
-}
+export type { Kind, RowResult, RowSpec, Value };
 
 /** Self time of one function in a CPU profile. */
 export interface ProfileEntry {
@@ -118,11 +102,7 @@ export interface ProfileTop {
 }
 
 /** Everything one run produced (also what the JSON file holds). */
-export interface TcpBenchResult {
-  readonly meta: Record<string, unknown>;
-  readonly kinds: readonly Kind[];
-  readonly rows: RowResult[];
-  readonly notes: string[];
+export interface TcpBenchResult extends MatrixResult {
   readonly profiles: ProfileTop[];
 }
 
@@ -204,25 +184,6 @@ const ROWS: readonly RowSpec[] = [
   { key: 'fdAfter', name: 'translator fds, 2 s after closing', unit: 'fds', lowerIsBetter: true },
 ];
 
-interface Setup {
-  readonly kind: Kind;
-  readonly pod: Netns;
-  readonly guest: Netns;
-  /** The translator (none for veth). */
-  readonly proc: LabProcess | undefined;
-  /** Where the servers in the pod listen: loopback, or the pod's veth address. */
-  readonly bind: string;
-}
-
-/** A workload: fills some rows; a throw fails all its rows. */
-interface Workload {
-  readonly name: string;
-  readonly rows: readonly string[];
-  run(lab: Lab, s: Setup, note: (msg: string) => void): Promise<Record<string, Value>>;
-}
-
-/** Ephemeral ports (both namespaces): wide, but below the servers' ports. */
-const EPHEMERAL = '1024 60999';
 let nextPort = 61000;
 /**
  * A fresh server port for every run (so TIME_WAIT of an earlier run never gets in the way),
@@ -232,131 +193,6 @@ function port(): number {
   const p = nextPort;
   nextPort = nextPort >= 65535 ? 61000 : nextPort + 1;
   return p;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function errText(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).trim();
-}
-
-/** The last non-empty line of a process's output (where tools print why they failed). */
-function lastLine(text: string): string {
-  return (
-    text
-      .trim()
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .pop() ?? ''
-  );
-}
-
-/** Builds one setup in fresh namespaces; ready once the guest pings the pod's address. */
-async function makeSetup(lab: Lab, kind: Kind, profDir?: string): Promise<Setup> {
-  const tag = kind === 'slirp4netns' ? 's' : kind[0]!;
-  const pod = await lab.namespace(`${tag}pod`);
-  const guest = await lab.namespace(`${tag}guest`);
-  await lab.veth(pod, pod, { addrsA: [`${POD_ADDR}/24`] });
-  // ICMP echo sockets for uid 0 (translators answer the readiness ping through them).
-  await lab.sysctl(pod, 'net.ipv4.ping_group_range', '0 2147483647');
-  await lab.ip(pod, ['route', 'add', 'default', 'via', '192.168.77.2']);
-  // Short connections by the ten thousand: wide ephemeral range, reuse of TIME_WAIT ports.
-  for (const ns of [pod, guest]) {
-    await lab.sysctl(ns, 'net.ipv4.ip_local_port_range', EPHEMERAL);
-    await lab.sysctl(ns, 'net.ipv4.tcp_tw_reuse', '1');
-  }
-  let proc: LabProcess | undefined;
-  let bind = '127.0.0.1';
-  if (kind === 'bindery') {
-    const impair = process.env.BINDERY_BENCH_IMPAIR ?? '';
-    proc = lab.spawn(
-      pod,
-      [
-        process.execPath,
-        ...(profDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
-        ...(FROM_DIST ? [BIN, 'passt'] : ['--import', 'tsx', ENTRY]),
-        '-f',
-        '--tap',
-        'tap0',
-        '--netns',
-        guest,
-        '-a',
-        `${GUEST_ADDR}/24`,
-        '-g',
-        GW,
-      ],
-      { env: { BINDERY_IMPAIR: impair } },
-    );
-    try {
-      await proc.waitForOutput(/serving tap/, 30_000);
-    } catch (e) {
-      await proc.kill('SIGKILL', 500);
-      const why = lastLine(proc.output).replace(/^bindery: /, '') || firstLine(e);
-      throw new Error(`did not start: ${why}`, { cause: e });
-    }
-    await lab.ip(guest, ['link', 'set', 'tap0', 'mtu', String(MTU)]);
-    await lab.ip(guest, ['addr', 'add', `${GUEST_ADDR}/24`, 'dev', 'tap0']);
-    await lab.ip(guest, ['route', 'add', 'default', 'via', GW]);
-  } else if (kind === 'pasta') {
-    proc = lab.spawn(pod, pastaArgv(guest, { addrs: [[GUEST_ADDR, GW, 24]] }));
-  } else if (kind === 'slirp4netns') {
-    // Configures tap0 as 10.0.2.100/24, gateway 10.0.2.2 = the pod's loopback (host loopback
-    // stays reachable because --disable-host-loopback is not given).
-    proc = lab.spawn(pod, [
-      'slirp4netns',
-      '--configure',
-      `--mtu=${MTU}`,
-      '--disable-dns',
-      '--netns-type=path',
-      `/run/netns/${guest}`,
-      'tap0',
-    ]);
-  } else {
-    await lab.veth(guest, pod, { addrsA: [`${GUEST_ADDR}/24`], addrsB: [`${GW}/24`], mtu: MTU });
-    await lab.ip(guest, ['route', 'add', 'default', 'via', GW]);
-    bind = GW;
-  }
-  const end = Date.now() + 30_000;
-  for (;;) {
-    const r = await lab.exec(guest, ['ping', '-c', '1', '-W', '1', POD_ADDR], { timeoutMs: 5000 });
-    if (r.code === 0) break;
-    if (proc?.exitStatus !== undefined || Date.now() > end) {
-      throw new Error(
-        `guest cannot reach ${POD_ADDR}: ${lastLine(r.stdout + r.stderr)}; ${lastLine(proc?.output ?? '')}`,
-      );
-    }
-    await sleep(200);
-  }
-  return { kind, pod, guest, proc, bind };
-}
-
-/** makeSetup, tried twice (a translator may fail to start while its sources are being edited). */
-async function makeSetupRetry(lab: Lab, kind: Kind, profDir?: string): Promise<Setup> {
-  try {
-    return await makeSetup(lab, kind, profDir);
-  } catch (e) {
-    console.error(`  tcp bench: ${kind} setup failed, trying once more: ${firstLine(e)}`);
-    await sleep(2000);
-    return makeSetup(lab, kind, profDir);
-  }
-}
-
-/** The first line of an error, without the output a Lab error quotes after it. */
-function firstLine(e: unknown): string {
-  return errText(e)
-    .split('\n')[0]!
-    .replace(/; output:$/, '');
-}
-
-/** The pid whose memory and fds count: the translator itself (`ip netns exec` execs it). */
-function translatorPid(proc: LabProcess): number {
-  const comm = readFileSync(`/proc/${proc.pid}/comm`, 'utf8').trim();
-  if (comm !== 'ip') return proc.pid;
-  const kids = readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').trim();
-  const first = Number(kids.split(/\s+/)[0]);
-  if (!Number.isInteger(first) || first <= 0)
-    throw new Error(`no translator under pid ${proc.pid}`);
-  return first;
 }
 
 function procStats(pid: number): { rssKb: number; fds: number } {
@@ -576,33 +412,6 @@ function selectedWorkloads(): readonly Workload[] {
   return WORKLOADS.filter((w) => w.rows.some((r) => keys.has(r)));
 }
 
-function exitReason(s: Setup): string | undefined {
-  const st = s.proc?.exitStatus;
-  if (st === undefined) return undefined;
-  const how = st.signal !== null ? `signal ${st.signal}` : `code ${st.code}`;
-  return `${s.kind} exited (${how}): ${lastLine(s.proc!.output)}`;
-}
-
-/** The kinds to run: BINDERY_BENCH_TCP_SETUPS (comma-separated) or all four. */
-export function selectedKinds(): Kind[] {
-  const env = process.env.BINDERY_BENCH_TCP_SETUPS;
-  if (env === undefined || env.trim() === '') return [...KINDS];
-  const want = env.split(',').map((x) => x.trim());
-  const bad = want.filter((x) => !(KINDS as readonly string[]).includes(x));
-  if (bad.length > 0) throw new Error(`BINDERY_BENCH_TCP_SETUPS: unknown ${bad.join(', ')}`);
-  return KINDS.filter((k) => want.includes(k));
-}
-
-function toolVersion(argv: string[]): string {
-  try {
-    return lastLine(
-      execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: 'pipe' }).split('\n')[0]!,
-    );
-  } catch (e) {
-    return `unknown (${errText(e).split('\n')[0]})`;
-  }
-}
-
 /** A command's output lines (empty on failure). */
 function toolLines(argv: string[]): string[] {
   try {
@@ -611,6 +420,11 @@ function toolLines(argv: string[]): string[] {
   } catch {
     return [];
   }
+}
+
+/** The kinds to run: BINDERY_BENCH_TCP_SETUPS (comma-separated) or all. */
+export function selectedKinds(): Kind[] {
+  return selectKinds(process.env.BINDERY_BENCH_TCP_SETUPS, 'BINDERY_BENCH_TCP_SETUPS');
 }
 
 /**
@@ -639,84 +453,25 @@ export async function benchTcpCompare(
     'src',
     'native',
   ]);
+  const peers = resolvePeers(kinds, ENTRY);
   const lab = await Lab.create();
   const onSignal = (): void => {
     void lab.teardown().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
-  const samples = new Map<string, Record<Kind, Value[]>>(
-    ROWS.map((r) => [r.key, Object.fromEntries(kinds.map((k) => [k, []])) as never]),
-  );
-  const notes: string[] = [];
   const profiles: ProfileTop[] = [];
+  let run: Awaited<ReturnType<typeof runMatrix>>;
   try {
-    const setups = new Map<Kind, Setup>();
-    /** Workloads that failed once, per setup: not repeated. */
-    const gaveUp = new Map<string, string>();
-    const exitNoted = new Set<Setup>();
-    for (let rep = 0; rep < reps; rep++) {
-      const setupFailure = new Map<Kind, string>();
-      for (const kind of kinds) {
-        const s = setups.get(kind);
-        if (s !== undefined && exitReason(s) === undefined) continue;
-        if (s !== undefined && !exitNoted.has(s)) {
-          exitNoted.add(s);
-          notes.push(`${kind}, end of repetition ${rep}: ${exitReason(s)}; started afresh`);
-        }
-        console.error(`  tcp bench: starting ${kind}`);
-        try {
-          setups.set(kind, await makeSetupRetry(lab, kind));
-        } catch (e) {
-          setupFailure.set(kind, firstLine(e));
-          notes.push(`${kind}, repetition ${rep + 1}, setup: ${errText(e)}`);
-          setups.delete(kind);
-        }
-      }
-      // Workload by workload, the setups in turn (starting with a different one each
-      // repetition), so a burst of other work on the machine does not hit one setup only.
-      const order = kinds.map((_, i) => kinds[(i + rep) % kinds.length]!);
-      for (const w of selectedWorkloads()) {
-        console.error(`  tcp bench: repetition ${rep + 1}/${reps}, ${w.name}`);
-        for (const kind of order) {
-          const s = setups.get(kind);
-          const put = (key: string, v: Value): void => {
-            samples.get(key)![kind].push(v);
-          };
-          const failAll = (reason: string): void => {
-            for (const k of w.rows) put(k, { failed: reason });
-          };
-          const dead = s === undefined ? setupFailure.get(kind) : exitReason(s);
-          if (dead !== undefined || s === undefined) {
-            if (s !== undefined && !exitNoted.has(s)) {
-              exitNoted.add(s);
-              notes.push(
-                `${kind}, repetition ${rep + 1}: ${dead}; the rest of this repetition is skipped, the next one starts it afresh`,
-              );
-            }
-            failAll(dead ?? 'no setup');
-            continue;
-          }
-          const skipped = gaveUp.get(`${kind}/${w.name}`);
-          if (skipped !== undefined) {
-            failAll(skipped);
-            continue;
-          }
-          const note = (msg: string): void => {
-            notes.push(`${kind}, ${w.name}, repetition ${rep + 1}: ${msg}`);
-          };
-          try {
-            const out = await w.run(lab, s, note);
-            for (const k of w.rows) put(k, out[k] ?? { failed: 'not measured' });
-          } catch (e) {
-            const reason = exitReason(s) ?? firstLine(e);
-            failAll(reason);
-            note(`failed: ${errText(e)}`);
-            if (exitReason(s) === undefined) gaveUp.set(`${kind}/${w.name}`, reason);
-          }
-        }
-      }
-    }
-    if (process.env.BINDERY_BENCH_PROFILE === '1') {
+    run = await runMatrix(lab, {
+      log: 'tcp bench',
+      reps,
+      kinds,
+      peers,
+      rows: ROWS,
+      workloads: selectedWorkloads(),
+    });
+    const bindery = peers.get('bindery');
+    if (process.env.BINDERY_BENCH_PROFILE === '1' && bindery !== undefined) {
       const chosen = new Set(selectedWorkloads().flatMap((w) => w.rows));
       const runs: [string, string, (s: Setup) => Promise<string>][] = [
         ...([false, true] as const).map(
@@ -738,54 +493,34 @@ export async function benchTcpCompare(
         ],
       ];
       for (const [key, name, measure] of runs) {
-        if (chosen.has(key)) profiles.push(await profileRun(lab, name, notes, measure));
+        if (chosen.has(key)) {
+          profiles.push(await profileRun(lab, bindery, name, run.notes, measure));
+        }
       }
     }
   } finally {
     process.removeListener('SIGINT', onSignal);
     await lab.teardown();
   }
-  const rows: RowResult[] = ROWS.map((spec) => {
-    const perKind = samples.get(spec.key)!;
-    const value = Object.fromEntries(kinds.map((k) => [k, summarize(perKind[k])])) as Record<
-      Kind,
-      Value
-    >;
-    return { ...spec, samples: perKind, value };
-  });
   const meta = {
-    started: started.toISOString(),
-    finished: new Date().toISOString(),
+    ...machineMeta(started, loadStart),
     reps,
     seconds: SECONDS,
     crrSeconds: CRR_SECONDS,
     crrConcurrency: CRR_CONCURRENCY,
     rrCount: RR_COUNT,
     holdConnections: HOLD_CONNS,
-    kernel: release(),
-    // Other work on the machine skews everything (2 cores): the 1/5/15-minute load averages.
-    loadavgStart: loadStart,
-    loadavgEnd: loadavg(),
-    cpus: cpus().length,
-    node: process.version,
-    // At the start: the sources bindery ran from (tsx reads them when it starts).
+    // At the start: the checkout bindery was built from.
     commit,
     uncommitted,
-    pasta: toolVersion(['dpkg-query', '-W', '-f', '${Package} ${Version}', 'passt']),
-    slirp4netns: toolVersion(['slirp4netns', '--version']),
+    // Every setup's program and version (also in `peers`).
+    versions: Object.fromEntries([...peers].map(([k, p]) => [k, p.version])),
     iperf3: toolVersion(['iperf3', '--version']),
     binderyImpair: process.env.BINDERY_BENCH_IMPAIR ?? '',
-    binderyFrom: FROM_DIST ? 'dist (bin/bindery.js passt)' : 'src via tsx',
+    binderyFrom:
+      process.env.BINDERY_BENCH_BINDERY === 'src' ? 'src via tsx' : 'dist (bin/bindery.js passt)',
   };
-  return { meta, kinds, rows, notes, profiles };
-}
-
-/** The value shown: median of the numeric samples; else n/a or the first failure. */
-function summarize(vs: readonly Value[]): Value {
-  const nums = vs.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  if (nums.length > 0) return median(nums);
-  if (vs.length > 0 && vs.every((v) => v === 'n/a')) return 'n/a';
-  return vs.find((v): v is { failed: string } => typeof v === 'object') ?? { failed: 'no samples' };
+  return { meta, kinds, peers: peerRecord(peers), rows: run.rows, notes: run.notes, profiles };
 }
 
 /**
@@ -794,6 +529,7 @@ function summarize(vs: readonly Value[]): Value {
  */
 async function profileRun(
   lab: Lab,
+  bindery: Peer,
   workload: string,
   notes: string[],
   measure: (s: Setup) => Promise<string>,
@@ -804,7 +540,7 @@ async function profileRun(
   let error: string | undefined;
   let window: [number, number] | undefined;
   try {
-    const s = await makeSetupRetry(lab, 'bindery', dir);
+    const s = await makeSetupRetry(lab, bindery, dir, 'tcp bench');
     const t0 = Number(process.hrtime.bigint() / 1000n);
     try {
       reached = await measure(s);
@@ -964,24 +700,10 @@ function topSelf(
   return { totalSamples: total, idlePercent: (100 * idle) / total, scope, top };
 }
 
-function fmtNum(v: number): string {
-  if (!Number.isFinite(v)) return 'n/a';
-  if (Number.isInteger(v)) return String(v);
-  return v >= 100 ? v.toFixed(0) : v.toFixed(2);
-}
-
-function fmtValue(v: Value): string {
-  if (typeof v === 'number') return fmtNum(v);
-  if (v === 'n/a') return 'n/a';
-  const r = `failed: ${v.failed}`;
-  return r.length > 40 ? `${r.slice(0, 39)}…` : r;
-}
-
-function ratio(a: Value, b: Value): number | undefined {
-  return typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : undefined;
-}
-
-/** "met" / "MISSED" per target (bulk ≥1.0× pasta and ≥0.5× veth, RR ≤1.2× pasta, conn/s ≥1.0× pasta). */
+/**
+ * "met" / "MISSED" per target, against Debian's pasta as the targets were set (bulk ≥1.0×
+ * pasta and ≥0.5× veth, RR ≤1.2× pasta, conn/s ≥1.0× pasta).
+ */
 function targetText(row: RowResult): string {
   if (row.target === undefined) return '';
   const vp = ratio(row.value.bindery, row.value.pasta);
@@ -989,74 +711,34 @@ function targetText(row: RowResult): string {
   const mark = (ok: boolean | undefined, what: string): string =>
     `${what} ${ok === undefined ? '?' : ok ? 'met' : 'MISSED'}`;
   if (row.target === 'bulk') {
-    return `${mark(vp === undefined ? undefined : vp >= 1.0, '≥1.0×pasta')}, ${mark(vv === undefined ? undefined : vv >= 0.5, '≥0.5×veth')}`;
+    return `${mark(vp === undefined ? undefined : vp >= 1.0, '≥1.0×deb')}, ${mark(vv === undefined ? undefined : vv >= 0.5, '≥0.5×veth')}`;
   }
-  if (row.target === 'rr') return mark(vp === undefined ? undefined : vp <= 1.2, '≤1.2×pasta');
-  return mark(vp === undefined ? undefined : vp >= 1.0, '≥1.0×pasta');
+  if (row.target === 'rr') return mark(vp === undefined ? undefined : vp <= 1.2, '≤1.2×deb');
+  return mark(vp === undefined ? undefined : vp >= 1.0, '≥1.0×deb');
 }
 
 /**
- * Prints the comparison table (one column per setup, ratios bindery/pasta and bindery/veth,
- * whether each target is met), then the notes (failures in full, retransmits, errors) and
- * the CPU profile tops.
+ * Prints the comparison table (one column per setup, headed with pasta's versions; bindery's
+ * ratios to each pasta and veth; whether each target is met), what each column ran, the
+ * retransmits, the notes (failures in full) and the CPU profile tops.
  *
  * @param title - Table heading.
  * @param res - What `benchTcpCompare` returned.
  */
 export function printTcpTable(title: string, res: TcpBenchResult): void {
-  const header = [
-    'workload',
-    ...res.kinds,
-    ...(res.kinds.includes('bindery') && res.kinds.includes('pasta') ? ['b/pasta'] : []),
-    ...(res.kinds.includes('bindery') && res.kinds.includes('veth') ? ['b/veth'] : []),
-    'target',
-  ];
   const measured = (r: RowResult): boolean =>
-    res.kinds.some((k) => Object.values(r.samples[k] ?? []).length > 0);
-  const lines = res.rows
-    .filter((r) => r.secondary !== true && measured(r))
-    .map((r) => {
-      const cells = [`${r.name} (${r.unit})`, ...res.kinds.map((k) => fmtValue(r.value[k]))];
-      const fr = (x: number | undefined): string => (x === undefined ? '—' : x.toFixed(2));
-      if (header.includes('b/pasta')) cells.push(fr(ratio(r.value.bindery, r.value.pasta)));
-      if (header.includes('b/veth')) cells.push(fr(ratio(r.value.bindery, r.value.veth)));
-      cells.push(targetText(r));
-      return cells;
-    });
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const row = (cells: string[]): string =>
-    cells
-      .map((c, i) =>
-        i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
-      )
-      .join('  ')
-      .trimEnd();
-  console.log(`\n${title}`);
-  console.log(
-    '(b/… = bindery ratio; Gbit/s and conn/s: higher is better; µs, kB, fds: lower is better)',
-  );
-  console.log(row(header));
-  for (const l of lines) console.log(row(l));
-  const la = (x: unknown): string =>
-    Array.isArray(x) ? x.map((v) => Number(v).toFixed(2)).join(' ') : '?';
-  console.log(
-    `(load average at start ${la(res.meta.loadavgStart)}, at end ${la(res.meta.loadavgEnd)}; ` +
-      `${String(res.meta.cpus)} CPUs: other work on the machine skews every column)`,
-  );
-  const rtx = res.rows.filter((r) => r.secondary === true);
-  const rtxLines = rtx.map((r) => [r.name, ...res.kinds.map((k) => fmtValue(r.value[k]))]);
-  const rtxHeader = ['iperf3 sender retransmits per run (median)', ...res.kinds];
-  const rw = rtxHeader.map((h, i) => Math.max(h.length, ...rtxLines.map((l) => l[i]!.length)));
-  console.log(
-    `\n${rtxHeader.map((h, i) => (i === 0 ? h.padEnd(rw[i]!) : h.padStart(rw[i]!))).join('  ')}`,
-  );
-  for (const l of rtxLines) {
-    console.log(l.map((c, i) => (i === 0 ? c.padEnd(rw[i]!) : c.padStart(rw[i]!))).join('  '));
+    res.kinds.some((k) => (r.samples[k] ?? []).length > 0);
+  printMatrix(title, res, {
+    rows: res.rows.filter((r) => r.secondary !== true && measured(r)),
+    last: { head: 'target (vs Debian pasta)', cell: targetText },
+  });
+  console.log('(Gbit/s and conn/s: higher is better; µs, kB, fds: lower is better)');
+  printLegend(res);
+  const rtx = res.rows.filter((r) => r.secondary === true && measured(r));
+  if (rtx.length > 0) {
+    printMatrix('iperf3 sender retransmits per run (median)', res, { rows: rtx, ratios: false });
   }
-  if (res.notes.length > 0) {
-    console.log('\nnotes:');
-    for (const n of res.notes) console.log(`  - ${n.split('\n').slice(0, 4).join('\n    ')}`);
-  }
+  printNotes(res.notes);
   for (const p of res.profiles) {
     console.log(
       `\nbindery CPU profile, ${p.workload}${p.reached !== undefined ? ` (${p.reached} under --cpu-prof)` : ''}: ` +
@@ -1074,26 +756,26 @@ export function printTcpTable(title: string, res: TcpBenchResult): void {
 }
 
 /**
- * Writes the results as JSON to bench/results/tcp-<ISO date>.json.
+ * Writes the results as JSON to bench/results/tcp-<ISO date>.json (or
+ * BINDERY_BENCH_RESULTS_DIR).
  *
  * @param res - What `benchTcpCompare` returned.
  * @returns The file's path.
  */
 export function writeTcpJson(res: TcpBenchResult): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const stamp = String(res.meta.started)
-    .replace(/:/g, '-')
-    .replace(/\.\d+Z$/, 'Z');
-  const path = join(RESULTS_DIR, `tcp-${stamp}.json`);
-  writeFileSync(path, `${JSON.stringify(res, null, 2)}\n`);
-  return path;
+  return writeJson('tcp', res);
+}
+
+/** The table's title for a run of `reps` repetitions. */
+export function tcpTitle(reps: number): string {
+  return `TCP: bindery passt (tap; and --no-tap-offload) vs pasta (Debian, upstream) vs slirp4netns vs veth, median of ${reps}`;
 }
 
 /** `node --import tsx bench/tcp.ts`: this bench alone. */
 async function main(): Promise<void> {
   const reps = Number(process.env.BINDERY_BENCH_NET_REPS ?? 3);
   const res = await benchTcpCompare(reps);
-  printTcpTable(`TCP: bindery passt (tap) vs pasta vs slirp4netns vs veth, median of ${reps}`, res);
+  printTcpTable(tcpTitle(reps), res);
   console.log(`\nresults: ${writeTcpJson(res)}`);
 }
 

@@ -1,7 +1,8 @@
 // UDP load tool for bench/udp.ts, the same for every translator measured:
-//   recv PORT              count datagrams on 127.0.0.1:PORT until 1 s idle, print Gbit/s
+//   recv PORT [ADDR]       count datagrams on ADDR:PORT (127.0.0.1) until 1 s idle, print Gbit/s
 //   send IP PORT LEN SECS  send LEN-byte datagrams back to back for SECS seconds
-//   rserve PORT LEN SECS   wait for one datagram on 127.0.0.1:PORT, then blast back to its sender
+//   rserve PORT LEN SECS [ADDR]  wait for one datagram on ADDR:PORT (127.0.0.1), then blast
+//                          back to its sender
 //   rrecv IP PORT          poke IP:PORT, then count what comes back (as recv)
 // iperf3 is not used because its control channel is TCP, which bindery passt does not translate yet.
 import dgram from 'node:dgram';
@@ -62,14 +63,14 @@ function blast(s, ip, port, len, secs) {
 
 const s = socket();
 if (mode === 'recv') {
-  s.bind(Number(args[0]), '127.0.0.1', () => {
+  s.bind(Number(args[0]), args[1] ?? '127.0.0.1', () => {
     console.log('ready');
     count(s, 30, undefined);
   });
 } else if (mode === 'send') {
   blast(s, args[0], Number(args[1]), Number(args[2]), Number(args[3]));
 } else if (mode === 'rserve') {
-  s.bind(Number(args[0]), '127.0.0.1', () => console.log('ready'));
+  s.bind(Number(args[0]), args[3] ?? '127.0.0.1', () => console.log('ready'));
   s.once('message', (_m, from) =>
     blast(s, from.address, from.port, Number(args[1]), Number(args[2])),
   );
