@@ -1,19 +1,25 @@
-// Tests of the ping translator with real ping sockets in a lab namespace (ping_group_range set there).
-import { nativeHost } from '../host/index.js';
+// Real-socket tests of the ping translator with ping sockets in a lab namespace (unit tests on the in-memory kernel: src/usernet/flow/icmp.test.ts).
+import { nativeHost } from '../../src/usernet/host/index.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PingTranslator, PING_TIMEOUT_MS, type PingDeps } from './icmp.js';
-import { FlowTable } from './table.js';
-import { Lab, labSkipReason } from '../../../test/lab/lab.js';
-import { openPingSocket } from '../../native/index.js';
-import { EthernetView, EtherType } from '../../wire/ethernet.js';
-import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/ipv4.js';
-import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../wire/ipv6.js';
-import { Icmpv4View, parseIcmpv4 } from '../../wire/icmpv4.js';
-import { Icmpv6View, parseIcmpv6 } from '../../wire/icmpv6.js';
-import { formatIpv4, formatIpv6, formatMac, isWireError, parseIpv4 } from '../../wire/common.js';
+import { PingTranslator, PING_TIMEOUT_MS, type PingDeps } from '../../src/usernet/flow/icmp.js';
+import { FlowTable } from '../../src/usernet/flow/table.js';
+import { Lab, labSkipReason } from '../lab/lab.js';
+import { openPingSocket } from '../../src/native/index.js';
+import { EthernetView, EtherType } from '../../src/wire/ethernet.js';
+import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../src/wire/ipv4.js';
+import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../src/wire/ipv6.js';
+import { Icmpv4View, parseIcmpv4 } from '../../src/wire/icmpv4.js';
+import { Icmpv6View, parseIcmpv6 } from '../../src/wire/icmpv6.js';
+import {
+  formatIpv4,
+  formatIpv6,
+  formatMac,
+  isWireError,
+  parseIpv4,
+} from '../../src/wire/common.js';
 
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
+import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
 
 const cfg = FLOW_CFG;
 

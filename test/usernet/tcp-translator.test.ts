@@ -1,15 +1,20 @@
-// Unit tests of the TCP translator: a scripted guest TCP in this process against real loopback sockets.
-import { nativeHost } from '../host/index.js';
+// Real-socket tests of the TCP translator: a scripted guest TCP in this process against loopback sockets (unit tests on the in-memory kernel: src/usernet/flow/tcp.test.ts).
+import { nativeHost } from '../../src/usernet/host/index.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fc from 'fast-check';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { TcpTranslator, ACK_DELAY_MS, RTO_INIT_MS, type TcpDeps } from './tcp.js';
-import { FlowTable } from './table.js';
-import { guestPacket, type ServiceCounters } from '../iface/guest-packet.js';
-import { IpProtocol } from '../../wire/ipv4.js';
+import {
+  TcpTranslator,
+  ACK_DELAY_MS,
+  RTO_INIT_MS,
+  type TcpDeps,
+} from '../../src/usernet/flow/tcp.js';
+import { FlowTable } from '../../src/usernet/flow/table.js';
+import { guestPacket, type ServiceCounters } from '../../src/usernet/iface/guest-packet.js';
+import { IpProtocol } from '../../src/wire/ipv4.js';
 import {
   TcpView,
   parseTcp,
@@ -19,10 +24,10 @@ import {
   TCP_NO_OPTIONS,
   type TcpRepr,
   type TcpOptions,
-} from '../../wire/tcp.js';
-import { isWireError } from '../../wire/common.js';
-import { seqAdd, seqDiff } from '../../wire/seq.js';
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
+} from '../../src/wire/tcp.js';
+import { isWireError } from '../../src/wire/common.js';
+import { seqAdd, seqDiff } from '../../src/wire/seq.js';
+import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
 
 /** A segment the translator sent, decoded (checksums verified). */
 interface Seg extends TcpRepr {

@@ -1,18 +1,22 @@
-// Unit tests for the UDP translator with real loopback sockets in this process.
+// Real-socket tests of the UDP translator with loopback sockets in this process (unit tests on the in-memory kernel: src/usernet/flow/udp.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
-import { UdpTranslator, UDP_TIMEOUT_MS, UDP_TIMEOUT_STREAM_MS } from './udp.js';
-import type { FlowDeps } from './deps.js';
-import { nativeHost } from '../host/index.js';
-import { FlowTable } from './table.js';
-import { EthernetView, EtherType } from '../../wire/ethernet.js';
-import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/ipv4.js';
-import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../wire/ipv6.js';
-import { UdpView, parseUdp } from '../../wire/udp.js';
-import { Icmpv4View, parseIcmpv4 } from '../../wire/icmpv4.js';
-import { Icmpv6View, parseIcmpv6 } from '../../wire/icmpv6.js';
+import {
+  UdpTranslator,
+  UDP_TIMEOUT_MS,
+  UDP_TIMEOUT_STREAM_MS,
+} from '../../src/usernet/flow/udp.js';
+import type { FlowDeps } from '../../src/usernet/flow/deps.js';
+import { nativeHost } from '../../src/usernet/host/index.js';
+import { FlowTable } from '../../src/usernet/flow/table.js';
+import { EthernetView, EtherType } from '../../src/wire/ethernet.js';
+import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../src/wire/ipv4.js';
+import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../src/wire/ipv6.js';
+import { UdpView, parseUdp } from '../../src/wire/udp.js';
+import { Icmpv4View, parseIcmpv4 } from '../../src/wire/icmpv4.js';
+import { Icmpv6View, parseIcmpv6 } from '../../src/wire/icmpv6.js';
 import {
   formatIpv4,
   formatIpv6,
@@ -20,9 +24,9 @@ import {
   getU16,
   isWireError,
   parseIpv4,
-} from '../../wire/common.js';
+} from '../../src/wire/common.js';
 
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
+import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
 
 const cfg = FLOW_CFG;
 
