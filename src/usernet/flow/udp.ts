@@ -261,22 +261,23 @@ export class UdpTranslator {
       ourAddr: guestSide.endpointAddr,
       ourPort: guestSide.endpointPort,
     };
-    let flow: Flow<UdpState> | undefined;
+    // The socket reports only after this call returns, when the flow exists.
+    const me: { flow?: Flow<UdpState> } = {};
     const sock = this.deps.host.udp.connect(
       family,
       host.addr,
       host.port,
       {
         message: (msg) => {
-          if (flow) this.fromHost(flow, msg);
+          if (me.flow) this.fromHost(me.flow, msg);
         },
         error: (e) => {
           this.counters.socketErrors++;
-          if (e.code === 'ECONNREFUSED' && flow) this.unreachable(flow);
+          if (e.code === 'ECONNREFUSED' && me.flow) this.unreachable(me.flow);
         },
       },
       () => {
-        if (!flow || !this.flows.has(flow)) return;
+        if (!me.flow || !this.flows.has(me.flow)) return;
         state.connected = true;
         for (const d of state.pending.splice(0)) this.sendHost(state, d);
       },
@@ -297,7 +298,7 @@ export class UdpTranslator {
       fromHost: 0,
       lastLen: 0,
     };
-    flow = this.deps.table.insert<UdpState>(
+    const flow = this.deps.table.insert<UdpState>(
       'udp',
       ['guest', 'host'],
       [guestSide, hostSide],
@@ -310,6 +311,7 @@ export class UdpTranslator {
       this.counters.dropTableFull++;
       return undefined;
     }
+    me.flow = flow;
     this.flows.add(flow);
     this.counters.flowsOpened++;
     return flow;
