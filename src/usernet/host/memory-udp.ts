@@ -8,6 +8,9 @@
 // flush (the ICMP port unreachable of a real kernel); an unconnected one hears nothing. Connects
 // finish on the next flush; binds settle at once (EADDRINUSE when the port is taken).
 //
+// A sent buffer is read only when its datagram crosses (as node:dgram may), so callers must
+// not reuse it before the next flush.
+//
 // Limits: no buffers (nothing is dropped for space), no MTU, sources of connected sockets are
 // the family's loopback.
 import type { UdpFrom, UdpHandlers, UdpHost, UdpSocket } from './udp.js';
@@ -157,7 +160,8 @@ export class MemoryUdp implements UdpHost {
         if (b.closed) throw errnoError('EBADF', 'send', `${b.addr}:${b.port}`);
         const to = addr !== undefined && port !== undefined ? { addr, port } : b.peer;
         if (!to) throw errnoError('EDESTADDRREQ', 'send', `${b.addr}:${b.port}`);
-        this.route(b, data.slice(), to.addr, to.port, h);
+        // Like node:dgram, the buffer is read when the datagram leaves (the next flush).
+        this.route(b, data, to.addr, to.port, h);
       },
       close: () => {
         if (b.closed) return;
@@ -173,6 +177,7 @@ export class MemoryUdp implements UdpHost {
     // A dual-stack socket reaches IPv4 peers through their IPv4-mapped addresses.
     if (addr.startsWith('::ffff:') && addr.includes('.')) addr = addr.slice(7);
     this.kernel.post(() => {
+      data = data.slice();
       const fam = familyOf(addr);
       const cands = [...this.bound].filter(
         (b) =>
