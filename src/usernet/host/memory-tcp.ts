@@ -109,7 +109,7 @@ export interface TcpPeer {
   end(): void;
   /** Aborts the connection: the translator's socket gets ECONNRESET. */
   reset(): void;
-  /** Stops reading: the translator's sends fill the send buffer and are cut short. */
+  /** Stops reading: the translator's sends fill the send buffer (sendBuffer) and are cut short. */
   pause(): void;
   /** Reads everything unread (room for the translator again). */
   resume(): void;
@@ -182,8 +182,10 @@ class MemSock {
     return m;
   }
 
+  /** What a send may hand the peer now: unlimited while it reads as bytes come. */
   room(): number {
-    return this.peer ? this.sendBuffer - this.peer.unread : 0;
+    if (!this.peer) return 0;
+    return this.peer.paused ? this.sendBuffer - this.peer.unread : Infinity;
   }
 }
 
@@ -192,7 +194,7 @@ class Peer implements TcpPeer {
   private finQueued = false;
   private readonly chunks: Uint8Array[] = [];
   private total = 0;
-  private paused = false;
+  paused = false;
   unread = 0;
   ended = false;
   wasReset = false;
