@@ -2,8 +2,9 @@
 //
 // Model. A translator socket is a MemSock: a receive queue (bytes a peer wrote, peeked at an
 // offset and consumed from its head exactly as TcpHost documents), a send side that hands bytes
-// to the scripted peer at once (while the peer is paused, bounded by sendBuffer less what it has not read),
-// a pending socket error, and the pollers that watch it. The other end of every connection is a
+// to the scripted peer at once (while the peer is paused, bounded by sendBuffer less what it has
+// not read), a pending socket error, and the pollers that watch it. The other end of every
+// connection is a
 // TcpPeer the test drives: write, end (FIN after the written bytes), reset, pause/read (to fill
 // the send buffer), and it records what it received, whether it saw our FIN or our reset.
 // Servers (server()) are what the translator's outbound connects reach: a connect finishes on the
