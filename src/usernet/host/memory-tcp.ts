@@ -4,9 +4,9 @@
 // offset and consumed from its head exactly as TcpHost documents), a send side that hands bytes
 // to the scripted peer at once (while the peer is paused, bounded by sendBuffer less what it has
 // not read), a pending socket error, and the pollers that watch it. The other end of every
-// connection is a
-// TcpPeer the test drives: write, end (FIN after the written bytes), reset, pause/read (to fill
-// the send buffer), and it records what it received, whether it saw our FIN or our reset.
+// connection is a TcpPeer the test drives: write, end (FIN after the written bytes), reset,
+// pause/read (to fill the send buffer); it records what it received, whether it saw our FIN or
+// our reset.
 // Servers (server()) are what the translator's outbound connects reach: a connect finishes on the
 // next flush (EINPROGRESS, then Out), or is refused (ECONNREFUSED as SO_ERROR, Err|Hup) when no
 // server listens there. dial() is a host client connecting to one of the translator's listening
