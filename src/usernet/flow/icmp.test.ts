@@ -1,21 +1,16 @@
-// Tests of the ping translator with real ping sockets in a lab namespace (ping_group_range set there).
-import { nativeHost } from '../host/index.js';
+// Unit tests of the ping translator on the in-memory kernel (host/memory.ts): no real sockets, no sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PingTranslator, PING_TIMEOUT_MS, type PingDeps } from './icmp.js';
 import { FlowTable } from './table.js';
-import { Lab, labSkipReason } from '../../../test/lab/lab.js';
-import { openPingSocket } from '../../native/index.js';
+import { memoryHost } from '../host/memory.js';
 import { EthernetView, EtherType } from '../../wire/ethernet.js';
 import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/ipv4.js';
 import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../wire/ipv6.js';
 import { Icmpv4View, parseIcmpv4 } from '../../wire/icmpv4.js';
 import { Icmpv6View, parseIcmpv6 } from '../../wire/icmpv6.js';
 import { formatIpv4, formatIpv6, formatMac, isWireError, parseIpv4 } from '../../wire/common.js';
-
 import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
-
-const cfg = FLOW_CFG;
 
 interface Echo {
   ethSrc: string;
@@ -73,49 +68,40 @@ function decode(frame: Uint8Array): Echo {
   };
 }
 
-function harness(pingNetns: string, table = new FlowTable()) {
+function harness(table = new FlowTable(), pingNetns?: string) {
   const frames: Uint8Array[] = [];
   const logs: string[] = [];
   const clock = { now: 0 };
+  let mac: Uint8Array | undefined = GUEST_MAC;
+  const host = memoryHost();
   const deps: PingDeps = {
-    host: nativeHost(),
+    host,
     table,
-    cfg,
+    cfg: FLOW_CFG,
     hostResolvers: [],
     ourMac: OUR_MAC,
-    guestMac: () => GUEST_MAC,
+    guestMac: () => mac,
     toGuest: (f) => frames.push(...f),
     now: () => clock.now,
     log: (m) => logs.push(m),
-    pingNetns,
+    ...(pingNetns !== undefined ? { pingNetns } : {}),
   };
   const ping = new PingTranslator(deps);
-  const next = async (): Promise<Echo> => {
-    const deadline = Date.now() + 3000;
-    while (frames.length === 0) {
-      if (Date.now() > deadline) throw new Error('no frame to the guest');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return decode(frames.shift()!);
+  const drain = async (): Promise<Echo[]> => {
+    await host.settle();
+    return frames.splice(0).map(decode);
   };
-  return { ping, table, clock, frames, logs, next };
+  return { ping, host, table, clock, frames, logs, drain, setMac: (m?: Uint8Array) => (mac = m) };
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
-const skip = labSkipReason();
 
-test(
-  'echo to the gateway is answered by host loopback (IPv4 and IPv6), ids mapped back',
-  { skip },
-  async (t) => {
-    const lab = await Lab.create(t);
-    const ns = await lab.namespace('p');
-    await lab.sysctl(ns, 'net.ipv4.ping_group_range', '0 2147483647');
-    const h = harness(ns);
-    t.after(() => h.ping.close());
-
-    h.ping.fromGuest(4, G4, GW4, 0x1234, 1, text('abcdefgh'));
-    assert.deepEqual(await h.next(), {
+test('echo to the gateway is answered by host loopback (IPv4 and IPv6) in the given netns', async () => {
+  const h = harness(undefined, 'pod-ns');
+  h.ping.fromGuest(4, G4, GW4, 0x1234, 1, text('abcdefgh'));
+  assert.equal(h.frames.length, 0, 'the reply comes from the host side later');
+  assert.deepEqual(await h.drain(), [
+    {
       ethSrc: '9a:55:9a:55:9a:55',
       ethDst: '02:00:00:00:00:05',
       src: '10.0.0.1',
@@ -124,66 +110,91 @@ test(
       ident: 0x1234,
       seqNo: 1,
       data: 'abcdefgh',
-    });
-    h.ping.fromGuest(4, G4, GW4, 0x1234, 2, text('second'));
-    const r2 = await h.next();
-    assert.equal(r2.seqNo, 2);
-    assert.equal(r2.data, 'second');
-    assert.equal(h.ping.counters.flowsOpened, 1);
+    },
+  ]);
+  h.ping.fromGuest(4, G4, GW4, 0x1234, 2, text('second'));
+  const [r2] = await h.drain();
+  assert.deepEqual([r2?.seqNo, r2?.data], [2, 'second']);
+  assert.equal(h.ping.counters.flowsOpened, 1);
+  h.ping.fromGuest(6, G6, GW6, 0x4321, 7, text('six'));
+  const [r6] = await h.drain();
+  assert.deepEqual(
+    [r6?.src, r6?.dst, r6?.type, r6?.ident, r6?.seqNo, r6?.data],
+    ['fe80::1', 'fd00::5', 129, 0x4321, 7, 'six'],
+  );
+  assert.deepEqual(
+    h.host.ping.requests.map((r) => [r.family, r.addr, r.ident, r.seqNo, r.netns]),
+    [
+      [4, '127.0.0.1', 0x1234, 1, 'pod-ns'],
+      [4, '127.0.0.1', 0x1234, 2, 'pod-ns'],
+      [6, '::1', 0x4321, 7, 'pod-ns'],
+    ],
+  );
+  assert.equal(h.ping.counters.requests, 3);
+  assert.equal(h.ping.counters.replies, 3);
+});
 
-    h.ping.fromGuest(6, G6, GW6, 0x4321, 7, text('six'));
-    const r6 = await h.next();
-    assert.deepEqual(
-      [r6.src, r6.dst, r6.type, r6.ident, r6.seqNo, r6.data],
-      ['fe80::1', 'fd00::5', 129, 0x4321, 7, 'six'],
-    );
+test('a taken identifier: the kernel picks another, replies get the guest one back', async () => {
+  const h = harness();
+  h.host.ping.occupy(4, 0x5555);
+  h.ping.fromGuest(4, G4, GW4, 0x5555, 9, text('remapped'));
+  const [rr] = await h.drain();
+  assert.deepEqual([rr?.ident, rr?.data], [0x5555, 'remapped']);
+  const wire = h.host.ping.requests[0]!.ident;
+  assert.notEqual(wire, 0x5555);
+  const flow = [...h.table.all()][0]!;
+  assert.equal(flow.sides[0].endpointPort, 0x5555);
+  assert.equal(flow.sides[1].ourPort, wire);
+  // Another guest identifier is its own flow with its own socket.
+  h.ping.fromGuest(4, G4, GW4, 0x5556, 1, text('x'));
+  await h.drain();
+  assert.equal(h.host.ping.openSockets, 2);
+});
 
-    // The identifier is taken in that namespace: the kernel picks another, replies get ours back.
-    const squatter = openPingSocket({ family: 4, ident: 0x5555, netns: ns });
-    t.after(() => squatter.close());
-    h.ping.fromGuest(4, G4, GW4, 0x5555, 9, text('remapped'));
-    const rr = await h.next();
-    assert.equal(rr.ident, 0x5555);
-    assert.equal(rr.data, 'remapped');
-    const flow = [...h.table.all()].find((f) => f.sides[0].endpointPort === 0x5555);
-    assert.ok(flow && flow.sides[1].ourPort !== 0x5555);
-
-    assert.equal(h.ping.counters.requests, 4);
-    assert.equal(h.ping.counters.replies, 4);
-    assert.equal(h.table.size, 3);
-
-    // Expiry after 60 s of no activity.
-    h.ping.expire(PING_TIMEOUT_MS - 1);
-    assert.equal(h.table.size, 3);
-    h.ping.expire(PING_TIMEOUT_MS);
-    assert.equal(h.table.size, 0);
-    assert.equal(h.ping.counters.flowsExpired, 3);
-    assert.equal(h.table.counters.expired, 3);
-  },
-);
-
-test('ping drops are counted: table full, multicast, bad input', { skip }, async (t) => {
-  const lab = await Lab.create(t);
-  const ns = await lab.namespace('p');
-  await lab.sysctl(ns, 'net.ipv4.ping_group_range', '0 2147483647');
-  const h = harness(ns, new FlowTable(1));
-  t.after(() => h.ping.close());
+test('expiry after 60 s of no activity closes the sockets', async () => {
+  const h = harness();
+  h.clock.now = 500;
   h.ping.fromGuest(4, G4, GW4, 1, 1, text('a'));
-  await h.next();
+  h.ping.fromGuest(6, G6, GW6, 1, 1, text('b'));
+  await h.drain();
+  h.ping.expire(500 + PING_TIMEOUT_MS - 1);
+  assert.equal(h.table.size, 2);
+  h.ping.expire(500 + PING_TIMEOUT_MS);
+  assert.equal(h.table.size, 0);
+  assert.equal(h.ping.counters.flowsExpired, 2);
+  assert.equal(h.table.counters.expired, 2);
+  assert.equal(h.host.ping.openSockets, 0);
+});
+
+test('ping drops are counted: table full, multicast, bad input, send failures, no MAC', async () => {
+  const h = harness(new FlowTable(1));
+  h.ping.fromGuest(4, G4, GW4, 1, 1, text('a'));
+  await h.drain();
   h.ping.fromGuest(4, G4, GW4, 2, 1, text('b'));
   assert.equal(h.ping.counters.dropTableFull, 1);
   h.ping.fromGuest(4, G4, parseIpv4('224.0.0.1')!, 3, 1, text('m'));
   assert.equal(h.ping.counters.dropNotForwardable, 1);
   h.ping.fromGuest(6, G4, GW6, 3, 1, text('m'));
   assert.equal(h.ping.counters.dropMalformed, 1);
+  h.host.ping.full = true;
+  h.ping.fromGuest(4, G4, GW4, 1, 2, text('a'));
+  h.host.ping.full = false;
+  h.host.ping.unreachable.add('127.0.0.1');
+  h.ping.fromGuest(4, G4, GW4, 1, 3, text('a'));
+  assert.equal(h.ping.counters.dropSend, 2);
+  h.host.ping.unreachable.clear();
+  h.setMac(undefined);
+  h.ping.fromGuest(4, G4, GW4, 1, 4, text('a'));
+  assert.deepEqual(await h.drain(), []);
+  assert.equal(h.ping.counters.dropNoGuestMac, 1);
+  h.ping.close();
+  assert.equal(h.host.ping.openSockets, 0);
+  assert.equal(h.table.size, 0);
 });
 
-test('EACCES (ping_group_range excludes us) is logged once and counted', { skip }, async (t) => {
-  const lab = await Lab.create(t);
-  const ns = await lab.namespace('p');
-  await lab.sysctl(ns, 'net.ipv4.ping_group_range', '1 0');
-  const h = harness(ns);
-  t.after(() => h.ping.close());
+test('EACCES (ping_group_range excludes us) is logged once and counted', async () => {
+  const h = harness();
+  h.host.ping.denied = true;
   h.ping.fromGuest(4, G4, GW4, 1, 1, text('a'));
   h.ping.fromGuest(4, G4, GW4, 1, 2, text('a'));
   h.ping.fromGuest(6, G6, GW6, 1, 1, text('a'));
@@ -191,4 +202,5 @@ test('EACCES (ping_group_range excludes us) is logged once and counted', { skip 
   assert.equal(h.logs.length, 1);
   assert.match(h.logs[0]!, /ping_group_range/);
   assert.equal(h.table.size, 0);
+  assert.equal(h.ping.counters.dropSocket, 0);
 });

@@ -2,8 +2,8 @@
 //
 // Theory of operation (after passt's icmp.c, facts-passt §1.5):
 // - Flows: one per (family, guest address, echo identifier, destination), kept in the shared
-//   FlowTable as 'ping4' / 'ping6', each owning a ping socket from openPingSocket (optionally in
-//   another network namespace, `pingNetns`). The destination goes through nat.ts guestToHost, so
+//   FlowTable as 'ping4' / 'ping6', each owning a ping socket from deps.host.ping (optionally
+//   in another network namespace, `pingNetns`). The destination goes through nat.ts guestToHost, so
 //   pinging the gateway pings the host's loopback.
 // - Identifiers: the socket is bound to the guest's identifier when free; otherwise the kernel
 //   picks one, and replies get the guest's identifier back. Sequence numbers and data pass as is.
@@ -11,10 +11,10 @@
 // - Limits and failures: the table's size bounds flows (full → counted drop). A socket that
 //   cannot be opened is a counted drop; EACCES (our group outside net.ipv4.ping_group_range) is
 //   also logged once. Nothing from the guest throws.
-import { openPingSocket, type DatagramEndpoint, type Datagram } from '../../native/index.js';
 import type { Flow, FlowSide, FlowType } from './table.js';
 import { expireOwned } from './table.js';
 import type { FlowDeps } from './deps.js';
+import type { PingMessage, PingSocket } from '../host/ping.js';
 import { guestToHost } from './nat.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Echo } from '../../wire/icmpv4.js';
 import { emitIcmpv6, icmpv6BufferLen, type Icmpv6EchoRepr } from '../../wire/icmpv6.js';
@@ -49,7 +49,7 @@ export interface PingCounters {
 
 interface PingState {
   readonly family: 4 | 6;
-  readonly sock: DatagramEndpoint;
+  readonly sock: PingSocket;
   readonly guestAddr: Uint8Array;
   readonly guestIdent: number;
   readonly remoteAddr: Uint8Array;
@@ -134,7 +134,7 @@ export class PingTranslator {
     msg[7] = seqNo & 0xff;
     msg.set(data, 8);
     try {
-      if (st.sock.send(st.hostAddr, 0, msg)) this.counters.requests++;
+      if (st.sock.send(st.hostAddr, msg)) this.counters.requests++;
       else this.counters.dropSend++;
     } catch {
       this.counters.dropSend++;
@@ -191,7 +191,7 @@ export class PingTranslator {
       endpointAddr: host.addr,
       endpointPort: 0,
       ourAddr: '',
-      ourPort: sock.localPort,
+      ourPort: sock.ident,
     };
     const state: PingState = {
       family,
@@ -222,10 +222,10 @@ export class PingTranslator {
   }
 
   /** Opens a socket bound to `ident`, or to a kernel-chosen identifier when that is taken. */
-  private openSocket(family: 4 | 6, ident: number): DatagramEndpoint | undefined {
+  private openSocket(family: 4 | 6, ident: number): PingSocket | undefined {
     const netns = this.deps.pingNetns;
     const tryOpen = (id: number) =>
-      openPingSocket({ family, ident: id, ...(netns !== undefined ? { netns } : {}) });
+      this.deps.host.ping.open({ family, ident: id, ...(netns !== undefined ? { netns } : {}) });
     try {
       try {
         return tryOpen(ident);
@@ -249,7 +249,7 @@ export class PingTranslator {
     }
   }
 
-  private fromHost(flow: Flow<PingState>, msgs: Datagram[]): void {
+  private fromHost(flow: Flow<PingState>, msgs: readonly PingMessage[]): void {
     if (!this.flows.has(flow)) return;
     const st = flow.state;
     const out: Uint8Array[] = [];

@@ -1,12 +1,11 @@
-// Unit tests for the UDP translator with real loopback sockets in this process.
+// Unit tests of the UDP translator on the in-memory kernel (host/memory.ts): no real sockets, no sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
-import { once } from 'node:events';
-import { UdpTranslator, UDP_TIMEOUT_MS, UDP_TIMEOUT_STREAM_MS } from './udp.js';
+import { UdpTranslator, UDP_PENDING_MAX, UDP_TIMEOUT_MS, UDP_TIMEOUT_STREAM_MS } from './udp.js';
 import type { FlowDeps } from './deps.js';
-import { nativeHost } from '../host/index.js';
+import { memoryHost } from '../host/memory.js';
 import { FlowTable } from './table.js';
+import type { PasstConfig } from '../conf.js';
 import { EthernetView, EtherType } from '../../wire/ethernet.js';
 import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/ipv4.js';
 import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../wire/ipv6.js';
@@ -21,10 +20,7 @@ import {
   isWireError,
   parseIpv4,
 } from '../../wire/common.js';
-
 import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
-
-const cfg = FLOW_CFG;
 
 interface Decoded {
   ethSrc: string;
@@ -72,154 +68,172 @@ function decode(frame: Uint8Array): Decoded {
   };
 }
 
-/** A test harness: translator, table, a settable clock and a queue of frames to the guest. */
-function harness(table = new FlowTable()) {
+/** Translator, in-memory host, table, a settable clock and the frames sent to the guest. */
+function harness(
+  o: { table?: FlowTable; cfg?: PasstConfig; hostResolvers?: string[]; transient?: boolean } = {},
+) {
   const frames: Uint8Array[] = [];
-  let waiter: (() => void) | undefined;
   const clock = { now: 0 };
   let mac: Uint8Array | undefined = GUEST_MAC;
+  const host = memoryHost();
+  const table = o.table ?? new FlowTable();
   const deps: FlowDeps = {
-    host: nativeHost(),
+    host,
     table,
-    cfg,
-    hostResolvers: [],
+    cfg: o.cfg ?? FLOW_CFG,
+    hostResolvers: o.hostResolvers ?? [],
     ourMac: OUR_MAC,
     guestMac: () => mac,
-    toGuest: (f) => {
-      frames.push(...f);
-      waiter?.();
-    },
+    toGuest: (f) => frames.push(...f),
     now: () => clock.now,
+    ...(o.transient !== undefined ? { framesTransient: o.transient } : {}),
   };
   const udp = new UdpTranslator(deps);
-  const next = async (): Promise<Decoded> => {
-    const deadline = Date.now() + 3000;
-    while (frames.length === 0) {
-      if (Date.now() > deadline) throw new Error('no frame to the guest');
-      await new Promise<void>((r) => {
-        waiter = r;
-        setTimeout(r, 50);
-      });
-    }
-    return decode(frames.shift()!);
+  /** Lets the host side run, then takes the frames sent to the guest, decoded. */
+  const drain = async (): Promise<Decoded[]> => {
+    await host.settle();
+    return frames.splice(0).map(decode);
   };
-  const raw = async (): Promise<Uint8Array> => {
-    const deadline = Date.now() + 3000;
-    while (frames.length === 0) {
-      if (Date.now() > deadline) throw new Error('no frame to the guest');
-      await sleep(10);
-    }
-    return frames.shift()!;
+  return {
+    udp,
+    host,
+    table,
+    clock,
+    frames,
+    drain,
+    setMac: (m: Uint8Array | undefined) => (mac = m),
   };
-  return { udp, table, clock, frames, next, raw, setMac: (m: Uint8Array | undefined) => (mac = m) };
-}
-
-async function echoServer(family: 4 | 6): Promise<{ sock: Socket; port: number; got: string[] }> {
-  const sock = createSocket(family === 4 ? 'udp4' : 'udp6');
-  const got: string[] = [];
-  sock.on('message', (m, r) => {
-    got.push(m.toString());
-    if (m.toString() !== 'silent') sock.send(m, r.port, r.address);
-  });
-  sock.bind(0, family === 4 ? '127.0.0.1' : '::1');
-  await once(sock, 'listening');
-  return { sock, port: sock.address().port, got };
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('a guest datagram to the gateway reaches 127.0.0.1 and the echo returns from gateway:port', async (t) => {
-  const srv = await echoServer(4);
+test('a guest datagram to the gateway reaches 127.0.0.1; the echo returns from gateway:port', async () => {
   const h = harness();
-  t.after(() => {
-    h.udp.close();
-    srv.sock.close();
-  });
-  h.udp.fromGuest(4, G4, GW4, 40000, srv.port, text('hello'));
-  const f = await h.next();
-  assert.deepEqual(f, {
-    ethSrc: '9a:55:9a:55:9a:55',
-    ethDst: '02:00:00:00:00:05',
-    src: '10.0.0.1',
-    dst: '10.0.0.5',
-    srcPort: srv.port,
-    dstPort: 40000,
-    payload: 'hello',
-  });
-  // The same 4-tuple reuses the flow (and its socket: the server sees one source port).
-  h.udp.fromGuest(4, G4, GW4, 40000, srv.port, text('again'));
-  assert.equal((await h.next()).payload, 'again');
+  const srv = h.host.udp.echo('127.0.0.1', 5300);
+  h.udp.fromGuest(4, G4, GW4, 40000, 5300, text('hello'));
+  // Held back until the socket's connect finishes (a flush of the host side).
+  assert.equal(h.udp.counters.fromGuest, 0);
+  assert.deepEqual(await h.drain(), [
+    {
+      ethSrc: '9a:55:9a:55:9a:55',
+      ethDst: '02:00:00:00:00:05',
+      src: '10.0.0.1',
+      dst: '10.0.0.5',
+      srcPort: 5300,
+      dstPort: 40000,
+      payload: 'hello',
+    },
+  ]);
+  // The same 4-tuple reuses the flow and its socket: the server sees one source port.
+  h.udp.fromGuest(4, G4, GW4, 40000, 5300, text('again'));
+  assert.deepEqual(
+    (await h.drain()).map((f) => f.payload),
+    ['again'],
+  );
+  assert.equal(new Set(srv.received.map((d) => d.from.port)).size, 1);
   assert.equal(h.udp.counters.flowsOpened, 1);
   assert.equal(h.table.size, 1);
   assert.equal(h.udp.counters.fromGuest, 2);
   assert.equal(h.udp.counters.toGuest, 2);
-  // A different guest port is a different flow.
-  h.udp.fromGuest(4, G4, GW4, 40001, srv.port, text('other'));
-  const o = await h.next();
-  assert.equal(o.dstPort, 40001);
+  // A different guest port is a different flow, with its own socket.
+  h.udp.fromGuest(4, G4, GW4, 40001, 5300, text('other'));
+  const [o] = await h.drain();
+  assert.equal(o?.dstPort, 40001);
   assert.equal(h.udp.counters.flowsOpened, 2);
+  assert.equal(new Set(srv.received.map((d) => d.from.port)).size, 2);
+  h.udp.close();
+  assert.equal(h.host.udp.openSockets, 0, 'close() closes every flow socket');
 });
 
-test('IPv6: the gateway fe80::1 maps to ::1', async (t) => {
-  const srv = await echoServer(6);
+test('IPv6: the gateway fe80::1 maps to ::1', async () => {
   const h = harness();
-  t.after(() => {
-    h.udp.close();
-    srv.sock.close();
-  });
-  h.udp.fromGuest(6, G6, GW6, 5555, srv.port, text('six'));
-  const f = await h.next();
-  assert.equal(f.src, 'fe80::1');
-  assert.equal(f.dst, 'fd00::5');
-  assert.equal(f.srcPort, srv.port);
-  assert.equal(f.dstPort, 5555);
-  assert.equal(f.payload, 'six');
+  h.host.udp.echo('::1', 5555);
+  h.udp.fromGuest(6, G6, GW6, 5555, 5555, text('six'));
+  const [f] = await h.drain();
+  assert.deepEqual(
+    [f?.src, f?.dst, f?.srcPort, f?.dstPort, f?.payload],
+    ['fe80::1', 'fd00::5', 5555, 5555, 'six'],
+  );
 });
 
-test('expiry: 30 s for a one-way flow, 120 s once replies came back', async (t) => {
-  const srv = await echoServer(4);
-  const h = harness();
-  t.after(() => {
-    h.udp.close();
-    srv.sock.close();
+test('DNS to the advertised gateway goes to the host resolver and comes back from the gateway', async () => {
+  const h = harness({
+    cfg: { ...FLOW_CFG, nameservers: ['10.0.0.1'] },
+    hostResolvers: ['127.0.0.53'],
   });
+  const resolver = h.host.udp.echo('127.0.0.53', 53);
+  h.udp.fromGuest(4, G4, GW4, 33333, 53, text('query'));
+  const [f] = await h.drain();
+  assert.equal(resolver.received.length, 1);
+  assert.deepEqual([f?.src, f?.srcPort, f?.payload], ['10.0.0.1', 53, 'query']);
+  // Any other address passes unchanged.
+  const other = h.host.udp.echo('192.0.2.7', 53);
+  h.udp.fromGuest(4, G4, parseIpv4('192.0.2.7')!, 33334, 53, text('direct'));
+  const [g] = await h.drain();
+  assert.equal(other.received.length, 1);
+  assert.deepEqual([g?.src, g?.srcPort], ['192.0.2.7', 53]);
+});
+
+test('datagrams wait for the connect, at most UDP_PENDING_MAX; transient payloads are copied', async () => {
+  const h = harness({ transient: true });
+  const srv = h.host.udp.endpoint('127.0.0.1', 7);
+  const buf = text('0');
+  for (let i = 0; i <= UDP_PENDING_MAX; i++) {
+    buf[0] = 0x30 + (i % 10);
+    h.udp.fromGuest(4, G4, GW4, 40100, 7, buf);
+  }
+  buf[0] = 0x78; // the guest link reuses its buffer
+  assert.equal(h.udp.counters.dropPending, 1);
+  await h.drain();
+  assert.equal(srv.received.length, UDP_PENDING_MAX);
+  assert.deepEqual(
+    srv.received.slice(0, 3).map((d) => Buffer.from(d.data).toString()),
+    ['0', '1', '2'],
+  );
+  h.udp.fromGuest(4, G4, GW4, 40100, 7, buf);
+  buf[0] = 0x79;
+  await h.drain();
+  assert.equal(Buffer.from(srv.received.at(-1)!.data).toString(), 'x');
+});
+
+test('expiry: 30 s for a one-way flow, 120 s once replies came back', async () => {
+  const h = harness();
+  h.host.udp.echo('127.0.0.1', 5301, (d) => Buffer.from(d).toString() === 'silent');
   h.clock.now = 1000;
-  h.udp.fromGuest(4, G4, GW4, 41000, srv.port, text('silent'));
-  h.udp.fromGuest(4, G4, GW4, 41001, srv.port, text('ping'));
-  await h.next();
-  while (srv.got.length < 2) await sleep(10);
+  h.udp.fromGuest(4, G4, GW4, 41000, 5301, text('silent'));
+  h.udp.fromGuest(4, G4, GW4, 41001, 5301, text('ping'));
+  assert.equal((await h.drain()).length, 1);
   const [oneWay, twoWay] = [...h.table.all()];
   assert.equal(oneWay?.timeoutMs, UDP_TIMEOUT_MS);
   assert.equal(twoWay?.timeoutMs, UDP_TIMEOUT_STREAM_MS);
-  // The reply refreshed the two-way flow at now = 1000 too.
   h.udp.expire(1000 + UDP_TIMEOUT_MS - 1);
   assert.equal(h.table.size, 2);
   h.udp.expire(1000 + UDP_TIMEOUT_MS);
   assert.equal(h.table.size, 1);
   assert.equal(h.udp.counters.flowsExpired, 1);
+  assert.equal(h.host.udp.openSockets, 1, 'the expired flow closed its socket');
   h.udp.expire(1000 + UDP_TIMEOUT_STREAM_MS - 1);
   assert.equal(h.table.size, 1);
   h.udp.expire(1000 + UDP_TIMEOUT_STREAM_MS);
   assert.equal(h.table.size, 0);
   assert.equal(h.table.counters.expired, 2);
   assert.equal(h.udp.size, 0);
+  assert.equal(h.host.udp.openSockets, 0);
   // A new datagram after expiry opens a new flow.
-  h.udp.fromGuest(4, G4, GW4, 41001, srv.port, text('back'));
-  assert.equal((await h.next()).payload, 'back');
+  h.udp.fromGuest(4, G4, GW4, 41001, 5301, text('back'));
+  assert.deepEqual(
+    (await h.drain()).map((f) => f.payload),
+    ['back'],
+  );
   assert.equal(h.udp.counters.flowsOpened, 3);
 });
 
-test('drops are counted, never thrown: table full, multicast, bad input, no guest MAC', async (t) => {
-  const srv = await echoServer(4);
-  const h = harness(new FlowTable(1));
-  t.after(() => {
-    h.udp.close();
-    srv.sock.close();
-  });
-  h.udp.fromGuest(4, G4, GW4, 42000, srv.port, text('a'));
-  await h.next();
-  h.udp.fromGuest(4, G4, GW4, 42001, srv.port, text('b'));
+test('drops are counted, never thrown: table full, multicast, broadcast, bad input, no guest MAC', async () => {
+  const h = harness({ table: new FlowTable(1) });
+  h.host.udp.echo('127.0.0.1', 5302);
+  h.udp.fromGuest(4, G4, GW4, 42000, 5302, text('a'));
+  await h.drain();
+  h.udp.fromGuest(4, G4, GW4, 42001, 5302, text('b'));
   assert.equal(h.udp.counters.dropTableFull, 1);
   assert.equal(h.table.counters.full, 1);
   h.udp.fromGuest(4, G4, parseIpv4('224.0.0.251')!, 5353, 5353, text('m'));
@@ -229,73 +243,59 @@ test('drops are counted, never thrown: table full, multicast, bad input, no gues
   h.udp.fromGuest(4, G4, GW4, 1, 0, text('x'));
   assert.equal(h.udp.counters.dropMalformed, 2);
   h.setMac(undefined);
-  h.udp.fromGuest(4, G4, GW4, 42000, srv.port, text('c'));
-  while (h.udp.counters.dropNoGuestMac === 0) await sleep(10);
-  assert.equal(h.frames.length, 0);
+  h.udp.fromGuest(4, G4, GW4, 42000, 5302, text('c'));
+  assert.deepEqual(await h.drain(), []);
+  assert.equal(h.udp.counters.dropNoGuestMac, 1);
+  assert.equal(h.host.udp.openSockets, 1, 'no socket for what was dropped');
 });
 
-test('a datagram bigger than the MTU still goes to the guest as one frame', async (t) => {
-  const srv = await echoServer(4);
-  const h = harness();
-  t.after(() => {
-    h.udp.close();
-    srv.sock.close();
-  });
-  const big = 'x'.repeat(65000);
-  h.udp.fromGuest(4, G4, GW4, 43000, srv.port, text(big));
-  const f = await h.next();
-  assert.equal(f.payload.length, 65000);
-});
-
-test('listen: a host datagram to a forwarded port reaches the guest, the reply goes back', async (t) => {
-  const probe = createSocket('udp4');
-  probe.bind(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const hostPort = probe.address().port;
-  probe.close();
+test('listen: a host datagram to a forwarded port reaches the guest, the reply goes back from that port', async () => {
   const h = harness();
   const map = new Uint16Array(65536);
-  map[hostPort] = 7000;
-  await h.udp.listen(map, '127.0.0.1');
-  const client = createSocket('udp4');
-  t.after(() => {
-    h.udp.close();
-    client.close();
-  });
-  client.bind(0, '127.0.0.1');
-  await once(client, 'listening');
-  const clientPort = client.address().port;
-  client.send('knock', hostPort, '127.0.0.1');
-  const f = await h.next();
-  assert.equal(f.src, '10.0.0.1');
-  assert.equal(f.srcPort, clientPort);
-  assert.equal(f.dst, '10.0.0.5');
-  assert.equal(f.dstPort, 7000);
-  assert.equal(f.payload, 'knock');
-  const reply = once(client, 'message');
-  h.udp.fromGuest(4, G4, GW4, 7000, clientPort, text('who'));
-  const [msg, rinfo] = (await reply) as [Buffer, { port: number }];
-  assert.equal(msg.toString(), 'who');
-  assert.equal(rinfo.port, hostPort);
+  map[8053] = 7000;
+  await h.udp.listen(map); // '::': IPv4 peers arrive IPv4-mapped
+  const client = h.host.udp.endpoint('127.0.0.1', 6000);
+  client.send('knock', '127.0.0.1', 8053);
+  const [f] = await h.drain();
+  assert.deepEqual(
+    [f?.src, f?.srcPort, f?.dst, f?.dstPort, f?.payload],
+    ['10.0.0.1', 6000, '10.0.0.5', 7000, 'knock'],
+  );
+  assert.equal(h.udp.counters.inbound, 1);
+  h.udp.fromGuest(4, G4, GW4, 7000, 6000, text('who'));
+  await h.drain();
+  assert.deepEqual(
+    client.received.map((d) => [Buffer.from(d.data).toString(), d.from.port]),
+    [['who', 8053]],
+  );
   assert.equal(h.udp.counters.flowsOpened, 1);
   assert.equal(h.table.all().next().value?.timeoutMs, UDP_TIMEOUT_STREAM_MS);
+  // The flow's expiry does not close the shared listening socket.
+  h.udp.expire(UDP_TIMEOUT_STREAM_MS);
+  assert.equal(h.udp.size, 0);
+  client.send('again', '127.0.0.1', 8053);
+  assert.equal((await h.drain()).length, 1);
+  h.udp.close();
+  assert.equal(h.host.udp.openSockets, 0);
 });
 
-async function closedPort(addr: string): Promise<number> {
-  const s = createSocket(addr.includes(':') ? 'udp6' : 'udp4');
-  s.bind(0, addr);
-  await once(s, 'listening');
-  const port = s.address().port;
-  s.close();
-  return port;
-}
-
-test('a closed host port comes back as ICMP / ICMPv6 port unreachable quoting the guest datagram', async (t) => {
+test('listen rejects with the bind error; sockets bound so far close with the translator', async () => {
   const h = harness();
-  t.after(() => h.udp.close());
-  const p4 = await closedPort('127.0.0.1');
-  h.udp.fromGuest(4, G4, GW4, 44000, p4, text('anyone?'));
-  const f4 = EthernetView.checked(await h.raw());
+  h.host.udp.endpoint('127.0.0.1', 9001);
+  const map = new Uint16Array(65536);
+  map[9000] = 1;
+  map[9001] = 2;
+  await assert.rejects(h.udp.listen(map, '127.0.0.1'), /in use/i);
+  assert.equal(h.host.udp.openSockets, 1);
+  h.udp.close();
+  assert.equal(h.host.udp.openSockets, 0);
+});
+
+test('a closed host port comes back as ICMP / ICMPv6 port unreachable quoting the guest datagram', async () => {
+  const h = harness();
+  h.udp.fromGuest(4, G4, GW4, 44000, 4444, text('anyone?'));
+  await h.host.settle();
+  const f4 = EthernetView.checked(h.frames.shift()!);
   assert.ok(!isWireError(f4) && f4.ethertype === EtherType.Ipv4);
   const v4 = Ipv4View.checked(f4.payload());
   assert.ok(!isWireError(v4));
@@ -311,11 +311,11 @@ test('a closed host port comes back as ICMP / ICMPv6 port unreachable quoting th
     [formatIpv4(q4.subarray(12, 16)), formatIpv4(q4.subarray(16, 20))],
     ['10.0.0.5', '10.0.0.1'],
   );
-  assert.deepEqual([getU16(q4, 20), getU16(q4, 22), getU16(q4, 24)], [44000, p4, 15]);
+  assert.deepEqual([getU16(q4, 20), getU16(q4, 22), getU16(q4, 24)], [44000, 4444, 15]);
 
-  const p6 = await closedPort('::1');
-  h.udp.fromGuest(6, G6, GW6, 44001, p6, text('six?'));
-  const f6 = EthernetView.checked(await h.raw());
+  h.udp.fromGuest(6, G6, GW6, 44001, 4445, text('six?'));
+  await h.host.settle();
+  const f6 = EthernetView.checked(h.frames.shift()!);
   assert.ok(!isWireError(f6) && f6.ethertype === EtherType.Ipv6);
   const v6 = Ipv6View.checked(f6.payload());
   assert.ok(!isWireError(v6));
@@ -327,6 +327,8 @@ test('a closed host port comes back as ICMP / ICMPv6 port unreachable quoting th
   assert.ok(!isWireError(m6) && m6.type === 1 && 'code' in m6 && m6.code === 4);
   assert.ok('invoking' in m6);
   assert.equal(formatIpv6(m6.invoking.subarray(24, 40)), 'fe80::1');
-  assert.deepEqual([getU16(m6.invoking, 40), getU16(m6.invoking, 42)], [44001, p6]);
+  assert.deepEqual([getU16(m6.invoking, 40), getU16(m6.invoking, 42)], [44001, 4445]);
   assert.equal(h.udp.counters.unreachableToGuest, 2);
+  assert.equal(h.udp.counters.socketErrors, 2);
+  assert.equal(h.frames.length, 0);
 });

@@ -1,9 +1,9 @@
-// UDP translation between the guest's datagrams and host `node:dgram` sockets, one socket per flow.
+// UDP translation between the guest's datagrams and host UDP sockets (usernet/host), one socket per flow.
 //
 // Theory of operation (after passt's udp.c / udp_flow.c, facts-passt §1.4):
 // - Flows: one per (guest addr, guest port, remote addr, remote port), kept in the shared
 //   FlowTable as type 'udp'. Side 0 is the initiator. Outbound (guest-started) flows own a
-//   `node:dgram` socket connected to the host peer (after nat.ts guestToHost); datagrams read
+//   host socket (deps.host.udp) connected to the host peer (after nat.ts guestToHost); datagrams read
 //   from it go back to the guest with source = the address/port the guest used (reverse NAT).
 //   Inbound flows start on a listening socket bound per the -u port map; the guest's replies are
 //   sent back from that listening socket, so the host client sees the port it talked to.
@@ -15,9 +15,9 @@
 // - Errors: a port unreachable reported on a flow socket (ECONNREFUSED) becomes an ICMP/ICMPv6
 //   port unreachable to the guest, quoting the headers of the guest's last datagram.
 // - Failure: nothing from the guest throws; every drop is counted by reason.
-import { createSocket, type Socket } from 'node:dgram';
 import type { Flow, FlowSide } from './table.js';
 import type { FlowDeps } from './deps.js';
+import type { UdpFrom, UdpSocket } from '../host/udp.js';
 import { expireOwned } from './table.js';
 import { guestToHost, hostToGuestSource, canonicalAddr } from './nat.js';
 import { emitUdp, UDP_HEADER_LEN } from '../../wire/udp.js';
@@ -71,7 +71,7 @@ export interface UdpCounters {
 interface UdpState {
   readonly family: 4 | 6;
   /** Socket carrying the host side; for inbound flows the shared listening socket. */
-  readonly sock: Socket;
+  readonly sock: UdpSocket;
   /** Whether this flow owns (and closes) `sock`. */
   readonly owned: boolean;
   connected: boolean;
@@ -117,7 +117,7 @@ export class UdpTranslator {
     inbound: 0,
   };
   private readonly flows = new Set<Flow<UdpState>>();
-  private readonly listeners: Socket[] = [];
+  private readonly listeners: UdpSocket[] = [];
   private closed = false;
 
   constructor(private readonly deps: FlowDeps) {}
@@ -196,20 +196,12 @@ export class UdpTranslator {
     for (let p = 1; p < portMap.length && p < 65536; p++) {
       const guestPort = portMap[p] ?? 0;
       if (guestPort === 0) continue;
-      const sock = createSocket({ type: family === 4 ? 'udp4' : 'udp6', reuseAddr: false });
+      const { sock, bound } = this.deps.host.udp.bind(family, addr, p, {
+        message: (msg, from) => this.inbound(sock, addr, p, guestPort, msg, from),
+        error: () => this.counters.socketErrors++,
+      });
       this.listeners.push(sock);
-      sock.on('message', (msg, rinfo) => this.inbound(sock, addr, p, guestPort, msg, rinfo));
-      binds.push(
-        new Promise<void>((resolve, reject) => {
-          const onErr = (e: Error) => reject(e);
-          sock.once('error', onErr);
-          sock.bind(p, addr, () => {
-            sock.off('error', onErr);
-            sock.on('error', () => this.counters.socketErrors++);
-            resolve();
-          });
-        }),
-      );
+      binds.push(bound);
     }
     await Promise.all(binds);
   }
@@ -232,7 +224,7 @@ export class UdpTranslator {
       this.deps.table.remove(f);
       this.drop(f);
     }
-    for (const s of this.listeners.splice(0)) closeQuietly(s);
+    for (const s of this.listeners.splice(0)) s.close();
   }
 
   /** Number of live UDP flows of this translator. */
@@ -269,7 +261,27 @@ export class UdpTranslator {
       ourAddr: guestSide.endpointAddr,
       ourPort: guestSide.endpointPort,
     };
-    const sock = createSocket({ type: family === 4 ? 'udp4' : 'udp6' });
+    // The socket reports only after this call returns, when the flow exists.
+    const me: { flow?: Flow<UdpState> } = {};
+    const sock = this.deps.host.udp.connect(
+      family,
+      host.addr,
+      host.port,
+      {
+        message: (msg) => {
+          if (me.flow) this.fromHost(me.flow, msg);
+        },
+        error: (e) => {
+          this.counters.socketErrors++;
+          if (e.code === 'ECONNREFUSED' && me.flow) this.unreachable(me.flow);
+        },
+      },
+      () => {
+        if (!me.flow || !this.flows.has(me.flow)) return;
+        state.connected = true;
+        for (const d of state.pending.splice(0)) this.sendHost(state, d);
+      },
+    );
     const state: UdpState = {
       family,
       sock,
@@ -295,36 +307,27 @@ export class UdpTranslator {
       UDP_TIMEOUT_MS,
     );
     if (!flow) {
-      closeQuietly(sock);
+      sock.close();
       this.counters.dropTableFull++;
       return undefined;
     }
+    me.flow = flow;
     this.flows.add(flow);
     this.counters.flowsOpened++;
-    sock.on('error', (e: NodeJS.ErrnoException) => {
-      this.counters.socketErrors++;
-      if (e.code === 'ECONNREFUSED') this.unreachable(flow);
-    });
-    sock.on('message', (msg) => this.fromHost(flow, msg));
-    sock.connect(host.port, host.addr, () => {
-      if (!this.flows.has(flow)) return;
-      state.connected = true;
-      for (const d of state.pending.splice(0)) this.sendHost(state, d);
-    });
     return flow;
   }
 
   private inbound(
-    sock: Socket,
+    sock: UdpSocket,
     bindAddr: string,
     hostPort: number,
     guestPort: number,
-    msg: Buffer,
-    rinfo: { address: string; port: number; family: string },
+    msg: Uint8Array,
+    rinfo: UdpFrom,
   ): void {
     if (this.closed) return;
     this.counters.inbound++;
-    const family: 4 | 6 = rinfo.family === 'IPv4' || rinfo.address.startsWith('::ffff:') ? 4 : 6;
+    const family: 4 | 6 = rinfo.family === 4 || rinfo.address.startsWith('::ffff:') ? 4 : 6;
     const fc = family === 4 ? this.deps.cfg.v4 : this.deps.cfg.v6;
     if (!fc) {
       this.counters.dropNotForwardable++;
@@ -515,11 +518,10 @@ export class UdpTranslator {
   }
 
   private sendHost(st: UdpState, payload: Uint8Array, addr?: string, port?: number): void {
-    // node:dgram keeps the buffer until the kernel took it, which may be after this batch.
+    // The socket may keep the buffer until the kernel took it, which may be after this batch.
     if (this.deps.framesTransient === true) payload = payload.slice();
     try {
-      if (addr !== undefined && port !== undefined) st.sock.send(payload, port, addr);
-      else st.sock.send(payload);
+      st.sock.send(payload, addr, port);
       this.counters.fromGuest++;
     } catch {
       this.counters.dropSend++;
@@ -534,14 +536,6 @@ export class UdpTranslator {
   private drop(f: Flow<UdpState>): void {
     this.flows.delete(f);
     f.state.pending = [];
-    if (f.state.owned) closeQuietly(f.state.sock);
-  }
-}
-
-function closeQuietly(s: Socket): void {
-  try {
-    s.close();
-  } catch {
-    // already closed
+    if (f.state.owned) f.state.sock.close();
   }
 }
