@@ -21,6 +21,7 @@ import {
   TcpEvent,
   TcpWatch,
   type Accepted,
+  type TcpHandle,
   type TcpPoller,
 } from './tcp.js';
 
@@ -50,26 +51,26 @@ function recorder(t: TestContext): {
   return { p, seen, wait };
 }
 
-/** A connected pair on 127.0.0.1 or ::1: [client fd, accepted, close the accepted end now]. */
+/** A connected pair on 127.0.0.1 or ::1: [client socket, accepted, close the accepted end now]. */
 async function pair(
   t: TestContext,
   family: 4 | 6 = 4,
-): Promise<[number, Accepted, (reset: boolean) => void]> {
-  const [lfd, port] = tcpListen(family === 4 ? '127.0.0.1' : '::1', 0);
+): Promise<[TcpHandle, Accepted, (reset: boolean) => void]> {
+  const [lsock, port] = tcpListen(family === 4 ? '127.0.0.1' : '::1', 0);
   const c = tcpSocket(family);
   const rc = tcpConnect(c, family, family === 4 ? '127.0.0.1' : '::1', port);
   assert.ok(rc === 0 || rc === Errno.EINPROGRESS, errnoName(rc));
   let a: Accepted | number = Errno.EAGAIN;
   for (let i = 0; i < 100 && typeof a === 'number'; i++) {
     await tick(5);
-    a = tcpAccept(lfd);
+    a = tcpAccept(lsock);
   }
   assert.ok(typeof a !== 'number', 'accepted');
-  tcpClose(lfd, false);
+  tcpClose(lsock, false);
   const acc = a;
   let open = true;
   const closeAcc = (reset: boolean) => {
-    if (open) tcpClose(acc.fd, reset);
+    if (open) tcpClose(acc.sock, reset);
     open = false;
   };
   t.after(() => {
@@ -83,9 +84,9 @@ const text = (b: Uint8Array) => Buffer.from(b).toString('latin1');
 
 test('accept reports both ends; connect completes with an Out event and no socket error', async (t) => {
   const { p, wait } = recorder(t);
-  const [lfd, port] = tcpListen('::', 0);
-  t.after(() => tcpClose(lfd, false));
-  p.watch(lfd, 1, TcpWatch.In);
+  const [lsock, port] = tcpListen('::', 0);
+  t.after(() => tcpClose(lsock, false));
+  p.watch(lsock, 1, TcpWatch.In);
   const c = tcpSocket(4);
   t.after(() => tcpClose(c, false));
   assert.equal(tcpConnect(c, 4, '127.0.0.1', port), Errno.EINPROGRESS);
@@ -93,20 +94,20 @@ test('accept reports both ends; connect completes with an Out event and no socke
   await wait(1, TcpEvent.In);
   await wait(2, TcpEvent.Out);
   assert.equal(tcpSocketError(c), 0);
-  const a = tcpAccept(lfd);
+  const a = tcpAccept(lsock);
   assert.ok(typeof a !== 'number');
-  t.after(() => tcpClose(a.fd, false));
+  t.after(() => tcpClose(a.sock, false));
   // The dual-stack listener shows an IPv4 peer as IPv4, not ::ffff:127.0.0.1.
   assert.equal(a.peerAddr, '127.0.0.1');
   assert.equal(a.localAddr, '127.0.0.1');
   assert.equal(a.localPort, port);
-  assert.equal(tcpAccept(lfd), Errno.EAGAIN);
+  assert.equal(tcpAccept(lsock), Errno.EAGAIN);
 });
 
 for (const family of [4, 6] as const) {
   test(`IPv${family}: peeks at an offset leave the bytes queued; consume drops them and moves the offset back`, async (t) => {
     const [c, a] = await pair(t, family);
-    assert.equal(tcpSend(a.fd, [Buffer.from('0123456789'), Buffer.from('abcdef')]), 16);
+    assert.equal(tcpSend(a.sock, [Buffer.from('0123456789'), Buffer.from('abcdef')]), 16);
     await tick();
     const buf = new Uint8Array(32).fill(0x2e);
     // Two regions in one peek.
@@ -126,8 +127,8 @@ for (const family of [4, 6] as const) {
     assert.equal(tcpConsume(c, 100), 13);
     assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, 0), -Errno.EAGAIN);
     // The end of the stream: 0 once everything before it is past the offset.
-    tcpSend(a.fd, [Buffer.from('xy')]);
-    assert.equal(tcpShutdown(a.fd), 0);
+    tcpSend(a.sock, [Buffer.from('xy')]);
+    assert.equal(tcpShutdown(a.sock), 0);
     await tick();
     assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, 0), 2);
     assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, -1), 0);
@@ -138,15 +139,15 @@ test('edge-triggered: each arrival is one In event; the peer FIN is RdHup; an RS
   const { p, seen, wait } = recorder(t);
   const [c, a, closeA] = await pair(t);
   p.watch(c, 7, TcpWatch.In | TcpWatch.RdHup | TcpWatch.Edge);
-  tcpSend(a.fd, [Buffer.from('one')]);
+  tcpSend(a.sock, [Buffer.from('one')]);
   await wait(7, TcpEvent.In);
   const before = seen.length;
   await tick(50);
   assert.equal(seen.length, before, 'no repeat while nothing new arrives (bytes still queued)');
-  tcpSend(a.fd, [Buffer.from('two')]);
+  tcpSend(a.sock, [Buffer.from('two')]);
   await tick(50);
   assert.ok(seen.length > before, 'a new arrival is a new edge');
-  tcpShutdown(a.fd);
+  tcpShutdown(a.sock);
   await wait(7, TcpEvent.RdHup);
   closeA(true);
   await wait(7, TcpEvent.Err);
@@ -155,8 +156,8 @@ test('edge-triggered: each arrival is one In event; the peer FIN is RdHup; an RS
 
 test('a refused connect reports Err and ECONNREFUSED; sends to a reset peer fail with an errno', async (t) => {
   const { p, wait } = recorder(t);
-  const [lfd, port] = tcpListen('127.0.0.1', 0);
-  tcpClose(lfd, false); // nothing listens there any more
+  const [lsock, port] = tcpListen('127.0.0.1', 0);
+  tcpClose(lsock, false); // nothing listens there any more
   const c = tcpSocket(4);
   t.after(() => tcpClose(c, false));
   assert.equal(tcpConnect(c, 4, '127.0.0.1', port), Errno.EINPROGRESS);
@@ -181,12 +182,12 @@ test('a full send buffer takes part of a write, then EAGAIN; the reader frees ro
   assert.ok(total > 0);
   const info = tcpInfo(c);
   assert.ok(info !== undefined && info.sendQueue > 0, 'bytes wait in the send queue');
-  assert.ok(tcpConsume(a.fd, total) > 0);
+  assert.ok(tcpConsume(a.sock, total) > 0);
 });
 
 test('listening on a taken port throws a SyscallError naming the address', (t) => {
-  const [lfd, port] = tcpListen('127.0.0.1', 0);
-  t.after(() => tcpClose(lfd, false));
+  const [lsock, port] = tcpListen('127.0.0.1', 0);
+  t.after(() => tcpClose(lsock, false));
   assert.throws(
     () => tcpListen('127.0.0.1', port),
     (e: unknown) =>
