@@ -1010,9 +1010,9 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 }
 
 /*
- * failBatches(n): the next `n` batch buffers of the copying read path count as not creatable,
- * as when the JS heap is exhausted (a test hook: it shows that such a batch is delivered late,
- * not lost).
+ * failBatches(n): number — the next `n` batch buffers of the copying read path count as not
+ * creatable, as when the JS heap is exhausted (a test hook: it shows that such a batch is
+ * delivered late, not lost); returns how many of the previous setting were left unused.
  */
 static napi_value js_fail_batches(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1020,8 +1020,11 @@ static napi_value js_fail_batches(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bdy_instance *inst = NULL;
   CHECK(env, napi_get_instance_data(env, (void **)&inst));
+  uint32_t left = inst->fail_batches;
+  napi_value v;
   CHECK(env, napi_get_value_uint32(env, argv[0], &inst->fail_batches));
-  return NULL;
+  CHECK(env, napi_create_uint32(env, left, &v));
+  return v;
 }
 
 /* Frees the per-environment state. */

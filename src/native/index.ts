@@ -49,7 +49,7 @@ export interface Shim {
   pollerOpen(): Handle;
   pollerWatch(h: Handle, sock: TcpHandle, id: number, mask: number): number;
   /** Test hook: the next `n` copied receive batches find no ArrayBuffer (delivered late). */
-  failBatches(n: number): void;
+  failBatches(n: number): number;
   tcpSocket(family: 4 | 6, mss: number): TcpHandle;
   tcpConnect(s: TcpHandle, family: 4 | 6, addr: string, port: number): number;
   tcpListen(addr: string, port: number, backlog: number): [TcpHandle, number];
@@ -124,6 +124,18 @@ export function native(): Shim {
  */
 export function nativeAbiVersion(): number {
   return native().abiVersion();
+}
+
+/**
+ * Test hook: the next `n` receive batches of copying (not reuseRx) taps and datagram sockets find
+ * their ArrayBuffer not creatable, as when the JS heap is exhausted; such a batch must arrive
+ * late, not be lost.
+ *
+ * @returns how many failures of the previous call were still to come (0: all happened).
+ * @internal
+ */
+export function failNextBatches(n: number): number {
+  return native().failBatches(n);
 }
 
 /** Common part of taps and sockets: polling start, error delivery, close. */

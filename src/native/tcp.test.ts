@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SyscallError } from './index.js';
 import {
   Errno,
@@ -26,6 +29,26 @@ import {
 } from './tcp.js';
 
 const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+
+/** This process's socket and epoll fds: fd number → link target. */
+function socketFds(): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${name}`);
+      if (/^socket:|eventpoll/.test(target)) out.set(Number(name), target);
+    } catch {
+      // the directory's own fd
+    }
+  }
+  return out;
+}
+
+/** The fds open now that were not open (as the same file) in `before`. */
+const newFds = (before: Map<number, string>): number[] =>
+  [...socketFds()].filter(([fd, t]) => before.get(fd) !== t).map(([fd]) => fd);
+
+const fdsAtStart = socketFds();
 
 /** A poller that records (id, events) and can wait for a matching event. */
 function recorder(t: TestContext): {
@@ -197,4 +220,110 @@ test('listening on a taken port throws a SyscallError naming the address', (t) =
       e.message.includes(`127.0.0.1 port ${port}`),
   );
   assert.throws(() => tcpListen('nope', 1), SyscallError);
+});
+
+test('a closed handle answers EBADF and cannot close the socket that reuses its fd number', () => {
+  const before = socketFds();
+  const a = tcpSocket(4);
+  const [fdA] = newFds(before);
+  assert.ok(fdA !== undefined, 'the socket has an fd');
+  tcpClose(a, false);
+  assert.ok(!socketFds().has(fdA), 'closed');
+  // The kernel hands out the lowest free number: the next socket gets A's old one.
+  const b = tcpSocket(4);
+  assert.deepEqual(newFds(before), [fdA], 'fd number reused');
+  tcpClose(a, false);
+  tcpClose(a, true);
+  assert.deepEqual(newFds(before), [fdA], 'closing A again left B open');
+  assert.equal(tcpSocketError(b), 0);
+  assert.equal(tcpInfo(b)?.state, 7 /* TCP_CLOSE: B is alive and unconnected */);
+  // Every call on A meets EBADF instead of reaching B.
+  assert.equal(tcpSocketError(a), Errno.EBADF);
+  assert.equal(tcpSend(a, [Buffer.from('x')]), -Errno.EBADF);
+  assert.equal(tcpPeek(a, new Uint8Array(4), Uint32Array.of(0, 4), 1, -1), -Errno.EBADF);
+  assert.equal(tcpConsume(a, 4), -Errno.EBADF);
+  assert.equal(tcpShutdown(a), Errno.EBADF);
+  assert.equal(tcpConnect(a, 4, '127.0.0.1', 1), Errno.EBADF);
+  assert.equal(tcpAccept(a), Errno.EBADF);
+  assert.equal(tcpInfo(a), undefined);
+  const p = openTcpPoller();
+  assert.equal(p.watch(a, 1, TcpWatch.In), Errno.EBADF);
+  p.close();
+  tcpClose(b, false);
+  assert.deepEqual(newFds(before), []);
+});
+
+test('only socket handles are taken: numbers and other handles throw a TypeError', () => {
+  const p = openTcpPoller();
+  const s = tcpSocket(4);
+  try {
+    assert.throws(() => tcpClose(3 as unknown as TcpHandle, false), TypeError);
+    assert.throws(() => tcpSocketError({} as unknown as TcpHandle), TypeError);
+    // The poller's own handle is a shim handle, but not a socket.
+    const ph = (p as unknown as { handle: TcpHandle }).handle;
+    assert.throws(() => tcpSend(ph, [Buffer.from('x')]), TypeError);
+    assert.throws(() => p.watch(7 as unknown as TcpHandle, 1, TcpWatch.In), TypeError);
+  } finally {
+    tcpClose(s, false);
+    p.close();
+  }
+});
+
+test('a socket handle dropped without tcpClose is closed when collected', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const before = socketFds();
+  (() => {
+    const [l] = tcpListen('127.0.0.1', 0);
+    tcpSocket(6);
+    assert.ok(l !== undefined);
+  })();
+  assert.equal(newFds(before).length, 2);
+  const end = Date.now() + 5000;
+  while (newFds(before).length > 0) {
+    if (Date.now() > end) assert.fail(`still open: ${newFds(before).join(', ')}`);
+    gc();
+    await tick(5); // finalisers run after the collection, from the event loop
+  }
+});
+
+test('the event list buffer is C-owned: transferring it does not detach it', async (t) => {
+  const p = openTcpPoller();
+  t.after(() => p.close());
+  const bufs = new Set<ArrayBufferLike>();
+  let calls = 0;
+  let lengthAfter = -1;
+  p.onEvents((ev) => {
+    calls++;
+    bufs.add(ev.buffer);
+    if (lengthAfter >= 0) return;
+    try {
+      structuredClone(ev.buffer, { transfer: [ev.buffer as ArrayBuffer] });
+    } catch {
+      // refusing is as good as copying
+    }
+    lengthAfter = ev.buffer.byteLength;
+  });
+  const [l, port] = tcpListen('127.0.0.1', 0);
+  t.after(() => tcpClose(l, false));
+  p.watch(l, 1, TcpWatch.In | TcpWatch.Edge);
+  const socks = [tcpSocket(4), tcpSocket(4)];
+  t.after(() => socks.forEach((c) => tcpClose(c, false)));
+  const waitCalls = async (n: number): Promise<void> => {
+    const end = Date.now() + 3000;
+    while (calls < n && Date.now() < end) await tick(5);
+    assert.ok(calls >= n, `${n} event lists`);
+  };
+  tcpConnect(socks[0]!, 4, '127.0.0.1', port);
+  await waitCalls(1);
+  assert.ok(lengthAfter > 0, 'still attached');
+  tcpConnect(socks[1]!, 4, '127.0.0.1', port);
+  await waitCalls(2);
+  assert.equal(bufs.size, 1, 'every list arrives in the one C-owned buffer');
+});
+
+test('the file leaves no socket or epoll fd open', async () => {
+  const end = Date.now() + 3000;
+  while (newFds(fdsAtStart).length > 0 && Date.now() < end) await tick(5);
+  assert.deepEqual(newFds(fdsAtStart), []);
 });
