@@ -40,6 +40,9 @@ bool get_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len);
 /* Returns [a, b] as a JS array. */
 napi_value pair(napi_env env, napi_value a, napi_value b);
 
+/* The fd of a TCP socket handle (tcp.c): >= 0 open, -1 closed, -2 not a socket handle (thrown). */
+int bdy_tcp_fd(napi_env env, napi_value v);
+
 /* Registers the TCP socket functions of tcp.c on `exports`; false after throwing. */
 bool bdy_tcp_exports(napi_env env, napi_value exports);
 

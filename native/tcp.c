@@ -4,11 +4,17 @@
  * translator wants passt's data path instead (facts-passt §1.3): bytes the guest has not
  * acknowledged stay in the kernel's receive queue, are peeked straight into the frames that carry
  * them (SO_PEEK_OFF skips what was already sent) and are dropped from the queue only when the
- * guest acknowledges them (recv with MSG_TRUNC, no copy). Sockets are plain fds owned by JS and
- * watched through the shim's epoll set (pollerOpen/pollerWatch in bindery.c). Every call here is
- * non-blocking and reports failure as an errno value (negative for the byte-count calls), never
- * by throwing: errors such as EAGAIN or ECONNRESET are part of the data path. Only socket creation
- * and listening throw, with a SyscallError.
+ * guest acknowledges them (recv with MSG_TRUNC, no copy). Sockets are watched through the shim's
+ * epoll set (pollerOpen/pollerWatch in bindery.c). Every call here is non-blocking and reports
+ * failure as an errno value (negative for the byte-count calls), never by throwing: errors such as
+ * EAGAIN or ECONNRESET are part of the data path. Only socket creation and listening throw, with a
+ * SyscallError; a handle that is not a TCP socket handle throws a TypeError.
+ *
+ * No fd number crosses into JS: a socket is a tagged external holding its fd. tcpClose closes the
+ * fd and marks the handle closed (fd -1), so closing it again, or any later call on it, meets
+ * EBADF here instead of acting on whatever the kernel has since given that fd number. A handle
+ * that JS drops without closing is closed by its finaliser (a safety net, not the way to close:
+ * the finaliser runs at some garbage collection, or at env teardown).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -17,6 +23,7 @@
 #include <netinet/in.h>
 #include <linux/tcp.h> /* its tcp_info has tcpi_snd_wnd; glibc's does not */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -42,6 +49,73 @@ static int tune(int fd, int mss) {
   return 0;
 }
 
+/* One TCP socket, owned by a JS external; fd is -1 once closed. */
+typedef struct {
+  int fd;
+} tcp_sock;
+
+/* Tags socket externals so neither a foreign external nor a tap/poller handle is taken for one. */
+static const napi_type_tag TCP_SOCK_TAG = {0x62696e6465727931ULL, 0x746370736f636b31ULL};
+
+/* Finaliser of a socket handle: closes the fd if JS never did (safety net), frees the struct. */
+static void sock_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  tcp_sock *s = data;
+  if (s->fd >= 0) close(s->fd);
+  free(s);
+}
+
+/* Closes the socket behind a handle once; later calls see fd -1 (EBADF). */
+static void sock_close(tcp_sock *s) {
+  if (s->fd < 0) return;
+  close(s->fd);
+  s->fd = -1;
+}
+
+/* Wraps a fresh fd in a tagged external; on failure closes the fd, throws and returns NULL. */
+static napi_value sock_new(napi_env env, int fd, tcp_sock **out) {
+  tcp_sock *s = malloc(sizeof *s);
+  if (s == NULL) {
+    close(fd);
+    return throw_errno(env, ENOMEM, "malloc", NULL);
+  }
+  s->fd = fd;
+  napi_value ext;
+  if (napi_create_external(env, s, sock_finalize, NULL, &ext) != napi_ok) {
+    close(fd);
+    free(s);
+    throw_napi(env);
+    return NULL;
+  }
+  /* From here the finaliser owns s (and closes the fd if nobody else does). */
+  if (napi_type_tag_object(env, ext, &TCP_SOCK_TAG) != napi_ok) {
+    sock_close(s);
+    throw_napi(env);
+    return NULL;
+  }
+  if (out != NULL) *out = s;
+  return ext;
+}
+
+/* The socket behind a handle argument, or NULL after throwing a TypeError. */
+static tcp_sock *sock_get(napi_env env, napi_value v) {
+  bool ok = false;
+  void *p = NULL;
+  if (napi_check_object_type_tag(env, v, &TCP_SOCK_TAG, &ok) != napi_ok || !ok ||
+      napi_get_value_external(env, v, &p) != napi_ok) {
+    napi_throw_type_error(env, NULL, "not a bindery TCP socket handle");
+    return NULL;
+  }
+  return p;
+}
+
+/* The fd of an open socket handle: >= 0, -1 when closed (EBADF), -2 after throwing. */
+int bdy_tcp_fd(napi_env env, napi_value v) {
+  tcp_sock *s = sock_get(env, v);
+  return s == NULL ? -2 : s->fd;
+}
+
 static napi_value num(napi_env env, int64_t v) {
   napi_value r;
   CHECK(env, napi_create_int64(env, v, &r));
@@ -63,7 +137,18 @@ static int addr_text(const struct sockaddr_storage *ss, char *buf, size_t n) {
   return ntohs(s4->sin_port);
 }
 
-/* tcpSocket(family 4|6, mss): fd — a non-blocking, close-on-exec stream socket, tuned. */
+/*
+ * Reads a socket handle argument into `fd`: true with fd >= 0 when open; false when it is closed
+ * (*r = the EBADF result for the caller to return) or not a socket handle (*r = NULL, thrown).
+ */
+static bool arg_fd(napi_env env, napi_value v, int *fd, napi_value *r, int64_t ebadf) {
+  *fd = bdy_tcp_fd(env, v);
+  if (*fd >= 0) return true;
+  *r = *fd == -1 ? num(env, ebadf) : NULL;
+  return false;
+}
+
+/* tcpSocket(family 4|6, mss): handle — a non-blocking, close-on-exec stream socket, tuned. */
 static napi_value js_tcp_socket(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -79,21 +164,21 @@ static napi_value js_tcp_socket(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, err, "setsockopt(SO_PEEK_OFF)", NULL);
   }
-  return num(env, fd);
+  return sock_new(env, fd, NULL);
 }
 
-/* tcpConnect(fd, family, addr, port): errno — 0 connected, EINPROGRESS pending, else the failure. */
+/* tcpConnect(sock, family, addr, port): errno — 0 connected, EINPROGRESS pending, else the failure. */
 static napi_value js_tcp_connect(napi_env env, napi_callback_info info) {
   size_t argc = 4;
-  napi_value argv[4];
+  napi_value argv[4], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, family, port;
   char addr[STR_MAX];
-  if (!get_int(env, argv[0], &fd, "fd must be a number") ||
-      !get_int(env, argv[1], &family, "family must be 4 or 6") ||
+  if (!get_int(env, argv[1], &family, "family must be 4 or 6") ||
       !get_string(env, argv[2], addr, false, "addr must be a string") ||
       !get_int(env, argv[3], &port, "port must be a number"))
     return NULL;
+  if (!arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   struct sockaddr_storage ss;
   socklen_t sl;
   bdy_status st = {0};
@@ -107,7 +192,7 @@ static napi_value js_tcp_connect(napi_env env, napi_callback_info info) {
 }
 
 /*
- * tcpListen(addr, port, backlog): [fd, boundPort] — a non-blocking listening socket; '::' also
+ * tcpListen(addr, port, backlog): [handle, boundPort] — a non-blocking listening socket; '::' also
  * takes IPv4 (IPV6_V6ONLY off). Throws SyscallError (EADDRINUSE, EACCES, …).
  */
 static napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
@@ -132,36 +217,61 @@ static napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
   int one = 1, zero = 0;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  struct sockaddr_storage bound;
+  socklen_t bl = sizeof bound;
   const char *call = NULL;
   if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
     call = "bind";
   else if (listen(fd, backlog) < 0)
     call = "listen";
+  else if (getsockname(fd, (struct sockaddr *)&bound, &bl) < 0)
+    call = "getsockname";
   if (call != NULL) {
     int e = errno;
     close(fd);
     return throw_errno(env, e, call, detail);
   }
-  struct sockaddr_storage bound;
-  socklen_t bl = sizeof bound;
-  getsockname(fd, (struct sockaddr *)&bound, &bl);
   char text[INET6_ADDRSTRLEN];
   int bport = addr_text(&bound, text, sizeof text);
-  return pair(env, num(env, fd), num(env, bport));
+  tcp_sock *s = NULL;
+  napi_value h = sock_new(env, fd, &s), vport, arr;
+  if (h == NULL) return NULL;
+  if (napi_create_int32(env, bport, &vport) != napi_ok || (arr = pair(env, h, vport)) == NULL) {
+    sock_close(s);
+    throw_napi(env);
+    return NULL;
+  }
+  return arr;
+}
+
+/* Builds tcpAccept's result array; false (nothing thrown yet) when a napi call failed. */
+static bool accept_result(napi_env env, napi_value h, const char *ptext, int pport,
+                          const char *ltext, int lport, napi_value *out) {
+  napi_value arr, v[4];
+  if (napi_create_array_with_length(env, 5, &arr) != napi_ok ||
+      napi_create_string_latin1(env, ptext, NAPI_AUTO_LENGTH, &v[0]) != napi_ok ||
+      napi_create_int32(env, pport, &v[1]) != napi_ok ||
+      napi_create_string_latin1(env, ltext, NAPI_AUTO_LENGTH, &v[2]) != napi_ok ||
+      napi_create_int32(env, lport, &v[3]) != napi_ok || napi_set_element(env, arr, 0, h) != napi_ok)
+    return false;
+  for (uint32_t i = 0; i < 4; i++)
+    if (napi_set_element(env, arr, i + 1, v[i]) != napi_ok) return false;
+  *out = arr;
+  return true;
 }
 
 /*
- * tcpAccept(listenFd, mss): [fd, peerAddr, peerPort, localAddr, localPort] | errno — one accepted
- * connection, tuned like tcpSocket's; a number when none is waiting (EAGAIN) or accept failed.
+ * tcpAccept(listener, mss): [handle, peerAddr, peerPort, localAddr, localPort] | errno — one
+ * accepted connection, tuned like tcpSocket's; a number when none is waiting (EAGAIN) or accept
+ * failed. The accepted fd is closed on every path that does not hand its handle to JS.
  */
 static napi_value js_tcp_accept(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2];
+  napi_value argv[2], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int lfd, mss;
-  if (!get_int(env, argv[0], &lfd, "fd must be a number") ||
-      !get_int(env, argv[1], &mss, "mss must be a number"))
-    return NULL;
+  if (!get_int(env, argv[1], &mss, "mss must be a number")) return NULL;
+  if (!arg_fd(env, argv[0], &lfd, &r, EBADF)) return r;
   struct sockaddr_storage peer, local;
   socklen_t pl = sizeof peer, ll = sizeof local;
   int fd;
@@ -178,15 +288,14 @@ static napi_value js_tcp_accept(napi_env env, napi_callback_info info) {
   char ptext[INET6_ADDRSTRLEN], ltext[INET6_ADDRSTRLEN];
   int pport = addr_text(&peer, ptext, sizeof ptext);
   int lport = addr_text(&local, ltext, sizeof ltext);
-  napi_value arr, v;
-  CHECK(env, napi_create_array_with_length(env, 5, &arr));
-  CHECK(env, napi_set_element(env, arr, 0, num(env, fd)));
-  CHECK(env, napi_create_string_latin1(env, ptext, NAPI_AUTO_LENGTH, &v));
-  CHECK(env, napi_set_element(env, arr, 1, v));
-  CHECK(env, napi_set_element(env, arr, 2, num(env, pport)));
-  CHECK(env, napi_create_string_latin1(env, ltext, NAPI_AUTO_LENGTH, &v));
-  CHECK(env, napi_set_element(env, arr, 3, v));
-  CHECK(env, napi_set_element(env, arr, 4, num(env, lport)));
+  tcp_sock *s = NULL;
+  napi_value h = sock_new(env, fd, &s), arr;
+  if (h == NULL) return NULL; /* sock_new closed the fd */
+  if (!accept_result(env, h, ptext, pport, ltext, lport, &arr)) {
+    sock_close(s);
+    throw_napi(env);
+    return NULL;
+  }
   return arr;
 }
 
@@ -206,7 +315,7 @@ static bool get_u32s(napi_env env, napi_value v, uint32_t **data, size_t *len) {
 }
 
 /*
- * tcpPeek(fd, buf: Uint8Array, iov: Uint32Array, count, offset): number — copies queued bytes,
+ * tcpPeek(sock, buf: Uint8Array, iov: Uint32Array, count, offset): number — copies queued bytes,
  * without removing them, into `count` regions of `buf` (iov holds (start, length) pairs), in
  * one recvmsg(MSG_PEEK). `offset` ≥ 0 first moves the peek offset (SO_PEEK_OFF) to that many
  * bytes past the head of the queue; −1 keeps it (the kernel advances it by what each peek
@@ -215,16 +324,17 @@ static bool get_u32s(napi_env env, napi_value v, uint32_t **data, size_t *len) {
  */
 static napi_value js_tcp_peek(napi_env env, napi_callback_info info) {
   size_t argc = 5;
-  napi_value argv[5];
+  napi_value argv[5], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, count, offset;
   const uint8_t *buf;
   size_t blen, ilen;
   uint32_t *iov;
-  if (!get_int(env, argv[0], &fd, "fd must be a number") || !get_bytes(env, argv[1], &buf, &blen) ||
-      !get_u32s(env, argv[2], &iov, &ilen) || !get_int(env, argv[3], &count, "count must be a number") ||
+  if (!get_bytes(env, argv[1], &buf, &blen) || !get_u32s(env, argv[2], &iov, &ilen) ||
+      !get_int(env, argv[3], &count, "count must be a number") ||
       !get_int(env, argv[4], &offset, "offset must be a number"))
     return NULL;
+  if (!arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   if (count < 1 || count > IOV_MAX_ENTRIES || (size_t)count * 2 > ilen) return num(env, -EINVAL);
   struct iovec v[IOV_MAX_ENTRIES];
   for (int i = 0; i < count; i++) {
@@ -236,49 +346,47 @@ static napi_value js_tcp_peek(napi_env env, napi_callback_info info) {
   if (offset >= 0 && setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &offset, sizeof offset) < 0)
     return num(env, -errno);
   struct msghdr mh = {.msg_iov = v, .msg_iovlen = (size_t)count};
-  ssize_t r;
+  ssize_t n;
   do {
-    r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT);
-  } while (r < 0 && errno == EINTR);
-  return num(env, r < 0 ? -errno : r);
+    n = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return num(env, n < 0 ? -errno : n);
 }
 
 /*
- * tcpConsume(fd, n): number — drops up to n bytes from the head of the receive queue without
+ * tcpConsume(sock, n): number — drops up to n bytes from the head of the receive queue without
  * copying them (recv with MSG_TRUNC); returns the bytes dropped or −errno.
  */
 static napi_value js_tcp_consume(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2];
+  napi_value argv[2], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, n;
-  if (!get_int(env, argv[0], &fd, "fd must be a number") ||
-      !get_int(env, argv[1], &n, "n must be a number"))
-    return NULL;
+  if (!get_int(env, argv[1], &n, "n must be a number")) return NULL;
+  if (!arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   int64_t done = 0;
   while (done < n) {
-    ssize_t r = recv(fd, NULL, (size_t)(n - done), MSG_TRUNC | MSG_DONTWAIT);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return num(env, done > 0 ? done : -errno);
-    if (r == 0) break;
-    done += r;
+    ssize_t got = recv(fd, NULL, (size_t)(n - done), MSG_TRUNC | MSG_DONTWAIT);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return num(env, done > 0 ? done : -errno);
+    if (got == 0) break;
+    done += got;
   }
   return num(env, done);
 }
 
 /*
- * tcpSend(fd, bufs: Uint8Array[], count): number — writes bufs[0..count) in order with
+ * tcpSend(sock, bufs: Uint8Array[], count): number — writes bufs[0..count) in order with
  * sendmsg(MSG_DONTWAIT|MSG_NOSIGNAL), IOV_MAX_ENTRIES at a time; returns the bytes written (less
  * than all when the send buffer filled) or −errno when nothing could be written.
  */
 static napi_value js_tcp_send(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3];
+  napi_value argv[3], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, count;
-  if (!get_int(env, argv[0], &fd, "fd must be a number") ||
-      !get_int(env, argv[2], &count, "count must be a number"))
-    return NULL;
+  if (!get_int(env, argv[2], &count, "count must be a number")) return NULL;
+  if (!arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   struct iovec v[IOV_MAX_ENTRIES];
   int64_t total = 0;
   for (int base = 0; base < count;) {
@@ -307,63 +415,64 @@ static napi_value js_tcp_send(napi_env env, napi_callback_info info) {
   return num(env, total);
 }
 
-/* tcpShutdown(fd): errno — ends our write side (the peer reads EOF after the queued bytes). */
+/* tcpShutdown(sock): errno — ends our write side (the peer reads EOF after the queued bytes). */
 static napi_value js_tcp_shutdown(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1];
+  napi_value argv[1], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
+  if (!arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   return num(env, shutdown(fd, SHUT_WR) < 0 ? errno : 0);
 }
 
 /*
- * tcpClose(fd, reset): undefined — closes the socket; with `reset` the peer gets an RST at once
- * (SO_LINGER 0), otherwise the usual FIN once queued data is sent.
+ * tcpClose(sock, reset): undefined — closes the socket; with `reset` the peer gets an RST at once
+ * (SO_LINGER 0), otherwise the usual FIN once queued data is sent. Closing a closed handle does
+ * nothing (its old fd number may belong to another socket by now).
  */
 static napi_value js_tcp_close(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd;
   bool reset = false;
-  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
+  tcp_sock *s = sock_get(env, argv[0]);
+  if (s == NULL) return NULL;
   CHECK(env, napi_get_value_bool(env, argv[1], &reset));
-  if (fd < 0) return NULL;
+  if (s->fd < 0) return NULL;
   if (reset) {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   }
-  close(fd);
+  sock_close(s);
   return NULL;
 }
 
-/* tcpSocketError(fd): errno — the pending error (SO_ERROR), read and cleared; 0 if none. */
+/* tcpSocketError(sock): errno — the pending error (SO_ERROR), read and cleared; 0 if none. */
 static napi_value js_tcp_socket_error(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1];
+  napi_value argv[1], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, err = 0;
   socklen_t l = sizeof err;
-  if (!get_int(env, argv[0], &fd, "fd must be a number")) return NULL;
+  if (!arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
   return num(env, err);
 }
 
 /*
- * tcpInfo(fd, out: Uint32Array(7)): errno — out = [bytes in the send queue (SIOCOUTQ), bytes
+ * tcpInfo(sock, out: Uint32Array(7)): errno — out = [bytes in the send queue (SIOCOUTQ), bytes
  * readable (SIOCINQ), SO_SNDBUF, smoothed RTT µs, the peer's window (tcpi_snd_wnd), TCP state,
  * bytes not yet sent (SIOCOUTQNSD)].
  */
 static napi_value js_tcp_info(napi_env env, napi_callback_info info) {
   size_t argc = 2;
-  napi_value argv[2];
+  napi_value argv[2], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
   uint32_t *out;
   size_t len;
-  if (!get_int(env, argv[0], &fd, "fd must be a number") || !get_u32s(env, argv[1], &out, &len))
-    return NULL;
+  if (!get_u32s(env, argv[1], &out, &len)) return NULL;
+  if (!arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   if (len < 7) return num(env, EINVAL);
   int outq = 0, inq = 0, sndbuf = 0, nsd = 0;
   socklen_t l = sizeof sndbuf;

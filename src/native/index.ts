@@ -4,11 +4,18 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 5;
+const NATIVE_ABI = 6;
 
 declare const handleBrand: unique symbol;
-/** An open tap or socket inside the shim (a tagged N-API external). */
+/** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
 export type Handle = { readonly [handleBrand]: true };
+
+declare const tcpBrand: unique symbol;
+/**
+ * A TCP socket inside the shim (a tagged N-API external holding the fd; no fd number reaches
+ * JS). Once closed, every call on it meets EBADF; one never closed is closed when collected.
+ */
+export type TcpHandle = { readonly [tcpBrand]: true };
 
 /**
  * One batch from the shim: `batch` starts with `count` pairs of u32 (length, source port) in host
@@ -36,22 +43,24 @@ export interface Shim {
   ): [Handle, number];
   udpOpen(device: string, addr: string, port: number, netns: string | null): [Handle, number];
   start(h: Handle, onData: DataCallback, onError: (e: SyscallError) => void): void;
-  tapSend(h: Handle, frames: readonly Uint8Array[], partial?: boolean): number;
+  tapSend(h: Handle, frames: readonly Uint8Array[], csum?: Uint16Array): number;
   dgramSend(h: Handle, addr: string, port: number, data: Uint8Array): boolean;
   close(h: Handle): void;
   pollerOpen(): Handle;
-  pollerWatch(h: Handle, fd: number, id: number, mask: number): number;
-  tcpSocket(family: 4 | 6, mss: number): number;
-  tcpConnect(fd: number, family: 4 | 6, addr: string, port: number): number;
-  tcpListen(addr: string, port: number, backlog: number): [number, number];
-  tcpAccept(fd: number, mss: number): [number, string, number, string, number] | number;
-  tcpPeek(fd: number, buf: Uint8Array, iov: Uint32Array, count: number, offset: number): number;
-  tcpConsume(fd: number, n: number): number;
-  tcpSend(fd: number, bufs: readonly Uint8Array[], count: number): number;
-  tcpShutdown(fd: number): number;
-  tcpClose(fd: number, reset: boolean): void;
-  tcpSocketError(fd: number): number;
-  tcpInfo(fd: number, out: Uint32Array): number;
+  pollerWatch(h: Handle, sock: TcpHandle, id: number, mask: number): number;
+  /** Test hook: the next `n` copied receive batches find no ArrayBuffer (delivered late). */
+  failBatches(n: number): number;
+  tcpSocket(family: 4 | 6, mss: number): TcpHandle;
+  tcpConnect(s: TcpHandle, family: 4 | 6, addr: string, port: number): number;
+  tcpListen(addr: string, port: number, backlog: number): [TcpHandle, number];
+  tcpAccept(s: TcpHandle, mss: number): [TcpHandle, string, number, string, number] | number;
+  tcpPeek(s: TcpHandle, buf: Uint8Array, iov: Uint32Array, count: number, offset: number): number;
+  tcpConsume(s: TcpHandle, n: number): number;
+  tcpSend(s: TcpHandle, bufs: readonly Uint8Array[], count: number): number;
+  tcpShutdown(s: TcpHandle): number;
+  tcpClose(s: TcpHandle, reset: boolean): void;
+  tcpSocketError(s: TcpHandle): number;
+  tcpInfo(s: TcpHandle, out: Uint32Array): number;
 }
 
 /**
@@ -117,6 +126,18 @@ export function nativeAbiVersion(): number {
   return native().abiVersion();
 }
 
+/**
+ * Test hook: the next `n` receive batches of copying (not reuseRx) taps and datagram sockets find
+ * their ArrayBuffer not creatable, as when the JS heap is exhausted; such a batch must arrive
+ * late, not be lost.
+ *
+ * @returns how many failures of the previous call were still to come (0: all happened).
+ * @internal
+ */
+export function failNextBatches(n: number): number {
+  return native().failBatches(n);
+}
+
 /** Common part of taps and sockets: polling start, error delivery, close. */
 export abstract class Endpoint {
   private errorCb: ((e: SyscallError) => void) | undefined;
@@ -173,11 +194,14 @@ export interface TapDevice {
    * Writes frames in order, one non-blocking write() each. Stops when the kernel queue is full
    * and returns how many were written; the rest are the caller's drops.
    *
-   * @param partial - On an offloading tap: the frames' TCP/UDP checksum fields hold only the
-   *   pseudo-header sum, and the kernel is told so (it never computes them for local delivery).
-   * @throws SyscallError on other write errors (`sent` = frames written before it), EBADF after close().
+   * @param csum - On an offloading tap: (csum_start, csum_offset) per frame, offsets from the
+   *   frame's first byte, for frames whose TCP/UDP checksum field holds only the pseudo-header
+   *   sum (the kernel is told so and never computes it for local delivery); csum_offset 0, or no
+   *   entry, for a complete frame. The shim does not look into the frames.
+   * @throws SyscallError on other write errors (EINVAL for places outside the frame; `sent` =
+   *   frames written before it), EBADF after close().
    */
-  send(frames: readonly Uint8Array[], partial?: boolean): number;
+  send(frames: readonly Uint8Array[], csum?: Uint16Array): number;
   /** Sets the receiver of asynchronous read errors (reading stops after one; default: a warning). */
   onError(cb: (e: SyscallError) => void): void;
   /** Stops reading and closes the fd: the tap disappears from its namespace. Idempotent. */
@@ -257,8 +281,8 @@ class Tap extends Endpoint implements TapDevice {
     });
   }
 
-  send(frames: readonly Uint8Array[], partial = false): number {
-    return native().tapSend(this.handle, frames, partial);
+  send(frames: readonly Uint8Array[], csum?: Uint16Array): number {
+    return native().tapSend(this.handle, frames, csum);
   }
 }
 

@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SyscallError } from './index.js';
 import {
   Errno,
@@ -21,10 +24,31 @@ import {
   TcpEvent,
   TcpWatch,
   type Accepted,
+  type TcpHandle,
   type TcpPoller,
 } from './tcp.js';
 
 const tick = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+
+/** This process's socket and epoll fds: fd number → link target. */
+function socketFds(): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${name}`);
+      if (/^socket:|eventpoll/.test(target)) out.set(Number(name), target);
+    } catch {
+      // the directory's own fd
+    }
+  }
+  return out;
+}
+
+/** The fds open now that were not open (as the same file) in `before`. */
+const newFds = (before: Map<number, string>): number[] =>
+  [...socketFds()].filter(([fd, t]) => before.get(fd) !== t).map(([fd]) => fd);
+
+const fdsAtStart = socketFds();
 
 /** A poller that records (id, events) and can wait for a matching event. */
 function recorder(t: TestContext): {
@@ -50,26 +74,26 @@ function recorder(t: TestContext): {
   return { p, seen, wait };
 }
 
-/** A connected pair on 127.0.0.1 or ::1: [client fd, accepted, close the accepted end now]. */
+/** A connected pair on 127.0.0.1 or ::1: [client socket, accepted, close the accepted end now]. */
 async function pair(
   t: TestContext,
   family: 4 | 6 = 4,
-): Promise<[number, Accepted, (reset: boolean) => void]> {
-  const [lfd, port] = tcpListen(family === 4 ? '127.0.0.1' : '::1', 0);
+): Promise<[TcpHandle, Accepted, (reset: boolean) => void]> {
+  const [lsock, port] = tcpListen(family === 4 ? '127.0.0.1' : '::1', 0);
   const c = tcpSocket(family);
   const rc = tcpConnect(c, family, family === 4 ? '127.0.0.1' : '::1', port);
   assert.ok(rc === 0 || rc === Errno.EINPROGRESS, errnoName(rc));
   let a: Accepted | number = Errno.EAGAIN;
   for (let i = 0; i < 100 && typeof a === 'number'; i++) {
     await tick(5);
-    a = tcpAccept(lfd);
+    a = tcpAccept(lsock);
   }
   assert.ok(typeof a !== 'number', 'accepted');
-  tcpClose(lfd, false);
+  tcpClose(lsock, false);
   const acc = a;
   let open = true;
   const closeAcc = (reset: boolean) => {
-    if (open) tcpClose(acc.fd, reset);
+    if (open) tcpClose(acc.sock, reset);
     open = false;
   };
   t.after(() => {
@@ -83,9 +107,9 @@ const text = (b: Uint8Array) => Buffer.from(b).toString('latin1');
 
 test('accept reports both ends; connect completes with an Out event and no socket error', async (t) => {
   const { p, wait } = recorder(t);
-  const [lfd, port] = tcpListen('::', 0);
-  t.after(() => tcpClose(lfd, false));
-  p.watch(lfd, 1, TcpWatch.In);
+  const [lsock, port] = tcpListen('::', 0);
+  t.after(() => tcpClose(lsock, false));
+  p.watch(lsock, 1, TcpWatch.In);
   const c = tcpSocket(4);
   t.after(() => tcpClose(c, false));
   assert.equal(tcpConnect(c, 4, '127.0.0.1', port), Errno.EINPROGRESS);
@@ -93,20 +117,20 @@ test('accept reports both ends; connect completes with an Out event and no socke
   await wait(1, TcpEvent.In);
   await wait(2, TcpEvent.Out);
   assert.equal(tcpSocketError(c), 0);
-  const a = tcpAccept(lfd);
+  const a = tcpAccept(lsock);
   assert.ok(typeof a !== 'number');
-  t.after(() => tcpClose(a.fd, false));
+  t.after(() => tcpClose(a.sock, false));
   // The dual-stack listener shows an IPv4 peer as IPv4, not ::ffff:127.0.0.1.
   assert.equal(a.peerAddr, '127.0.0.1');
   assert.equal(a.localAddr, '127.0.0.1');
   assert.equal(a.localPort, port);
-  assert.equal(tcpAccept(lfd), Errno.EAGAIN);
+  assert.equal(tcpAccept(lsock), Errno.EAGAIN);
 });
 
 for (const family of [4, 6] as const) {
   test(`IPv${family}: peeks at an offset leave the bytes queued; consume drops them and moves the offset back`, async (t) => {
     const [c, a] = await pair(t, family);
-    assert.equal(tcpSend(a.fd, [Buffer.from('0123456789'), Buffer.from('abcdef')]), 16);
+    assert.equal(tcpSend(a.sock, [Buffer.from('0123456789'), Buffer.from('abcdef')]), 16);
     await tick();
     const buf = new Uint8Array(32).fill(0x2e);
     // Two regions in one peek.
@@ -126,8 +150,8 @@ for (const family of [4, 6] as const) {
     assert.equal(tcpConsume(c, 100), 13);
     assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, 0), -Errno.EAGAIN);
     // The end of the stream: 0 once everything before it is past the offset.
-    tcpSend(a.fd, [Buffer.from('xy')]);
-    assert.equal(tcpShutdown(a.fd), 0);
+    tcpSend(a.sock, [Buffer.from('xy')]);
+    assert.equal(tcpShutdown(a.sock), 0);
     await tick();
     assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, 0), 2);
     assert.equal(tcpPeek(c, buf, Uint32Array.of(0, 5), 1, -1), 0);
@@ -138,15 +162,15 @@ test('edge-triggered: each arrival is one In event; the peer FIN is RdHup; an RS
   const { p, seen, wait } = recorder(t);
   const [c, a, closeA] = await pair(t);
   p.watch(c, 7, TcpWatch.In | TcpWatch.RdHup | TcpWatch.Edge);
-  tcpSend(a.fd, [Buffer.from('one')]);
+  tcpSend(a.sock, [Buffer.from('one')]);
   await wait(7, TcpEvent.In);
   const before = seen.length;
   await tick(50);
   assert.equal(seen.length, before, 'no repeat while nothing new arrives (bytes still queued)');
-  tcpSend(a.fd, [Buffer.from('two')]);
+  tcpSend(a.sock, [Buffer.from('two')]);
   await tick(50);
   assert.ok(seen.length > before, 'a new arrival is a new edge');
-  tcpShutdown(a.fd);
+  tcpShutdown(a.sock);
   await wait(7, TcpEvent.RdHup);
   closeA(true);
   await wait(7, TcpEvent.Err);
@@ -155,8 +179,8 @@ test('edge-triggered: each arrival is one In event; the peer FIN is RdHup; an RS
 
 test('a refused connect reports Err and ECONNREFUSED; sends to a reset peer fail with an errno', async (t) => {
   const { p, wait } = recorder(t);
-  const [lfd, port] = tcpListen('127.0.0.1', 0);
-  tcpClose(lfd, false); // nothing listens there any more
+  const [lsock, port] = tcpListen('127.0.0.1', 0);
+  tcpClose(lsock, false); // nothing listens there any more
   const c = tcpSocket(4);
   t.after(() => tcpClose(c, false));
   assert.equal(tcpConnect(c, 4, '127.0.0.1', port), Errno.EINPROGRESS);
@@ -181,12 +205,12 @@ test('a full send buffer takes part of a write, then EAGAIN; the reader frees ro
   assert.ok(total > 0);
   const info = tcpInfo(c);
   assert.ok(info !== undefined && info.sendQueue > 0, 'bytes wait in the send queue');
-  assert.ok(tcpConsume(a.fd, total) > 0);
+  assert.ok(tcpConsume(a.sock, total) > 0);
 });
 
 test('listening on a taken port throws a SyscallError naming the address', (t) => {
-  const [lfd, port] = tcpListen('127.0.0.1', 0);
-  t.after(() => tcpClose(lfd, false));
+  const [lsock, port] = tcpListen('127.0.0.1', 0);
+  t.after(() => tcpClose(lsock, false));
   assert.throws(
     () => tcpListen('127.0.0.1', port),
     (e: unknown) =>
@@ -196,4 +220,110 @@ test('listening on a taken port throws a SyscallError naming the address', (t) =
       e.message.includes(`127.0.0.1 port ${port}`),
   );
   assert.throws(() => tcpListen('nope', 1), SyscallError);
+});
+
+test('a closed handle answers EBADF and cannot close the socket that reuses its fd number', () => {
+  const before = socketFds();
+  const a = tcpSocket(4);
+  const [fdA] = newFds(before);
+  assert.ok(fdA !== undefined, 'the socket has an fd');
+  tcpClose(a, false);
+  assert.ok(!socketFds().has(fdA), 'closed');
+  // The kernel hands out the lowest free number: the next socket gets A's old one.
+  const b = tcpSocket(4);
+  assert.deepEqual(newFds(before), [fdA], 'fd number reused');
+  tcpClose(a, false);
+  tcpClose(a, true);
+  assert.deepEqual(newFds(before), [fdA], 'closing A again left B open');
+  assert.equal(tcpSocketError(b), 0);
+  assert.equal(tcpInfo(b)?.state, 7 /* TCP_CLOSE: B is alive and unconnected */);
+  // Every call on A meets EBADF instead of reaching B.
+  assert.equal(tcpSocketError(a), Errno.EBADF);
+  assert.equal(tcpSend(a, [Buffer.from('x')]), -Errno.EBADF);
+  assert.equal(tcpPeek(a, new Uint8Array(4), Uint32Array.of(0, 4), 1, -1), -Errno.EBADF);
+  assert.equal(tcpConsume(a, 4), -Errno.EBADF);
+  assert.equal(tcpShutdown(a), Errno.EBADF);
+  assert.equal(tcpConnect(a, 4, '127.0.0.1', 1), Errno.EBADF);
+  assert.equal(tcpAccept(a), Errno.EBADF);
+  assert.equal(tcpInfo(a), undefined);
+  const p = openTcpPoller();
+  assert.equal(p.watch(a, 1, TcpWatch.In), Errno.EBADF);
+  p.close();
+  tcpClose(b, false);
+  assert.deepEqual(newFds(before), []);
+});
+
+test('only socket handles are taken: numbers and other handles throw a TypeError', () => {
+  const p = openTcpPoller();
+  const s = tcpSocket(4);
+  try {
+    assert.throws(() => tcpClose(3 as unknown as TcpHandle, false), TypeError);
+    assert.throws(() => tcpSocketError({} as unknown as TcpHandle), TypeError);
+    // The poller's own handle is a shim handle, but not a socket.
+    const ph = (p as unknown as { handle: TcpHandle }).handle;
+    assert.throws(() => tcpSend(ph, [Buffer.from('x')]), TypeError);
+    assert.throws(() => p.watch(7 as unknown as TcpHandle, 1, TcpWatch.In), TypeError);
+  } finally {
+    tcpClose(s, false);
+    p.close();
+  }
+});
+
+test('a socket handle dropped without tcpClose is closed when collected', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const before = socketFds();
+  (() => {
+    const [l] = tcpListen('127.0.0.1', 0);
+    tcpSocket(6);
+    assert.ok(l !== undefined);
+  })();
+  assert.equal(newFds(before).length, 2);
+  const end = Date.now() + 5000;
+  while (newFds(before).length > 0) {
+    if (Date.now() > end) assert.fail(`still open: ${newFds(before).join(', ')}`);
+    gc();
+    await tick(5); // finalisers run after the collection, from the event loop
+  }
+});
+
+test('the event list buffer is C-owned: transferring it does not detach it', async (t) => {
+  const p = openTcpPoller();
+  t.after(() => p.close());
+  const bufs = new Set<ArrayBufferLike>();
+  let calls = 0;
+  let lengthAfter = -1;
+  p.onEvents((ev) => {
+    calls++;
+    bufs.add(ev.buffer);
+    if (lengthAfter >= 0) return;
+    try {
+      structuredClone(ev.buffer, { transfer: [ev.buffer as ArrayBuffer] });
+    } catch {
+      // refusing is as good as copying
+    }
+    lengthAfter = ev.buffer.byteLength;
+  });
+  const [l, port] = tcpListen('127.0.0.1', 0);
+  t.after(() => tcpClose(l, false));
+  p.watch(l, 1, TcpWatch.In | TcpWatch.Edge);
+  const socks = [tcpSocket(4), tcpSocket(4)];
+  t.after(() => socks.forEach((c) => tcpClose(c, false)));
+  const waitCalls = async (n: number): Promise<void> => {
+    const end = Date.now() + 3000;
+    while (calls < n && Date.now() < end) await tick(5);
+    assert.ok(calls >= n, `${n} event lists`);
+  };
+  tcpConnect(socks[0]!, 4, '127.0.0.1', port);
+  await waitCalls(1);
+  assert.ok(lengthAfter > 0, 'still attached');
+  tcpConnect(socks[1]!, 4, '127.0.0.1', port);
+  await waitCalls(2);
+  assert.equal(bufs.size, 1, 'every list arrives in the one C-owned buffer');
+});
+
+test('the file leaves no socket or epoll fd open', async () => {
+  const end = Date.now() + 3000;
+  while (newFds(fdsAtStart).length > 0 && Date.now() < end) await tick(5);
+  assert.deepEqual(newFds(fdsAtStart), []);
 });

@@ -1,10 +1,14 @@
 // Typed wrapper of the shim's TCP sockets (native/tcp.c) and of its epoll set for them: the translator's host side.
 //
-// Sockets are plain fds that the caller owns and must close (tcpClose). Calls on the data path
-// return errno values instead of throwing (negative for byte counts): EAGAIN and ECONNRESET are
-// ordinary outcomes there. Only creating and listening throw a SyscallError.
+// Sockets are TcpHandles (tagged externals; no fd number reaches JS) that the caller owns and must
+// close (tcpClose); a closed handle answers EBADF, and one dropped unclosed is closed when
+// collected. Calls on the data path return errno values instead of throwing (negative for byte
+// counts): EAGAIN and ECONNRESET are ordinary outcomes there. Only creating and listening throw a
+// SyscallError; passing something that is not a TcpHandle throws a TypeError.
 import { constants } from 'node:os';
-import { Endpoint, native, type SyscallError } from './index.js';
+import { Endpoint, native, type SyscallError, type TcpHandle } from './index.js';
+
+export type { TcpHandle } from './index.js';
 
 /** errno values the callers test for (Linux numbering, from Node's own table). */
 export const Errno = {
@@ -14,6 +18,7 @@ export const Errno = {
   ECONNRESET: constants.errno.ECONNRESET,
   EPIPE: constants.errno.EPIPE,
   ENOENT: constants.errno.ENOENT,
+  EBADF: constants.errno.EBADF,
 } as const;
 
 const errnoNames = new Map<number, string>(
@@ -33,11 +38,11 @@ export const TcpWatch = { In: 1, Out: 2, RdHup: 4, Edge: 8 } as const;
 /** An epoll set of TCP sockets served on the event loop: one callback per loop turn. */
 export interface TcpPoller {
   /**
-   * Sets what to report about `fd` (TcpWatch bits; 0 stops watching it), under `id`.
+   * Sets what to report about socket `s` (TcpWatch bits; 0 stops watching it), under `id`.
    *
-   * @returns 0 or the epoll_ctl errno (e.g. EBADF for a closed fd).
+   * @returns 0 or the errno (EBADF for a closed socket, else epoll_ctl's).
    */
-  watch(fd: number, id: number, mask: number): number;
+  watch(s: TcpHandle, id: number, mask: number): number;
   /** Sets the receiver of ready lists (`count` pairs of id and TcpEvent bits) and starts. */
   onEvents(cb: (events: Uint32Array, count: number) => void): void;
   /** Sets the receiver of asynchronous errors of the set itself (default: a warning). */
@@ -47,8 +52,8 @@ export interface TcpPoller {
 }
 
 class Poller extends Endpoint implements TcpPoller {
-  watch(fd: number, id: number, mask: number): number {
-    return native().pollerWatch(this.handle, fd, id, mask);
+  watch(s: TcpHandle, id: number, mask: number): number {
+    return native().pollerWatch(this.handle, s, id, mask);
   }
 
   onEvents(cb: (events: Uint32Array, count: number) => void): void {
@@ -63,7 +68,7 @@ export function openTcpPoller(): TcpPoller {
 
 /** A connection taken from a listening socket. */
 export interface Accepted {
-  readonly fd: number;
+  readonly sock: TcpHandle;
   /** The peer's address (IPv4-mapped addresses shown as IPv4) and port. */
   readonly peerAddr: string;
   readonly peerPort: number;
@@ -78,30 +83,30 @@ export interface Accepted {
  * @param mss - TCP_MAXSEG to set (0: the kernel's choice).
  * @throws SyscallError (e.g. EMFILE).
  */
-export function tcpSocket(family: 4 | 6, mss = 0): number {
+export function tcpSocket(family: 4 | 6, mss = 0): TcpHandle {
   return native().tcpSocket(family, mss);
 }
 
 /** Starts connecting: 0 (connected), Errno.EINPROGRESS (watch for Out) or the failure's errno. */
-export function tcpConnect(fd: number, family: 4 | 6, addr: string, port: number): number {
-  return native().tcpConnect(fd, family, addr, port);
+export function tcpConnect(s: TcpHandle, family: 4 | 6, addr: string, port: number): number {
+  return native().tcpConnect(s, family, addr, port);
 }
 
 /**
  * A non-blocking listening socket on (addr, port); '::' takes IPv4 too.
  *
- * @returns the fd and the bound port.
+ * @returns the socket and the bound port.
  * @throws SyscallError (EADDRINUSE, EACCES, …), its message naming the address.
  */
-export function tcpListen(addr: string, port: number, backlog = 1024): [number, number] {
+export function tcpListen(addr: string, port: number, backlog = 1024): [TcpHandle, number] {
   return native().tcpListen(addr, port, backlog);
 }
 
 /** Takes one waiting connection (tuned like tcpSocket), or returns the errno (EAGAIN: none). */
-export function tcpAccept(fd: number, mss = 0): Accepted | number {
-  const r = native().tcpAccept(fd, mss);
+export function tcpAccept(s: TcpHandle, mss = 0): Accepted | number {
+  const r = native().tcpAccept(s, mss);
   if (typeof r === 'number') return r;
-  return { fd: r[0], peerAddr: r[1], peerPort: r[2], localAddr: r[3], localPort: r[4] };
+  return { sock: r[0], peerAddr: r[1], peerPort: r[2], localAddr: r[3], localPort: r[4] };
 }
 
 /**
@@ -113,38 +118,38 @@ export function tcpAccept(fd: number, mss = 0): Accepted | number {
  * @returns bytes copied, 0 at the end of the stream, or −errno (−EAGAIN: nothing new).
  */
 export function tcpPeek(
-  fd: number,
+  s: TcpHandle,
   buf: Uint8Array,
   iov: Uint32Array,
   count: number,
   offset: number,
 ): number {
-  return native().tcpPeek(fd, buf, iov, count, offset);
+  return native().tcpPeek(s, buf, iov, count, offset);
 }
 
 /** Drops up to n bytes from the head of the receive queue, uncopied: the count, or −errno. */
-export function tcpConsume(fd: number, n: number): number {
-  return native().tcpConsume(fd, n);
+export function tcpConsume(s: TcpHandle, n: number): number {
+  return native().tcpConsume(s, n);
 }
 
 /** Writes bufs[0..count) in order, non-blocking: bytes written (maybe fewer), or −errno. */
-export function tcpSend(fd: number, bufs: readonly Uint8Array[], count = bufs.length): number {
-  return native().tcpSend(fd, bufs, count);
+export function tcpSend(s: TcpHandle, bufs: readonly Uint8Array[], count = bufs.length): number {
+  return native().tcpSend(s, bufs, count);
 }
 
 /** Ends the write side (shutdown SHUT_WR): 0 or the errno. */
-export function tcpShutdown(fd: number): number {
-  return native().tcpShutdown(fd);
+export function tcpShutdown(s: TcpHandle): number {
+  return native().tcpShutdown(s);
 }
 
-/** Closes the socket; `reset` sends the peer an RST at once (SO_LINGER 0). */
-export function tcpClose(fd: number, reset: boolean): void {
-  native().tcpClose(fd, reset);
+/** Closes the socket; `reset` sends the peer an RST at once (SO_LINGER 0). Idempotent. */
+export function tcpClose(s: TcpHandle, reset: boolean): void {
+  native().tcpClose(s, reset);
 }
 
 /** The pending socket error (SO_ERROR), cleared by reading: 0 if none. */
-export function tcpSocketError(fd: number): number {
-  return native().tcpSocketError(fd);
+export function tcpSocketError(s: TcpHandle): number {
+  return native().tcpSocketError(s);
 }
 
 /** A socket's queues and its view of the peer (tcpInfo). */
@@ -163,9 +168,9 @@ export interface TcpInfo {
 
 const infoBuf = new Uint32Array(7);
 
-/** Reads the socket's queue sizes and TCP_INFO; undefined if the fd is not a TCP socket. */
-export function tcpInfo(fd: number): TcpInfo | undefined {
-  if (native().tcpInfo(fd, infoBuf) !== 0) return undefined;
+/** Reads the socket's queue sizes and TCP_INFO; undefined if it is closed. */
+export function tcpInfo(s: TcpHandle): TcpInfo | undefined {
+  if (native().tcpInfo(s, infoBuf) !== 0) return undefined;
   const [sendQueue, readable, sndbuf, rttUs, peerWindow, state, unsent] = infoBuf;
   return {
     sendQueue: sendQueue!,

@@ -5,8 +5,10 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { openTap, SyscallError } from '../../src/native/index.js';
 import type { TapDevice } from '../../src/native/index.js';
+import { settleFds, shimFds } from './fds.js';
 
 const run = promisify(execFile);
+const fdsAtStart = shimFds();
 const RUN_ID = process.env.BINDERY_RUN_ID ?? 'dev';
 let nsSeq = 0;
 
@@ -359,5 +361,11 @@ describe('tap lifecycle', () => {
       () => openTap({ netns: ns, name: 'lo' }),
       (e: unknown) => e instanceof SyscallError && e.errno === 'EINVAL',
     );
+  });
+});
+
+describe('tap fds', () => {
+  it('the suite leaves no tap, socket or epoll fd open', async () => {
+    assert.deepEqual(await settleFds(fdsAtStart), []);
   });
 });

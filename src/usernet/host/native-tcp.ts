@@ -12,37 +12,40 @@ import {
   tcpShutdown,
   tcpSocket,
   tcpSocketError,
+  type TcpHandle,
 } from '../../native/tcp.js';
 
-// The shim's sockets are fd numbers; the seam keeps them opaque.
-const fdOf = (s: TcpSock): number => s as unknown as number;
-const sockOf = (fd: number): TcpSock => fd as unknown as TcpSock;
+// The shim's sockets are tagged handles (no fd number reaches JS); the seam keeps them opaque.
+// A TcpSock is the handle itself: a closed one answers EBADF, one never closed is closed when
+// collected.
+const handleOf = (s: TcpSock): TcpHandle => s as unknown as TcpHandle;
+const sockOf = (h: TcpHandle): TcpSock => h as unknown as TcpSock;
 
 /** The pod kernel's TCP through the native shim. */
 export function nativeTcpHost(): TcpHost {
   return {
     socket: (family, mss = 0) => sockOf(tcpSocket(family, mss)),
-    connect: (s, family, addr, port) => tcpConnect(fdOf(s), family, addr, port),
+    connect: (s, family, addr, port) => tcpConnect(handleOf(s), family, addr, port),
     listen(addr, port, backlog = 1024) {
-      const [fd, bound] = tcpListen(addr, port, backlog);
-      return [sockOf(fd), bound];
+      const [h, bound] = tcpListen(addr, port, backlog);
+      return [sockOf(h), bound];
     },
     accept(l, mss = 0) {
-      const a = tcpAccept(fdOf(l), mss);
+      const a = tcpAccept(handleOf(l), mss);
       if (typeof a === 'number') return a;
-      const { fd, ...rest } = a;
-      return { sock: sockOf(fd), ...rest };
+      const { sock, ...rest } = a;
+      return { sock: sockOf(sock), ...rest };
     },
-    peek: (s, buf, iov, count, offset) => tcpPeek(fdOf(s), buf, iov, count, offset),
-    consume: (s, n) => tcpConsume(fdOf(s), n),
-    send: (s, bufs, count) => tcpSend(fdOf(s), bufs, count),
-    shutdown: (s) => tcpShutdown(fdOf(s)),
-    close: (s, reset) => tcpClose(fdOf(s), reset),
-    socketError: (s) => tcpSocketError(fdOf(s)),
+    peek: (s, buf, iov, count, offset) => tcpPeek(handleOf(s), buf, iov, count, offset),
+    consume: (s, n) => tcpConsume(handleOf(s), n),
+    send: (s, bufs, count) => tcpSend(handleOf(s), bufs, count),
+    shutdown: (s) => tcpShutdown(handleOf(s)),
+    close: (s, reset) => tcpClose(handleOf(s), reset),
+    socketError: (s) => tcpSocketError(handleOf(s)),
     poller(): TcpPoller {
       const p = openTcpPoller();
       return {
-        watch: (s, id, mask) => p.watch(fdOf(s), id, mask),
+        watch: (s, id, mask) => p.watch(handleOf(s), id, mask),
         onEvents: (cb) => p.onEvents(cb),
         onError: (cb) => p.onError(cb),
         close: () => p.close(),

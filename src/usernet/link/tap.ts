@@ -1,6 +1,11 @@
 // The tap guest link: a native tap device (in a network namespace) adapted to GuestLink.
 import type { TapDevice } from '../../native/index.js';
 import { completePartialChecksum } from '../../wire/checksum.js';
+import { ETHERNET_HEADER_LEN, EtherType } from '../../wire/ethernet.js';
+import { IPV4_HEADER_LEN, IpProtocol } from '../../wire/ipv4.js';
+import { IPV6_HEADER_LEN } from '../../wire/ipv6.js';
+import { TcpField } from '../../wire/tcp.js';
+import { UdpField } from '../../wire/udp.js';
 import type { GuestLink } from './types.js';
 
 /**
@@ -18,7 +23,8 @@ export function tapLink(dev: TapDevice): GuestLink {
     framesTransient: dev.transient,
     send(frames, partialChecksum) {
       try {
-        return dev.send(frames, partialChecksum) === frames.length;
+        const csum = partialChecksum && dev.offload ? checksumPlaces(frames) : undefined;
+        return dev.send(frames, csum) === frames.length;
       } catch {
         return false;
       }
@@ -52,4 +58,41 @@ function offloadedChecksums(frames: Uint8Array[], vnet: Uint16Array): Uint8Array
     else completePartialChecksum(frames[i]!, start, offset);
   }
   return trusted;
+}
+
+/**
+ * Where the partial checksum of each frame bindery built sits, for the virtio_net_hdr the shim
+ * writes in front of it (virtio 1.2 §5.1.6.2: csum_start counts from the frame's first byte,
+ * csum_offset from csum_start): (csum_start, csum_offset) per frame, (0, 0) for a frame with no
+ * TCP or UDP checksum to finish. Frames here are ours: untagged Ethernet, IPv4 with its header
+ * length, IPv6 without extension headers (the translators emit none).
+ */
+export function checksumPlaces(frames: readonly Uint8Array[]): Uint16Array {
+  const out = new Uint16Array(frames.length * 2);
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i]!;
+    if (f.length < ETHERNET_HEADER_LEN + IPV4_HEADER_LEN) continue;
+    const type = (f[12]! << 8) | f[13]!;
+    let start: number;
+    let proto: number;
+    if (type === EtherType.Ipv4) {
+      start = ETHERNET_HEADER_LEN + (f[ETHERNET_HEADER_LEN]! & 15) * 4;
+      proto = f[ETHERNET_HEADER_LEN + 9]!;
+    } else if (type === EtherType.Ipv6 && f.length >= ETHERNET_HEADER_LEN + IPV6_HEADER_LEN) {
+      start = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN;
+      proto = f[ETHERNET_HEADER_LEN + 6]!;
+    } else {
+      continue;
+    }
+    const offset =
+      proto === IpProtocol.Tcp
+        ? TcpField.CHECKSUM
+        : proto === IpProtocol.Udp
+          ? UdpField.CHECKSUM
+          : 0;
+    if (offset === 0 || start + offset + 2 > f.length) continue;
+    out[2 * i] = start;
+    out[2 * i + 1] = offset;
+  }
+  return out;
 }
