@@ -534,6 +534,7 @@ export class PasstDaemon {
       }
       case 'ping': {
         const m = p.family === 4 ? p.icmp4Msg : p.icmp6Msg;
+        // route() gives `ping` only parsed echo requests; this narrows the type.
         if (m?.type !== 8 && m?.type !== 128) return void c.malformed.malformed++;
         c.ping++;
         this.l4.ping!(p.family as 4 | 6, p.src, p.dst, m.ident, m.seqNo, m.data);
