@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { openTap, type TapDevice } from '../native/index.js';
 import { respond, newCounters, type ResponderCounters } from '../usernet/iface/responder.js';
+import { newGuestPacket, parseGuestFrame } from '../usernet/iface/packet.js';
 import { parseIpv4, parseIpv6, parseMac } from '../wire/common.js';
 import { BinderyError, ErrorCode } from '../errors.js';
 
@@ -69,7 +70,9 @@ export async function runDemo(io: DemoIo, ns = `bindery-demo-${process.pid}`): P
     };
     t.onFrames((frames) => {
       const replies: Uint8Array[] = [];
-      for (const f of frames) replies.push(...respond(cfg, f, counters));
+      const packet = newGuestPacket();
+      for (const f of frames)
+        replies.push(...respond(cfg, parseGuestFrame(f, false, packet), counters));
       if (replies.length > 0) t.send(replies);
     });
     await ip('-n', ns, 'addr', 'add', DEMO.guest4, 'dev', t.name);

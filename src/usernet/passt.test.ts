@@ -21,6 +21,8 @@ import {
   parseDhcp,
   type DhcpRepr,
 } from '../wire/dhcp.js';
+import { parseGuestFrame, type GuestFrameParser } from './iface/packet.js';
+import { guestFrames } from '../../test/lab/frames.js';
 import {
   formatIpv4,
   formatMac,
@@ -383,4 +385,53 @@ test('the L4 hooks are expired on a timer and closed with the daemon', async () 
   await d.close();
   assert.deepEqual(calls, ['expire 1000', 'close']);
   assert.equal(clock.timers[0]!.live, false);
+});
+
+test('each guest frame is parsed exactly once, whichever service or hook it goes to', () => {
+  const frames = guestFrames();
+  let parses = 0;
+  const parser: GuestFrameParser = (f, trusted, into) => {
+    parses++;
+    return parseGuestFrame(f, trusted, into);
+  };
+  const hooks: string[] = [];
+  const link = new FakeLink();
+  const d = new PasstDaemon(cfg, link, {
+    clock: new FakeClock(),
+    parser,
+    l4: () => ({
+      udp: (fam, _s, _d, _sp, dp) => hooks.push(`udp${fam}:${dp}`),
+      ping: (fam, _s, _d, ident) => hooks.push(`ping${fam}:${ident}`),
+      tcp: (fam, _s, _d, seg) => hooks.push(`tcp${fam}:${seg.dstPort}`),
+    }),
+  });
+  d.start();
+  const all = Object.values(frames);
+  link.deliver(...all);
+  assert.equal(parses, all.length);
+  for (const f of all) link.deliver(f);
+  assert.equal(parses, 2 * all.length, 'one parse per frame, batched or not');
+  const c = d.counters;
+  assert.deepEqual(
+    [c.arp, c.ndp, c.echoGateway, c.dhcp, c.dhcpv6, c.routerSolicits, c.udp, c.ping, c.tcp],
+    [2, 2, 4, 2, 2, 2, 4, 4, 4],
+  );
+  assert.equal(c.unhandled + c.ignored + c.exceptions, 0);
+  assert.equal(
+    Object.values(c.malformed).reduce((a, b) => a + b, 0),
+    0,
+  );
+  assert.deepEqual(hooks.slice(0, 6), [
+    'udp4:53',
+    'udp6:53',
+    'ping4:7',
+    'ping6:8',
+    'tcp4:80',
+    'tcp6:80',
+  ]);
+  const s = d.serviceCounters;
+  assert.equal(s.responder.arpReplies + s.responder.neighborAdverts, 4);
+  assert.equal(s.responder.echoReplies4 + s.responder.echoReplies6, 4);
+  assert.deepEqual([s.dhcp.replies, s.dhcpv6.replies, s.ra.replies], [2, 2, 2]);
+  assert.equal(link.sent.length, 14, 'every service frame answered');
 });

@@ -14,25 +14,11 @@
 // an NDP neighbour solicitation for its IPv6 address, as passt's tap_start_connection() does,
 // so the answer teaches us the MAC early.
 //
-// Dispatch order, per frame (the first match wins; nothing here throws on guest bytes):
-//   1. Ethernet header unreadable                → counted malformed, dropped
-//   2. ARP                                       → iface/responder (replies for everything
-//                                                  but the guest's own address)
-//   3. IPv4 UDP to port 67, unless --no-dhcp     → iface/dhcp-server
-//      IPv4 ICMP to the gateway                  → iface/responder (echo replies)
-//      IPv4 ICMP echo request elsewhere          → L4 hook `ping` (flow/icmp.ts)
-//      IPv4 UDP elsewhere                        → L4 hook `udp` (flow/udp.ts)
-//   4. IPv6 ICMPv6 RS, unless --no-ra/--no-ndp   → iface/ra (solicited RA)
-//      IPv6 ICMPv6 NS, unless --no-ndp           → iface/responder (NA with our MAC)
-//      IPv6 ICMPv6 echo to a gateway address     → iface/responder
-//      IPv6 ICMPv6 echo request elsewhere        → L4 hook `ping`
-//      other ICMPv6 (NA, MLD, …)                 → counted ignored
-//      IPv6 UDP to port 547, unless --no-dhcpv6  → iface/dhcpv6-server
-//      IPv6 UDP elsewhere                        → L4 hook `udp`
-//   5. IPv4/IPv6 TCP (checksum verified)         → L4 hook `tcp` (flow/tcp.ts)
-//   6. Fragments, other protocols, and L4 traffic with no hook installed → counted
-//      `unhandled` (the extension point: `L4Hooks`).
-//   Other EtherTypes are counted `ignored`.
+// Dispatch. Each guest frame is parsed once (iface/packet.ts: Ethernet, ARP or IP, the L4
+// header and its rules) into a packet object reused for the whole batch; iface/dispatch.ts's
+// pure route() names where it goes (the dispatch order is documented there), and the daemon
+// executes the route: counts it, runs the link service on the parsed packet, or calls the L4
+// hook. Nothing here throws on guest bytes: a malformed frame is counted by reason.
 //
 // Timers. Two: the unsolicited Router Advertisement, re-armed after each RA with
 // nextUnsolicitedRaMs(random()) (200–600 s, RFC 4861 §6.2.4; passt sends these so guests keep
@@ -41,22 +27,14 @@
 //
 // Shutdown. `close()` is idempotent: it stops the RA timer, closes the L4 hooks (their
 // sockets) and then the link (for a stream link that also removes the socket file).
-import { EthernetView, EtherType, isMulticastMac } from '../wire/ethernet.js';
-import { Ipv4View, IpProtocol, parseIpv4 as parseIpv4Packet } from '../wire/ipv4.js';
-import { Ipv6View, walkIpv6, solicitedNode, multicastMac6 } from '../wire/ipv6.js';
-import { UdpView, parseUdp } from '../wire/udp.js';
-import { TcpView, parseTcp, type TcpRepr } from '../wire/tcp.js';
-import { Icmpv4View, parseIcmpv4 } from '../wire/icmpv4.js';
-import {
-  Icmpv6View,
-  parseIcmpv6,
-  emitIcmpv6,
-  icmpv6BufferLen,
-  type Icmpv6Repr,
-} from '../wire/icmpv6.js';
+import { isMulticastMac } from '../wire/ethernet.js';
+import { IpProtocol } from '../wire/ipv4.js';
+import { solicitedNode, multicastMac6 } from '../wire/ipv6.js';
+import type { TcpRepr } from '../wire/tcp.js';
+import { emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../wire/icmpv6.js';
 import { ArpOp } from '../wire/arp.js';
 import { buildArpFrame, buildIpv6Frame } from '../wire/build.js';
-import { isWireError, parseIpv4, parseIpv6, type Mac, type WireErrorKind } from '../wire/common.js';
+import { parseIpv4, parseIpv6, type Mac, type WireErrorKind } from '../wire/common.js';
 import type { PasstConfig } from './conf.js';
 import type { GuestLink } from './link/types.js';
 import { FlowTable } from './flow/table.js';
@@ -69,16 +47,22 @@ import {
 import {
   handleDhcp,
   newAddressServiceCounters,
-  DHCP_SERVER_PORT,
   type AddressServiceCounters,
 } from './iface/dhcp-server.js';
-import { handleDhcpv6, DHCPV6_SERVER_PORT } from './iface/dhcpv6-server.js';
+import { handleDhcpv6 } from './iface/dhcpv6-server.js';
 import {
   handleRouterSolicit,
   buildRouterAdvert,
   nextUnsolicitedRaMs,
   routerLinkLocal,
 } from './iface/ra.js';
+import {
+  newGuestPacket,
+  parseGuestFrame,
+  type GuestFrameParser,
+  type GuestPacket,
+} from './iface/packet.js';
+import { route, type DispatchPolicy } from './iface/dispatch.js';
 
 /** Time, randomness and timers, supplied by the edge (tests pass fakes). */
 export interface Clock {
@@ -168,6 +152,8 @@ export interface PasstDaemonOptions {
   readonly clock: Clock;
   /** Builds the L4 hooks from the daemon's deps; omitted: all L4 traffic is `unhandled`. */
   readonly l4?: (deps: L4Deps) => L4Hooks;
+  /** The frame parser (default parseGuestFrame); tests pass a wrapper to count parses. */
+  readonly parser?: GuestFrameParser;
 }
 
 /** Daemon-level counters; the services' own counters are in `PasstDaemon.serviceCounters`. */
@@ -267,8 +253,8 @@ export class PasstDaemon {
   private raTimer: unknown;
   private expiryTimer: unknown;
   private started = false;
-  /** Whether the frame being dispatched has a trusted (offloaded) TCP checksum. */
-  private trusted = false;
+  private policy: DispatchPolicy;
+  private readonly parse: GuestFrameParser;
   private closing: Promise<void> | undefined;
 
   /**
@@ -292,6 +278,8 @@ export class PasstDaemon {
       ...(this.gateway4 ? { gateway4: this.gateway4 } : {}),
       ...(guest4 ? { guest4 } : {}),
     };
+    this.parse = opts.parser ?? parseGuestFrame;
+    this.policy = this.dispatchPolicy();
   }
 
   /** The guest's MAC as last learnt (broadcast until the guest has sent a unicast-sourced frame). */
@@ -319,6 +307,7 @@ export class PasstDaemon {
         clearTimer: (h) => this.opts.clock.clearTimer(h),
       });
     }
+    this.policy = this.dispatchPolicy();
     this.link.onFrames((frames, trusted) => this.onFrames(frames, trusted));
     this.armRa();
     this.armExpiry();
@@ -375,9 +364,10 @@ export class PasstDaemon {
    */
   onFrames(frames: readonly Uint8Array[], trusted?: Uint8Array): void {
     const out: Uint8Array[] = [];
+    // One packet object for the batch, refilled per frame (not per daemon: a hook may re-enter).
+    const packet = newGuestPacket();
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
-      this.trusted = trusted !== undefined && trusted[i] === 1;
       this.counters.rxFrames++;
       // The guest MAC is learnt from the frame's source before dispatch (the reply to this very
       // frame may need it) and taken back if the frame turns out to be malformed, so junk
@@ -385,7 +375,7 @@ export class PasstDaemon {
       const macBefore = this.mac;
       const dropsBefore = this.dropTotal();
       try {
-        this.dispatch(f, out);
+        this.dispatch(this.parse(f, trusted !== undefined && trusted[i] === 1, packet), out);
       } catch {
         // A bug guard: a codec or hook that throws on odd input must not take the daemon down.
         this.counters.exceptions++;
@@ -458,8 +448,17 @@ export class PasstDaemon {
     return m.truncated + m.malformed + m['bad-checksum'] + m.unsupported;
   }
 
-  private malformed(kind: WireErrorKind): void {
-    this.counters.malformed[kind]++;
+  /** What route() needs beyond the packet: the options, gateways and installed hooks. */
+  private dispatchPolicy(): DispatchPolicy {
+    return {
+      noDhcp: this.opts.noDhcp === true,
+      noDhcpv6: this.opts.noDhcpv6 === true,
+      noRa: this.opts.noRa === true,
+      noNdp: this.opts.noNdp === true,
+      gateway4: this.gateway4,
+      gateways6: this.gateways6,
+      hooks: { udp: !!this.l4.udp, ping: !!this.l4.ping, tcp: !!this.l4.tcp },
+    };
   }
 
   /** Runs a service and moves the drops it counted into the daemon's `malformed`. */
@@ -478,195 +477,78 @@ export class PasstDaemon {
     else out.push(...r);
   }
 
-  private responder(frame: Uint8Array, out: Uint8Array[]): void {
-    const c = this.serviceCounters.responder;
-    this.service(c.drops, () => respond(this.responderCfg, frame, c), out);
-  }
-
-  private dispatch(frame: Uint8Array, out: Uint8Array[]): void {
-    const eth = EthernetView.checked(frame);
-    if (isWireError(eth)) return this.malformed(eth.kind);
-    this.learnMac(eth.src);
-    switch (eth.ethertype) {
-      case EtherType.Arp:
-        this.counters.arp++;
-        return this.responder(frame, out);
-      case EtherType.Ipv4:
-        return this.ipv4(frame, eth, out);
-      case EtherType.Ipv6:
-        return this.ipv6(frame, eth, out);
-      default:
-        this.counters.ignored++;
-    }
-  }
-
-  private ipv4(frame: Uint8Array, eth: EthernetView, out: Uint8Array[]): void {
-    const v = Ipv4View.checked(eth.payload());
-    if (isWireError(v)) return this.malformed(v.kind);
-    if (v.protocol === IpProtocol.Tcp && !v.isFragment) {
-      // The hot path: what parseIpv4 checks, without building (and copying into) a repr.
-      if (!v.checksumOk()) return this.malformed('bad-checksum');
-      return this.toTcp(4, v.src, v.dst, v.payload());
-    }
-    const ip = parseIpv4Packet(v);
-    if (isWireError(ip)) return this.malformed(ip.kind);
-    if (ip.fragment) {
-      this.counters.unhandled++;
-      return;
-    }
-    if (ip.protocol === IpProtocol.Udp) {
-      const u = UdpView.checked(v.payload());
-      if (isWireError(u)) return this.malformed(u.kind);
-      if (u.dstPort === DHCP_SERVER_PORT && !this.opts.noDhcp) {
-        this.counters.dhcp++;
-        const c = this.serviceCounters.dhcp;
-        const hostname = this.opts.hostname;
-        this.service(
-          c.drops,
-          () => handleDhcp(this.cfg, frame, c, hostname !== undefined ? { hostname } : {}),
+  /** Executes the route of one parsed frame (iface/dispatch.ts). */
+  private dispatch(p: GuestPacket, out: Uint8Array[]): void {
+    if (p.eth) this.learnMac(p.eth.src);
+    const r = route(p, this.policy);
+    const c = this.counters;
+    const svc = this.serviceCounters;
+    switch (r.to) {
+      case 'malformed':
+        c.malformed[r.kind]++;
+        return;
+      case 'ignored':
+        c.ignored++;
+        return;
+      case 'unhandled':
+        c.unhandled++;
+        return;
+      case 'arp':
+        c.arp++;
+        return this.service(
+          svc.responder.drops,
+          () => respond(this.responderCfg, p, svc.responder),
           out,
         );
+      case 'ndp':
+        c.ndp++;
+        return this.service(
+          svc.responder.drops,
+          () => respond(this.responderCfg, p, svc.responder),
+          out,
+        );
+      case 'echo-gateway':
+        c.echoGateway++;
+        return this.service(
+          svc.responder.drops,
+          () => respond(this.responderCfg, p, svc.responder),
+          out,
+        );
+      case 'dhcp': {
+        c.dhcp++;
+        const hostname = this.opts.hostname;
+        const o = hostname !== undefined ? { hostname } : {};
+        return this.service(svc.dhcp.drops, () => handleDhcp(this.cfg, p, svc.dhcp, o), out);
+      }
+      case 'dhcpv6':
+        c.dhcpv6++;
+        return this.service(svc.dhcpv6.drops, () => handleDhcpv6(this.cfg, p, svc.dhcpv6), out);
+      case 'router-solicit':
+        c.routerSolicits++;
+        return this.service(svc.ra.drops, () => handleRouterSolicit(this.cfg, p, svc.ra), out);
+      case 'udp': {
+        const u = p.udp!;
+        c.udp++;
+        this.l4.udp!(p.family as 4 | 6, p.src, p.dst, u.srcPort, u.dstPort, p.payload);
         return;
       }
-      const r = parseUdp(u, ip.src, ip.dst);
-      if (isWireError(r)) return this.malformed(r.kind);
-      return this.toUdp(4, ip.src, ip.dst, u.srcPort, u.dstPort, u.payload());
-    }
-    if (ip.protocol === IpProtocol.Icmp) {
-      if (eq(ip.dst, this.gateway4)) {
-        this.counters.echoGateway++;
-        return this.responder(frame, out);
-      }
-      const iv = Icmpv4View.checked(v.payload());
-      if (isWireError(iv)) return this.malformed(iv.kind);
-      if (iv.type !== 8) {
-        this.counters.unhandled++;
+      case 'ping': {
+        const m = p.family === 4 ? p.icmp4Msg : p.icmp6Msg;
+        // route() gives `ping` only parsed echo requests; this narrows the type.
+        if (m?.type !== 8 && m?.type !== 128) return void c.malformed.malformed++;
+        c.ping++;
+        this.l4.ping!(p.family as 4 | 6, p.src, p.dst, m.ident, m.seqNo, m.data);
         return;
       }
-      const icmp = parseIcmpv4(iv);
-      if (isWireError(icmp)) return this.malformed(icmp.kind);
-      if (icmp.type !== 8) {
-        this.counters.unhandled++;
+      case 'tcp':
+        c.tcp++;
+        this.l4.tcp!(p.family as 4 | 6, p.src, p.dst, p.seg!, p.payload);
         return;
-      }
-      return this.toPing(4, ip.src, ip.dst, icmp.ident, icmp.seqNo, icmp.data);
     }
-    this.counters.unhandled++;
-  }
-
-  private ipv6(frame: Uint8Array, eth: EthernetView, out: Uint8Array[]): void {
-    const v = Ipv6View.checked(eth.payload());
-    if (isWireError(v)) return this.malformed(v.kind);
-    const up = walkIpv6(v);
-    if (isWireError(up)) return this.malformed(up.kind);
-    if (up.fragment) {
-      this.counters.unhandled++;
-      return;
-    }
-    const l4 = v.buf.subarray(up.offset, up.offset + up.length);
-    if (up.protocol === IpProtocol.Icmpv6) {
-      const iv = Icmpv6View.checked(l4);
-      if (isWireError(iv)) return this.malformed(iv.kind);
-      switch (iv.type) {
-        case 133: {
-          if (this.opts.noRa || this.opts.noNdp) {
-            this.counters.ignored++;
-            return;
-          }
-          this.counters.routerSolicits++;
-          const c = this.serviceCounters.ra;
-          return this.service(c.drops, () => handleRouterSolicit(this.cfg, frame, c), out);
-        }
-        case 135:
-          if (this.opts.noNdp) {
-            this.counters.ignored++;
-            return;
-          }
-          this.counters.ndp++;
-          return this.responder(frame, out);
-        case 128: {
-          const dst = v.dst;
-          if (this.gateways6.some((g) => eq(dst, g))) {
-            this.counters.echoGateway++;
-            return this.responder(frame, out);
-          }
-          const src = v.src.slice();
-          const dstCopy = dst.slice();
-          const icmp = parseIcmpv6(iv, src, dstCopy);
-          if (isWireError(icmp)) return this.malformed(icmp.kind);
-          if (icmp.type !== 128) return this.malformed('malformed');
-          return this.toPing(6, src, dstCopy, icmp.ident, icmp.seqNo, icmp.data);
-        }
-        default:
-          this.counters.ignored++;
-          return;
-      }
-    }
-    if (up.protocol === IpProtocol.Udp) {
-      const u = UdpView.checked(l4);
-      if (isWireError(u)) return this.malformed(u.kind);
-      if (u.dstPort === DHCPV6_SERVER_PORT && !this.opts.noDhcpv6) {
-        this.counters.dhcpv6++;
-        const c = this.serviceCounters.dhcpv6;
-        return this.service(c.drops, () => handleDhcpv6(this.cfg, frame, c), out);
-      }
-      const src = v.src.slice();
-      const dst = v.dst.slice();
-      const r = parseUdp(u, src, dst);
-      if (isWireError(r)) return this.malformed(r.kind);
-      return this.toUdp(6, src, dst, u.srcPort, u.dstPort, u.payload());
-    }
-    if (up.protocol === IpProtocol.Tcp) return this.toTcp(6, v.src, v.dst, l4);
-    this.counters.unhandled++;
-  }
-
-  private toUdp(
-    family: 4 | 6,
-    src: Uint8Array,
-    dst: Uint8Array,
-    srcPort: number,
-    dstPort: number,
-    payload: Uint8Array,
-  ): void {
-    if (!this.l4.udp) {
-      this.counters.unhandled++;
-      return;
-    }
-    this.counters.udp++;
-    this.l4.udp(family, src, dst, srcPort, dstPort, payload);
-  }
-
-  private toTcp(family: 4 | 6, src: Uint8Array, dst: Uint8Array, l4: Uint8Array): void {
-    if (!this.l4.tcp) {
-      this.counters.unhandled++;
-      return;
-    }
-    const tv = TcpView.checked(l4);
-    if (isWireError(tv)) return this.malformed(tv.kind);
-    const seg = parseTcp(tv, src, dst, !this.trusted);
-    if (isWireError(seg)) return this.malformed(seg.kind);
-    this.counters.tcp++;
-    this.l4.tcp(family, src, dst, seg, tv.payload());
   }
 
   /** The guest went away: L4 state tied to it is reset (TCP connections). */
   linkDown(): void {
     this.l4.linkDown?.();
-  }
-
-  private toPing(
-    family: 4 | 6,
-    src: Uint8Array,
-    dst: Uint8Array,
-    ident: number,
-    seqNo: number,
-    data: Uint8Array,
-  ): void {
-    if (!this.l4.ping) {
-      this.counters.unhandled++;
-      return;
-    }
-    this.counters.ping++;
-    this.l4.ping(family, src, dst, ident, seqNo, data);
   }
 }

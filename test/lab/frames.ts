@@ -1,4 +1,4 @@
-// Shared support for the wire codec tests: pcap fixtures, frame builders, L4 locating, test addresses.
+// Shared support for the wire codec and dispatch tests: pcap fixtures, frame builders, L4 locating, test addresses, one guest frame of each kind.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { readPcap } from '../../src/wire/pcap.js';
@@ -10,8 +10,14 @@ import {
   ETHERNET_HEADER_LEN,
 } from '../../src/wire/ethernet.js';
 import { emitIpv4, ipv4HeaderLen, type Ipv4Repr } from '../../src/wire/ipv4.js';
-import { buildIpv4Frame, buildIpv6Frame } from '../../src/wire/build.js';
+import { buildArpFrame, buildIpv4Frame, buildIpv6Frame } from '../../src/wire/build.js';
 import { emitUdp } from '../../src/wire/udp.js';
+import { ArpOp } from '../../src/wire/arp.js';
+import { emitTcp, tcpHeaderLen, TcpFlag, type TcpRepr } from '../../src/wire/tcp.js';
+import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Repr } from '../../src/wire/icmpv4.js';
+import { emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../../src/wire/icmpv6.js';
+import { dhcpBufferLen, emitDhcp, type DhcpRepr } from '../../src/wire/dhcp.js';
+import { dhcpv6BufferLen, duidLl, emitDhcpv6, type Dhcpv6Repr } from '../../src/wire/dhcpv6.js';
 
 /** Host A's MAC on the test link of the L4 captures (part2). */
 export const MAC_A = Uint8Array.of(2, 0, 0, 0, 2, 1);
@@ -154,5 +160,180 @@ export function udpFill(
   return (l4) => {
     l4.set(payload, 8);
     emitUdp({ srcPort: sport, dstPort: dport, payloadLen: payload.length }, l4, src, dst);
+  };
+}
+
+/** Addresses of the guest frames below: the guest, its gateway, and a host beyond it. */
+export const GUEST_NET = {
+  guestMac: Uint8Array.of(0x52, 0x54, 0, 0x12, 0x34, 0x56),
+  ourMac: Uint8Array.of(0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55),
+  guest4: parseIpv4('10.88.0.15')!,
+  gateway4: parseIpv4('10.88.0.1')!,
+  far4: parseIpv4('192.0.2.80')!,
+  guestLl6: parseIpv6('fe80::5054:ff:fe12:3456')!,
+  guest6: parseIpv6('fd00:88::15')!,
+  gateway6: parseIpv6('fe80::1')!,
+  far6: parseIpv6('2001:db8::80')!,
+} as const;
+
+/** The kinds of frame a guest sends that the translator's dispatch tells apart. */
+export type GuestFrameKind =
+  | 'arp'
+  | 'ndp'
+  | 'echo-gateway4'
+  | 'echo-gateway6'
+  | 'dhcp'
+  | 'dhcpv6'
+  | 'router-solicit'
+  | 'udp4'
+  | 'udp6'
+  | 'ping4'
+  | 'ping6'
+  | 'tcp4'
+  | 'tcp6';
+
+/**
+ * One valid guest frame of each kind (GUEST_NET addresses; the guest's MAC as source), built
+ * by the codecs: ARP request for the gateway, NS for it, echo requests to it, DHCP DISCOVER,
+ * DHCPv6 SOLICIT, RS, UDP to port 53 and echo requests beyond the gateway, TCP SYNs.
+ */
+export function guestFrames(): Record<GuestFrameKind, Uint8Array> {
+  const n = GUEST_NET;
+  const bcast = new Uint8Array(6).fill(0xff);
+  const allRouters = parseIpv6('ff02::2')!;
+  const allServers = parseIpv6('ff02::1:2')!;
+  const snGw = parseIpv6('ff02::1:ff00:1')!;
+  const mcast6 = (a: Uint8Array): Uint8Array => Uint8Array.of(0x33, 0x33, ...a.subarray(12));
+  const udp = (
+    src: Uint8Array,
+    dst: Uint8Array,
+    sp: number,
+    dp: number,
+    p: Uint8Array,
+    ed: Uint8Array = n.ourMac,
+  ) =>
+    src.length === 4
+      ? buildIpv4Frame(
+          n.guestMac,
+          ed,
+          { src, dst, protocol: 17 },
+          8 + p.length,
+          udpFill(src, dst, sp, dp, p),
+        )
+      : buildIpv6Frame(
+          n.guestMac,
+          ed,
+          { src, dst, nextHeader: 17 },
+          8 + p.length,
+          udpFill(src, dst, sp, dp, p),
+        );
+  const icmp6 = (src: Uint8Array, dst: Uint8Array, r: Icmpv6Repr, ed: Uint8Array) =>
+    buildIpv6Frame(
+      n.guestMac,
+      ed,
+      { src, dst, nextHeader: 58, hopLimit: 255 },
+      icmpv6BufferLen(r),
+      (b) => emitIcmpv6(r, b, src, dst),
+    );
+  const echo4 = (dst: Uint8Array) => {
+    const r: Icmpv4Repr = { type: 8, ident: 7, seqNo: 1, data: Uint8Array.of(1, 2, 3) };
+    return buildIpv4Frame(
+      n.guestMac,
+      n.ourMac,
+      { src: n.guest4, dst, protocol: 1 },
+      icmpv4BufferLen(r),
+      (b) => emitIcmpv4(r, b),
+    );
+  };
+  const tcp = (src: Uint8Array, dst: Uint8Array) => {
+    const r: TcpRepr = {
+      srcPort: 40000,
+      dstPort: 80,
+      seq: 1,
+      ack: 0,
+      flags: TcpFlag.SYN,
+      window: 65535,
+      urgent: 0,
+      options: { mss: 1460 },
+      payloadLen: 0,
+    };
+    const fill = (b: Uint8Array): void => emitTcp(r, b, src, dst);
+    return src.length === 4
+      ? buildIpv4Frame(n.guestMac, n.ourMac, { src, dst, protocol: 6 }, tcpHeaderLen(r), fill)
+      : buildIpv6Frame(n.guestMac, n.ourMac, { src, dst, nextHeader: 6 }, tcpHeaderLen(r), fill);
+  };
+  const zero4 = new Uint8Array(4);
+  const chaddr = new Uint8Array(16);
+  chaddr.set(n.guestMac);
+  const discover: DhcpRepr = {
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: 0x1234,
+    secs: 0,
+    broadcast: false,
+    ciaddr: zero4,
+    yiaddr: zero4,
+    siaddr: zero4,
+    giaddr: zero4,
+    chaddr,
+    sname: new Uint8Array(0),
+    file: new Uint8Array(0),
+    options: [],
+    messageType: 1,
+  };
+  const dhcpPayload = new Uint8Array(dhcpBufferLen(discover));
+  emitDhcp(discover, dhcpPayload);
+  const solicit: Dhcpv6Repr = {
+    msgType: 1,
+    transactionId: 0x123456,
+    options: [
+      { code: 1, duid: duidLl(1, n.guestMac) },
+      { code: 3, iaid: 1, t1S: 0, t2S: 0, options: [] },
+    ],
+  };
+  const dhcpv6Payload = new Uint8Array(dhcpv6BufferLen(solicit));
+  emitDhcpv6(solicit, dhcpv6Payload);
+  return {
+    arp: buildArpFrame(n.guestMac, bcast, {
+      operation: ArpOp.Request,
+      senderMac: n.guestMac,
+      senderIp: n.guest4,
+      targetMac: new Uint8Array(6),
+      targetIp: n.gateway4,
+    }),
+    ndp: icmp6(
+      n.guestLl6,
+      snGw,
+      { type: 135, target: n.gateway6, options: [{ type: 1, mac: n.guestMac }] },
+      mcast6(snGw),
+    ),
+    'echo-gateway4': echo4(n.gateway4),
+    'echo-gateway6': icmp6(
+      n.guest6,
+      n.gateway6,
+      { type: 128, ident: 7, seqNo: 1, data: Uint8Array.of(1, 2, 3) },
+      n.ourMac,
+    ),
+    dhcp: udp(zero4, parseIpv4('255.255.255.255')!, 68, 67, dhcpPayload, bcast),
+    dhcpv6: udp(n.guestLl6, allServers, 546, 547, dhcpv6Payload, mcast6(allServers)),
+    'router-solicit': icmp6(
+      n.guestLl6,
+      allRouters,
+      { type: 133, options: [{ type: 1, mac: n.guestMac }] },
+      mcast6(allRouters),
+    ),
+    udp4: udp(n.guest4, n.far4, 40000, 53, Uint8Array.of(1, 2, 3, 4)),
+    udp6: udp(n.guest6, n.far6, 40000, 53, Uint8Array.of(1, 2, 3, 4)),
+    ping4: echo4(n.far4),
+    ping6: icmp6(
+      n.guest6,
+      n.far6,
+      { type: 128, ident: 8, seqNo: 2, data: Uint8Array.of(4, 5) },
+      n.ourMac,
+    ),
+    tcp4: tcp(n.guest4, n.far4),
+    tcp6: tcp(n.guest6, n.far6),
   };
 }

@@ -1,16 +1,21 @@
-// Real DHCP, DHCPv6 and RA clients in a lab namespace get their configuration from bindery's address services through a tap.
+// Real DHCP, DHCPv6 and RA clients in a lab namespace get their configuration from bindery's address services, dispatched by the daemon, through a tap.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Lab, type Netns } from '../lab/lab.js';
 import type { TapDevice } from '../../src/native/index.js';
-import { respond, newCounters } from '../../src/usernet/iface/responder.js';
-import { handleDhcp, newAddressServiceCounters } from '../../src/usernet/iface/dhcp-server.js';
-import { handleDhcpv6 } from '../../src/usernet/iface/dhcpv6-server.js';
-import { handleRouterSolicit } from '../../src/usernet/iface/ra.js';
-import { parseIpv4, parseIpv6, parseMac } from '../../src/wire/common.js';
+import { PasstDaemon, type Clock } from '../../src/usernet/passt.js';
+import { tapLink } from '../../src/usernet/link/tap.js';
+import { parseMac } from '../../src/wire/common.js';
 import type { PasstConfig } from '../../src/usernet/conf.js';
+
+const clock: Clock = {
+  now: () => performance.now(),
+  random: () => Math.random(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
 
 const cfg: PasstConfig = {
   v4: {
@@ -33,12 +38,12 @@ const cfg: PasstConfig = {
   search: ['example.test', 'lab.example'],
 };
 
-/** A namespace whose tap (no addresses) is served by the responder and the address services. */
+/** A namespace whose tap (no addresses) is served by the daemon: responder and address services. */
 async function setup(t: Parameters<typeof Lab.create>[0]): Promise<{
   lab: Lab;
   ns: Netns;
   tap: TapDevice;
-  counters: ReturnType<typeof newAddressServiceCounters>;
+  daemon: PasstDaemon;
   dir: string;
 }> {
   const lab = await Lab.create(t);
@@ -49,29 +54,12 @@ async function setup(t: Parameters<typeof Lab.create>[0]): Promise<{
   await lab.sysctl(ns, `net.ipv6.conf.${tap.name}.accept_dad`, 0);
   await lab.sysctl(ns, `net.ipv6.conf.${tap.name}.accept_ra`, 1);
   await lab.sysctl(ns, `net.ipv6.conf.${tap.name}.autoconf`, 1);
-  const rcfg = {
-    ourMac: cfg.ourMac,
-    gateway4: parseIpv4('10.88.0.1')!,
-    gateways6: [parseIpv6('fe80::1')!],
-    guest4: parseIpv4('10.88.0.15')!,
-  };
-  const rc = newCounters();
-  const counters = newAddressServiceCounters();
-  tap.onFrames((frames) => {
-    const out: Uint8Array[] = [];
-    for (const f of frames) {
-      out.push(...respond(rcfg, f, rc));
-      for (const r of [
-        handleDhcp(cfg, f, counters, { hostname: 'guest1' }),
-        handleDhcpv6(cfg, f, counters),
-        handleRouterSolicit(cfg, f, counters),
-      ])
-        if (r) out.push(r);
-    }
-    if (out.length > 0) tap.send(out);
-  });
+  // The real daemon, without L4 hooks (DHCP, DHCPv6, RS, ARP and NDP are all it needs).
+  const daemon = new PasstDaemon(cfg, tapLink(tap), { clock, hostname: 'guest1' });
+  lab.defer(() => daemon.close());
+  daemon.start();
   await lab.ip(ns, ['link', 'set', tap.name, 'up']);
-  return { lab, ns, tap, counters, dir: await lab.tmpDir() };
+  return { lab, ns, tap, daemon, dir: await lab.tmpDir() };
 }
 
 /**
@@ -89,7 +77,7 @@ async function leaseWith(path: string, re: RegExp): Promise<string> {
 }
 
 test('the kernel (SLAAC), dhclient, udhcpc, rdisc6 and dhclient -6 are configured through the tap', async (t) => {
-  const { lab, ns, tap, counters, dir } = await setup(t);
+  const { lab, ns, tap, daemon, dir } = await setup(t);
 
   await t.test(
     "the kernel's own RS on link-up is answered and SLAAC gives it an address",
@@ -211,6 +199,12 @@ test('the kernel (SLAAC), dhclient, udhcpc, rdisc6 and dhclient -6 are configure
     assert.match(l, /option dhcp6\.domain-search "example\.test\.", "lab\.example\.";/);
   });
 
-  assert.equal(counters.drops.malformed + counters.drops['bad-checksum'], 0);
-  assert.ok(counters.replies >= 6);
+  const { dhcp, dhcpv6, ra } = daemon.serviceCounters;
+  for (const c of [dhcp, dhcpv6, ra]) assert.equal(c.drops.malformed + c.drops['bad-checksum'], 0);
+  assert.ok(dhcp.replies + dhcpv6.replies + ra.replies >= 6);
+  // Each client was answered by the service the dispatch gave its messages to.
+  assert.ok(dhcp.replies >= 4, 'dhclient and udhcpc: OFFER and ACK each');
+  assert.ok(dhcpv6.replies >= 2, 'dhclient -6: ADVERTISE and REPLY');
+  assert.ok(ra.replies >= 2, 'the kernel and rdisc6');
+  assert.equal(daemon.counters.exceptions, 0);
 });

@@ -1,23 +1,23 @@
-// A lab namespace pings and sends UDP to the gateway through a tap; bindery's UDP and ping translators carry it to host loopback.
+// A lab namespace pings and sends UDP to the host-loopback address through a tap; the daemon's dispatch hands it to bindery's UDP and ping translators, which carry it to host loopback.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { Lab, labSkipReason } from '../lab/lab.js';
-import { respond, newCounters } from '../../src/usernet/iface/responder.js';
 import { UdpTranslator } from '../../src/usernet/flow/udp.js';
-import type { FlowDeps } from '../../src/usernet/flow/deps.js';
 import { nativeHost } from '../../src/usernet/host/index.js';
 import { PingTranslator } from '../../src/usernet/flow/icmp.js';
-import { FlowTable } from '../../src/usernet/flow/table.js';
+import { PasstDaemon, type Clock } from '../../src/usernet/passt.js';
+import { tapLink } from '../../src/usernet/link/tap.js';
 import type { PasstConfig } from '../../src/usernet/conf.js';
-import { EthernetView, EtherType } from '../../src/wire/ethernet.js';
-import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../src/wire/ipv4.js';
-import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../src/wire/ipv6.js';
-import { UdpView, parseUdp } from '../../src/wire/udp.js';
-import { Icmpv4View, parseIcmpv4 } from '../../src/wire/icmpv4.js';
-import { Icmpv6View, parseIcmpv6 } from '../../src/wire/icmpv6.js';
-import { isWireError, parseIpv6, parseMac } from '../../src/wire/common.js';
+import { parseMac } from '../../src/wire/common.js';
+
+const clock: Clock = {
+  now: () => performance.now(),
+  random: () => Math.random(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
 
 const OUR_MAC = parseMac('9a:55:9a:55:9a:55')!;
 const cfg: PasstConfig = {
@@ -25,14 +25,15 @@ const cfg: PasstConfig = {
     guestAddr: '10.89.0.15',
     prefixLen: 24,
     gateway: '10.89.0.1',
-    mapHostLoopback: '10.89.0.1',
+    // Not the gateway: echo requests to the gateway are the responder's (iface/dispatch.ts).
+    mapHostLoopback: '10.89.0.2',
     hostIface: undefined,
   },
   v6: {
     guestAddr: 'fd00:89::15',
     prefixLen: 64,
     gateway: 'fd00:89::1',
-    mapHostLoopback: 'fd00:89::1',
+    mapHostLoopback: 'fd00:89::2',
     hostIface: undefined,
   },
   mtu: 65520,
@@ -40,58 +41,6 @@ const cfg: PasstConfig = {
   nameservers: [],
   search: [],
 };
-
-/** Dispatches one guest frame: UDP and echo requests to the translators, the rest to respond(). */
-function dispatch(
-  frame: Uint8Array,
-  udp: UdpTranslator,
-  ping: PingTranslator,
-  other: (f: Uint8Array) => void,
-): void {
-  const eth = EthernetView.checked(frame);
-  if (isWireError(eth)) return;
-  if (eth.ethertype === EtherType.Ipv4) {
-    const v = Ipv4View.checked(eth.payload());
-    if (isWireError(v)) return;
-    const ip = parseIpv4Header(v);
-    if (isWireError(ip) || ip.fragment) return;
-    if (ip.protocol === IpProtocol.Udp) {
-      const u = UdpView.checked(v.payload());
-      if (isWireError(u)) return;
-      const r = parseUdp(u, ip.src, ip.dst);
-      if (isWireError(r)) return;
-      return udp.fromGuest(4, ip.src, ip.dst, r.srcPort, r.dstPort, u.payload());
-    }
-    if (ip.protocol === IpProtocol.Icmp) {
-      const iv = Icmpv4View.checked(v.payload());
-      if (isWireError(iv)) return;
-      const m = parseIcmpv4(iv);
-      if (!isWireError(m) && m.type === 8)
-        return ping.fromGuest(4, ip.src, ip.dst, m.ident, m.seqNo, m.data);
-    }
-  } else if (eth.ethertype === EtherType.Ipv6) {
-    const v = Ipv6View.checked(eth.payload());
-    if (isWireError(v)) return;
-    const ip = parseIpv6Header(v);
-    if (isWireError(ip) || ip.fragment) return;
-    const l4 = ipv6Upper(v, ip);
-    if (ip.nextHeader === IpProtocol.Udp) {
-      const u = UdpView.checked(l4);
-      if (isWireError(u)) return;
-      const r = parseUdp(u, ip.src, ip.dst);
-      if (isWireError(r)) return;
-      return udp.fromGuest(6, ip.src, ip.dst, r.srcPort, r.dstPort, u.payload());
-    }
-    if (ip.nextHeader === IpProtocol.Icmpv6) {
-      const iv = Icmpv6View.checked(l4);
-      if (isWireError(iv)) return;
-      const m = parseIcmpv6(iv, ip.src, ip.dst);
-      if (!isWireError(m) && m.type === 128)
-        return ping.fromGuest(6, ip.src, ip.dst, m.ident, m.seqNo, m.data);
-    }
-  }
-  other(frame);
-}
 
 async function echoServer(addr: string): Promise<{ sock: Socket; port: number }> {
   const sock = createSocket(addr.includes(':') ? 'udp6' : 'udp4');
@@ -125,38 +74,39 @@ test(
     await lab.ip(ns, ['route', 'add', 'default', 'via', '10.89.0.1']);
     await lab.ip(ns, ['-6', 'route', 'add', 'default', 'via', 'fd00:89::1']);
 
-    let guestMac: Uint8Array | undefined;
-    const deps: FlowDeps = {
-      host: nativeHost(),
-      table: new FlowTable(),
-      cfg,
-      hostResolvers: [],
-      ourMac: OUR_MAC,
-      guestMac: () => guestMac,
-      toGuest: (frames) => tap.send(frames),
-      now: () => Date.now(),
-    };
-    const udp = new UdpTranslator(deps);
-    const ping = new PingTranslator({ ...deps, pingNetns: pns });
-    lab.defer(() => {
-      udp.close();
-      ping.close();
+    // The real daemon with the real UDP and ping translators as its L4 hooks.
+    let udp: UdpTranslator | undefined;
+    let ping: PingTranslator | undefined;
+    const d = new PasstDaemon(cfg, tapLink(tap), {
+      clock,
+      l4: (deps) => {
+        const fdeps = { ...deps, host: nativeHost() };
+        const u = (udp = new UdpTranslator(fdeps));
+        const p = (ping = new PingTranslator({ ...fdeps, pingNetns: pns }));
+        return {
+          udp: (fam, src, dst, sp, dp, payload) => u.fromGuest(fam, src, dst, sp, dp, payload),
+          ping: (fam, src, dst, ident, seqNo, data) =>
+            p.fromGuest(fam, src, dst, ident, seqNo, data),
+          expire: (now) => {
+            u.expire(now);
+            p.expire(now);
+          },
+          close: () => {
+            u.close();
+            p.close();
+          },
+        };
+      },
     });
-    const rcfg = { ourMac: OUR_MAC, gateways6: [parseIpv6('fd00:89::1')!] };
-    const rc = newCounters();
-    tap.onFrames((frames) => {
-      const out: Uint8Array[] = [];
-      for (const f of frames) {
-        guestMac ??= f.slice(6, 12);
-        dispatch(f, udp, ping, (o) => out.push(...respond(rcfg, o, rc)));
-      }
-      if (out.length > 0) tap.send(out);
-    });
+    lab.defer(() => d.close());
+    d.start();
+    assert.ok(udp && ping);
+    const rc = d.serviceCounters.responder;
 
-    const p4 = await lab.exec(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.89.0.1']);
+    const p4 = await lab.exec(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.89.0.2']);
     assert.equal(p4.code, 0, p4.stdout + p4.stderr);
     assert.match(p4.stdout, /3 packets transmitted, 3 received/);
-    const p6 = await lab.exec(ns, ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd00:89::1']);
+    const p6 = await lab.exec(ns, ['ping', '-6', '-c', '3', '-i', '0.2', '-W', '2', 'fd00:89::2']);
     assert.equal(p6.code, 0, p6.stdout + p6.stderr);
     assert.match(p6.stdout, /3 packets transmitted, 3 received/);
     assert.equal(ping.counters.requests, 6);
@@ -167,6 +117,12 @@ test(
       0,
       'answered by the translator, not the responder',
     );
+    assert.equal(d.counters.ping, 6);
+    // The gateway itself is answered by the responder, not carried to the host.
+    const pg = await lab.exec(ns, ['ping', '-c', '1', '-W', '2', '10.89.0.1']);
+    assert.equal(pg.code, 0, pg.stdout + pg.stderr);
+    assert.equal(rc.echoReplies4, 1);
+    assert.equal(ping.counters.requests, 6);
 
     const s4 = await echoServer('127.0.0.1');
     const s6 = await echoServer('::1');
@@ -174,15 +130,16 @@ test(
       s4.sock.close();
       s6.sock.close();
     });
-    const u4 = await lab.exec(ns, ['python3', '-c', pyUdp('AF_INET', '10.89.0.1', s4.port)]);
+    const u4 = await lab.exec(ns, ['python3', '-c', pyUdp('AF_INET', '10.89.0.2', s4.port)]);
     assert.equal(u4.code, 0, u4.stdout + u4.stderr);
-    assert.equal(u4.stdout.trim(), `echo:hello 10.89.0.1 ${s4.port}`);
-    const u6 = await lab.exec(ns, ['python3', '-c', pyUdp('AF_INET6', 'fd00:89::1', s6.port)]);
+    assert.equal(u4.stdout.trim(), `echo:hello 10.89.0.2 ${s4.port}`);
+    const u6 = await lab.exec(ns, ['python3', '-c', pyUdp('AF_INET6', 'fd00:89::2', s6.port)]);
     assert.equal(u6.code, 0, u6.stdout + u6.stderr);
-    assert.equal(u6.stdout.trim(), `echo:hello fd00:89::1 ${s6.port}`);
+    assert.equal(u6.stdout.trim(), `echo:hello fd00:89::2 ${s6.port}`);
     assert.equal(udp.counters.fromGuest, 2);
     assert.equal(udp.counters.toGuest, 2);
     assert.equal(udp.counters.flowsOpened, 2);
+    assert.equal(d.counters.udp, 2);
 
     // A closed port on host loopback: the guest's connected socket sees ECONNREFUSED.
     const probe = createSocket('udp4');
@@ -194,7 +151,7 @@ test(
       'import socket',
       's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
       's.settimeout(3)',
-      `s.connect(('10.89.0.1', ${closed}))`,
+      `s.connect(('10.89.0.2', ${closed}))`,
       "s.send(b'x')",
       'try:',
       '    s.recv(100)',
@@ -204,5 +161,8 @@ test(
     const ur = await lab.exec(ns, ['python3', '-c', refused]);
     assert.equal(ur.stdout.trim(), 'refused', ur.stdout + ur.stderr);
     assert.equal(udp.counters.unreachableToGuest, 1);
+    const m = d.counters.malformed;
+    assert.equal(m.malformed + m['bad-checksum'] + m.truncated + m.unsupported, 0);
+    assert.equal(d.counters.exceptions, 0);
   },
 );

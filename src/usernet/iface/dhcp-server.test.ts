@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { handleDhcp, newAddressServiceCounters, INFINITE_LEASE } from './dhcp-server.js';
+import { parseGuestFrame } from './packet.js';
 import type { PasstConfig } from '../conf.js';
 import { buildIpv4Frame } from '../../wire/build.js';
 import { EthernetView } from '../../wire/ethernet.js';
@@ -134,7 +135,9 @@ function assertConfigOptions(d: DhcpRepr): void {
 test('DISCOVER gets an OFFER of the guest address with every option, broadcast from the gateway', () => {
   const c = newAddressServiceCounters();
   const r = decode(
-    handleDhcp(cfg, request({ messageType: DhcpMessageType.Discover }), c, { hostname: 'vm1' }),
+    handleDhcp(cfg, parseGuestFrame(request({ messageType: DhcpMessageType.Discover })), c, {
+      hostname: 'vm1',
+    }),
   );
   assert.equal(r.ethDst, 'ff:ff:ff:ff:ff:ff');
   assert.equal(r.ethSrc, formatMac(OUR));
@@ -159,7 +162,11 @@ test('DISCOVER gets an OFFER of the guest address with every option, broadcast f
 test('DISCOVER with Rapid Commit (option 80) gets an ACK carrying option 80 (RFC 4039 §4)', () => {
   const c = newAddressServiceCounters();
   const d = decode(
-    handleDhcp(cfg, request({ messageType: DhcpMessageType.Discover, rapidCommit: true }), c),
+    handleDhcp(
+      cfg,
+      parseGuestFrame(request({ messageType: DhcpMessageType.Discover, rapidCommit: true })),
+      c,
+    ),
   ).dhcp;
   assert.equal(d.messageType, DhcpMessageType.Ack);
   assert.equal(d.rapidCommit, true);
@@ -173,11 +180,13 @@ test('REQUEST for the offered address is ACKed; for another address NAKed; for a
   const ack = decode(
     handleDhcp(
       cfg,
-      request({
-        messageType: DhcpMessageType.Request,
-        requestedAddr: parseIpv4('10.88.0.15')!,
-        serverId: parseIpv4('10.88.0.1')!,
-      }),
+      parseGuestFrame(
+        request({
+          messageType: DhcpMessageType.Request,
+          requestedAddr: parseIpv4('10.88.0.15')!,
+          serverId: parseIpv4('10.88.0.1')!,
+        }),
+      ),
       c,
     ),
   );
@@ -190,7 +199,9 @@ test('REQUEST for the offered address is ACKed; for another address NAKed; for a
   const nak = decode(
     handleDhcp(
       cfg,
-      request({ messageType: DhcpMessageType.Request, requestedAddr: parseIpv4('10.88.0.99')! }),
+      parseGuestFrame(
+        request({ messageType: DhcpMessageType.Request, requestedAddr: parseIpv4('10.88.0.99')! }),
+      ),
       c,
     ),
   );
@@ -204,11 +215,13 @@ test('REQUEST for the offered address is ACKed; for another address NAKed; for a
 
   const other = handleDhcp(
     cfg,
-    request({
-      messageType: DhcpMessageType.Request,
-      requestedAddr: parseIpv4('10.88.0.15')!,
-      serverId: parseIpv4('10.88.0.2')!,
-    }),
+    parseGuestFrame(
+      request({
+        messageType: DhcpMessageType.Request,
+        requestedAddr: parseIpv4('10.88.0.15')!,
+        serverId: parseIpv4('10.88.0.2')!,
+      }),
+    ),
     c,
   );
   assert.equal(other, undefined);
@@ -222,7 +235,9 @@ test('a renewing REQUEST (ciaddr set, no broadcast flag) is ACKed by unicast; br
   const r = decode(
     handleDhcp(
       cfg,
-      request({ messageType: DhcpMessageType.Request, ciaddr: guest }, { src: '10.88.0.15' }),
+      parseGuestFrame(
+        request({ messageType: DhcpMessageType.Request, ciaddr: guest }, { src: '10.88.0.15' }),
+      ),
       c,
     ),
   );
@@ -233,9 +248,11 @@ test('a renewing REQUEST (ciaddr set, no broadcast flag) is ACKed by unicast; br
   const b = decode(
     handleDhcp(
       cfg,
-      request(
-        { messageType: DhcpMessageType.Request, ciaddr: guest, broadcast: true },
-        { src: '10.88.0.15' },
+      parseGuestFrame(
+        request(
+          { messageType: DhcpMessageType.Request, ciaddr: guest, broadcast: true },
+          { src: '10.88.0.15' },
+        ),
       ),
       c,
     ),
@@ -246,7 +263,9 @@ test('a renewing REQUEST (ciaddr set, no broadcast flag) is ACKed by unicast; br
   const renewOther = decode(
     handleDhcp(
       cfg,
-      request({ messageType: DhcpMessageType.Request, ciaddr: parseIpv4('10.88.0.16')! }),
+      parseGuestFrame(
+        request({ messageType: DhcpMessageType.Request, ciaddr: parseIpv4('10.88.0.16')! }),
+      ),
       c,
     ),
   );
@@ -258,9 +277,11 @@ test('INFORM gets an ACK without yiaddr and without a lease time (RFC 2131 §4.3
   const r = decode(
     handleDhcp(
       cfg,
-      request(
-        { messageType: DhcpMessageType.Inform, ciaddr: parseIpv4('10.88.0.15')! },
-        { src: '10.88.0.15', dst: '10.88.0.1' },
+      parseGuestFrame(
+        request(
+          { messageType: DhcpMessageType.Inform, ciaddr: parseIpv4('10.88.0.15')! },
+          { src: '10.88.0.15', dst: '10.88.0.1' },
+        ),
       ),
       c,
     ),
@@ -282,7 +303,9 @@ test('a gateway outside the subnet adds option 121 (RFC 3442); mtu 0 omits 26; n
     nameservers: [],
     search: [],
   };
-  const d = decode(handleDhcp(far, request({ messageType: DhcpMessageType.Discover }), c)).dhcp;
+  const d = decode(
+    handleDhcp(far, parseGuestFrame(request({ messageType: DhcpMessageType.Discover })), c),
+  ).dhcp;
   assert.equal(ip4(d.subnetMask), '255.255.255.255');
   assert.deepEqual(
     d.classlessRoutes?.map((r) => [formatIpv4(r.prefix), r.prefixLen, formatIpv4(r.router)]),
@@ -307,18 +330,29 @@ test('other message types, BOOTP, replies, other ports and other protocols get n
     DhcpMessageType.Ack,
     77,
   ])
-    assert.equal(handleDhcp(cfg, request({ messageType: t }), c), undefined);
-  assert.equal(handleDhcp(cfg, request({}), c), undefined);
+    assert.equal(handleDhcp(cfg, parseGuestFrame(request({ messageType: t })), c), undefined);
+  assert.equal(handleDhcp(cfg, parseGuestFrame(request({})), c), undefined);
   assert.equal(
-    handleDhcp(cfg, request({ messageType: DhcpMessageType.Discover, op: DhcpOp.BootReply }), c),
+    handleDhcp(
+      cfg,
+      parseGuestFrame(request({ messageType: DhcpMessageType.Discover, op: DhcpOp.BootReply })),
+      c,
+    ),
     undefined,
   );
   assert.equal(c.unhandled, 7);
   assert.equal(
-    handleDhcp(cfg, request({ messageType: DhcpMessageType.Discover }, { dstPort: 68 }), c),
+    handleDhcp(
+      cfg,
+      parseGuestFrame(request({ messageType: DhcpMessageType.Discover }, { dstPort: 68 })),
+      c,
+    ),
     undefined,
   );
-  assert.equal(handleDhcp({ ...cfg, v4: undefined }, request({ messageType: 1 }), c), undefined);
+  assert.equal(
+    handleDhcp({ ...cfg, v4: undefined }, parseGuestFrame(request({ messageType: 1 })), c),
+    undefined,
+  );
   assert.equal(c.ignored, 2);
   assert.equal(c.replies, 0);
 });
@@ -344,7 +378,7 @@ test('random and mutated frames never throw; any reply is a well-formed DHCP rep
         fc.tuple(fc.constantFrom(...seeds), fc.nat(400)).map(([s, n]) => s.slice(0, n)),
       ),
       (frame) => {
-        const out = handleDhcp(cfg, frame, c, { hostname: 'vm1' });
+        const out = handleDhcp(cfg, parseGuestFrame(frame), c, { hostname: 'vm1' });
         if (out) assert.equal(decode(out).dhcp.op, DhcpOp.BootReply);
       },
     ),
@@ -361,24 +395,36 @@ test('tshark decodes OFFER, rapid ACK, ACK, NAK, INFORM ACK and a 121 reply with
   const c = newAddressServiceCounters();
   const far: PasstConfig = { ...cfg, v4: { ...cfg.v4!, prefixLen: 32, gateway: '10.99.0.1' } };
   const replies = [
-    handleDhcp(cfg, request({ messageType: DhcpMessageType.Discover }), c, { hostname: 'vm1' }),
-    handleDhcp(cfg, request({ messageType: DhcpMessageType.Discover, rapidCommit: true }), c),
+    handleDhcp(cfg, parseGuestFrame(request({ messageType: DhcpMessageType.Discover })), c, {
+      hostname: 'vm1',
+    }),
     handleDhcp(
       cfg,
-      request({ messageType: DhcpMessageType.Request, requestedAddr: parseIpv4('10.88.0.15')! }),
+      parseGuestFrame(request({ messageType: DhcpMessageType.Discover, rapidCommit: true })),
       c,
     ),
     handleDhcp(
       cfg,
-      request({ messageType: DhcpMessageType.Request, requestedAddr: parseIpv4('10.88.0.9')! }),
+      parseGuestFrame(
+        request({ messageType: DhcpMessageType.Request, requestedAddr: parseIpv4('10.88.0.15')! }),
+      ),
       c,
     ),
     handleDhcp(
       cfg,
-      request({ messageType: DhcpMessageType.Inform, ciaddr: parseIpv4('10.88.0.15')! }),
+      parseGuestFrame(
+        request({ messageType: DhcpMessageType.Request, requestedAddr: parseIpv4('10.88.0.9')! }),
+      ),
       c,
     ),
-    handleDhcp(far, request({ messageType: DhcpMessageType.Discover }), c),
+    handleDhcp(
+      cfg,
+      parseGuestFrame(
+        request({ messageType: DhcpMessageType.Inform, ciaddr: parseIpv4('10.88.0.15')! }),
+      ),
+      c,
+    ),
+    handleDhcp(far, parseGuestFrame(request({ messageType: DhcpMessageType.Discover })), c),
   ];
   const frames = replies.map((f) => {
     assert.ok(f);

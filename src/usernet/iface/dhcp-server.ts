@@ -26,7 +26,7 @@ import {
 } from '../../wire/dhcp.js';
 import { buildIpv4Frame } from '../../wire/build.js';
 import { isWireError, parseIpv4, type Mac, type WireErrorKind } from '../../wire/common.js';
-import { guestDatagram } from './guest-packet.js';
+import { acceptDatagram, type GuestPacket } from './packet.js';
 import type { PasstConfig } from '../conf.js';
 
 /** DHCP server port (RFC 2131 §4.1). */
@@ -97,19 +97,19 @@ function sameSubnet(a: Uint8Array, b: Uint8Array, mask: Uint8Array): boolean {
  * Answers one frame from the guest if it is a DHCP request bindery serves.
  *
  * @param cfg - the translator's configuration; without `v4` nothing is answered
- * @param frame - an Ethernet frame from the guest
+ * @param p - a guest frame, parsed (iface/packet.ts); read, never parsed again
  * @param c - counters, updated in place
  * @param opts - extra settings (host name)
  * @returns the reply frame, or undefined (the reason is counted)
  */
 export function handleDhcp(
   cfg: PasstConfig,
-  frame: Uint8Array,
+  p: GuestPacket,
   c: AddressServiceCounters,
   opts: DhcpServerOptions = {},
 ): Uint8Array | undefined {
   c.rxFrames++;
-  const out = answer(cfg, frame, c, opts);
+  const out = answer(cfg, p, c, opts);
   if (out) c.replies++;
   return out;
 }
@@ -121,7 +121,7 @@ function drop(c: AddressServiceCounters, kind: WireErrorKind): undefined {
 
 function answer(
   cfg: PasstConfig,
-  frame: Uint8Array,
+  p: GuestPacket,
   c: AddressServiceCounters,
   opts: DhcpServerOptions,
 ): Uint8Array | undefined {
@@ -132,10 +132,9 @@ function answer(
     c.ignored++;
     return undefined;
   }
-  const pkt = guestDatagram(frame, 4, DHCP_SERVER_PORT, c);
-  if (!pkt) return undefined;
-  const eth = pkt.eth;
-  const dv = DhcpView.checked(pkt.payload);
+  if (!acceptDatagram(p, 4, DHCP_SERVER_PORT, c) || !p.eth) return undefined;
+  const eth = p.eth;
+  const dv = DhcpView.checked(p.payload);
   if (isWireError(dv)) return drop(c, dv.kind);
   const req = parseDhcp(dv);
   if (isWireError(req)) return drop(c, req.kind);

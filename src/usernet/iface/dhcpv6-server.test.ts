@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { handleDhcpv6, serverDuid, DHCPV6_INFINITE } from './dhcpv6-server.js';
 import { newAddressServiceCounters } from './dhcp-server.js';
-import { guestDatagram } from './guest-packet.js';
+import { acceptDatagram, parseGuestFrame } from './packet.js';
 import type { PasstConfig } from '../conf.js';
 import { buildIpv6Frame } from '../../wire/build.js';
 import { IpProtocol } from '../../wire/ipv4.js';
@@ -75,8 +75,11 @@ function decode(frame: Uint8Array | undefined): {
 } {
   assert.ok(frame, 'expected a reply');
   // Decoded for the client's port 546 (a reply to any other port is not found): checksum verified.
-  const pkt = guestDatagram(frame, 6, 546, newAddressServiceCounters());
-  assert.ok(pkt, 'a UDP datagram to port 546 with a valid checksum');
+  const pkt = parseGuestFrame(frame);
+  assert.ok(
+    acceptDatagram(pkt, 6, 546, newAddressServiceCounters()) && pkt.eth && pkt.udp,
+    'a UDP datagram to port 546 with a valid checksum',
+  );
   const { eth } = pkt;
   const msg = parseDhcpv6(pkt.payload);
   assert.ok(!isWireError(msg));
@@ -85,7 +88,7 @@ function decode(frame: Uint8Array | undefined): {
     ethSrc: formatMac(eth.src),
     src: formatIpv6(pkt.src),
     dst: formatIpv6(pkt.dst),
-    srcPort: pkt.srcPort,
+    srcPort: pkt.udp.srcPort,
     dstPort: 546,
     msg,
   };
@@ -121,7 +124,7 @@ function assertIa(msg: Dhcpv6Repr): void {
 
 test('SOLICIT gets an ADVERTISE with IA_NA, Server ID, Client ID, DNS and domain list, fe80::1:547 → client:546', () => {
   const c = newAddressServiceCounters();
-  const r = decode(handleDhcpv6(cfg, message(T.Solicit, [CLIENT_ID, IA]), c));
+  const r = decode(handleDhcpv6(cfg, parseGuestFrame(message(T.Solicit, [CLIENT_ID, IA])), c));
   assert.equal(r.ethDst, formatMac(GUEST));
   assert.equal(r.ethSrc, formatMac(OUR));
   assert.equal(r.src, 'fe80::1');
@@ -137,7 +140,9 @@ test('SOLICIT gets an ADVERTISE with IA_NA, Server ID, Client ID, DNS and domain
 
 test('SOLICIT with Rapid Commit gets a REPLY carrying Rapid Commit (RFC 8415 §18.3.1)', () => {
   const c = newAddressServiceCounters();
-  const r = decode(handleDhcpv6(cfg, message(T.Solicit, [CLIENT_ID, IA, { code: 14 }]), c));
+  const r = decode(
+    handleDhcpv6(cfg, parseGuestFrame(message(T.Solicit, [CLIENT_ID, IA, { code: 14 }])), c),
+  );
   assert.equal(r.msg.msgType, T.Reply);
   assert.ok(findDhcpv6Option(r.msg.options, 14));
   assertCommon(r.msg);
@@ -151,7 +156,7 @@ test('REQUEST, RENEW and REBIND get a REPLY with the IA_NA', () => {
     [T.Renew, [CLIENT_ID, SERVER_ID, IA]],
     [T.Rebind, [CLIENT_ID, IA]],
   ] as const) {
-    const r = decode(handleDhcpv6(cfg, message(t, opts), c));
+    const r = decode(handleDhcpv6(cfg, parseGuestFrame(message(t, opts)), c));
     assert.equal(r.msg.msgType, T.Reply);
     assertCommon(r.msg);
     assertIa(r.msg);
@@ -168,18 +173,24 @@ test('CONFIRM gets Success for an on-link address and NotOnLink otherwise (RFC 8
     t2S: 0,
     options: [{ code: 5, address: parseIpv6(addr)!, preferredS: 0, validS: 0, options: [] }],
   });
-  const ok = decode(handleDhcpv6(cfg, message(T.Confirm, [CLIENT_ID, ia('fd00:88::15')]), c));
+  const ok = decode(
+    handleDhcpv6(cfg, parseGuestFrame(message(T.Confirm, [CLIENT_ID, ia('fd00:88::15')])), c),
+  );
   assert.equal(ok.msg.msgType, T.Reply);
   assert.equal(findDhcpv6Option(ok.msg.options, 13)?.status, Dhcpv6Status.Success);
   assert.equal(findDhcpv6Option(ok.msg.options, 3), undefined);
   assertCommon(ok.msg);
-  const off = decode(handleDhcpv6(cfg, message(T.Confirm, [CLIENT_ID, ia('fd00:99::15')]), c));
+  const off = decode(
+    handleDhcpv6(cfg, parseGuestFrame(message(T.Confirm, [CLIENT_ID, ia('fd00:99::15')])), c),
+  );
   assert.equal(findDhcpv6Option(off.msg.options, 13)?.status, Dhcpv6Status.NotOnLink);
 });
 
 test('INFORMATION-REQUEST gets a REPLY without IA_NA', () => {
   const c = newAddressServiceCounters();
-  const r = decode(handleDhcpv6(cfg, message(T.InformationRequest, [CLIENT_ID, IA]), c));
+  const r = decode(
+    handleDhcpv6(cfg, parseGuestFrame(message(T.InformationRequest, [CLIENT_ID, IA])), c),
+  );
   assert.equal(r.msg.msgType, T.Reply);
   assert.equal(findDhcpv6Option(r.msg.options, 3), undefined);
   assertCommon(r.msg);
@@ -193,7 +204,7 @@ test('a link-local gateway is the source; no IPv6 resolvers or search list leave
     nameservers: ['10.0.0.53'],
     search: [],
   };
-  const r = decode(handleDhcpv6(ll, message(T.Solicit, [CLIENT_ID, IA]), c));
+  const r = decode(handleDhcpv6(ll, parseGuestFrame(message(T.Solicit, [CLIENT_ID, IA])), c));
   assert.equal(r.src, 'fe80::abcd');
   assert.equal(findDhcpv6Option(r.msg.options, 23), undefined);
   assert.equal(findDhcpv6Option(r.msg.options, 24), undefined);
@@ -215,15 +226,19 @@ test('identifier rules (RFC 8415 §16), unserved types and non-DHCPv6 frames get
     [T.Advertise, [CLIENT_ID, SERVER_ID]],
     [T.Reply, [CLIENT_ID, SERVER_ID]],
   ] as const)
-    assert.equal(handleDhcpv6(cfg, message(t, opts), c), undefined, `type ${t}`);
+    assert.equal(handleDhcpv6(cfg, parseGuestFrame(message(t, opts)), c), undefined, `type ${t}`);
   assert.equal(c.unhandled, 10);
   assert.equal(
-    handleDhcpv6({ ...cfg, v6: undefined }, message(T.Solicit, [CLIENT_ID, IA]), c),
+    handleDhcpv6(
+      { ...cfg, v6: undefined },
+      parseGuestFrame(message(T.Solicit, [CLIENT_ID, IA])),
+      c,
+    ),
     undefined,
   );
   assert.equal(c.ignored, 1);
   assert.equal(
-    handleDhcpv6(cfg, message(T.Solicit, [CLIENT_ID, IA], new Uint8Array(16)), c),
+    handleDhcpv6(cfg, parseGuestFrame(message(T.Solicit, [CLIENT_ID, IA], new Uint8Array(16))), c),
     undefined,
   );
   assert.equal(c.drops.malformed, 1);
@@ -251,7 +266,7 @@ test('random and mutated frames never throw; any reply is a well-formed DHCPv6 m
         fc.tuple(fc.constantFrom(...seeds), fc.nat(300)).map(([s, n]) => s.slice(0, n)),
       ),
       (frame) => {
-        const out = handleDhcpv6(cfg, frame, c);
+        const out = handleDhcpv6(cfg, parseGuestFrame(frame), c);
         if (out) {
           const t = decode(out).msg.msgType;
           assert.ok(t === T.Advertise || t === T.Reply);
@@ -267,11 +282,11 @@ test('random and mutated frames never throw; any reply is a well-formed DHCPv6 m
 test('tshark decodes ADVERTISE, rapid REPLY, REPLY, CONFIRM and INFORMATION-REQUEST replies without problems', async () => {
   const c = newAddressServiceCounters();
   const frames = [
-    handleDhcpv6(cfg, message(T.Solicit, [CLIENT_ID, IA]), c),
-    handleDhcpv6(cfg, message(T.Solicit, [CLIENT_ID, IA, { code: 14 }]), c),
-    handleDhcpv6(cfg, message(T.Request, [CLIENT_ID, SERVER_ID, IA]), c),
-    handleDhcpv6(cfg, message(T.Confirm, [CLIENT_ID]), c),
-    handleDhcpv6(cfg, message(T.InformationRequest, [CLIENT_ID]), c),
+    handleDhcpv6(cfg, parseGuestFrame(message(T.Solicit, [CLIENT_ID, IA])), c),
+    handleDhcpv6(cfg, parseGuestFrame(message(T.Solicit, [CLIENT_ID, IA, { code: 14 }])), c),
+    handleDhcpv6(cfg, parseGuestFrame(message(T.Request, [CLIENT_ID, SERVER_ID, IA])), c),
+    handleDhcpv6(cfg, parseGuestFrame(message(T.Confirm, [CLIENT_ID])), c),
+    handleDhcpv6(cfg, parseGuestFrame(message(T.InformationRequest, [CLIENT_ID])), c),
   ].map((f) => {
     assert.ok(f);
     return f;

@@ -29,7 +29,7 @@ import {
 } from '../../wire/dhcpv6.js';
 import { buildIpv6Frame } from '../../wire/build.js';
 import { isWireError, parseIpv6, type WireErrorKind } from '../../wire/common.js';
-import { guestDatagram } from './guest-packet.js';
+import { acceptDatagram, type GuestPacket } from './packet.js';
 import type { PasstConfig } from '../conf.js';
 import type { AddressServiceCounters } from './dhcp-server.js';
 import { routerLinkLocal } from './ra.js';
@@ -56,17 +56,17 @@ export function serverDuid(cfg: PasstConfig): Duid {
  * Answers one frame from the guest if it is a DHCPv6 message bindery serves.
  *
  * @param cfg - the translator's configuration; without `v6` nothing is answered
- * @param frame - an Ethernet frame from the guest
+ * @param p - a guest frame, parsed (iface/packet.ts); read, never parsed again
  * @param c - counters, updated in place
  * @returns the reply frame, or undefined (the reason is counted)
  */
 export function handleDhcpv6(
   cfg: PasstConfig,
-  frame: Uint8Array,
+  p: GuestPacket,
   c: AddressServiceCounters,
 ): Uint8Array | undefined {
   c.rxFrames++;
-  const out = answer(cfg, frame, c);
+  const out = answer(cfg, p, c);
   if (out) c.replies++;
   return out;
 }
@@ -82,7 +82,7 @@ function eq(a: Uint8Array, b: Uint8Array): boolean {
 
 function answer(
   cfg: PasstConfig,
-  frame: Uint8Array,
+  p: GuestPacket,
   c: AddressServiceCounters,
 ): Uint8Array | undefined {
   const guest = cfg.v6 ? parseIpv6(cfg.v6.guestAddr) : undefined;
@@ -90,11 +90,10 @@ function answer(
     c.ignored++;
     return undefined;
   }
-  const pkt = guestDatagram(frame, 6, DHCPV6_SERVER_PORT, c);
-  if (!pkt) return undefined;
-  const eth = pkt.eth;
-  const clientIp = pkt.src;
-  const dv = Dhcpv6View.checked(pkt.payload);
+  if (!acceptDatagram(p, 6, DHCPV6_SERVER_PORT, c) || !p.eth) return undefined;
+  const eth = p.eth;
+  const clientIp = p.src;
+  const dv = Dhcpv6View.checked(p.payload);
   if (isWireError(dv)) return drop(c, dv.kind);
   const req = parseDhcpv6(dv);
   if (isWireError(req)) return drop(c, req.kind);

@@ -10,12 +10,11 @@ import {
   NDP_INFINITE,
 } from './ra.js';
 import { newAddressServiceCounters } from './dhcp-server.js';
-import { guestPacket } from './guest-packet.js';
+import { acceptPacket, parseGuestFrame } from './packet.js';
 import type { PasstConfig } from '../conf.js';
 import { buildIpv6Frame } from '../../wire/build.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import {
-  Icmpv6View,
   emitIcmpv6,
   icmpv6BufferLen,
   parseIcmpv6,
@@ -68,11 +67,14 @@ function decode(frame: Uint8Array | undefined): {
   ra: NdpRouterAdvertRepr;
 } {
   assert.ok(frame, 'expected an RA');
-  const pkt = guestPacket(frame, 6, IpProtocol.Icmpv6, newAddressServiceCounters());
-  assert.ok(pkt, 'an unfragmented ICMPv6 packet');
+  const pkt = parseGuestFrame(frame);
+  assert.ok(
+    acceptPacket(pkt, 6, IpProtocol.Icmpv6, newAddressServiceCounters()) && pkt.eth,
+    'an unfragmented ICMPv6 packet',
+  );
   const { eth } = pkt;
-  const iv = Icmpv6View.checked(pkt.l4);
-  assert.ok(!isWireError(iv));
+  const iv = pkt.icmp6;
+  assert.ok(iv, 'an ICMPv6 header');
   const ra = parseIcmpv6(iv, pkt.src, pkt.dst);
   assert.ok(!isWireError(ra), 'ICMPv6 checksum and layout');
   assert.equal(ra.type, 134);
@@ -110,7 +112,7 @@ function assertRaContent(ra: NdpRouterAdvertRepr, mtu: number | null = 65520): v
 
 test('an RS from a link-local address gets a unicast RA from fe80::1 with every option', () => {
   const c = newAddressServiceCounters();
-  const r = decode(handleRouterSolicit(cfg, rs(), c));
+  const r = decode(handleRouterSolicit(cfg, parseGuestFrame(rs()), c));
   assert.equal(r.ethDst, formatMac(GUEST));
   assert.equal(r.ethSrc, formatMac(OUR));
   assert.equal(r.src, 'fe80::1');
@@ -131,7 +133,7 @@ test('an RS from a link-local address gets a unicast RA from fe80::1 with every 
 test('an RS from the unspecified address is answered to ff02::1; a link-local gateway is the source', () => {
   const c = newAddressServiceCounters();
   const ll: PasstConfig = { ...cfg, v6: { ...cfg.v6!, gateway: 'fe80::abcd' } };
-  const r = decode(handleRouterSolicit(ll, rs({ src: UNSPEC }), c));
+  const r = decode(handleRouterSolicit(ll, parseGuestFrame(rs({ src: UNSPEC })), c));
   assert.equal(r.dst, 'ff02::1');
   assert.equal(r.ethDst, '33:33:00:00:00:01');
   assert.equal(r.src, 'fe80::abcd');
@@ -153,8 +155,11 @@ test('the unsolicited RA goes to all nodes; no resolvers, no search list and mtu
 
 test('invalid RSs (hop limit ≠ 255, SLLA from ::) and other frames are dropped or ignored, counted', () => {
   const c = newAddressServiceCounters();
-  assert.equal(handleRouterSolicit(cfg, rs({ hopLimit: 64 }), c), undefined);
-  assert.equal(handleRouterSolicit(cfg, rs({ src: UNSPEC, slla: true }), c), undefined);
+  assert.equal(handleRouterSolicit(cfg, parseGuestFrame(rs({ hopLimit: 64 })), c), undefined);
+  assert.equal(
+    handleRouterSolicit(cfg, parseGuestFrame(rs({ src: UNSPEC, slla: true })), c),
+    undefined,
+  );
   assert.equal(c.drops.malformed, 2);
   const echo: Icmpv6Repr = { type: 128, ident: 1, seqNo: 1, data: new Uint8Array(4) };
   const ping = buildIpv6Frame(
@@ -164,8 +169,8 @@ test('invalid RSs (hop limit ≠ 255, SLLA from ::) and other frames are dropped
     icmpv6BufferLen(echo),
     (b) => emitIcmpv6(echo, b, GUEST_LL, parseIpv6('fe80::1')!),
   );
-  assert.equal(handleRouterSolicit(cfg, ping, c), undefined);
-  assert.equal(handleRouterSolicit({ ...cfg, v6: undefined }, rs(), c), undefined);
+  assert.equal(handleRouterSolicit(cfg, parseGuestFrame(ping), c), undefined);
+  assert.equal(handleRouterSolicit({ ...cfg, v6: undefined }, parseGuestFrame(rs()), c), undefined);
   assert.equal(c.ignored, 2);
 });
 
@@ -198,7 +203,7 @@ test('random and mutated frames never throw; any reply is a valid RA', () => {
         fc.tuple(fc.constantFrom(...seeds), fc.nat(200)).map(([s, n]) => s.slice(0, n)),
       ),
       (frame) => {
-        const out = handleRouterSolicit(cfg, frame, c);
+        const out = handleRouterSolicit(cfg, parseGuestFrame(frame), c);
         if (out) assertRaContent(decode(out).ra);
       },
     ),
@@ -210,10 +215,12 @@ test('random and mutated frames never throw; any reply is a valid RA', () => {
 
 test('tshark decodes solicited and unsolicited RAs without problems', async () => {
   const c = newAddressServiceCounters();
-  const frames = [handleRouterSolicit(cfg, rs(), c), buildRouterAdvert(cfg)].map((f) => {
-    assert.ok(f);
-    return f;
-  });
+  const frames = [handleRouterSolicit(cfg, parseGuestFrame(rs()), c), buildRouterAdvert(cfg)].map(
+    (f) => {
+      assert.ok(f);
+      return f;
+    },
+  );
   const decoded = await tsharkDecode(frames);
   assert.equal(decoded.length, 2);
   for (const f of decoded) assert.match(f.protocols, /ipv6:icmpv6/);

@@ -10,16 +10,14 @@
 import { multicastMac6, isLinkLocal6 } from '../../wire/ipv6.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import {
-  Icmpv6View,
-  parseIcmpv6,
   emitIcmpv6,
   icmpv6BufferLen,
   type NdpOption,
   type NdpRouterAdvertRepr,
 } from '../../wire/icmpv6.js';
 import { buildIpv6Frame } from '../../wire/build.js';
-import { isWireError, parseIpv6, type Mac, type WireErrorKind } from '../../wire/common.js';
-import { guestPacket } from './guest-packet.js';
+import { parseIpv6, type Mac, type WireErrorKind } from '../../wire/common.js';
+import { acceptPacket, failedAt, type GuestPacket } from './packet.js';
 import type { PasstConfig } from '../conf.js';
 import type { AddressServiceCounters } from './dhcp-server.js';
 
@@ -125,17 +123,17 @@ export function buildRouterAdvert(
  * soliciting address, or to ff02::1 when it came from the unspecified address.
  *
  * @param cfg - the translator's configuration; without `v6` nothing is answered
- * @param frame - an Ethernet frame from the guest
+ * @param p - a guest frame, parsed (iface/packet.ts); read, never parsed again
  * @param c - counters, updated in place
  * @returns the RA frame, or undefined (the reason is counted)
  */
 export function handleRouterSolicit(
   cfg: PasstConfig,
-  frame: Uint8Array,
+  p: GuestPacket,
   c: AddressServiceCounters,
 ): Uint8Array | undefined {
   c.rxFrames++;
-  const out = answer(cfg, frame, c);
+  const out = answer(cfg, p, c);
   if (out) c.replies++;
   return out;
 }
@@ -147,31 +145,31 @@ function drop(c: AddressServiceCounters, kind: WireErrorKind): undefined {
 
 function answer(
   cfg: PasstConfig,
-  frame: Uint8Array,
+  p: GuestPacket,
   c: AddressServiceCounters,
 ): Uint8Array | undefined {
   if (!cfg.v6) {
     c.ignored++;
     return undefined;
   }
-  const pkt = guestPacket(frame, 6, IpProtocol.Icmpv6, c);
-  if (!pkt) return undefined;
-  const eth = pkt.eth;
-  const iv = Icmpv6View.checked(pkt.l4);
-  if (isWireError(iv)) return drop(c, iv.kind);
-  if (iv.type !== 133) {
+  if (!acceptPacket(p, 6, IpProtocol.Icmpv6, c) || !p.eth) return undefined;
+  const l4 = failedAt(p, 'l4');
+  if (l4) return drop(c, l4);
+  const iv = p.icmp6;
+  if (iv?.type !== 133) {
     c.ignored++;
     return undefined;
   }
-  const { src, dst } = pkt;
-  const rs = parseIcmpv6(iv, src, dst);
-  if (isWireError(rs)) return drop(c, rs.kind);
-  if (rs.type !== 133) return drop(c, 'malformed');
+  const msg = failedAt(p, 'msg');
+  if (msg) return drop(c, msg);
+  const rs = p.icmp6Msg;
+  if (rs?.type !== 133) return drop(c, 'malformed');
+  const src = p.src;
   // RFC 4861 §6.1.1: hop limit 255, code 0, and no SLLA from the unspecified address.
   const unspecified = src.every((b) => b === 0);
-  if (pkt.hopLimit !== 255 || iv.buf[1] !== 0) return drop(c, 'malformed');
+  if (p.hopLimit !== 255 || iv.buf[1] !== 0) return drop(c, 'malformed');
   if (unspecified && rs.options.some((o) => o.type === 1)) return drop(c, 'malformed');
-  return buildRouterAdvert(cfg, unspecified ? undefined : { ip: src, mac: eth.src.slice() });
+  return buildRouterAdvert(cfg, unspecified ? undefined : { ip: src, mac: p.eth.src.slice() });
 }
 
 /**

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { respond, newCounters, type ResponderConfig } from './responder.js';
+import { parseGuestFrame } from './packet.js';
 import { buildArpFrame, buildIpv4Frame, buildIpv6Frame } from '../../wire/build.js';
 import { ArpOp } from '../../wire/arp.js';
 import { IpProtocol } from '../../wire/ipv4.js';
@@ -65,12 +66,12 @@ function icmp6(
 
 test('ARP for the gateway (or any other address) is answered with our MAC', async () => {
   const c = newCounters();
-  const [reply] = respond(cfg, arpRequest(GW4), c);
+  const [reply] = respond(cfg, parseGuestFrame(arpRequest(GW4)), c);
   assert.ok(reply);
   assert.equal(formatMac(reply.subarray(0, 6)), formatMac(GUEST));
   assert.equal(formatMac(reply.subarray(22, 28)), formatMac(OUR)); // sender MAC in the ARP body
   assert.deepEqual(reply.subarray(28, 32), GW4); // sender IP = the address asked for
-  assert.equal(respond(cfg, arpRequest(parseIpv4('10.0.2.77')!), c).length, 1);
+  assert.equal(respond(cfg, parseGuestFrame(arpRequest(parseIpv4('10.0.2.77')!)), c).length, 1);
   assert.equal(c.arpReplies, 2);
   const frames = await tsharkDecode([reply]);
   assert.equal(frames[0]!.protocols, 'eth:ethertype:arp');
@@ -79,20 +80,20 @@ test('ARP for the gateway (or any other address) is answered with our MAC', asyn
 
 test('ARP for the guest itself, gratuitous ARP and probes get no answer', () => {
   const c = newCounters();
-  assert.equal(respond(cfg, arpRequest(G4, parseIpv4('10.0.2.3')!), c).length, 0);
-  assert.equal(respond(cfg, arpRequest(G4, G4), c).length, 0);
-  assert.equal(respond(cfg, arpRequest(GW4, parseIpv4('0.0.0.0')!), c).length, 0);
+  assert.equal(respond(cfg, parseGuestFrame(arpRequest(G4, parseIpv4('10.0.2.3')!)), c).length, 0);
+  assert.equal(respond(cfg, parseGuestFrame(arpRequest(G4, G4)), c).length, 0);
+  assert.equal(respond(cfg, parseGuestFrame(arpRequest(GW4, parseIpv4('0.0.0.0')!)), c).length, 0);
   assert.equal(c.ignored, 3);
 });
 
 test('echo to the gateway is answered; echo elsewhere is not ours to answer', async () => {
   const c = newCounters();
-  const [reply] = respond(cfg, echo4(GW4), c);
+  const [reply] = respond(cfg, parseGuestFrame(echo4(GW4)), c);
   assert.ok(reply);
   assert.equal(reply[14 + 20], 0); // echo reply
   assert.deepEqual(reply.subarray(26, 30), GW4);
   assert.deepEqual(reply.subarray(30, 34), G4);
-  assert.equal(respond(cfg, echo4(parseIpv4('192.0.2.1')!), c).length, 0);
+  assert.equal(respond(cfg, parseGuestFrame(echo4(parseIpv4('192.0.2.1')!)), c).length, 0);
   const frames = await tsharkDecode([reply]);
   assert.equal(frames[0]!.protocols, 'eth:ethertype:ip:icmp:data');
   assert.deepEqual(tsharkProblems(frames), []);
@@ -102,18 +103,23 @@ test('neighbour solicitation for the gateway gets a solicited, overriding router
   const c = newCounters();
   const ns: Icmpv6Repr = { type: 135, target: GW6, options: [{ type: 1, mac: GUEST }] };
   const sn = solicitedNode(GW6);
-  const [na] = respond(cfg, icmp6(G6, sn, multicastMac6(sn), ns), c);
+  const [na] = respond(cfg, parseGuestFrame(icmp6(G6, sn, multicastMac6(sn), ns)), c);
   assert.ok(na);
   assert.equal(na[14 + 40], 136);
   assert.equal(na[14 + 40 + 4]! & 0xe0, 0xe0); // R, S, O
   assert.equal(c.neighborAdverts, 1);
   // hop limit other than 255 is dropped (RFC 4861 §7.1.1), DAD (unspecified source) ignored
-  assert.equal(respond(cfg, icmp6(G6, sn, multicastMac6(sn), ns, 64), c).length, 0);
+  assert.equal(
+    respond(cfg, parseGuestFrame(icmp6(G6, sn, multicastMac6(sn), ns, 64)), c).length,
+    0,
+  );
   assert.equal(c.drops.malformed, 1);
   assert.equal(
     respond(
       cfg,
-      icmp6(new Uint8Array(16), sn, multicastMac6(sn), { type: 135, target: GW6, options: [] }),
+      parseGuestFrame(
+        icmp6(new Uint8Array(16), sn, multicastMac6(sn), { type: 135, target: GW6, options: [] }),
+      ),
       c,
     ).length,
     0,
@@ -126,7 +132,7 @@ test('neighbour solicitation for the gateway gets a solicited, overriding router
 test('ICMPv6 echo to the gateway is answered', async () => {
   const c = newCounters();
   const req: Icmpv6Repr = { type: 128, ident: 7, seqNo: 3, data: new Uint8Array([1, 2, 3]) };
-  const [reply] = respond(cfg, icmp6(G6, GW6, OUR, req, 64), c);
+  const [reply] = respond(cfg, parseGuestFrame(icmp6(G6, GW6, OUR, req, 64)), c);
   assert.ok(reply);
   assert.equal(reply[14 + 40], 129);
   assert.equal(c.echoReplies6, 1);
@@ -156,7 +162,7 @@ test('random and mutated frames never throw and are all accounted for', () => {
           .map(([f, n]) => f.subarray(0, n % f.length)),
       ),
       (frame) => {
-        respond(cfg, frame, c);
+        respond(cfg, parseGuestFrame(frame), c);
       },
     ),
     { numRuns: 5000 },

@@ -1,31 +1,20 @@
 // The link-local answers bindery gives a guest by itself: ARP replies, NDP neighbour
-// advertisements and ICMP/ICMPv6 echo replies for the gateway — pure, frame in, frames out.
+// advertisements and ICMP/ICMPv6 echo replies for the gateway — pure, parsed frame in, frames out.
 //
 // This is the first piece of the translator's interface layer (architecture.md: link → wire →
 // iface → flow). It never throws on guest bytes: anything it cannot parse is counted by reason
 // and dropped. Rules follow passt (facts-passt §4): every ARP request is answered with our MAC
 // except for the guest's own address (RFC 826; duplicate-address probes must stay unanswered,
 // RFC 5227 §2.1.1), and neighbour solicitations likewise (RFC 4861 §7.2.4).
-import { EthernetView, EtherType, isBroadcastMac } from '../../wire/ethernet.js';
-import { ArpView, ArpOp, parseArp } from '../../wire/arp.js';
-import { Ipv4View, IpProtocol, parseIpv4 } from '../../wire/ipv4.js';
-import { Ipv6View, walkIpv6, multicastMac6 } from '../../wire/ipv6.js';
-import {
-  Icmpv4View,
-  parseIcmpv4,
-  emitIcmpv4,
-  icmpv4BufferLen,
-  type Icmpv4Repr,
-} from '../../wire/icmpv4.js';
-import {
-  Icmpv6View,
-  parseIcmpv6,
-  emitIcmpv6,
-  icmpv6BufferLen,
-  type Icmpv6Repr,
-} from '../../wire/icmpv6.js';
+import { EtherType, isBroadcastMac } from '../../wire/ethernet.js';
+import { ArpOp } from '../../wire/arp.js';
+import { IpProtocol } from '../../wire/ipv4.js';
+import { multicastMac6 } from '../../wire/ipv6.js';
+import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Repr } from '../../wire/icmpv4.js';
+import { emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../../wire/icmpv6.js';
 import { buildArpFrame, buildIpv4Frame, buildIpv6Frame } from '../../wire/build.js';
-import { isWireError, type WireErrorKind, type Mac } from '../../wire/common.js';
+import type { WireErrorKind, Mac } from '../../wire/common.js';
+import { failedAt, type GuestPacket } from './packet.js';
 
 /** What the responder answers for. */
 export interface ResponderConfig {
@@ -75,14 +64,15 @@ function eq(a: Uint8Array, b: Uint8Array | undefined): boolean {
 /**
  * Handles one frame from the guest and returns the frames to send back (possibly none).
  * Counters are updated in place.
+ *
+ * @param cfg - What to answer for.
+ * @param p - The guest frame, parsed (iface/packet.ts); read, never parsed again.
+ * @param c - Counters, updated in place.
+ * @returns The reply frames.
  */
-export function respond(
-  cfg: ResponderConfig,
-  frame: Uint8Array,
-  c: ResponderCounters,
-): Uint8Array[] {
+export function respond(cfg: ResponderConfig, p: GuestPacket, c: ResponderCounters): Uint8Array[] {
   c.rxFrames++;
-  const out = answer(cfg, frame, c);
+  const out = answer(cfg, p, c);
   c.txFrames += out.length;
   return out;
 }
@@ -92,16 +82,14 @@ function drop(c: ResponderCounters, kind: WireErrorKind): Uint8Array[] {
   return [];
 }
 
-function answer(cfg: ResponderConfig, frame: Uint8Array, c: ResponderCounters): Uint8Array[] {
-  const eth = EthernetView.checked(frame);
-  if (isWireError(eth)) return drop(c, eth.kind);
+function answer(cfg: ResponderConfig, p: GuestPacket, c: ResponderCounters): Uint8Array[] {
+  const eth = p.eth;
+  if (!eth) return drop(c, p.error ?? 'malformed');
   const guestMac = eth.src.slice();
-  switch (eth.ethertype) {
+  switch (p.ethertype) {
     case EtherType.Arp: {
-      const v = ArpView.checked(eth.payload());
-      if (isWireError(v)) return drop(c, v.kind);
-      const arp = parseArp(v);
-      if (isWireError(arp)) return drop(c, arp.kind);
+      const arp = p.arp;
+      if (!arp) return drop(c, failedAt(p, 'net') ?? 'malformed');
       if (arp.operation !== ArpOp.Request) return ignore(c);
       // Gratuitous ARP / probes (sender = target, or sender 0.0.0.0) and the guest's own address.
       if (eq(arp.targetIp, arp.senderIp) || eq(arp.targetIp, cfg.guest4)) return ignore(c);
@@ -118,47 +106,46 @@ function answer(cfg: ResponderConfig, frame: Uint8Array, c: ResponderCounters): 
       ];
     }
     case EtherType.Ipv4: {
-      const v = Ipv4View.checked(eth.payload());
-      if (isWireError(v)) return drop(c, v.kind);
-      const ip = parseIpv4(v);
-      if (isWireError(ip)) return drop(c, ip.kind);
-      if (ip.protocol !== IpProtocol.Icmp || ip.fragment || !eq(ip.dst, cfg.gateway4))
+      const net = failedAt(p, 'net');
+      if (net) return drop(c, net);
+      if (p.protocol !== IpProtocol.Icmp || p.fragment || !eq(p.dst, cfg.gateway4))
         return ignore(c);
-      const iv = Icmpv4View.checked(v.payload());
-      if (isWireError(iv)) return drop(c, iv.kind);
+      const l4 = failedAt(p, 'l4');
+      if (l4) return drop(c, l4);
       // Only echo requests are ours to answer; other ICMP is not an error, just not for us.
-      if (iv.type !== 8) return ignore(c);
-      const icmp = parseIcmpv4(iv);
-      if (isWireError(icmp)) return drop(c, icmp.kind);
-      if (icmp.type !== 8) return ignore(c);
+      if (p.icmp4?.type !== 8) return ignore(c);
+      const msg = failedAt(p, 'msg');
+      if (msg) return drop(c, msg);
+      const icmp = p.icmp4Msg;
+      if (icmp?.type !== 8) return ignore(c);
       const reply: Icmpv4Repr = { type: 0, ident: icmp.ident, seqNo: icmp.seqNo, data: icmp.data };
       c.echoReplies4++;
       return [
         buildIpv4Frame(
           cfg.ourMac,
           guestMac,
-          { src: ip.dst, dst: ip.src, protocol: IpProtocol.Icmp },
+          { src: p.dst, dst: p.src, protocol: IpProtocol.Icmp },
           icmpv4BufferLen(reply),
           (b) => emitIcmpv4(reply, b),
         ),
       ];
     }
     case EtherType.Ipv6: {
-      const v = Ipv6View.checked(eth.payload());
-      if (isWireError(v)) return drop(c, v.kind);
-      const up = walkIpv6(v);
-      if (isWireError(up)) return drop(c, up.kind);
-      if (up.protocol !== IpProtocol.Icmpv6 || up.fragment) return ignore(c);
-      const src = v.src.slice();
-      const dst = v.dst.slice();
-      const iv = Icmpv6View.checked(v.buf.subarray(up.offset, up.offset + up.length));
-      if (isWireError(iv)) return drop(c, iv.kind);
+      const net = failedAt(p, 'net');
+      if (net) return drop(c, net);
+      if (p.protocol !== IpProtocol.Icmpv6 || p.fragment) return ignore(c);
+      const src = p.src;
+      const dst = p.dst;
+      const l4 = failedAt(p, 'l4');
+      if (l4) return drop(c, l4);
       // Only NS and echo requests are ours to answer (MLD reports, RS etc. are not errors).
-      if (iv.type !== 135 && iv.type !== 128) return ignore(c);
-      const icmp = parseIcmpv6(iv, src, dst);
-      if (isWireError(icmp)) return drop(c, icmp.kind);
-      if (icmp.type === 135) return neighborAdvert(cfg, c, v.hopLimit, src, guestMac, icmp.target);
-      if (icmp.type === 128 && cfg.gateways6.some((g) => eq(dst, g))) {
+      const t = p.icmp6?.type;
+      if (t !== 135 && t !== 128) return ignore(c);
+      const msg = failedAt(p, 'msg');
+      if (msg) return drop(c, msg);
+      const icmp = p.icmp6Msg;
+      if (icmp?.type === 135) return neighborAdvert(cfg, c, p.hopLimit, src, guestMac, icmp.target);
+      if (icmp?.type === 128 && cfg.gateways6.some((g) => eq(dst, g))) {
         const reply: Icmpv6Repr = {
           type: 129,
           ident: icmp.ident,
