@@ -7,7 +7,7 @@ import { buildIpv4Frame } from '../../src/wire/build.js';
 import { emitUdp, UdpView, parseUdp, UDP_HEADER_LEN, l4PseudoSum } from '../../src/wire/udp.js';
 import { IpProtocol } from '../../src/wire/ipv4.js';
 import { completePartialChecksum, fold16 } from '../../src/wire/checksum.js';
-import { guestPacket } from '../../src/usernet/iface/guest-packet.js';
+import { acceptPacket, parseGuestFrame } from '../../src/usernet/iface/packet.js';
 import { isWireError, parseIpv4, parseMac } from '../../src/wire/common.js';
 import { checksumPlaces } from '../../src/usernet/link/tap.js';
 
@@ -65,8 +65,8 @@ test(
       ignored: 0,
       drops: { truncated: 0, malformed: 0, 'bad-checksum': 0, unsupported: 0 },
     };
-    const p = guestPacket(udp.frame, 4, IpProtocol.Udp, c);
-    assert.ok(p);
+    const p = parseGuestFrame(udp.frame);
+    assert.ok(acceptPacket(p, 4, IpProtocol.Udp, c));
     const v = UdpView.checked(p.l4);
     assert.ok(!isWireError(v));
     assert.ok(!isWireError(parseUdp(v, p.src, p.dst)), 'the completed checksum verifies');

@@ -13,7 +13,11 @@ import {
   type TcpDeps,
 } from '../../src/usernet/flow/tcp/index.js';
 import { FlowTable } from '../../src/usernet/flow/table.js';
-import { guestPacket, type ServiceCounters } from '../../src/usernet/iface/guest-packet.js';
+import {
+  acceptPacket,
+  parseGuestFrame,
+  type ServiceCounters,
+} from '../../src/usernet/iface/packet.js';
 import { IpProtocol } from '../../src/wire/ipv4.js';
 import {
   TcpView,
@@ -43,8 +47,11 @@ function counters(): ServiceCounters {
 
 function decode(frame: Uint8Array, family: 4 | 6): Seg {
   const c = counters();
-  const p = guestPacket(frame, family, IpProtocol.Tcp, c);
-  assert.ok(p, `a TCP/IPv${family} frame (${JSON.stringify(c)})`);
+  const p = parseGuestFrame(frame);
+  assert.ok(
+    acceptPacket(p, family, IpProtocol.Tcp, c),
+    `a TCP/IPv${family} frame (${JSON.stringify(c)})`,
+  );
   const v = TcpView.checked(p.l4);
   assert.ok(!isWireError(v));
   const r = parseTcp(v, p.src, p.dst);
@@ -54,7 +61,7 @@ function decode(frame: Uint8Array, family: 4 | 6): Seg {
     src: Buffer.from(p.src).toString('hex'),
     dst: Buffer.from(p.dst).toString('hex'),
     data: Buffer.from(v.payload()),
-    ethDst: p.eth.dst.slice(),
+    ethDst: p.eth!.dst.slice(),
   };
 }
 

@@ -21,7 +21,7 @@ import {
   type MemoryTcpOptions,
   type TcpPeer,
 } from '../host/memory.js';
-import { guestPacket, type ServiceCounters } from '../iface/guest-packet.js';
+import { acceptPacket, parseGuestFrame, type ServiceCounters } from '../iface/packet.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import {
   TcpView,
@@ -51,8 +51,11 @@ function counters(): ServiceCounters {
 
 function decode(frame: Uint8Array, family: 4 | 6): Seg {
   const c = counters();
-  const p = guestPacket(frame, family, IpProtocol.Tcp, c);
-  assert.ok(p, `a TCP/IPv${family} frame (${JSON.stringify(c)})`);
+  const p = parseGuestFrame(frame);
+  assert.ok(
+    acceptPacket(p, family, IpProtocol.Tcp, c),
+    `a TCP/IPv${family} frame (${JSON.stringify(c)})`,
+  );
   const v = TcpView.checked(p.l4);
   assert.ok(!isWireError(v));
   const r = parseTcp(v, p.src, p.dst);
@@ -62,7 +65,7 @@ function decode(frame: Uint8Array, family: 4 | 6): Seg {
     src: Buffer.from(p.src).toString('hex'),
     dst: Buffer.from(p.dst).toString('hex'),
     data: Buffer.from(v.payload()),
-    ethDst: p.eth.dst.slice(),
+    ethDst: p.eth!.dst.slice(),
   };
 }
 

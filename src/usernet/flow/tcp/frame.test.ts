@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { buildSegment, retarget, segmentTemplate } from './frame.js';
-import { guestPacket, type ServiceCounters } from '../../iface/guest-packet.js';
+import { acceptPacket, parseGuestFrame, type ServiceCounters } from '../../iface/packet.js';
 import { IpProtocol } from '../../../wire/ipv4.js';
 import { TcpView, parseTcp, TcpFlag } from '../../../wire/tcp.js';
 import { isWireError } from '../../../wire/common.js';
@@ -18,8 +18,8 @@ const counters = (): ServiceCounters => ({
 
 function parse(frame: Uint8Array, family: 4 | 6) {
   const c = counters();
-  const p = guestPacket(frame, family, IpProtocol.Tcp, c);
-  assert.ok(p, JSON.stringify(c)); // the IPv4 header checksum is verified here
+  const p = parseGuestFrame(frame);
+  assert.ok(acceptPacket(p, family, IpProtocol.Tcp, c), JSON.stringify(c)); // the IPv4 header checksum is verified here
   const v = TcpView.checked(p.l4);
   assert.ok(!isWireError(v));
   const r = parseTcp(v, p.src, p.dst);
@@ -55,8 +55,8 @@ test('segments parse back field for field, IPv4 and IPv6, with any payload', () 
           sack ?? undefined,
         );
         const { p, r, payload: got } = parse(f, family);
-        assert.deepEqual([...p.eth.dst], [...MAC_B]);
-        assert.deepEqual([...p.eth.src], [...MAC_A]);
+        assert.deepEqual([...p.eth!.dst], [...MAC_B]);
+        assert.deepEqual([...p.eth!.src], [...MAC_A]);
         assert.equal(p.hopLimit, 64);
         assert.equal(r.srcPort, 443);
         assert.equal(r.dstPort, 50000);
@@ -109,7 +109,7 @@ test('retarget changes the destination MAC of later segments', () => {
   const t = segmentTemplate(6, MAC_A, MAC_B, V6_A, V6_B, 1, 2);
   retarget(t, MAC_A);
   const { p } = parse(buildSegment(t, { seq: 0, ack: 0, flags: TcpFlag.ACK, window: 1 }, 0), 6);
-  assert.deepEqual([...p.eth.dst], [...MAC_A]);
+  assert.deepEqual([...p.eth!.dst], [...MAC_A]);
 });
 
 test('tshark decodes a handshake, data with SACK and a FIN without problems', async () => {
@@ -178,7 +178,10 @@ test('partial templates leave the pseudo-header sum for the link to complete', (
     );
     const l4 = t.l4;
     const c = counters();
-    assert.ok(guestPacket(f, family, IpProtocol.Tcp, c), 'the IP header is complete');
+    assert.ok(
+      acceptPacket(parseGuestFrame(f), family, IpProtocol.Tcp, c),
+      'the IP header is complete',
+    );
     const v = TcpView.checked(f.subarray(l4));
     assert.ok(!isWireError(v));
     assert.equal(v.checksumOk(family === 4 ? V4_A : V6_A, family === 4 ? V4_B : V6_B), false);
