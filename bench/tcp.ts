@@ -49,8 +49,9 @@ import { Lab, type LabProcess, type Netns } from '../test/lab/lab.js';
 import { pastaArgv } from '../test/lab/tcp-tools.js';
 import { median, quantile } from './stats.js';
 
-const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/bindery.js', import.meta.url));
+/** The CLI from source (BINDERY_BENCH_BINDERY=src): the same entry, run through tsx. */
+const SRC_BIN = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
 /** Run the compiled CLI (`npm run build` first), as deployed, unless BINDERY_BENCH_BINDERY=src. */
 const FROM_DIST = process.env.BINDERY_BENCH_BINDERY !== 'src';
 const LOAD = ['python3', fileURLToPath(new URL('./tcpload.py', import.meta.url))];
@@ -274,7 +275,7 @@ async function makeSetup(lab: Lab, kind: Kind, profDir?: string): Promise<Setup>
       [
         process.execPath,
         ...(profDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
-        ...(FROM_DIST ? [BIN, 'passt'] : ['--import', 'tsx', ENTRY]),
+        ...(FROM_DIST ? [BIN, 'passt'] : ['--import', 'tsx', SRC_BIN, 'passt']),
         '-f',
         '--tap',
         'tap0',

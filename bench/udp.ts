@@ -15,7 +15,7 @@ import { Lab, type LabProcess, type Netns } from '../test/lab/lab.js';
 import { pastaArgv } from '../test/lab/tcp-tools.js';
 import { median, quantile } from './stats.js';
 
-const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/bindery.js', import.meta.url));
 const GUEST_ADDR = '10.0.2.15';
 const GW = '10.0.2.2';
 const MTU = 65520;
@@ -82,9 +82,8 @@ async function makePair(lab: Lab, kind: Kind): Promise<Setup> {
     proc = lab.spawn(pod, [
       process.execPath,
       ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
-      '--import',
-      'tsx',
-      ENTRY,
+      BIN,
+      'passt',
       '-f',
       '--tap',
       'tap0',
