@@ -85,7 +85,7 @@ export class CappedLogFile implements LineSink {
   dropped = 0;
 
   /**
-   * @param path - The file; truncated when the first line is written.
+   * @param path - The file; opened and truncated at once (asynchronously).
    * @param maxBytes - Size cap.
    * @param header - First line of the file (and of each truncation notice).
    */
@@ -93,7 +93,9 @@ export class CappedLogFile implements LineSink {
     readonly path: string,
     readonly maxBytes: number,
     private readonly header: string,
-  ) {}
+  ) {
+    this.kick(); // open, truncate and write the header now, as passt does at start
+  }
 
   write(line: string): void {
     if (this.closed || this.failed) {
@@ -106,7 +108,8 @@ export class CappedLogFile implements LineSink {
 
   /** Starts the writer unless it runs (it re-checks the queue when it ends). */
   private kick(): void {
-    if (this.draining || this.queue.length === 0 || this.failed) return;
+    if (this.draining || this.failed || this.closed) return;
+    if (this.queue.length === 0 && this.handle) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
       this.kick();
