@@ -76,7 +76,7 @@ export function binderyArgv(peer: Peer, guest: Netns, profDir?: string): string[
   return [
     process.execPath,
     ...(profDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
-    ...(entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry, 'passt']),
+    ...(entry.endsWith('.ts') ? ['--import', 'tsx', entry, 'passt'] : [entry, 'passt']),
     '-f',
     '--tap',
     'tap0',

@@ -66,7 +66,8 @@ import {
 } from './setups.js';
 import { median, quantile } from './stats.js';
 
-const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
+/** The CLI from source, for BINDERY_BENCH_BINDERY=src (run through tsx). */
+const ENTRY = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
 const LOAD = ['python3', fileURLToPath(new URL('./tcpload.py', import.meta.url))];
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECONDS = Number(process.env.BINDERY_BENCH_NET_SECONDS ?? 5);

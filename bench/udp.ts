@@ -32,7 +32,8 @@ import {
 import { resolvePeers, selectKinds, type Kind } from './peers.js';
 import { GW, lastLine, POD_ADDR, type Setup, sleep } from './setups.js';
 import { median, quantile } from './stats.js';
-const ENTRY = fileURLToPath(new URL('../src/cli/commands/passt.ts', import.meta.url));
+/** The CLI from source, for BINDERY_BENCH_BINDERY=src (run through tsx). */
+const ENTRY = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
 const ECHO_PORT = 7777;
 const BLAST_PORT = 5301;
 const SECONDS = Number(process.env.BINDERY_BENCH_NET_SECONDS ?? 5);

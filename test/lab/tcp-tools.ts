@@ -100,7 +100,7 @@ export interface TcpLinkOptions {
   readonly binderyArgs?: readonly string[];
 }
 
-const ENTRY = fileURLToPath(new URL('../../src/cli/commands/passt.ts', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
 
 /**
  * Creates the pod and guest namespaces, starts the translator on a tap in the guest and waits
@@ -136,9 +136,8 @@ export async function startTcpLink(lab: Lab, opts: TcpLinkOptions): Promise<TcpL
       pod,
       [
         process.execPath,
-        '--import',
-        'tsx',
-        ENTRY,
+        BIN,
+        'passt',
         '-f',
         '--tap',
         tap,

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { Lab, labSkipReason } from '../lab/lab.js';
 import { bootGuest, qemuSkipReason } from '../lab/qemu.js';
 
-const ENTRY = fileURLToPath(new URL('../../src/cli/commands/passt.ts', import.meta.url));
-const PASST = [process.execPath, '--import', 'tsx', ENTRY];
+const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
+const PASST = [process.execPath, BIN, 'passt'];
 const ECHO_PORT = 7777;
 const INBOUND_PORT = 7008;
 

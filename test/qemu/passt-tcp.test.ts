@@ -32,8 +32,8 @@ import type { Guest } from '../lab/qemu.js';
 import { programWithLibraries } from '../lab/initramfs.js';
 import type { CpioEntry } from '../lab/initramfs.js';
 
-const ENTRY = fileURLToPath(new URL('../../src/cli/commands/passt.ts', import.meta.url));
-const PASST = [process.execPath, '--import', 'tsx', ENTRY];
+const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
+const PASST = [process.execPath, BIN, 'passt'];
 const USE_PASST = process.env.BINDERY_QEMU_TCP_DAEMON === 'passt';
 const DAEMON = USE_PASST ? 'passt' : 'bindery passt';
 

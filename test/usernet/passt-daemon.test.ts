@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, labSkipReason, uniqueIfName } from '../lab/lab.js';
 import { run } from '../../src/cli/main.js';
-import { firstFreeSocketPath } from '../../src/cli/commands/passt.js';
+import { firstFreeSocketPath } from '../../src/runner/passt.js';
 import { createServer, type AddressInfo } from 'node:net';
 import { buildArpFrame } from '../../src/wire/build.js';
 import { ArpOp, ArpView, parseArp } from '../../src/wire/arp.js';
@@ -17,8 +17,8 @@ import { EthernetView, EtherType } from '../../src/wire/ethernet.js';
 import { formatIpv4, formatMac, isWireError, parseIpv4, parseMac } from '../../src/wire/common.js';
 
 const skip = labSkipReason();
-const ENTRY = fileURLToPath(new URL('../../src/cli/commands/passt.ts', import.meta.url));
-const PASST = [process.execPath, '--import', 'tsx', ENTRY];
+const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
+const PASST = [process.execPath, BIN, 'passt'];
 const GUEST = parseMac('52:54:00:12:34:56')!;
 
 function arpRequest(): Uint8Array {

@@ -19,8 +19,8 @@ import type { DhcpRepr } from '../../src/wire/dhcp.js';
 import { parseIpv4, parseIpv6, parseMac } from '../../src/wire/common.js';
 
 const skip = labSkipReason();
-const ENTRY = fileURLToPath(new URL('../../src/cli/commands/passt.ts', import.meta.url));
-const PASST = [process.execPath, '--import', 'tsx', ENTRY];
+const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
+const PASST = [process.execPath, BIN, 'passt'];
 const FUZZ_FRAMES = 100_000;
 
 const GUEST_MAC = parseMac('52:54:00:12:34:56')!;

@@ -1,66 +1,24 @@
-// `bindery passt [OPTIONS]`: the passt-compatible translator daemon (options in passt's spelling), foreground or detached.
+// `bindery passt [OPTIONS]`: parses passt's argv, builds the process edge and hands over to the daemon runner.
 //
-// Life of the command:
-//   1. parse (parsePasstArgs; usage errors → exit 2 before anything starts),
-//   2. without -f: start this same command again with -f added, detached, stdio to /dev/null
-//      or --log-file, and wait until the child reports on a pipe (fd 3, named by the
-//      BINDERY_PASST_READY_FD environment variable) that it is serving; then print the socket
-//      path and QEMU's command line (unless -q) and exit 0. The child's start-up error is
-//      reported by the parent (exit 1),
-//   3. with -f (or as that child): open the guest link (the stream socket, by default the first
-//      /tmp/passt_N.socket nothing accepts on, or --tap NAME --netns PATH), start the daemon,
-//      write the --pid file, report readiness, and serve until SIGTERM/SIGINT or, with
-//      --one-off, until the guest leaves; then close the link (removing the socket file) and
-//      remove the pid file.
-// Process-wide things (signals, clock, argv to re-run ourselves) are built here at the edge.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { lstat, readFile, unlink, writeFile } from 'node:fs/promises';
-import { createConnection } from 'node:net';
-import type { Socket } from 'node:net';
-import { pathToFileURL } from 'node:url';
+// The daemon's life (detach and readiness, the guest link, logging, signals) is in
+// runner/passt.ts; the argv grammar in cli/passt-args.ts. Here: `--version`, usage errors
+// (thrown as UsageError; the CLI prints one line and exits 2), and the real process's edge.
 import type { Command } from 'commander';
 import type { CliIo } from '../main.js';
-import { BinderyError, ErrorCode, UsageError } from '../../errors.js';
 import { binderyVersion } from '../../version.js';
-import { parsePasstArgs, resolveConfig, type PasstOptions } from '../../usernet/conf.js';
-import { readHostInfo } from '../../usernet/hostinfo.js';
-import { StreamLink } from '../../usernet/link/stream.js';
-import { tapLink } from '../../usernet/link/tap.js';
-import type { GuestLink } from '../../usernet/link/types.js';
-import { PasstDaemon, type Clock, type L4Hooks, type L4Deps } from '../../usernet/passt.js';
-import { impairLink, parseImpairSpec } from '../../usernet/link/impair.js';
-import { TcpTranslator } from '../../usernet/flow/tcp/index.js';
-import { nativeHost, type HostSockets } from '../../usernet/host/index.js';
-import { UdpTranslator } from '../../usernet/flow/udp.js';
-import { PingTranslator } from '../../usernet/flow/icmp.js';
-import {
-  parseEphemeralRange,
-  resolvePortMap,
-  DEFAULT_EPHEMERAL,
-  type EphemeralRange,
-  type PortSpec,
-} from '../../usernet/fwd/portspec.js';
+import { parsePasstArgs } from '../passt-args.js';
+import { READY_FD_ENV, runPasstDaemon, type PasstEdge } from '../../runner/passt.js';
 
-/** Environment variable naming the fd a detached child reports readiness on. */
-export const READY_FD_ENV = 'BINDERY_PASST_READY_FD';
-/** Environment variable that impairs the guest link like netem (link/impair.ts), for tests. */
-export const IMPAIR_ENV = 'BINDERY_IMPAIR';
-/** How long the parent waits for a detached child to be serving. */
-const READY_TIMEOUT_MS = 20_000;
-
-/** What `runPasst` takes from the process (the CLI edge builds it; tests may replace parts). */
-export interface PasstEdge {
-  readonly io: CliIo;
-  /** The command line that runs this same command again, plus `extra` arguments. */
-  selfArgv(extra: readonly string[]): readonly string[];
-  /** The fd to report readiness on when this process is a detached child. */
-  readonly readyFd: number | undefined;
-  readonly pid: number;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly clock: Clock;
-  /** Calls `fn` once on SIGTERM or SIGINT; returns a function that unregisters it. */
-  onShutdownSignal(fn: () => void): () => void;
+/** Registers `fn` for each of `signals`; returns a function that unregisters it. */
+function onSignals(signals: readonly NodeJS.Signals[], fn: () => void, once: boolean) {
+  const h = (): void => fn();
+  for (const s of signals) {
+    if (once) process.once(s, h);
+    else process.on(s, h);
+  }
+  return () => {
+    for (const s of signals) process.off(s, h);
+  };
 }
 
 /** The edge of a real process. */
@@ -84,326 +42,9 @@ export function processEdge(io: CliIo): PasstEdge {
       setTimer: (fn, ms) => setTimeout(fn, ms),
       clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
     },
-    onShutdownSignal(fn) {
-      const h = (): void => fn();
-      process.once('SIGTERM', h);
-      process.once('SIGINT', h);
-      return () => {
-        process.off('SIGTERM', h);
-        process.off('SIGINT', h);
-      };
-    },
+    onShutdownSignal: (fn) => onSignals(['SIGTERM', 'SIGINT'], fn, true),
+    onCountersSignal: (fn) => onSignals(['SIGUSR1'], fn, false),
   };
-}
-
-/** QEMU's options for a stream socket at `path` (passt's hint, qemu ≥ 7.2). */
-export function qemuHint(path: string): string {
-  return `-device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=${path}`;
-}
-
-function accepts(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createConnection({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-}
-
-/**
- * The first socket path `pathOf(n)`, n = 1…max, where nothing accepts connections and nothing
- * but a (stale) socket exists (passt's `/tmp/passt_%i.socket` probing, `sock_unix()`).
- *
- * @param pathOf - The path for index n; default `/tmp/passt_n.socket`.
- * @param max - Highest index tried (passt: 99).
- * @returns The path.
- * @throws BinderyError (Link) when every path is taken.
- */
-export async function firstFreeSocketPath(
-  pathOf: (n: number) => string = (n) => `/tmp/passt_${n}.socket`,
-  max = 99,
-): Promise<string> {
-  for (let n = 1; n <= max; n++) {
-    const p = pathOf(n);
-    try {
-      const st = await lstat(p);
-      if (!st.isSocket()) continue;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return p;
-      continue;
-    }
-    if (!(await accepts(p))) return p;
-  }
-  throw new BinderyError(ErrorCode.Link, `no free socket path from ${pathOf(1)} to ${pathOf(max)}`);
-}
-
-/** A line logger: to --log-file when given, to stderr with --debug, else nowhere. */
-function logger(opts: PasstOptions, io: CliIo): (msg: string) => void {
-  if (opts.logFile !== undefined) {
-    const path = opts.logFile;
-    return (msg) => {
-      try {
-        const fd = openSync(path, 'a');
-        try {
-          writeSync(fd, `${new Date().toISOString()} ${msg}\n`);
-        } finally {
-          closeSync(fd);
-        }
-      } catch {
-        // logging must not take the daemon down
-      }
-    };
-  }
-  return opts.debug ? (msg) => io.err(`passt: ${msg}\n`) : () => {};
-}
-
-/** The L4 hooks of the real daemon, plus the inbound sockets' bind result. */
-export interface FlowTranslators extends L4Hooks {
-  /** Settles when every `-t`/`-u` socket is bound; rejects with the first bind error. */
-  readonly listening: Promise<void>;
-  /** The TCP translator (for counters). */
-  readonly tcpTranslator: TcpTranslator;
-}
-
-/** Groups the enabled specs by bind address (one port map per address). */
-function byBindAddr(specs: readonly PortSpec[]): Map<string | undefined, PortSpec[]> {
-  const byAddr = new Map<string | undefined, PortSpec[]>();
-  for (const spec of specs) {
-    if (spec.mode === 'none') continue;
-    byAddr.set(spec.addr, [...(byAddr.get(spec.addr) ?? []), spec]);
-  }
-  return byAddr;
-}
-
-/**
- * The L4 hooks of the real daemon: flow/tcp.ts, flow/udp.ts and flow/icmp.ts translators
- * sharing the daemon's flow table, with `-t` and `-u` forwards bound (one socket per port, per
- * bind address).
- *
- * @param deps - What the daemon gives its translators.
- * @param log - Sink for the translators' one-off warnings.
- * @param udpPorts - The `-u` specs (empty: no inbound UDP).
- * @param ephemeral - The host's ephemeral port range ("all" leaves it out).
- * @param tcpPorts - The `-t` specs (empty: no inbound TCP).
- * @param host - The pod's sockets (usernet/host).
- * @returns The hooks.
- */
-export function flowTranslators(
-  deps: L4Deps,
-  log: (msg: string) => void,
-  udpPorts: readonly PortSpec[] = [],
-  ephemeral: EphemeralRange = DEFAULT_EPHEMERAL,
-  tcpPorts: readonly PortSpec[] = [],
-  host: HostSockets = nativeHost(),
-): FlowTranslators {
-  const fdeps = { ...deps, log, host };
-  const udp = new UdpTranslator(fdeps);
-  const ping = new PingTranslator(fdeps);
-  const tcp = new TcpTranslator(fdeps);
-  const listening = Promise.all([
-    ...[...byBindAddr(udpPorts)].map(([addr, specs]) =>
-      udp.listen(resolvePortMap(specs, ephemeral), addr),
-    ),
-    ...[...byBindAddr(tcpPorts)].map(([addr, specs]) =>
-      tcp.listen(resolvePortMap(specs, ephemeral), addr),
-    ),
-  ]).then(() => undefined);
-  listening.catch(() => {}); // observed by the caller; never an unhandled rejection
-  return {
-    listening,
-    udp: (family, src, dst, srcPort, dstPort, payload) =>
-      udp.fromGuest(family, src, dst, srcPort, dstPort, payload),
-    ping: (family, src, dst, ident, seqNo, data) =>
-      ping.fromGuest(family, src, dst, ident, seqNo, data),
-    tcp: (family, src, dst, seg, payload) => tcp.fromGuest(family, src, dst, seg, payload),
-    tcpTranslator: tcp,
-    linkDown: () => tcp.linkDown(),
-    expire: (now) => {
-      udp.expire(now);
-      ping.expire(now);
-      tcp.expire(now);
-    },
-    close: async () => {
-      udp.close();
-      ping.close();
-      await tcp.close();
-    },
-  };
-}
-
-function announce(io: CliIo, path: string): void {
-  io.out(
-    `UNIX domain socket bound at ${path}\n\nYou can now start qemu (>= 7.2):\n    kvm ... ${qemuHint(path)}\n`,
-  );
-}
-
-/** Serves in this process until a signal or (one-off) the guest leaves. Returns the exit status. */
-async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
-  const io = edge.io;
-  const log = logger(opts, io);
-  const host = readHostInfo();
-  const cfg = resolveConfig(opts, host);
-  const ephemeral = parseEphemeralRange(
-    await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => ''),
-  );
-  let translators: FlowTranslators | undefined;
-  let link: GuestLink;
-  let stream: StreamLink | undefined;
-  let where: string;
-  if (opts.tap) {
-    const { openTap } = await import('../../native/index.js');
-    const dev = openTap({
-      netns: opts.tap.netns,
-      name: opts.tap.name,
-      up: true,
-      offload: opts.tapOffload,
-      reuseRx: true,
-      ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
-    });
-    link = tapLink(dev);
-    where = `tap ${dev.name} in ${opts.tap.netns}`;
-  } else if (opts.fd !== undefined) {
-    stream = StreamLink.adopt(opts.fd);
-    link = stream;
-    where = stream.path;
-  } else {
-    const path = opts.socketPath ?? (await firstFreeSocketPath());
-    stream = await StreamLink.listen({ path, oneOff: opts.oneOff });
-    link = stream;
-    where = path;
-  }
-  const impair = edge.env[IMPAIR_ENV];
-  if (impair !== undefined && impair !== '') {
-    const spec = parseImpairSpec(impair);
-    if (typeof spec === 'string') {
-      await link.close();
-      throw new UsageError(spec);
-    }
-    link = impairLink(link, spec, edge.clock);
-    log(
-      `warning: ${IMPAIR_ENV} is set: the guest link loses, delays and reorders frames (${impair})`,
-    );
-  }
-  const daemon = new PasstDaemon(cfg, link, {
-    noDhcp: opts.noDhcp,
-    noDhcpv6: opts.noDhcpv6,
-    noRa: opts.noRa,
-    noNdp: opts.noNdp,
-    ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
-    hostResolvers: host.nameservers,
-    clock: edge.clock,
-    l4: (deps) =>
-      (translators = flowTranslators(deps, log, opts.udpPorts, ephemeral, opts.tcpPorts)),
-  });
-  // Keeps the event loop alive while serving (a tap's reader alone may not).
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  let wrotePid = false;
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const unregister = edge.onShutdownSignal(() => {
-    log('signal received, shutting down');
-    stop();
-  });
-  try {
-    daemon.start();
-    if (stream) {
-      const s = stream;
-      s.on('connect', () => {
-        log('guest connected');
-        daemon.linkUp();
-      });
-      s.on('disconnect', (reason) => {
-        log(`guest disconnected (${reason})`);
-        daemon.linkDown();
-      });
-      s.on('close', () => stop());
-      // An adopted --fd link is connected before these listeners exist.
-      if (s.state === 'connected') daemon.linkUp();
-    } else {
-      daemon.linkUp();
-    }
-    try {
-      await translators?.listening;
-    } catch (e) {
-      throw new BinderyError(
-        ErrorCode.Link,
-        `cannot bind a -t/--tcp-ports or -u/--udp-ports socket: ${(e as Error).message}`,
-        { cause: e },
-      );
-    }
-    if (opts.pidFile !== undefined) {
-      await writeFile(opts.pidFile, `${edge.pid}\n`);
-      wrotePid = true;
-    }
-    log(`serving ${where}`);
-    if (edge.readyFd !== undefined) {
-      try {
-        writeSync(edge.readyFd, `ready ${where}\n`);
-        closeSync(edge.readyFd);
-      } catch {
-        // the parent went away: keep serving
-      }
-    } else if (!opts.quiet) {
-      if (stream && opts.fd === undefined) announce(io, where);
-      else io.out(`serving ${where}\n`);
-    }
-    await stopped;
-  } finally {
-    unregister();
-    clearInterval(keepAlive);
-    await daemon.close();
-    if (wrotePid && opts.pidFile !== undefined) await unlink(opts.pidFile).catch(() => {});
-    log(`stopped; counters ${JSON.stringify(daemon.counters)}`);
-    if (translators) log(`tcp counters ${JSON.stringify(translators.tcpTranslator.counters)}`);
-  }
-  return 0;
-}
-
-/** Starts this command again detached with -f and waits for it to serve. */
-async function detach(opts: PasstOptions, edge: PasstEdge): Promise<number> {
-  const [cmd, ...args] = edge.selfArgv(['-f']);
-  if (cmd === undefined) throw new BinderyError(ErrorCode.Link, 'cannot find our own command');
-  const out = opts.logFile !== undefined ? openSync(opts.logFile, 'a') : 'ignore';
-  const child = spawn(cmd, args, {
-    detached: true,
-    stdio: ['ignore', out, out, 'pipe'],
-    env: { ...edge.env, [READY_FD_ENV]: '3' },
-  });
-  if (typeof out === 'number') closeSync(out);
-  const pipe = child.stdio[3] as Socket;
-  const line = await new Promise<string>((resolve) => {
-    let text = '';
-    const timer = setTimeout(() => resolve(''), READY_TIMEOUT_MS);
-    pipe.setEncoding('utf8');
-    pipe.on('data', (d: string) => {
-      text += d;
-      if (text.includes('\n')) {
-        clearTimeout(timer);
-        resolve(text.split('\n')[0]!);
-      }
-    });
-    pipe.on('close', () => {
-      clearTimeout(timer);
-      resolve(text.split('\n')[0] ?? '');
-    });
-    pipe.on('error', () => {});
-  });
-  pipe.destroy();
-  child.unref();
-  if (line.startsWith('ready ')) {
-    const where = line.slice('ready '.length);
-    if (!opts.quiet) {
-      if (opts.tap) edge.io.out(`serving ${where}\n`);
-      else announce(edge.io, where);
-    }
-    return 0;
-  }
-  if (!line.startsWith('error ') && child.exitCode === null) child.kill('SIGTERM');
-  const why = line.startsWith('error ') ? line.slice('error '.length) : 'did not start';
-  edge.io.err(`bindery: passt: ${why}\n`);
-  return 1;
 }
 
 /**
@@ -411,32 +52,14 @@ async function detach(opts: PasstOptions, edge: PasstEdge): Promise<number> {
  *
  * @returns The exit status: 0 after a clean stop or a successful detach, 1 on failure.
  * @throws UsageError on bad options (the CLI prints one line and exits 2); BinderyError on
- *   operational failures in the foreground.
+ *   operational failures in the foreground (the CLI prints it and exits 1).
  */
 export async function runPasst(argv: readonly string[], edge: PasstEdge): Promise<number> {
   if (argv.includes('--version')) {
     edge.io.out(`bindery passt ${binderyVersion()}\n`);
     return 0;
   }
-  const opts = parsePasstArgs(argv);
-  // With --fd the connected descriptor belongs to this process: serve it here (a detached
-  // child would not inherit it).
-  if (!opts.foreground && opts.fd === undefined && edge.readyFd === undefined)
-    return detach(opts, edge);
-  if (edge.readyFd === undefined) return serve(opts, edge);
-  const fd = edge.readyFd;
-  try {
-    return await serve(opts, edge);
-  } catch (e) {
-    // A detached child reports its start-up failure to the waiting parent.
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    try {
-      writeSync(fd, `error ${msg}\n`);
-    } catch {
-      // parent gone, or already reported ready
-    }
-    return 1;
-  }
+  return runPasstDaemon(parsePasstArgs(argv), edge);
 }
 
 /** Adds `bindery passt` to the program. */
@@ -451,22 +74,4 @@ export function registerPasst(program: Command, io: CliIo): void {
     .action(async (_args: string[], _opts: unknown, cmd: Command) => {
       io.setExitCode?.(await runPasst(cmd.args, processEdge(io)));
     });
-}
-
-// Run as a script (`node --import tsx src/cli/commands/passt.ts -f …`): `bindery passt` alone.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const io: CliIo = {
-    out: (t) => process.stdout.write(t),
-    err: (t) => process.stderr.write(t),
-  };
-  runPasst(process.argv.slice(2), processEdge(io)).then(
-    (code) => (process.exitCode = code),
-    (e: unknown) => {
-      const usage = e instanceof UsageError;
-      const msg = e instanceof Error ? e.message : String(e);
-      const code = e instanceof BinderyError && !usage ? ` (${e.code})` : '';
-      io.err(`bindery: ${msg}${code}\n`);
-      process.exitCode = usage ? 2 : 1;
-    },
-  );
 }

@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { XMLParser } from 'fast-xml-parser';
 import { run, type CliIo } from '../main.js';
-import { applyJsonPatch } from './render.js';
 
 const RUN = process.env.BINDERY_RUN_ID ?? 'dev';
 const FIX = fileURLToPath(new URL('../../../test/fixtures/render/', import.meta.url));
@@ -415,32 +414,4 @@ test('several VMs go to one folder each', async () => {
   );
   assert.equal(code, 0, io.stderr);
   assert.deepEqual(readdirSync(dir).sort(), ['default-vm-net-binding-passt', 'vms-masq']);
-});
-
-test('JSON patch: add with missing parents and array append, replace, remove, errors', () => {
-  const cr: Record<string, unknown> = { spec: {} };
-  assert.deepEqual(
-    applyJsonPatch(cr, [
-      { op: 'add', path: '/spec/configuration/developerConfiguration/featureGates/-', value: 'A' },
-      { op: 'add', path: '/spec/configuration/developerConfiguration/featureGates/-', value: 'B' },
-      { op: 'replace', path: '/spec/imagePullPolicy', value: 'Always' },
-      { op: 'add', path: '/spec/x~1y', value: 1 },
-      { op: 'remove', path: '/spec/x~1y' },
-    ]),
-    [],
-  );
-  assert.deepEqual(cr, {
-    spec: {
-      configuration: { developerConfiguration: { featureGates: ['A', 'B'] } },
-      imagePullPolicy: 'Always',
-    },
-  });
-  assert.deepEqual(
-    applyJsonPatch(cr, [
-      { op: 'move', path: '/spec' },
-      { op: 'add', path: 'spec' },
-      { op: 'add', path: '/spec/imagePullPolicy/x', value: 1 },
-    ]).map((e) => e.index),
-    [0, 1, 2],
-  );
 });

@@ -2,7 +2,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { parseDocument, Document } from 'yaml';
+import { parseDocument } from 'yaml';
 import { BinderyError, ErrorCode, UsageError } from '../../errors.js';
 import type { CliIo } from '../main.js';
 import { loadManifests } from '../../api/load.js';
@@ -23,16 +23,8 @@ import {
   type PlanResult,
 } from '../../plan/plan.js';
 import type { VmNetworkPlan } from '../../plan/types.js';
-import { renderPod } from '../../render/launcher-pod.js';
-import { renderDomainNetwork } from '../../render/domain-xml.js';
-import { renderCloudHypervisor } from '../../render/cloud-hypervisor.js';
-import { buildNftRuleset, nftJson, nftText } from '../../render/nftables.js';
-
-/** One output file of `render`. */
-export interface Artefact {
-  readonly name: string;
-  readonly content: string;
-}
+import { renderArtefacts, type Artefact } from '../../render/artefacts.js';
+import { applyJsonPatch, isJsonPatch, type PatchOp } from '../../api/json-patch.js';
 
 interface RenderOpts {
   for: 'kubevirt' | 'virtink';
@@ -60,82 +52,6 @@ const KUBEVIRT_CR_BASE = {
   spec: {},
 };
 
-/** A JSON patch (`kubectl patch --type=json`) operation, as the seed documents register plugins. */
-interface PatchOp {
-  readonly op: string;
-  readonly path: string;
-  readonly value?: unknown;
-}
-
-function isPatch(v: unknown): v is PatchOp[] {
-  return (
-    Array.isArray(v) &&
-    v.length > 0 &&
-    v.every((o) => o !== null && typeof o === 'object' && typeof (o as PatchOp).op === 'string')
-  );
-}
-
-/**
- * Applies a JSON patch (RFC 6902 `add`/`replace`/`remove`, missing parents created) to a
- * KubeVirt CR object.
- * @param target - the CR as plain JSON (mutated)
- * @param ops - the patch
- * @returns one message per operation that could not be applied, with its index
- */
-export function applyJsonPatch(
-  target: Record<string, unknown>,
-  ops: readonly PatchOp[],
-): Array<{ index: number; message: string }> {
-  const errors: Array<{ index: number; message: string }> = [];
-  ops.forEach((op, index) => {
-    if (typeof op.path !== 'string' || !op.path.startsWith('/')) {
-      errors.push({ index, message: `path "${String(op.path)}" is not a JSON pointer` });
-      return;
-    }
-    if (op.op !== 'add' && op.op !== 'replace' && op.op !== 'remove') {
-      errors.push({ index, message: `op "${op.op}" is not supported (add, replace, remove)` });
-      return;
-    }
-    const keys = op.path
-      .slice(1)
-      .split('/')
-      .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
-    let node: unknown = target;
-    for (let j = 0; j < keys.length - 1; j++) {
-      const k = keys[j]!;
-      const parent = node as Record<string, unknown>;
-      if (Array.isArray(parent)) {
-        node = parent[Number(k)];
-      } else {
-        if (parent[k] === undefined || parent[k] === null)
-          parent[k] = /^(-|\d+)$/.test(keys[j + 1]!) ? [] : {};
-        node = parent[k];
-      }
-      if (node === null || typeof node !== 'object') {
-        errors.push({ index, message: `path "${op.path}" goes through a non-object at "${k}"` });
-        return;
-      }
-    }
-    const last = keys[keys.length - 1]!;
-    if (Array.isArray(node)) {
-      const arr = node as unknown[];
-      const i = last === '-' ? arr.length : Number(last);
-      if (!Number.isInteger(i) || i < 0 || i > arr.length) {
-        errors.push({ index, message: `array index "${last}" is out of range in "${op.path}"` });
-        return;
-      }
-      if (op.op === 'remove') arr.splice(i, 1);
-      else if (op.op === 'replace') arr[i] = op.value;
-      else arr.splice(i, 0, op.value);
-      return;
-    }
-    const obj = node as Record<string, unknown>;
-    if (op.op === 'remove') delete obj[last];
-    else obj[last] = op.value;
-  });
-  return errors;
-}
-
 async function readInput(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
@@ -154,62 +70,6 @@ function parseNetworkStatus(text: string, file: string): NetworkStatusEntry[] {
       `${file}: not a Multus network-status list (the JSON of k8s.v1.cni.cncf.io/network-status)`,
     );
   return v as NetworkStatusEntry[];
-}
-
-function yamlText(obj: unknown, comment: string): string {
-  const doc = new Document(obj);
-  doc.commentBefore = comment;
-  return doc.toString({ lineWidth: 0 });
-}
-
-/**
- * Renders the artefacts of one plan, named as `render --out` writes them.
- * @param plan - the VM's network plan
- * @param passtVhostUser - render passt vNICs as vhost-user
- * @returns the artefacts and the renderers' warnings
- */
-export function renderArtefacts(
-  plan: VmNetworkPlan,
-  passtVhostUser = false,
-): { artefacts: Artefact[]; warnings: string[] } {
-  const artefacts: Artefact[] = [];
-  const warnings: string[] = [];
-  const pod = renderPod(plan);
-  warnings.push(...pod.warnings);
-  const podName = plan.platform === 'kubevirt' ? 'launcher-pod.yaml' : 'vm-pod.yaml';
-  artefacts.push({
-    name: podName,
-    content: yamlText(
-      pod.pod,
-      ` bindery: what the network bindings of ${plan.namespace}/${plan.vmName} add to its ${plan.platform === 'kubevirt' ? 'virt-launcher' : 'VM'} pod.\n Resource values are amounts added to the container, not totals.`,
-    ),
-  });
-  if (plan.platform === 'kubevirt') {
-    const dom = renderDomainNetwork(plan, { passtVhostUser });
-    warnings.push(...dom.warnings);
-    artefacts.push({ name: 'domain-interfaces.xml', content: dom.devicesXml });
-    if (dom.memoryBackingXml !== undefined)
-      artefacts.push({ name: 'domain-memory-backing.xml', content: dom.memoryBackingXml });
-  } else {
-    const ch = renderCloudHypervisor(plan);
-    warnings.push(...ch.warnings);
-    artefacts.push({
-      name: 'cloud-hypervisor.json',
-      content: JSON.stringify(ch.config, null, 2) + '\n',
-    });
-  }
-  const rs = buildNftRuleset(plan);
-  if (rs) {
-    artefacts.push({
-      name: 'nftables.nft',
-      content: nftText(rs, [
-        `bindery: masquerade NAT of ${plan.namespace}/${plan.vmName} (${plan.platform}); load with nft -f`,
-      ]),
-    });
-    artefacts.push({ name: 'nftables.json', content: JSON.stringify(nftJson(rs), null, 2) + '\n' });
-  }
-  artefacts.push({ name: 'plan.json', content: JSON.stringify(plan, null, 2) + '\n' });
-  return { artefacts, warnings };
 }
 
 /**
@@ -292,7 +152,7 @@ async function runRender(files: string[], opts: RenderOpts, io: CliIo): Promise<
     const text = await readInput(file);
     const asYaml = parseDocument(text);
     const v: unknown = asYaml.errors.length === 0 ? asYaml.toJS() : undefined;
-    if (isPatch(v)) {
+    if (isJsonPatch(v)) {
       patches.push({ file, ops: v });
       continue;
     }

@@ -1,0 +1,154 @@
+// Tests of passt's argv grammar for `bindery passt` (passt's and libvirt's spellings, bad usage).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parsePasstArgs } from './passt-args.js';
+import { DEFAULT_MTU, resolveConfig } from '../usernet/conf.js';
+import { UsageError } from '../errors.js';
+import { formatMac } from '../wire/common.js';
+import type { HostInfo } from '../usernet/hostinfo.js';
+
+const POD: HostInfo = {
+  routes4: [{ iface: 'eth0', gateway: '10.244.0.1', metric: 0 }],
+  routes6: [{ iface: 'eth0', gateway: 'fe80::1', metric: 1024 }],
+  addrs: new Map([
+    [
+      'eth0',
+      [
+        { family: 4, address: '10.244.0.17', prefixLen: 24, linkLocal: false },
+        { family: 6, address: 'fd10:244::17', prefixLen: 128, linkLocal: false },
+        { family: 6, address: 'fe80::17', prefixLen: 64, linkLocal: true },
+      ],
+    ],
+  ]),
+  mtus: new Map([['eth0', 1450]]),
+  nameservers: ['10.96.0.10', '127.0.0.53'],
+  search: ['default.svc.cluster.local'],
+};
+
+test('the argv libvirt and KubeVirt build is accepted', () => {
+  const o = parsePasstArgs([
+    '--one-off',
+    '--socket',
+    '/run/passt/vm-net0.socket',
+    '--mac-addr',
+    '52:54:00:d3:39:0e',
+    '--pid',
+    '/run/passt/vm-net0-passt.pid',
+    '--interface',
+    'eth0',
+    '--log-file',
+    '/var/run/kubevirt/passt.log',
+    '--tcp-ports',
+    '~15000,~15001',
+    '--udp-ports',
+    '%eth0/all',
+  ]);
+  assert.equal(o.oneOff, true);
+  assert.equal(o.socketPath, '/run/passt/vm-net0.socket');
+  assert.equal(formatMac(o.ourMac), '52:54:00:d3:39:0e');
+  assert.equal(o.iface, 'eth0');
+  assert.equal(o.tcpPorts[0]!.mode, 'all');
+  assert.equal(o.udpPorts[0]!.iface, 'eth0');
+  assert.equal(o.mtu, DEFAULT_MTU);
+});
+
+test('short options, repeats and switches', () => {
+  const o = parsePasstArgs([
+    '-f',
+    '-q',
+    '-4',
+    '-m',
+    '1500',
+    '-a',
+    '10.0.2.15',
+    '-n',
+    '24',
+    '-g',
+    '10.0.2.2',
+    '-D',
+    '1.1.1.1',
+    '-D',
+    '9.9.9.9',
+    '-S',
+    'a.example b.example',
+    '--no-dhcpv6',
+    '--no-ra',
+    '-u',
+    '53',
+    '-u',
+    '5000-5001:6000-6001',
+  ]);
+  assert.equal(o.foreground, true);
+  assert.equal(o.quiet, true);
+  assert.equal(o.ipv4Only, true);
+  assert.equal(o.mtu, 1500);
+  assert.deepEqual(o.dns, ['1.1.1.1', '9.9.9.9']);
+  assert.deepEqual(o.search, ['a.example', 'b.example']);
+  assert.equal(o.noDhcpv6, true);
+  assert.equal(o.noRa, true);
+  assert.equal(o.noDhcp, false);
+  assert.equal(o.udpPorts.length, 2);
+  assert.equal(parsePasstArgs(['-F', '3']).oneOff, true);
+  assert.equal(parsePasstArgs(['--no-map-gw']).mapHostLoopback, 'none');
+  assert.deepEqual(parsePasstArgs(['--tap', 'tap0', '--netns', '/run/netns/x']).tap, {
+    name: 'tap0',
+    netns: '/run/netns/x',
+  });
+  assert.equal(parsePasstArgs(['--tap', 't', '--netns', 'n']).tapOffload, true);
+  assert.equal(
+    parsePasstArgs(['--tap', 't', '--netns', 'n', '--no-tap-offload']).tapOffload,
+    false,
+  );
+});
+
+test('bad usage is a one-line UsageError', () => {
+  const bad: string[][] = [
+    ['--bogus'],
+    ['-m', 'big'],
+    ['-m', '70000'],
+    ['-m', '40'],
+    ['-a', 'not-an-ip'],
+    ['-M', '9a:55'],
+    ['-t', '80-70'],
+    ['-u', ''],
+    ['-D', 'x'],
+    ['-4', '-6'],
+    ['--tap', 'tap0'],
+    ['extra-argument'],
+  ];
+  for (const argv of bad) {
+    assert.throws(
+      () => parsePasstArgs(argv),
+      (e: unknown) => e instanceof UsageError && !e.message.includes('\n') && e.message.length > 0,
+      argv.join(' '),
+    );
+  }
+});
+
+test('logging options: -q, -d, --trace, --log-file, --log-size', () => {
+  const q = parsePasstArgs(['-q']);
+  assert.deepEqual([q.quiet, q.debug, q.trace, q.logSize], [true, false, false, undefined]);
+  const d = parsePasstArgs(['-d']);
+  assert.deepEqual([d.quiet, d.debug, d.trace], [false, true, false]);
+  const t = parsePasstArgs(['--trace', '-l', '/x.log', '--log-size', '65536']);
+  assert.deepEqual([t.debug, t.trace, t.logFile, t.logSize], [true, true, '/x.log', 65536]);
+  for (const argv of [
+    ['--log-size', '12'],
+    ['--log-size', 'big'],
+    ['--trace', '-q'],
+  ])
+    assert.throws(() => parsePasstArgs(argv), UsageError, argv.join(' '));
+});
+
+test('parsed options resolve: the flags reach the configuration', () => {
+  const c = resolveConfig(
+    parsePasstArgs(['-a', '192.0.2.5', '-n', '24', '-g', '192.0.2.1', '-D', 'none', '-4']),
+    POD,
+  );
+  assert.equal(c.v4?.guestAddr, '192.0.2.5');
+  assert.equal(c.v4?.prefixLen, 24);
+  assert.equal(c.v4?.gateway, '192.0.2.1');
+  assert.equal(c.v6, undefined);
+  assert.deepEqual(c.nameservers, []);
+  assert.equal(c.mtu, DEFAULT_MTU);
+});

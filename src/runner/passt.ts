@@ -1,0 +1,454 @@
+// The `bindery passt` daemon's life: detach and readiness, the guest link, the translators, logging, signals.
+//
+// Life of the daemon (`runPasstDaemon`, after the CLI parsed argv into PasstOptions):
+//   1. without -f: start this same command again with -f added, detached, stdio to /dev/null
+//      or --log-file, and wait until the child reports on a pipe (fd 3, named by the
+//      BINDERY_PASST_READY_FD environment variable) that it is serving; then print the socket
+//      path and QEMU's command line (unless -q) and return 0. The child's start-up error is
+//      reported by the parent (status 1),
+//   2. with -f (or as that child): open the guest link (the stream socket, by default the first
+//      /tmp/passt_N.socket nothing accepts on, or --tap NAME --netns PATH), start the daemon,
+//      write the --pid file, flush the log, report readiness, and serve until SIGTERM/SIGINT
+//      or, with --one-off, until the guest leaves; then close the link (removing the socket
+//      file), remove the pid file and log the counters.
+//   Counters (daemon, TCP translator, flow table) are logged at debug level every
+//   COUNTERS_INTERVAL_MS of the injected clock and at info level on SIGUSR1.
+// Process-wide things (signals, clock, argv to re-run ourselves, the ready fd) come in through
+// `PasstEdge`, which the CLI builds (cli/commands/passt.ts).
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { lstat, readFile, unlink, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { BinderyError, ErrorCode, UsageError } from '../errors.js';
+import { binderyVersion } from '../version.js';
+import { resolveConfig, type PasstOptions } from '../usernet/conf.js';
+import { readHostInfo } from '../usernet/hostinfo.js';
+import { StreamLink } from '../usernet/link/stream.js';
+import { tapLink } from '../usernet/link/tap.js';
+import type { GuestLink } from '../usernet/link/types.js';
+import { PasstDaemon, type Clock, type L4Hooks, type L4Deps } from '../usernet/passt.js';
+import { impairLink, parseImpairSpec } from '../usernet/link/impair.js';
+import { TcpTranslator } from '../usernet/flow/tcp/index.js';
+import { nativeHost, type HostSockets } from '../usernet/host/index.js';
+import { UdpTranslator } from '../usernet/flow/udp.js';
+import { PingTranslator } from '../usernet/flow/icmp.js';
+import {
+  parseEphemeralRange,
+  resolvePortMap,
+  DEFAULT_EPHEMERAL,
+  type EphemeralRange,
+  type PortSpec,
+} from '../usernet/fwd/portspec.js';
+import { openDaemonLog, passtLogLevel, type DaemonLog } from './log.js';
+
+/** Environment variable naming the fd a detached child reports readiness on. */
+export const READY_FD_ENV = 'BINDERY_PASST_READY_FD';
+/** Environment variable that impairs the guest link like netem (link/impair.ts), for tests. */
+export const IMPAIR_ENV = 'BINDERY_IMPAIR';
+/** How long the parent waits for a detached child to be serving. */
+const READY_TIMEOUT_MS = 20_000;
+/** How often the counters are logged at debug level. */
+export const COUNTERS_INTERVAL_MS = 60_000;
+
+/** Where the daemon prints (stdout and stderr of the command). */
+export interface PasstIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** What the daemon takes from the process (the CLI builds it; tests may replace parts). */
+export interface PasstEdge {
+  readonly io: PasstIo;
+  /** The command line that runs this same command again, plus `extra` arguments. */
+  selfArgv(extra: readonly string[]): readonly string[];
+  /** The fd to report readiness on when this process is a detached child. */
+  readonly readyFd: number | undefined;
+  readonly pid: number;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly clock: Clock;
+  /** Calls `fn` once on SIGTERM or SIGINT; returns a function that unregisters it. */
+  onShutdownSignal(fn: () => void): () => void;
+  /** Calls `fn` on every SIGUSR1 (log the counters now); returns a function that unregisters it. */
+  onCountersSignal(fn: () => void): () => void;
+}
+
+/** QEMU's options for a stream socket at `path` (passt's hint, qemu ≥ 7.2). */
+export function qemuHint(path: string): string {
+  return `-device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=${path}`;
+}
+
+function accepts(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * The first socket path `pathOf(n)`, n = 1…max, where nothing accepts connections and nothing
+ * but a (stale) socket exists (passt's `/tmp/passt_%i.socket` probing, `sock_unix()`).
+ *
+ * @param pathOf - The path for index n; default `/tmp/passt_n.socket`.
+ * @param max - Highest index tried (passt: 99).
+ * @returns The path.
+ * @throws BinderyError (Link) when every path is taken.
+ */
+export async function firstFreeSocketPath(
+  pathOf: (n: number) => string = (n) => `/tmp/passt_${n}.socket`,
+  max = 99,
+): Promise<string> {
+  for (let n = 1; n <= max; n++) {
+    const p = pathOf(n);
+    try {
+      const st = await lstat(p);
+      if (!st.isSocket()) continue;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return p;
+      continue;
+    }
+    if (!(await accepts(p))) return p;
+  }
+  throw new BinderyError(ErrorCode.Link, `no free socket path from ${pathOf(1)} to ${pathOf(max)}`);
+}
+
+/** The L4 hooks of the real daemon, plus the inbound sockets' bind result. */
+export interface FlowTranslators extends L4Hooks {
+  /** Settles when every `-t`/`-u` socket is bound; rejects with the first bind error. */
+  readonly listening: Promise<void>;
+  /** The TCP translator (for counters). */
+  readonly tcpTranslator: TcpTranslator;
+}
+
+/** Groups the enabled specs by bind address (one port map per address). */
+function byBindAddr(specs: readonly PortSpec[]): Map<string | undefined, PortSpec[]> {
+  const byAddr = new Map<string | undefined, PortSpec[]>();
+  for (const spec of specs) {
+    if (spec.mode === 'none') continue;
+    byAddr.set(spec.addr, [...(byAddr.get(spec.addr) ?? []), spec]);
+  }
+  return byAddr;
+}
+
+/**
+ * The L4 hooks of the real daemon: flow/tcp.ts, flow/udp.ts and flow/icmp.ts translators
+ * sharing the daemon's flow table, with `-t` and `-u` forwards bound (one socket per port, per
+ * bind address).
+ *
+ * @param deps - What the daemon gives its translators.
+ * @param log - Sink for the translators' one-off warnings.
+ * @param udpPorts - The `-u` specs (empty: no inbound UDP).
+ * @param ephemeral - The host's ephemeral port range ("all" leaves it out).
+ * @param tcpPorts - The `-t` specs (empty: no inbound TCP).
+ * @param host - The pod's sockets (usernet/host).
+ * @returns The hooks.
+ */
+export function flowTranslators(
+  deps: L4Deps,
+  log: (msg: string) => void,
+  udpPorts: readonly PortSpec[] = [],
+  ephemeral: EphemeralRange = DEFAULT_EPHEMERAL,
+  tcpPorts: readonly PortSpec[] = [],
+  host: HostSockets = nativeHost(),
+): FlowTranslators {
+  const fdeps = { ...deps, log, host };
+  const udp = new UdpTranslator(fdeps);
+  const ping = new PingTranslator(fdeps);
+  const tcp = new TcpTranslator(fdeps);
+  const listening = Promise.all([
+    ...[...byBindAddr(udpPorts)].map(([addr, specs]) =>
+      udp.listen(resolvePortMap(specs, ephemeral), addr),
+    ),
+    ...[...byBindAddr(tcpPorts)].map(([addr, specs]) =>
+      tcp.listen(resolvePortMap(specs, ephemeral), addr),
+    ),
+  ]).then(() => undefined);
+  listening.catch(() => {}); // observed by the caller; never an unhandled rejection
+  return {
+    listening,
+    udp: (family, src, dst, srcPort, dstPort, payload) =>
+      udp.fromGuest(family, src, dst, srcPort, dstPort, payload),
+    ping: (family, src, dst, ident, seqNo, data) =>
+      ping.fromGuest(family, src, dst, ident, seqNo, data),
+    tcp: (family, src, dst, seg, payload) => tcp.fromGuest(family, src, dst, seg, payload),
+    tcpTranslator: tcp,
+    linkDown: () => tcp.linkDown(),
+    expire: (now) => {
+      udp.expire(now);
+      ping.expire(now);
+      tcp.expire(now);
+    },
+    close: async () => {
+      udp.close();
+      ping.close();
+      await tcp.close();
+    },
+  };
+}
+
+function announce(io: PasstIo, path: string): void {
+  io.out(
+    `UNIX domain socket bound at ${path}\n\nYou can now start qemu (>= 7.2):\n    kvm ... ${qemuHint(path)}\n`,
+  );
+}
+
+/** The daemon's log as the options ask for it. */
+function daemonLog(opts: PasstOptions, edge: PasstEdge): DaemonLog {
+  return openDaemonLog({
+    level: passtLogLevel(opts),
+    ...(opts.logFile !== undefined
+      ? {
+          file: opts.logFile,
+          header: `bindery passt ${binderyVersion()} (${edge.pid})`,
+          ...(opts.logSize !== undefined ? { maxBytes: opts.logSize } : {}),
+        }
+      : {}),
+    ...(opts.debug ? { stderr: (t: string) => edge.io.err(t) } : {}),
+  });
+}
+
+/** Logs every counter set on one line each, at `level`. */
+function logCounters(
+  logger: Logger,
+  level: 'debug' | 'info',
+  daemon: PasstDaemon,
+  translators: FlowTranslators | undefined,
+): void {
+  if (!logger.isLevelEnabled(level)) return;
+  logger[level](`counters now: daemon ${JSON.stringify(daemon.counters)}`);
+  if (translators)
+    logger[level](`counters now: tcp ${JSON.stringify(translators.tcpTranslator.counters)}`);
+  logger[level](
+    `counters now: flows ${JSON.stringify({ active: daemon.table.size, ...daemon.table.counters })}`,
+  );
+}
+
+/** Serves in this process until a signal or (one-off) the guest leaves. Returns the exit status. */
+async function serve(opts: PasstOptions, edge: PasstEdge): Promise<number> {
+  const dlog = daemonLog(opts, edge);
+  const logger = dlog.logger;
+  try {
+    return await serveWith(opts, edge, logger, dlog);
+  } finally {
+    await dlog.close();
+  }
+}
+
+async function serveWith(
+  opts: PasstOptions,
+  edge: PasstEdge,
+  logger: Logger,
+  dlog: DaemonLog,
+): Promise<number> {
+  const io = edge.io;
+  const warn = (msg: string): void => logger.warn(msg);
+  const host = readHostInfo();
+  const cfg = resolveConfig(opts, host);
+  const ephemeral = parseEphemeralRange(
+    await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => ''),
+  );
+  let translators: FlowTranslators | undefined;
+  let link: GuestLink;
+  let stream: StreamLink | undefined;
+  let where: string;
+  if (opts.tap) {
+    const { openTap } = await import('../native/index.js');
+    const dev = openTap({
+      netns: opts.tap.netns,
+      name: opts.tap.name,
+      up: true,
+      offload: opts.tapOffload,
+      reuseRx: true,
+      ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
+    });
+    link = tapLink(dev);
+    where = `tap ${dev.name} in ${opts.tap.netns}`;
+  } else if (opts.fd !== undefined) {
+    stream = StreamLink.adopt(opts.fd);
+    link = stream;
+    where = stream.path;
+  } else {
+    const path = opts.socketPath ?? (await firstFreeSocketPath());
+    stream = await StreamLink.listen({ path, oneOff: opts.oneOff });
+    link = stream;
+    where = path;
+  }
+  const impair = edge.env[IMPAIR_ENV];
+  if (impair !== undefined && impair !== '') {
+    const spec = parseImpairSpec(impair);
+    if (typeof spec === 'string') {
+      await link.close();
+      throw new UsageError(spec);
+    }
+    link = impairLink(link, spec, edge.clock);
+    warn(`${IMPAIR_ENV} is set: the guest link loses, delays and reorders frames (${impair})`);
+  }
+  const daemon = new PasstDaemon(cfg, link, {
+    noDhcp: opts.noDhcp,
+    noDhcpv6: opts.noDhcpv6,
+    noRa: opts.noRa,
+    noNdp: opts.noNdp,
+    ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
+    hostResolvers: host.nameservers,
+    clock: edge.clock,
+    l4: (deps) =>
+      (translators = flowTranslators(deps, warn, opts.udpPorts, ephemeral, opts.tcpPorts)),
+  });
+  // Keeps the event loop alive while serving (a tap's reader alone may not).
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  let wrotePid = false;
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const unregister = edge.onShutdownSignal(() => {
+    logger.info('signal received, shutting down');
+    stop();
+  });
+  const unregisterCounters = edge.onCountersSignal(() =>
+    logCounters(logger, 'info', daemon, translators),
+  );
+  let countersTimer: unknown;
+  const periodic = (): void => {
+    logCounters(logger, 'debug', daemon, translators);
+    countersTimer = edge.clock.setTimer(periodic, COUNTERS_INTERVAL_MS);
+  };
+  try {
+    daemon.start();
+    if (stream) {
+      const s = stream;
+      s.on('connect', () => {
+        logger.info('guest connected');
+        daemon.linkUp();
+      });
+      s.on('disconnect', (reason) => {
+        logger.info(`guest disconnected (${reason})`);
+        daemon.linkDown();
+      });
+      s.on('close', () => stop());
+      // An adopted --fd link is connected before these listeners exist.
+      if (s.state === 'connected') daemon.linkUp();
+    } else {
+      daemon.linkUp();
+    }
+    try {
+      await translators?.listening;
+    } catch (e) {
+      throw new BinderyError(
+        ErrorCode.Link,
+        `cannot bind a -t/--tcp-ports or -u/--udp-ports socket: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    if (opts.pidFile !== undefined) {
+      await writeFile(opts.pidFile, `${edge.pid}\n`);
+      wrotePid = true;
+    }
+    if (logger.isLevelEnabled('debug'))
+      countersTimer = edge.clock.setTimer(periodic, COUNTERS_INTERVAL_MS);
+    logger.info(`serving ${where}`);
+    // Whoever sees the daemon ready finds what it logged so far in the file.
+    await dlog.flush();
+    if (edge.readyFd !== undefined) {
+      try {
+        writeSync(edge.readyFd, `ready ${where}\n`);
+        closeSync(edge.readyFd);
+      } catch {
+        // the parent went away: keep serving
+      }
+    } else if (!opts.quiet) {
+      if (stream && opts.fd === undefined) announce(io, where);
+      else io.out(`serving ${where}\n`);
+    }
+    await stopped;
+  } finally {
+    unregister();
+    unregisterCounters();
+    if (countersTimer !== undefined) edge.clock.clearTimer(countersTimer);
+    clearInterval(keepAlive);
+    await daemon.close();
+    if (wrotePid && opts.pidFile !== undefined) await unlink(opts.pidFile).catch(() => {});
+    logger.info(`stopped; counters ${JSON.stringify(daemon.counters)}`);
+    if (translators)
+      logger.info(`tcp counters ${JSON.stringify(translators.tcpTranslator.counters)}`);
+  }
+  return 0;
+}
+
+/** Starts this command again detached with -f and waits for it to serve. */
+async function detach(opts: PasstOptions, edge: PasstEdge): Promise<number> {
+  const [cmd, ...args] = edge.selfArgv(['-f']);
+  if (cmd === undefined) throw new BinderyError(ErrorCode.Link, 'cannot find our own command');
+  const out = opts.logFile !== undefined ? openSync(opts.logFile, 'a') : 'ignore';
+  const child = spawn(cmd, args, {
+    detached: true,
+    stdio: ['ignore', out, out, 'pipe'],
+    env: { ...edge.env, [READY_FD_ENV]: '3' },
+  });
+  if (typeof out === 'number') closeSync(out);
+  const pipe = child.stdio[3] as Socket;
+  const line = await new Promise<string>((resolve) => {
+    let text = '';
+    const timer = setTimeout(() => resolve(''), READY_TIMEOUT_MS);
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => {
+      text += d;
+      if (text.includes('\n')) {
+        clearTimeout(timer);
+        resolve(text.split('\n')[0]!);
+      }
+    });
+    pipe.on('close', () => {
+      clearTimeout(timer);
+      resolve(text.split('\n')[0] ?? '');
+    });
+    pipe.on('error', () => {});
+  });
+  pipe.destroy();
+  child.unref();
+  if (line.startsWith('ready ')) {
+    const where = line.slice('ready '.length);
+    if (!opts.quiet) {
+      if (opts.tap) edge.io.out(`serving ${where}\n`);
+      else announce(edge.io, where);
+    }
+    return 0;
+  }
+  if (!line.startsWith('error ') && child.exitCode === null) child.kill('SIGTERM');
+  const why = line.startsWith('error ') ? line.slice('error '.length) : 'did not start';
+  edge.io.err(`bindery: passt: ${why}\n`);
+  return 1;
+}
+
+/**
+ * Runs the daemon with parsed options: detaches (without -f), or serves in this process.
+ *
+ * @param opts - The parsed options (cli/passt-args.ts).
+ * @param edge - The process edge.
+ * @returns The exit status: 0 after a clean stop or a successful detach, 1 on failure.
+ * @throws UsageError on a bad BINDERY_IMPAIR spec; BinderyError on operational failures in the
+ *   foreground (a detached child reports them to its parent instead).
+ */
+export async function runPasstDaemon(opts: PasstOptions, edge: PasstEdge): Promise<number> {
+  // With --fd the connected descriptor belongs to this process: serve it here (a detached
+  // child would not inherit it).
+  if (!opts.foreground && opts.fd === undefined && edge.readyFd === undefined)
+    return detach(opts, edge);
+  if (edge.readyFd === undefined) return serve(opts, edge);
+  const fd = edge.readyFd;
+  try {
+    return await serve(opts, edge);
+  } catch (e) {
+    // A detached child reports its start-up failure to the waiting parent.
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    try {
+      writeSync(fd, `error ${msg}\n`);
+    } catch {
+      // parent gone, or already reported ready
+    }
+    return 1;
+  }
+}
