@@ -16,7 +16,10 @@ import { ArpOp, ArpView, parseArp } from '../../src/wire/arp.js';
 import { EthernetView, EtherType } from '../../src/wire/ethernet.js';
 import { formatIpv4, formatMac, isWireError, parseIpv4, parseMac } from '../../src/wire/common.js';
 
+// Only the tap test makes a namespace (root); the others run host processes in temp dirs, which
+// need no root, and never skip.
 const skip = labSkipReason();
+const rootless = {};
 const ENTRY = fileURLToPath(new URL('../../src/cli/commands/passt.ts', import.meta.url));
 const PASST = [process.execPath, '--import', 'tsx', ENTRY];
 const GUEST = parseMac('52:54:00:12:34:56')!;
@@ -190,7 +193,7 @@ test(
 
 test(
   'stream mode: ARP over the socket; --one-off exits 0 and removes socket and pid file',
-  { skip },
+  rootless,
   async (t) => {
     const lab = await Lab.create(t);
     const dir = await lab.tmpDir();
@@ -228,7 +231,7 @@ test(
 
 test(
   '--fd serves a connected socketpair end (one-off): ARP answered, exit 0 when the guest leaves',
-  { skip },
+  rootless,
   async (t) => {
     const lab = await Lab.create(t);
     // python3 makes the socketpair, as QEMU >= 10.1 does, and hands one end to the daemon as fd 3.
@@ -270,7 +273,7 @@ test(
   },
 );
 
-test('bad options exit 2 with one line on stderr', { skip }, async (t) => {
+test('bad options exit 2 with one line on stderr', rootless, async (t) => {
   const lab = await Lab.create(t);
   for (const args of [['--bogus'], ['-a', 'not-an-ip'], ['--tap', 'x'], ['-m', '12']]) {
     const r = await lab.exec('host', [...PASST, ...args], { timeoutMs: 20_000 });
@@ -287,7 +290,7 @@ test('bad options exit 2 with one line on stderr', { skip }, async (t) => {
 
 test(
   'without -f it detaches: the command returns 0 while the daemon keeps serving',
-  { skip },
+  rootless,
   async (t) => {
     const lab = await Lab.create(t);
     const dir = await lab.tmpDir();
@@ -336,7 +339,7 @@ test(
 
 test(
   'the default socket path skips live sockets and non-sockets, reuses stale ones',
-  { skip },
+  rootless,
   async (t) => {
     const lab = await Lab.create(t);
     const dir = await lab.tmpDir();
@@ -361,7 +364,7 @@ test(
 
 test(
   'a -u or -t port that cannot be bound fails start-up with exit 1 and leaves no socket',
-  { skip },
+  rootless,
   async (t) => {
     const lab = await Lab.create(t);
     const dir = await lab.tmpDir();
