@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine (as root) to build, run and test bindery:
 # system tools from Debian, npm dependencies from the lock file, the native shim and the build.
+# Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
 
 # Real peers for the tests and the references for the benchmarks.
 PKGS=(
@@ -17,9 +19,32 @@ for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libvirt 11.3 from bookworm-backports: its virt-xml-validate and domain schema know passt as
+# a vhost-user backend (libvirt >= 11.1), which Debian 12's libvirt 9.0 rejects, so the render
+# tests can validate that domain too. Only the validator and its schemas (libvirt-clients, the
+# RNG files in libvirt0/libvirt-common); no daemon, no QEMU from backports.
+BPO=/etc/apt/sources.list.d/bookworm-backports.sources
+if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  cat >"$BPO" <<'SOURCES'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+  apt-get update -qq
+fi
+libvirt_version=$(dpkg-query -W -f='${Version}' libvirt-clients 2>/dev/null || true)
+if ! dpkg --compare-versions "${libvirt_version:-0}" ge 11.1; then
+  apt-get update -qq
+  # These three pull in nothing of systemd's (checked with apt-get -s); the daemon packages
+  # would, and then need systemd-container pinned to bookworm (facts-peers.md).
+  apt-get install -y -qq -t bookworm-backports --no-install-recommends \
+    libvirt-clients libvirt-common libvirt0 >/dev/null
 fi
 
 # node-gyp builds the shim against the installed Node's own headers (no download).

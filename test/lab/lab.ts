@@ -101,12 +101,18 @@ export function uniqueIfName(prefix: string): string {
 }
 
 /**
- * Why lab tests cannot run here (not root, no iproute2), or undefined when they can.
- * Use as `test('…', { skip: labSkipReason() }, …)`.
+ * Why lab namespaces, veths and taps cannot be made here (not root), or undefined when they can.
+ * Use as `test('…', { skip: labSkipReason() }, …)` on tests that make them; a test that only
+ * runs host processes in temp dirs needs no root and no skip.
  */
 export function labSkipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'the lab needs root (network namespaces)';
   return undefined;
+}
+
+function needRoot(): void {
+  const why = labSkipReason();
+  if (why !== undefined) throw new BinderyError(ErrorCode.Lab, why);
 }
 
 /** The integration-test host: creates network objects and processes, and removes them all. */
@@ -124,13 +130,13 @@ export class Lab {
   /**
    * Creates a lab, registering its teardown with the test.
    *
+   * Host processes and temp dirs need no root; namespaces, veths and taps do (they throw
+   * BinderyError (Lab) with {@link labSkipReason}'s reason otherwise).
+   *
    * @param t - The test context (`t.after(() => lab.teardown())`); omit to tear down yourself.
    * @returns The lab.
-   * @throws BinderyError (Lab) when not running as root.
    */
   static async create(t?: Pick<TestContext, 'after'>): Promise<Lab> {
-    const why = labSkipReason();
-    if (why !== undefined) throw new BinderyError(ErrorCode.Lab, why);
     const lab = new Lab(runId);
     t?.after(() => lab.teardown());
     return lab;
@@ -149,6 +155,7 @@ export class Lab {
    */
   async namespace(tag = 'ns'): Promise<Netns> {
     this.assertOpen();
+    needRoot();
     if (!/^[a-z][a-z0-9]{0,15}$/.test(tag)) {
       throw new BinderyError(ErrorCode.Lab, `namespace tag must match [a-z][a-z0-9]*: ${tag}`);
     }
@@ -178,6 +185,7 @@ export class Lab {
    */
   async veth(nsA: Netns, nsB: Netns, opts: VethOptions = {}): Promise<VethPair> {
     this.assertOpen();
+    needRoot();
     const base = uniqueIfName('v');
     const nameA = opts.nameA ?? `${base}a`;
     const nameB = opts.nameB ?? `${base}b`;
@@ -223,6 +231,7 @@ export class Lab {
   async tap(ns: Netns, opts: TapOptions = {}): Promise<TapDevice> {
     this.assertOpen();
     if (ns === HOST) throw new BinderyError(ErrorCode.Lab, 'lab taps live in lab namespaces');
+    needRoot();
     const native = await import('../../src/native/index.js');
     const dev = native.openTap({
       netns: ns,

@@ -10,11 +10,13 @@
 // The peer (TCP_TOOL, python3, one file written to the lab's temp dir). Every byte stream it
 // sends is a seeded pseudo-random stream; both ends hash what they send and receive (SHA-256)
 // and print one JSON report, so a test compares the sender's and the receiver's digests.
-//   talk listen|connect ADDR PORT NSEND PLAN [SEED] [TIMEOUT_S]
+//   talk listen|connect ADDR PORT NSEND PLAN [SEED] [TIMEOUT_S] [KEEPALIVE_S]
 //     PLAN send-then-read: send NSEND bytes while reading, shutdown(SHUT_WR), read to EOF.
 //     PLAN read-then-send: read to EOF, then send NSEND bytes, then close.
 //     PLAN hold:           send NSEND bytes, print "holding", then wait forever (to be killed).
 //     A listener prints "ready" once listening and serves one connection.
+//     KEEPALIVE_S > 0: TCP keepalive probes every KEEPALIVE_S seconds of silence, so an idle
+//     end still sends segments (and learns of a reset it missed: the RST is never resent).
 //   echo ADDR PORT                    echo server (reads to EOF, writes it back), any number of peers.
 //   many ADDR PORT N [TIMEOUT_S]      N connections open at once, each echoes a unique payload.
 import { writeFile } from 'node:fs/promises';
@@ -386,7 +388,7 @@ def family(addr):
     return socket.AF_INET6 if ':' in addr else socket.AF_INET
 
 
-def talk(role, addr, port, nsend, plan, seed, timeout):
+def talk(role, addr, port, nsend, plan, seed, timeout, keepalive):
     end = End()
     report = {}
     t0 = time.monotonic()
@@ -408,6 +410,11 @@ def talk(role, addr, port, nsend, plan, seed, timeout):
             phase = 'connect'
             s.connect((addr, port))
             peer = s.getpeername()
+        if keepalive > 0:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, keepalive)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, keepalive)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 100)
         report['peer'] = peer[0]
         print('connected', flush=True)
         t0 = time.monotonic()
@@ -498,7 +505,8 @@ def main(argv):
         role, addr, port, nsend, plan = argv[1], argv[2], int(argv[3]), int(argv[4]), argv[5]
         seed = int(argv[6]) if len(argv) > 6 else 1
         timeout = float(argv[7]) if len(argv) > 7 else 60.0
-        talk(role, addr, port, nsend, plan, seed, timeout)
+        keepalive = int(argv[8]) if len(argv) > 8 else 0
+        talk(role, addr, port, nsend, plan, seed, timeout, keepalive)
     elif cmd == 'echo':
         asyncio.run(echo(argv[1], int(argv[2])))
     elif cmd == 'many':

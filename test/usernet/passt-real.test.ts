@@ -156,8 +156,8 @@ function frameFile(frames: readonly Uint8Array[]): Buffer {
   return Buffer.concat(parts);
 }
 
-// Sends every record of a frame file on an interface through AF_PACKET, paced so that the tap's
-// queue toward the daemon does not overflow; prints "sent N failed M".
+// Sends every record of a frame file on an interface through AF_PACKET, paced (1 ms per 20
+// frames) so that the tap's queue toward the daemon stays short; prints "sent N failed M".
 const SENDER = `
 import socket, struct, sys, time
 data = open(sys.argv[2], 'rb').read()
@@ -180,19 +180,84 @@ print('sent', sent, 'failed', failed)
 interface IperfResult {
   mbps: number;
   packets: number;
+  lost: number;
   lostPercent: number;
 }
 
 /** The receiver-side UDP summary of `iperf3 --json`. */
 function iperfSummary(json: string): IperfResult {
   const j = JSON.parse(json) as {
-    end?: { sum?: { bits_per_second: number; packets: number; lost_percent: number } };
+    end?: {
+      sum?: {
+        bits_per_second: number;
+        packets: number;
+        lost_packets: number;
+        lost_percent: number;
+      };
+    };
     error?: string;
   };
   assert.equal(j.error, undefined, j.error);
   const sum = j.end?.sum;
   assert.ok(sum, json.slice(0, 2000));
-  return { mbps: sum.bits_per_second / 1e6, packets: sum.packets, lostPercent: sum.lost_percent };
+  return {
+    mbps: sum.bits_per_second / 1e6,
+    packets: sum.packets,
+    lost: sum.lost_packets,
+    lostPercent: sum.lost_percent,
+  };
+}
+
+/**
+ * Where a datagram on this path can be lost, each counted by the kernel: a UDP socket's full
+ * receive buffer (`RcvbufErrors` of /proc/net/snmp, per namespace: iperf3's and the daemon's
+ * sockets live in the pod and the guest), the tap's queue toward the daemon (`tx_dropped`), and
+ * a CPU's full input backlog (loopback delivery; /proc/net/softnet_stat, machine-wide, so it
+ * can only over-count).
+ */
+interface DropCounters {
+  rcvbufPod: number;
+  rcvbufGuest: number;
+  tapTxDropped: number;
+  backlog: number;
+}
+
+async function udpRcvbufErrors(lab: Lab, ns: Netns): Promise<number> {
+  const lines = (await lab.run(ns, ['cat', '/proc/net/snmp']))
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
+  const keys = lines[0]!.split(/\s+/);
+  return Number(lines[1]!.split(/\s+/)[keys.indexOf('RcvbufErrors')]);
+}
+
+async function dropCounters(
+  lab: Lab,
+  pod: Netns,
+  guest: Netns,
+  tap: string,
+): Promise<DropCounters> {
+  const softnet = await readFile('/proc/net/softnet_stat', 'utf8');
+  return {
+    rcvbufPod: await udpRcvbufErrors(lab, pod),
+    rcvbufGuest: await udpRcvbufErrors(lab, guest),
+    tapTxDropped: Number(
+      await lab.run(guest, ['cat', `/sys/class/net/${tap}/statistics/tx_dropped`]),
+    ),
+    backlog: softnet
+      .trim()
+      .split('\n')
+      .reduce((n, l) => n + parseInt(l.trim().split(/\s+/)[1]!, 16), 0),
+  };
+}
+
+function dropsBetween(a: DropCounters, b: DropCounters): number {
+  return (
+    b.rcvbufPod -
+    a.rcvbufPod +
+    (b.rcvbufGuest - a.rcvbufGuest) +
+    (b.tapTxDropped - a.tapTxDropped) +
+    (b.backlog - a.backlog)
+  );
 }
 
 test('bindery passt --tap with real peers, then fuzzed', { skip, timeout: 150_000 }, async (t) => {
@@ -238,6 +303,10 @@ test('bindery passt --tap with real peers, then fuzzed', { skip, timeout: 150_00
     logFile,
   ]);
   await daemon.waitForOutput(/serving tap/, 20_000);
+  // The tap's queue toward the daemon holds every frame this test sends at once (the fuzz
+  // campaign is the largest burst), so it never overflows: the path guest → daemon is lossless
+  // by construction, whatever the scheduler does to the daemon meanwhile.
+  await lab.ip(guest, ['link', 'set', tap, 'txqueuelen', String(FUZZ_FRAMES + 1000)]);
   await lab.ip(guest, ['addr', 'add', '10.92.0.15/24', 'dev', tap]);
   await lab.ip(guest, ['route', 'add', 'default', 'via', '10.92.0.1']);
   const alive = (): void => assert.equal(daemon.exitStatus, undefined, daemon.output);
@@ -264,6 +333,7 @@ test('bindery passt --tap with real peers, then fuzzed', { skip, timeout: 150_00
       const port = String(5201 + (reverse ? 1 : 0));
       const srv = lab.spawn(pod, ['iperf3', '-s', '-1', '--forceflush', '-p', port]);
       await srv.waitForOutput(/Server listening/, 10_000);
+      const before = await dropCounters(lab, pod, guest, tap);
       const r = await lab.exec(
         guest,
         [
@@ -286,10 +356,24 @@ test('bindery passt --tap with real peers, then fuzzed', { skip, timeout: 150_00
       );
       assert.equal(r.code, 0, r.stdout + r.stderr + daemon.output);
       const res = iperfSummary(r.stdout);
-      results[reverse ? 'server→guest' : 'guest→server'] = res;
-      assert.ok(res.packets > 0, r.stdout.slice(0, 2000));
-      assert.ok(res.lostPercent < 50, JSON.stringify(res));
       await srv.exited;
+      const after = await dropCounters(lab, pod, guest, tap);
+      const dropped = dropsBetween(before, after);
+      results[reverse ? 'server→guest' : 'guest→server'] = res;
+      t.diagnostic(
+        `kernel drop counters before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`,
+      );
+      // 50 Mbit/s of 1400-byte datagrams for 3 s: about 13,400 offered.
+      assert.ok(res.packets > 10_000, r.stdout.slice(0, 2000));
+      // veth, loopback and tap lose nothing by themselves, and the daemon may not lose
+      // datagrams either: a datagram is lost only where a queue overflowed and the kernel
+      // counted it (a reader stalled longer than its buffer covers: ~90 datagrams of 1400 bytes,
+      // 20 ms at this rate, in the default 208 KiB receive buffer). So every lost datagram is
+      // one of those counted drops; on a quiet machine both are 0.
+      assert.ok(
+        res.lost <= dropped,
+        `${res.lost} datagrams lost, ${dropped} counted by the kernel: ${JSON.stringify(res)}`,
+      );
     }
     t.diagnostic(`iperf3 ${JSON.stringify(results)}`);
   });
@@ -322,13 +406,24 @@ test('bindery passt --tap with real peers, then fuzzed', { skip, timeout: 150_00
     const m = /sent (\d+) failed (\d+)/.exec(r.stdout);
     assert.ok(m, r.stdout);
     const sent = Number(m[1]);
-    assert.ok(sent > FUZZ_FRAMES * 0.99, r.stdout);
-    await new Promise((res) => setTimeout(res, 500));
+    // Every frame is 14..414 bytes: AF_PACKET refuses none (shorter than the Ethernet header
+    // or longer than the MTU would be refused).
+    assert.equal(sent, FUZZ_FRAMES, r.stdout);
+    // What the tap handed to the daemon (and dropped, which its queue length rules out): the
+    // kernel counts a frame when it passes the tap's qdisc, so wait until all sent are counted.
+    const counted = async (): Promise<{ delivered: number; queueDrops: number }> => {
+      const [tx, dropped] = await txStats();
+      return { delivered: tx! - txBefore!, queueDrops: dropped! - dropBefore! };
+    };
+    const deadline = Date.now() + 20_000;
+    let c = await counted();
+    while (c.delivered + c.queueDrops < sent) {
+      assert.ok(Date.now() < deadline, `the tap counted ${c.delivered} of ${sent} frames`);
+      await new Promise((res) => setTimeout(res, 50));
+      c = await counted();
+    }
     alive();
-    // What the tap handed to the daemon, and what it dropped because the daemon was behind.
-    const [txAfter, dropAfter] = await txStats();
-    const delivered = txAfter! - txBefore!;
-    const queueDrops = dropAfter! - dropBefore!;
+    const { delivered, queueDrops } = c;
 
     // Real traffic still flows: ping the gateway, DNS, DHCP.
     const ping = await lab.exec(guest, ['ping', '-c', '1', '-W', '3', '10.92.0.1'], {
@@ -354,15 +449,18 @@ test('bindery passt --tap with real peers, then fuzzed', { skip, timeout: 150_00
       malformed: Record<string, number>;
       exceptions: number;
     };
-    const drops = Object.values(counters.malformed).reduce((a, b) => a + b, 0);
     const msg = `sent ${sent} (${m[2]} refused by the kernel), ${delivered} to the daemon, ${queueDrops} dropped in the tap queue; counters ${cm[1]}`;
     t.diagnostic(msg);
-    assert.ok(delivered >= sent * 0.5, msg);
+    // The queue holds the whole campaign: every frame reached the daemon (the guest kernel's
+    // own frames, e.g. a neighbour solicitation, may come on top).
+    assert.equal(queueDrops, 0, msg);
+    assert.ok(delivered >= sent, msg);
     assert.ok(counters.rxFrames >= delivered, msg);
-    assert.ok(counters.malformed.truncated! > 0, msg);
-    assert.ok(counters.malformed.malformed! > 0, msg);
-    assert.ok(counters.malformed['bad-checksum']! > 0, msg);
-    assert.ok(drops > FUZZ_FRAMES / 10, msg);
+    // Each kind of drop is counted as its own kind: the campaign has cut frames, mangled
+    // headers, flipped checksum bytes and unsupported protocols behind valid headers.
+    for (const kind of ['truncated', 'malformed', 'bad-checksum', 'unsupported']) {
+      assert.ok(counters.malformed[kind]! > 0, `no ${kind} drop counted; ${msg}`);
+    }
     assert.equal(counters.exceptions, 0, `no frame made the translator throw; ${msg}`);
   });
 });
