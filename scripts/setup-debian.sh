@@ -29,13 +29,20 @@ fi
 # RNG files in libvirt0/libvirt-common); no daemon, no QEMU from backports.
 BPO=/etc/apt/sources.list.d/bookworm-backports.sources
 if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  cat >"$BPO" <<'SOURCES'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
+  # The mirror this machine already uses for bookworm itself (deb822 stanzas or one-line form).
+  mirror=$(awk '/^$/ { u = "" } /^URIs:/ { u = $2 }
+    /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm" && u != "") { print u; exit } }' \
+    /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  if [ -z "$mirror" ]; then
+    mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list \
+      2>/dev/null || true)
+  fi
+  if [ -z "$mirror" ]; then
+    echo "setup-debian: no apt source for bookworm found to add bookworm-backports beside" >&2
+    exit 1
+  fi
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+    "$mirror" /usr/share/keyrings/debian-archive-keyring.gpg >"$BPO"
   apt-get update -qq
 fi
 libvirt_version=$(dpkg-query -W -f='${Version}' libvirt-clients 2>/dev/null || true)
