@@ -288,21 +288,6 @@ export function flagText(f: number): string {
 /** The guest's SYN options: MSS 1460, window scale 7, SACK permitted. */
 export const SYN_OPTS: TcpOptions = { mss: 1460, windowScale: 7, sackPermitted: true };
 
-/** A SYN from the guest with SYN_OPTS, as the translator gets it parsed. */
-export function synRepr(sport: number, dport: number, seq: number): TcpRepr {
-  return {
-    srcPort: sport,
-    dstPort: dport,
-    seq,
-    ack: 0,
-    flags: TcpFlag.SYN,
-    window: 65535,
-    urgent: 0,
-    options: SYN_OPTS,
-    payloadLen: 0,
-  };
-}
-
 /** What a test sets in a guest segment; the rest has defaults. */
 export type TcpHdr = {
   seq: number;

@@ -13,11 +13,38 @@ import { emitIpv4, ipv4HeaderLen, type Ipv4Repr } from '../../src/wire/ipv4.js';
 import { buildArpFrame, buildIpv4Frame, buildIpv6Frame } from '../../src/wire/build.js';
 import { emitUdp } from '../../src/wire/udp.js';
 import { ArpOp } from '../../src/wire/arp.js';
-import { emitTcp, tcpHeaderLen, TcpFlag, type TcpRepr } from '../../src/wire/tcp.js';
+import {
+  emitTcp,
+  tcpHeaderLen,
+  TcpFlag,
+  TCP_NO_OPTIONS,
+  type TcpOptions,
+  type TcpRepr,
+} from '../../src/wire/tcp.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Repr } from '../../src/wire/icmpv4.js';
 import { emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../../src/wire/icmpv6.js';
 import { dhcpBufferLen, emitDhcp, type DhcpRepr } from '../../src/wire/dhcp.js';
 import { dhcpv6BufferLen, duidLl, emitDhcpv6, type Dhcpv6Repr } from '../../src/wire/dhcpv6.js';
+
+/** A SYN (no data, window 65535) from `sport` to `dport` with sequence number `seq`. */
+export function synRepr(
+  sport: number,
+  dport: number,
+  seq: number,
+  options: TcpOptions = TCP_NO_OPTIONS,
+): TcpRepr {
+  return {
+    srcPort: sport,
+    dstPort: dport,
+    seq,
+    ack: 0,
+    flags: TcpFlag.SYN,
+    window: 65535,
+    urgent: 0,
+    options,
+    payloadLen: 0,
+  };
+}
 
 /** Host A's MAC on the test link of the L4 captures (part2). */
 export const MAC_A = Uint8Array.of(2, 0, 0, 0, 2, 1);
@@ -246,17 +273,7 @@ export function guestFrames(): Record<GuestFrameKind, Uint8Array> {
     );
   };
   const tcp = (src: Uint8Array, dst: Uint8Array) => {
-    const r: TcpRepr = {
-      srcPort: 40000,
-      dstPort: 80,
-      seq: 1,
-      ack: 0,
-      flags: TcpFlag.SYN,
-      window: 65535,
-      urgent: 0,
-      options: { mss: 1460 },
-      payloadLen: 0,
-    };
+    const r = synRepr(40000, 80, 1, { mss: 1460 });
     const fill = (b: Uint8Array): void => emitTcp(r, b, src, dst);
     return src.length === 4
       ? buildIpv4Frame(n.guestMac, n.ourMac, { src, dst, protocol: 6 }, tcpHeaderLen(r), fill)

@@ -11,14 +11,8 @@ import { FlowTable } from '../../src/usernet/flow/table.js';
 import { TcpFlag } from '../../src/wire/tcp.js';
 import { seqAdd, seqDiff } from '../../src/wire/seq.js';
 import { GUEST_MAC, G4, GW4 } from '../lab/flow-fixtures.js';
-import {
-  TcpGuest,
-  SYN_OPTS,
-  flagText,
-  synRepr,
-  type Seg,
-  type TcpHdr,
-} from '../lab/flow-harness.js';
+import { TcpGuest, SYN_OPTS, flagText, type Seg, type TcpHdr } from '../lab/flow-harness.js';
+import { synRepr } from '../lab/frames.js';
 
 /** The guest side on real loopback sockets: waits for segments with a real-time deadline. */
 class Guest extends TcpGuest {
@@ -153,7 +147,7 @@ test('a refused connect is an immediate RST+ACK; an unforwardable destination to
     4,
     G4.slice(),
     Uint8Array.of(224, 0, 0, 9),
-    synRepr(40002, 80, 5),
+    synRepr(40002, 80, 5, SYN_OPTS),
     new Uint8Array(0),
   );
   const r2 = await g.waitFor((x) => (x.flags & TcpFlag.RST) !== 0, 'RST for multicast');

@@ -27,10 +27,10 @@ import {
   TcpGuest,
   SYN_OPTS,
   flagText,
-  synRepr,
   type Seg,
   type TcpHdr,
 } from '../../../test/lab/flow-harness.js';
+import { synRepr } from '../../../test/lab/frames.js';
 
 /** The guest side on the in-memory kernel: settles the host side instead of waiting. */
 class Guest extends TcpGuest<MemoryHost> {
@@ -137,14 +137,20 @@ test('refused, unreachable and unforwardable connects are an RST+ACK to the gues
   assert.equal(g.host.tcp.openSockets, 0);
   // Unreachable at once (connect fails synchronously).
   g.host.tcp.unreachable.add('192.0.2.9');
-  g.tcp.fromGuest(4, G4.slice(), parseIpv4('192.0.2.9')!, synRepr(40003, 80, 5), new Uint8Array(0));
+  g.tcp.fromGuest(
+    4,
+    G4.slice(),
+    parseIpv4('192.0.2.9')!,
+    synRepr(40003, 80, 5, SYN_OPTS),
+    new Uint8Array(0),
+  );
   assert.equal(only(await g.segs(), 'RST (unreachable)').ack, 6);
   // Multicast cannot be forwarded: refused the same way, without a host socket.
   g.tcp.fromGuest(
     4,
     G4.slice(),
     Uint8Array.of(224, 0, 0, 9),
-    synRepr(40004, 80, 5),
+    synRepr(40004, 80, 5, SYN_OPTS),
     new Uint8Array(0),
   );
   assert.equal(only(await g.segs(), 'RST (multicast)').ack, 6);
