@@ -1,5 +1,6 @@
 // Shared harness of the flow translators' tests, on real sockets (test/usernet) and on the in-memory kernel (src/usernet/flow): deps on the fixture, a fake clock, frame decoders with checksums verified, a scripted guest TCP.
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { TcpTranslator } from '../../src/usernet/flow/tcp/index.js';
 import type { FlowDeps } from '../../src/usernet/flow/deps.js';
 import type { FlowTable } from '../../src/usernet/flow/table.js';
@@ -26,6 +27,7 @@ import {
   type TcpOptions,
 } from '../../src/wire/tcp.js';
 import { formatIpv4, formatIpv6, formatMac, getU16, isWireError } from '../../src/wire/common.js';
+import { seqAdd } from '../../src/wire/seq.js';
 import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from './flow-fixtures.js';
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -362,5 +364,68 @@ export class TcpGuest<H extends HostSockets = HostSockets> {
   /** Takes (and forgets) what has arrived so far. */
   take(): Seg[] {
     return this.got.splice(0);
+  }
+}
+
+/** The flag sets random guest segments carry. */
+const RANDOM_FLAGS = [
+  TcpFlag.ACK,
+  TcpFlag.ACK | TcpFlag.PSH,
+  TcpFlag.ACK | TcpFlag.FIN,
+  TcpFlag.SYN,
+  TcpFlag.SYN | TcpFlag.ACK,
+  TcpFlag.RST,
+  TcpFlag.RST | TcpFlag.ACK,
+  0,
+  TcpFlag.FIN,
+];
+
+/** A random guest segment: its port, flags, offsets from the live connection's numbers. */
+export interface RandomSeg {
+  port: number;
+  flags: number;
+  seqOff: number;
+  ackOff: number;
+  window: number;
+  payload: Uint8Array;
+}
+
+/** Random guest segments from port 40020 (the live connection) or 40021/40022 (strangers). */
+export const randomSegments: fc.Arbitrary<RandomSeg[]> = fc.array(
+  fc.record({
+    port: fc.constantFrom(40020, 40021, 40022),
+    flags: fc.constantFrom(...RANDOM_FLAGS),
+    seqOff: fc.oneof(fc.integer({ min: -70000, max: 70000 }), fc.nat()),
+    ackOff: fc.oneof(fc.integer({ min: -70000, max: 70000 }), fc.nat()),
+    window: fc.integer({ min: 0, max: 0xffff }),
+    payload: fc.uint8Array({ maxLength: 200 }),
+  }),
+  { maxLength: 40 },
+);
+
+/**
+ * Sends random segments to `dport`, their numbers offset from the live connection's (`guestSeq`,
+ * `hostSeq`). No RST on the live connection (it would end the run when it lands in window).
+ */
+export function sendRandom(
+  g: TcpGuest,
+  dport: number,
+  guestSeq: number,
+  hostSeq: number,
+  segs: readonly RandomSeg[],
+): void {
+  for (const x of segs) {
+    const live = x.port === 40020;
+    g.send(
+      x.port,
+      dport,
+      {
+        seq: seqAdd(guestSeq, x.seqOff),
+        ack: seqAdd(hostSeq, x.ackOff),
+        flags: live ? x.flags & ~TcpFlag.RST : x.flags,
+        window: x.window,
+      },
+      x.payload,
+    );
   }
 }
