@@ -13,16 +13,9 @@ import { UdpView, emitUdp, UDP_HEADER_LEN } from '../wire/udp.js';
 import { emitTcp, tcpHeaderLen } from '../wire/tcp.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Repr } from '../wire/icmpv4.js';
 import { Icmpv6View, emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../wire/icmpv6.js';
-import {
-  DhcpMessageType,
-  DhcpOp,
-  dhcpBufferLen,
-  emitDhcp,
-  parseDhcp,
-  type DhcpRepr,
-} from '../wire/dhcp.js';
+import { DhcpMessageType, dhcpBufferLen, emitDhcp, parseDhcp } from '../wire/dhcp.js';
 import { parseGuestFrame, type GuestFrameParser } from './iface/packet.js';
-import { guestFrames, synRepr } from '../../test/lab/frames.js';
+import { discoverRepr, guestFrames, synRepr } from '../../test/lab/frames.js';
 import {
   formatIpv4,
   formatMac,
@@ -126,27 +119,7 @@ function arpRequest(target: string): Uint8Array {
 }
 
 function discover(): Uint8Array {
-  const zero = new Uint8Array(4);
-  const chaddr = new Uint8Array(16);
-  chaddr.set(GUEST);
-  const repr: DhcpRepr = {
-    op: DhcpOp.BootRequest,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: 0x1234,
-    secs: 0,
-    broadcast: false,
-    ciaddr: zero,
-    yiaddr: zero,
-    siaddr: zero,
-    giaddr: zero,
-    chaddr,
-    sname: new Uint8Array(0),
-    file: new Uint8Array(0),
-    options: [],
-    messageType: DhcpMessageType.Discover,
-  };
+  const repr = discoverRepr(GUEST);
   const src = parseIpv4('0.0.0.0')!;
   const dst = parseIpv4('255.255.255.255')!;
   const payloadLen = dhcpBufferLen(repr);

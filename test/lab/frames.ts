@@ -23,7 +23,13 @@ import {
 } from '../../src/wire/tcp.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Repr } from '../../src/wire/icmpv4.js';
 import { emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../../src/wire/icmpv6.js';
-import { dhcpBufferLen, emitDhcp, type DhcpRepr } from '../../src/wire/dhcp.js';
+import {
+  dhcpBufferLen,
+  emitDhcp,
+  DhcpMessageType,
+  DhcpOp,
+  type DhcpRepr,
+} from '../../src/wire/dhcp.js';
 import { dhcpv6BufferLen, duidLl, emitDhcpv6, type Dhcpv6Repr } from '../../src/wire/dhcpv6.js';
 
 /** A SYN (no data, window 65535) from `sport` to `dport` with sequence number `seq`. */
@@ -43,6 +49,31 @@ export function synRepr(
     urgent: 0,
     options,
     payloadLen: 0,
+  };
+}
+
+/** A DHCPDISCOVER (xid 0x1234, no options) from the client with MAC `mac`. */
+export function discoverRepr(mac: Uint8Array): DhcpRepr {
+  const zero = new Uint8Array(4);
+  const chaddr = new Uint8Array(16);
+  chaddr.set(mac);
+  return {
+    op: DhcpOp.BootRequest,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: 0x1234,
+    secs: 0,
+    broadcast: false,
+    ciaddr: zero,
+    yiaddr: zero,
+    siaddr: zero,
+    giaddr: zero,
+    chaddr,
+    sname: new Uint8Array(0),
+    file: new Uint8Array(0),
+    options: [],
+    messageType: DhcpMessageType.Discover,
   };
 }
 
@@ -279,27 +310,7 @@ export function guestFrames(): Record<GuestFrameKind, Uint8Array> {
       ? buildIpv4Frame(n.guestMac, n.ourMac, { src, dst, protocol: 6 }, tcpHeaderLen(r), fill)
       : buildIpv6Frame(n.guestMac, n.ourMac, { src, dst, nextHeader: 6 }, tcpHeaderLen(r), fill);
   };
-  const zero4 = new Uint8Array(4);
-  const chaddr = new Uint8Array(16);
-  chaddr.set(n.guestMac);
-  const discover: DhcpRepr = {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: 0x1234,
-    secs: 0,
-    broadcast: false,
-    ciaddr: zero4,
-    yiaddr: zero4,
-    siaddr: zero4,
-    giaddr: zero4,
-    chaddr,
-    sname: new Uint8Array(0),
-    file: new Uint8Array(0),
-    options: [],
-    messageType: 1,
-  };
+  const discover = discoverRepr(n.guestMac);
   const dhcpPayload = new Uint8Array(dhcpBufferLen(discover));
   emitDhcp(discover, dhcpPayload);
   const solicit: Dhcpv6Repr = {
@@ -333,7 +344,7 @@ export function guestFrames(): Record<GuestFrameKind, Uint8Array> {
       { type: 128, ident: 7, seqNo: 1, data: Uint8Array.of(1, 2, 3) },
       n.ourMac,
     ),
-    dhcp: udp(zero4, parseIpv4('255.255.255.255')!, 68, 67, dhcpPayload, bcast),
+    dhcp: udp(new Uint8Array(4), parseIpv4('255.255.255.255')!, 68, 67, dhcpPayload, bcast),
     dhcpv6: udp(n.guestLl6, allServers, 546, 547, dhcpv6Payload, mcast6(allServers)),
     'router-solicit': icmp6(
       n.guestLl6,
