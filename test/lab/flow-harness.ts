@@ -290,6 +290,25 @@ export function flagText(f: number): string {
 /** The guest's SYN options: MSS 1460, window scale 7, SACK permitted. */
 export const SYN_OPTS: TcpOptions = { mss: 1460, windowScale: 7, sackPermitted: true };
 
+/**
+ * Checks the SYN-ACK `sa` answering the guest's SYN (seq 5000, SYN_OPTS) from port 40000 to the
+ * gateway's `port`: from the gateway to the guest's MAC, MSS of the MTU, our window scale and
+ * SACK-permitted, no timestamps, one flow in the table.
+ */
+export function assertSynAck(g: TcpGuest, sa: Seg, port: number): void {
+  assert.equal(sa.flags, TcpFlag.SYN | TcpFlag.ACK);
+  assert.equal(sa.ack, 5001);
+  assert.equal(sa.srcPort, port);
+  assert.equal(sa.dstPort, 40000);
+  assert.equal(sa.options.mss, 65520 - (g.family === 4 ? 40 : 60));
+  assert.equal(sa.options.windowScale, 7);
+  assert.equal(sa.options.sackPermitted, true);
+  assert.equal(sa.options.timestamps, undefined);
+  assert.deepEqual([...sa.ethDst], [...GUEST_MAC]);
+  assert.equal(sa.src, Buffer.from(g.gw).toString('hex'));
+  assert.equal(g.table.size, 1);
+}
+
 /** What a test sets in a guest segment; the rest has defaults. */
 export type TcpHdr = {
   seq: number;
