@@ -5,35 +5,11 @@
 // collected. Calls on the data path return errno values instead of throwing (negative for byte
 // counts): EAGAIN and ECONNRESET are ordinary outcomes there. Only creating and listening throw a
 // SyscallError; passing something that is not a TcpHandle throws a TypeError.
-import { constants } from 'node:os';
 import { Endpoint, native, type SyscallError, type TcpHandle } from './index.js';
 
 export type { TcpHandle } from './index.js';
 
-/** errno values the callers test for (Linux numbering, from Node's own table). */
-export const Errno = {
-  EAGAIN: constants.errno.EAGAIN,
-  EINPROGRESS: constants.errno.EINPROGRESS,
-  ECONNREFUSED: constants.errno.ECONNREFUSED,
-  ECONNRESET: constants.errno.ECONNRESET,
-  EPIPE: constants.errno.EPIPE,
-  ENOENT: constants.errno.ENOENT,
-  EBADF: constants.errno.EBADF,
-} as const;
-
-const errnoNames = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, n]) => [n, name]),
-);
-
-/** The symbolic name of errno `n` (e.g. 111 → 'ECONNREFUSED'); sign ignored. */
-export function errnoName(n: number): string {
-  return errnoNames.get(Math.abs(n)) ?? `E${Math.abs(n)}`;
-}
-
-/** Bits of the readiness events a poller reports. */
-export const TcpEvent = { In: 1, Out: 2, RdHup: 4, Hup: 16, Err: 32 } as const;
-/** Bits of what a poller is asked to watch. */
-export const TcpWatch = { In: 1, Out: 2, RdHup: 4, Edge: 8 } as const;
+export { Errno, errnoName, TcpEvent, TcpWatch } from './tcp-constants.js';
 
 /** An epoll set of TCP sockets served on the event loop: one callback per loop turn. */
 export interface TcpPoller {

@@ -4,24 +4,7 @@ import assert from 'node:assert/strict';
 import { resolveConfig, DEFAULT_MTU, DEFAULT_OUR_MAC, type PasstOptions } from './conf.js';
 import { parseMac } from '../wire/common.js';
 import type { HostInfo } from './hostinfo.js';
-
-const POD: HostInfo = {
-  routes4: [{ iface: 'eth0', gateway: '10.244.0.1', metric: 0 }],
-  routes6: [{ iface: 'eth0', gateway: 'fe80::1', metric: 1024 }],
-  addrs: new Map([
-    [
-      'eth0',
-      [
-        { family: 4, address: '10.244.0.17', prefixLen: 24, linkLocal: false },
-        { family: 6, address: 'fd10:244::17', prefixLen: 128, linkLocal: false },
-        { family: 6, address: 'fe80::17', prefixLen: 64, linkLocal: true },
-      ],
-    ],
-  ]),
-  mtus: new Map([['eth0', 1450]]),
-  nameservers: ['10.96.0.10', '127.0.0.53'],
-  search: ['default.svc.cluster.local'],
-};
+import { POD } from '../../test/lab/pod-host.js';
 
 /** The options of a bare `bindery passt`, with `over` on top. */
 function options(over: Partial<PasstOptions> = {}): PasstOptions {

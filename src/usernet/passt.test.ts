@@ -10,19 +10,12 @@ import { ArpOp, ArpView, parseArp } from '../wire/arp.js';
 import { Ipv4View, IpProtocol, parseIpv4 as parseIpv4Packet } from '../wire/ipv4.js';
 import { Ipv6View, walkIpv6 } from '../wire/ipv6.js';
 import { UdpView, emitUdp, UDP_HEADER_LEN } from '../wire/udp.js';
-import { emitTcp, tcpHeaderLen, TCP_NO_OPTIONS, TcpFlag, type TcpRepr } from '../wire/tcp.js';
+import { emitTcp, tcpHeaderLen } from '../wire/tcp.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Repr } from '../wire/icmpv4.js';
 import { Icmpv6View, emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../wire/icmpv6.js';
-import {
-  DhcpMessageType,
-  DhcpOp,
-  dhcpBufferLen,
-  emitDhcp,
-  parseDhcp,
-  type DhcpRepr,
-} from '../wire/dhcp.js';
+import { DhcpMessageType, dhcpBufferLen, emitDhcp, parseDhcp } from '../wire/dhcp.js';
 import { parseGuestFrame, type GuestFrameParser } from './iface/packet.js';
-import { guestFrames } from '../../test/lab/frames.js';
+import { discoverRepr, guestFrames, synRepr } from '../../test/lab/frames.js';
 import {
   formatIpv4,
   formatMac,
@@ -126,27 +119,7 @@ function arpRequest(target: string): Uint8Array {
 }
 
 function discover(): Uint8Array {
-  const zero = new Uint8Array(4);
-  const chaddr = new Uint8Array(16);
-  chaddr.set(GUEST);
-  const repr: DhcpRepr = {
-    op: DhcpOp.BootRequest,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: 0x1234,
-    secs: 0,
-    broadcast: false,
-    ciaddr: zero,
-    yiaddr: zero,
-    siaddr: zero,
-    giaddr: zero,
-    chaddr,
-    sname: new Uint8Array(0),
-    file: new Uint8Array(0),
-    options: [],
-    messageType: DhcpMessageType.Discover,
-  };
+  const repr = discoverRepr(GUEST);
   const src = parseIpv4('0.0.0.0')!;
   const dst = parseIpv4('255.255.255.255')!;
   const payloadLen = dhcpBufferLen(repr);
@@ -192,17 +165,7 @@ function udp4(dst: string, dstPort: number, payload: Uint8Array): Uint8Array {
 function tcpSyn(): Uint8Array {
   const s = parseIpv4('10.88.0.15')!;
   const d = parseIpv4('192.0.2.80')!;
-  const repr: TcpRepr = {
-    srcPort: 40000,
-    dstPort: 80,
-    seq: 1,
-    ack: 0,
-    flags: TcpFlag.SYN,
-    window: 65535,
-    urgent: 0,
-    options: TCP_NO_OPTIONS,
-    payloadLen: 0,
-  };
+  const repr = synRepr(40000, 80, 1);
   return buildIpv4Frame(
     GUEST,
     OUR,

@@ -477,6 +477,12 @@ export class PasstDaemon {
     else out.push(...r);
   }
 
+  /** ARP, NDP and echoes to the gateway: the link-layer responder answers. */
+  private linkRespond(p: GuestPacket, out: Uint8Array[]): void {
+    const counters = this.serviceCounters.responder;
+    this.service(counters.drops, () => respond(this.responderCfg, p, counters), out);
+  }
+
   /** Executes the route of one parsed frame (iface/dispatch.ts). */
   private dispatch(p: GuestPacket, out: Uint8Array[]): void {
     if (p.eth) this.learnMac(p.eth.src);
@@ -495,25 +501,13 @@ export class PasstDaemon {
         return;
       case 'arp':
         c.arp++;
-        return this.service(
-          svc.responder.drops,
-          () => respond(this.responderCfg, p, svc.responder),
-          out,
-        );
+        return this.linkRespond(p, out);
       case 'ndp':
         c.ndp++;
-        return this.service(
-          svc.responder.drops,
-          () => respond(this.responderCfg, p, svc.responder),
-          out,
-        );
+        return this.linkRespond(p, out);
       case 'echo-gateway':
         c.echoGateway++;
-        return this.service(
-          svc.responder.drops,
-          () => respond(this.responderCfg, p, svc.responder),
-          out,
-        );
+        return this.linkRespond(p, out);
       case 'dhcp': {
         c.dhcp++;
         const hostname = this.opts.hostname;

@@ -13,11 +13,69 @@ import { emitIpv4, ipv4HeaderLen, type Ipv4Repr } from '../../src/wire/ipv4.js';
 import { buildArpFrame, buildIpv4Frame, buildIpv6Frame } from '../../src/wire/build.js';
 import { emitUdp } from '../../src/wire/udp.js';
 import { ArpOp } from '../../src/wire/arp.js';
-import { emitTcp, tcpHeaderLen, TcpFlag, type TcpRepr } from '../../src/wire/tcp.js';
+import {
+  emitTcp,
+  tcpHeaderLen,
+  TcpFlag,
+  TCP_NO_OPTIONS,
+  type TcpOptions,
+  type TcpRepr,
+} from '../../src/wire/tcp.js';
 import { emitIcmpv4, icmpv4BufferLen, type Icmpv4Repr } from '../../src/wire/icmpv4.js';
 import { emitIcmpv6, icmpv6BufferLen, type Icmpv6Repr } from '../../src/wire/icmpv6.js';
-import { dhcpBufferLen, emitDhcp, type DhcpRepr } from '../../src/wire/dhcp.js';
+import {
+  dhcpBufferLen,
+  emitDhcp,
+  DhcpMessageType,
+  DhcpOp,
+  type DhcpRepr,
+} from '../../src/wire/dhcp.js';
 import { dhcpv6BufferLen, duidLl, emitDhcpv6, type Dhcpv6Repr } from '../../src/wire/dhcpv6.js';
+
+/** A SYN (no data, window 65535) from `sport` to `dport` with sequence number `seq`. */
+export function synRepr(
+  sport: number,
+  dport: number,
+  seq: number,
+  options: TcpOptions = TCP_NO_OPTIONS,
+): TcpRepr {
+  return {
+    srcPort: sport,
+    dstPort: dport,
+    seq,
+    ack: 0,
+    flags: TcpFlag.SYN,
+    window: 65535,
+    urgent: 0,
+    options,
+    payloadLen: 0,
+  };
+}
+
+/** A DHCPDISCOVER (xid 0x1234, no options) from the client with MAC `mac`. */
+export function discoverRepr(mac: Uint8Array): DhcpRepr {
+  const zero = new Uint8Array(4);
+  const chaddr = new Uint8Array(16);
+  chaddr.set(mac);
+  return {
+    op: DhcpOp.BootRequest,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: 0x1234,
+    secs: 0,
+    broadcast: false,
+    ciaddr: zero,
+    yiaddr: zero,
+    siaddr: zero,
+    giaddr: zero,
+    chaddr,
+    sname: new Uint8Array(0),
+    file: new Uint8Array(0),
+    options: [],
+    messageType: DhcpMessageType.Discover,
+  };
+}
 
 /** Host A's MAC on the test link of the L4 captures (part2). */
 export const MAC_A = Uint8Array.of(2, 0, 0, 0, 2, 1);
@@ -246,43 +304,13 @@ export function guestFrames(): Record<GuestFrameKind, Uint8Array> {
     );
   };
   const tcp = (src: Uint8Array, dst: Uint8Array) => {
-    const r: TcpRepr = {
-      srcPort: 40000,
-      dstPort: 80,
-      seq: 1,
-      ack: 0,
-      flags: TcpFlag.SYN,
-      window: 65535,
-      urgent: 0,
-      options: { mss: 1460 },
-      payloadLen: 0,
-    };
+    const r = synRepr(40000, 80, 1, { mss: 1460 });
     const fill = (b: Uint8Array): void => emitTcp(r, b, src, dst);
     return src.length === 4
       ? buildIpv4Frame(n.guestMac, n.ourMac, { src, dst, protocol: 6 }, tcpHeaderLen(r), fill)
       : buildIpv6Frame(n.guestMac, n.ourMac, { src, dst, nextHeader: 6 }, tcpHeaderLen(r), fill);
   };
-  const zero4 = new Uint8Array(4);
-  const chaddr = new Uint8Array(16);
-  chaddr.set(n.guestMac);
-  const discover: DhcpRepr = {
-    op: 1,
-    htype: 1,
-    hlen: 6,
-    hops: 0,
-    xid: 0x1234,
-    secs: 0,
-    broadcast: false,
-    ciaddr: zero4,
-    yiaddr: zero4,
-    siaddr: zero4,
-    giaddr: zero4,
-    chaddr,
-    sname: new Uint8Array(0),
-    file: new Uint8Array(0),
-    options: [],
-    messageType: 1,
-  };
+  const discover = discoverRepr(n.guestMac);
   const dhcpPayload = new Uint8Array(dhcpBufferLen(discover));
   emitDhcp(discover, dhcpPayload);
   const solicit: Dhcpv6Repr = {
@@ -316,7 +344,7 @@ export function guestFrames(): Record<GuestFrameKind, Uint8Array> {
       { type: 128, ident: 7, seqNo: 1, data: Uint8Array.of(1, 2, 3) },
       n.ourMac,
     ),
-    dhcp: udp(zero4, parseIpv4('255.255.255.255')!, 68, 67, dhcpPayload, bcast),
+    dhcp: udp(new Uint8Array(4), parseIpv4('255.255.255.255')!, 68, 67, dhcpPayload, bcast),
     dhcpv6: udp(n.guestLl6, allServers, 546, 547, dhcpv6Payload, mcast6(allServers)),
     'router-solicit': icmp6(
       n.guestLl6,

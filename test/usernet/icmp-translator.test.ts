@@ -2,112 +2,29 @@
 import { nativeHost } from '../../src/usernet/host/index.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PingTranslator, PING_TIMEOUT_MS, type PingDeps } from '../../src/usernet/flow/icmp.js';
+import { PingTranslator, PING_TIMEOUT_MS } from '../../src/usernet/flow/icmp.js';
 import { FlowTable } from '../../src/usernet/flow/table.js';
 import { Lab, labSkipReason } from '../lab/lab.js';
 import { openPingSocket } from '../../src/native/index.js';
-import { EthernetView, EtherType } from '../../src/wire/ethernet.js';
-import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../src/wire/ipv4.js';
-import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../src/wire/ipv6.js';
-import { Icmpv4View, parseIcmpv4 } from '../../src/wire/icmpv4.js';
-import { Icmpv6View, parseIcmpv6 } from '../../src/wire/icmpv6.js';
-import {
-  formatIpv4,
-  formatIpv6,
-  formatMac,
-  isWireError,
-  parseIpv4,
-} from '../../src/wire/common.js';
-
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
-
-const cfg = FLOW_CFG;
-
-interface Echo {
-  ethSrc: string;
-  ethDst: string;
-  src: string;
-  dst: string;
-  type: number;
-  ident: number;
-  seqNo: number;
-  data: string;
-}
-
-/** Decodes an echo reply frame with the codecs, checksums verified. */
-function decode(frame: Uint8Array): Echo {
-  const eth = EthernetView.checked(frame);
-  assert.ok(!isWireError(eth));
-  const head = { ethSrc: formatMac(eth.src), ethDst: formatMac(eth.dst) };
-  if (eth.ethertype === EtherType.Ipv4) {
-    const v = Ipv4View.checked(eth.payload());
-    assert.ok(!isWireError(v));
-    const ip = parseIpv4Header(v);
-    assert.ok(!isWireError(ip));
-    assert.equal(ip.protocol, IpProtocol.Icmp);
-    const iv = Icmpv4View.checked(v.payload());
-    assert.ok(!isWireError(iv));
-    const m = parseIcmpv4(iv);
-    assert.ok(!isWireError(m) && 'ident' in m);
-    return {
-      ...head,
-      src: formatIpv4(ip.src),
-      dst: formatIpv4(ip.dst),
-      type: m.type,
-      ident: m.ident,
-      seqNo: m.seqNo,
-      data: Buffer.from(m.data).toString(),
-    };
-  }
-  const v = Ipv6View.checked(eth.payload());
-  assert.ok(!isWireError(v));
-  const ip = parseIpv6Header(v);
-  assert.ok(!isWireError(ip));
-  assert.equal(ip.nextHeader, IpProtocol.Icmpv6);
-  const iv = Icmpv6View.checked(ipv6Upper(v, ip));
-  assert.ok(!isWireError(iv));
-  const m = parseIcmpv6(iv, ip.src, ip.dst);
-  assert.ok(!isWireError(m) && 'ident' in m && 'seqNo' in m && 'data' in m);
-  return {
-    ...head,
-    src: formatIpv6(ip.src),
-    dst: formatIpv6(ip.dst),
-    type: m.type,
-    ident: m.ident,
-    seqNo: m.seqNo,
-    data: Buffer.from(m.data).toString(),
-  };
-}
+import { parseIpv4 } from '../../src/wire/common.js';
+import { G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
+import { decodeEcho, flowHarness, text, type EchoDecoded } from '../lab/flow-harness.js';
 
 function harness(pingNetns: string, table = new FlowTable()) {
-  const frames: Uint8Array[] = [];
   const logs: string[] = [];
-  const clock = { now: 0 };
-  const deps: PingDeps = {
-    host: nativeHost(),
-    table,
-    cfg,
-    hostResolvers: [],
-    ourMac: OUR_MAC,
-    guestMac: () => GUEST_MAC,
-    toGuest: (f) => frames.push(...f),
-    now: () => clock.now,
-    log: (m) => logs.push(m),
-    pingNetns,
-  };
-  const ping = new PingTranslator(deps);
-  const next = async (): Promise<Echo> => {
+  const f = flowHarness(nativeHost(), table);
+  const ping = new PingTranslator({ ...f.deps, log: (m) => logs.push(m), pingNetns });
+  const next = async (): Promise<EchoDecoded> => {
     const deadline = Date.now() + 3000;
-    while (frames.length === 0) {
+    while (f.frames.length === 0) {
       if (Date.now() > deadline) throw new Error('no frame to the guest');
       await new Promise((r) => setTimeout(r, 10));
     }
-    return decode(frames.shift()!);
+    return decodeEcho(f.frames.shift()!);
   };
-  return { ping, table, clock, frames, logs, next };
+  return { ...f, ping, logs, next };
 }
 
-const text = (s: string) => new TextEncoder().encode(s);
 const skip = labSkipReason();
 
 test(

@@ -6,158 +6,33 @@ import { once } from 'node:events';
 import fc from 'fast-check';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import {
-  TcpTranslator,
-  ACK_DELAY_MS,
-  RTO_INIT_MS,
-  type TcpDeps,
-} from '../../src/usernet/flow/tcp/index.js';
+import { ACK_DELAY_MS, RTO_INIT_MS } from '../../src/usernet/flow/tcp/index.js';
 import { FlowTable } from '../../src/usernet/flow/table.js';
-import {
-  acceptPacket,
-  parseGuestFrame,
-  type ServiceCounters,
-} from '../../src/usernet/iface/packet.js';
-import { IpProtocol } from '../../src/wire/ipv4.js';
-import {
-  TcpView,
-  parseTcp,
-  emitTcp,
-  tcpHeaderLen,
-  TcpFlag,
-  TCP_NO_OPTIONS,
-  type TcpRepr,
-  type TcpOptions,
-} from '../../src/wire/tcp.js';
-import { isWireError } from '../../src/wire/common.js';
+import { TcpFlag } from '../../src/wire/tcp.js';
 import { seqAdd, seqDiff } from '../../src/wire/seq.js';
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
+import { G4, GW4 } from '../lab/flow-fixtures.js';
+import {
+  TcpGuest,
+  assertSynAck,
+  SYN_OPTS,
+  flagText,
+  randomSegments,
+  sendRandom,
+  type Seg,
+  type TcpHdr,
+} from '../lab/flow-harness.js';
+import { synRepr } from '../lab/frames.js';
 
-/** A segment the translator sent, decoded (checksums verified). */
-interface Seg extends TcpRepr {
-  readonly src: string;
-  readonly dst: string;
-  readonly data: Buffer;
-  readonly ethDst: Uint8Array;
-}
-
-function counters(): ServiceCounters {
-  return { ignored: 0, drops: { truncated: 0, malformed: 0, 'bad-checksum': 0, unsupported: 0 } };
-}
-
-function decode(frame: Uint8Array, family: 4 | 6): Seg {
-  const c = counters();
-  const p = parseGuestFrame(frame);
-  assert.ok(
-    acceptPacket(p, family, IpProtocol.Tcp, c),
-    `a TCP/IPv${family} frame (${JSON.stringify(c)})`,
-  );
-  const v = TcpView.checked(p.l4);
-  assert.ok(!isWireError(v));
-  const r = parseTcp(v, p.src, p.dst);
-  assert.ok(!isWireError(r), `TCP checksum and options verify: ${JSON.stringify(r)}`);
-  return {
-    ...r,
-    src: Buffer.from(p.src).toString('hex'),
-    dst: Buffer.from(p.dst).toString('hex'),
-    data: Buffer.from(v.payload()),
-    ethDst: p.eth!.dst.slice(),
-  };
-}
-
-/** A fake clock: timers run when the test advances time. */
-class FakeTime {
-  t = 1_000_000;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  now = (): number => this.t;
-  setTimer = (fn: () => void, ms: number): unknown => {
-    const id = this.next++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  };
-  clearTimer = (h: unknown): void => {
-    this.timers.delete(h as number);
-  };
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let best: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!best || e[1].at < best[1].at)) best = e;
-      if (!best) break;
-      this.timers.delete(best[0]);
-      this.t = best[1].at;
-      best[1].fn();
-    }
-    this.t = end;
-  }
-}
-
-/** The guest side: builds segments into the translator and collects what comes back. */
-class Guest {
-  readonly time = new FakeTime();
-  readonly table = new FlowTable();
-  readonly got: Seg[] = [];
-  readonly tcp: TcpTranslator;
+/** The guest side on real loopback sockets: waits for segments with a real-time deadline. */
+class Guest extends TcpGuest {
   private waiters: (() => void)[] = [];
 
-  constructor(
-    readonly family: 4 | 6 = 4,
-    maxFlows?: number,
-  ) {
-    const table = maxFlows !== undefined ? new FlowTable(maxFlows) : this.table;
-    const deps: TcpDeps = {
-      host: nativeHost(),
-      table,
-      cfg: FLOW_CFG,
-      hostResolvers: [],
-      ourMac: OUR_MAC,
-      guestMac: () => GUEST_MAC,
-      toGuest: (frames) => {
-        for (const f of frames) this.got.push(decode(f, this.family));
-        for (const w of this.waiters.splice(0)) w();
-      },
-      now: this.time.now,
-      setTimer: this.time.setTimer,
-      clearTimer: this.time.clearTimer,
-    };
-    this.tcp = new TcpTranslator(deps, new Uint8Array(16).fill(7));
+  constructor(family: 4 | 6 = 4, maxFlows?: number) {
+    super(family, nativeHost(), new FlowTable(maxFlows));
   }
 
-  get me(): Uint8Array {
-    return this.family === 4 ? G4 : G6;
-  }
-  get gw(): Uint8Array {
-    return this.family === 4 ? GW4 : GW6;
-  }
-
-  /** Sends a segment from guest port `sport` to the gateway's `dport`. */
-  send(
-    sport: number,
-    dport: number,
-    h: { seq: number; ack?: number; flags: number; window?: number; options?: TcpOptions },
-    payload: Uint8Array = new Uint8Array(0),
-  ): void {
-    const repr: TcpRepr = {
-      srcPort: sport,
-      dstPort: dport,
-      seq: h.seq,
-      ack: h.ack ?? 0,
-      flags: h.flags,
-      window: h.window ?? 65535,
-      urgent: 0,
-      options: h.options ?? TCP_NO_OPTIONS,
-      payloadLen: payload.length,
-    };
-    const hl = tcpHeaderLen(repr);
-    const buf = new Uint8Array(hl + payload.length);
-    buf.set(payload, hl);
-    emitTcp(repr, buf, this.me, this.gw);
-    const v = TcpView.checked(buf);
-    assert.ok(!isWireError(v));
-    const r = parseTcp(v, this.me, this.gw);
-    assert.ok(!isWireError(r));
-    this.tcp.fromGuest(this.family, this.me.slice(), this.gw.slice(), r, v.payload());
+  protected override received(): void {
+    for (const w of this.waiters.splice(0)) w();
   }
 
   /** Waits until a segment matching `pred` has arrived (or `ms` of real time passed). */
@@ -186,22 +61,6 @@ class Guest {
       )
       .join(' ');
   }
-
-  /** Takes (and forgets) what has arrived so far. */
-  take(): Seg[] {
-    return this.got.splice(0);
-  }
-}
-
-function flagText(f: number): string {
-  const n: [number, string][] = [
-    [TcpFlag.SYN, 'S'],
-    [TcpFlag.ACK, 'A'],
-    [TcpFlag.FIN, 'F'],
-    [TcpFlag.RST, 'R'],
-    [TcpFlag.PSH, 'P'],
-  ];
-  return n.map(([b, c]) => (f & b ? c : '')).join('');
 }
 
 /** A loopback server collecting what each connection sends; `onConn` may script replies. */
@@ -231,8 +90,6 @@ async function server(
   };
 }
 
-const SYN_OPTS: TcpOptions = { mss: 1460, windowScale: 7, sackPermitted: true };
-
 /** Opens a connection from the guest; returns the ISNs. */
 async function handshake(g: Guest, sport: number, dport: number, iss = 1000) {
   g.send(sport, dport, { seq: iss, flags: TcpFlag.SYN, options: SYN_OPTS });
@@ -253,17 +110,7 @@ for (const family of [4, 6] as const) {
     g.send(40000, s.port, { seq: 5000, flags: TcpFlag.SYN, options: SYN_OPTS });
     const sa = await g.waitFor((x) => (x.flags & TcpFlag.SYN) !== 0, 'SYN-ACK');
     assert.equal(s.conns.length, 1, 'the host connection exists before the SYN-ACK');
-    assert.equal(sa.flags, TcpFlag.SYN | TcpFlag.ACK);
-    assert.equal(sa.ack, 5001);
-    assert.equal(sa.srcPort, s.port);
-    assert.equal(sa.dstPort, 40000);
-    assert.equal(sa.options.mss, 65520 - (family === 4 ? 40 : 60));
-    assert.equal(sa.options.windowScale, 7);
-    assert.equal(sa.options.sackPermitted, true);
-    assert.equal(sa.options.timestamps, undefined);
-    assert.deepEqual([...sa.ethDst], [...GUEST_MAC]);
-    assert.equal(sa.src, Buffer.from(g.gw).toString('hex'));
-    assert.equal(g.table.size, 1);
+    assertSynAck(g, sa, s.port);
   });
 }
 
@@ -299,7 +146,7 @@ test('a refused connect is an immediate RST+ACK; an unforwardable destination to
     4,
     G4.slice(),
     Uint8Array.of(224, 0, 0, 9),
-    synRepr(40002, 80, 5),
+    synRepr(40002, 80, 5, SYN_OPTS),
     new Uint8Array(0),
   );
   const r2 = await g.waitFor((x) => (x.flags & TcpFlag.RST) !== 0, 'RST for multicast');
@@ -307,20 +154,6 @@ test('a refused connect is an immediate RST+ACK; an unforwardable destination to
   assert.equal(g.tcp.counters.refused, 2);
   await g.tcp.close();
 });
-
-function synRepr(sport: number, dport: number, seq: number): TcpRepr {
-  return {
-    srcPort: sport,
-    dstPort: dport,
-    seq,
-    ack: 0,
-    flags: TcpFlag.SYN,
-    window: 65535,
-    urgent: 0,
-    options: SYN_OPTS,
-    payloadLen: 0,
-  };
-}
 
 test('a segment for no connection gets a reset (seq = its ack); a reset gets nothing', async () => {
   const g = new Guest();
@@ -637,10 +470,7 @@ test('inbound: a host connection to a forwarded port becomes a SYN to the guest 
   const gsport = syn.dstPort;
   const hostIss = syn.seq;
   // Guest answers SYN-ACK (segments from the guest's port 8080 to the client's port).
-  const reply = (
-    h: { seq: number; ack?: number; flags: number; window?: number; options?: TcpOptions },
-    p?: Uint8Array,
-  ) => g.send(gsport, syn.srcPort, h, p);
+  const reply = (h: TcpHdr, p?: Uint8Array) => g.send(gsport, syn.srcPort, h, p);
   reply({
     seq: 9000,
     ack: seqAdd(hostIss, 1),
@@ -745,50 +575,8 @@ test('random segments on a live connection never throw, and every reply is a val
     void g.tcp.close();
   });
   const { guestSeq, hostSeq } = await handshake(g, 40020, s.port);
-  const flagSets = [
-    TcpFlag.ACK,
-    TcpFlag.ACK | TcpFlag.PSH,
-    TcpFlag.ACK | TcpFlag.FIN,
-    TcpFlag.SYN,
-    TcpFlag.SYN | TcpFlag.ACK,
-    TcpFlag.RST,
-    TcpFlag.RST | TcpFlag.ACK,
-    0,
-    TcpFlag.FIN,
-  ];
   fc.assert(
-    fc.property(
-      fc.array(
-        fc.record({
-          port: fc.constantFrom(40020, 40021, 40022),
-          flags: fc.constantFrom(...flagSets),
-          seqOff: fc.oneof(fc.integer({ min: -70000, max: 70000 }), fc.nat()),
-          ackOff: fc.oneof(fc.integer({ min: -70000, max: 70000 }), fc.nat()),
-          window: fc.integer({ min: 0, max: 0xffff }),
-          payload: fc.uint8Array({ maxLength: 200 }),
-        }),
-        { maxLength: 40 },
-      ),
-      (segs) => {
-        for (const x of segs) {
-          // Port 40020 is the live connection (RSTs only when they would not be in window);
-          // the others are strangers.
-          const live = x.port === 40020;
-          const flags = live ? x.flags & ~TcpFlag.RST : x.flags;
-          g.send(
-            x.port,
-            s.port,
-            {
-              seq: seqAdd(guestSeq, x.seqOff),
-              ack: seqAdd(hostSeq, x.ackOff),
-              flags,
-              window: x.window,
-            },
-            x.payload,
-          );
-        }
-      },
-    ),
+    fc.property(randomSegments, (segs) => sendRandom(g, s.port, guestSeq, hostSeq, segs)),
     { numRuns: 200, seed: 42 },
   );
   // Every frame sent back was decoded with verified checksums by the Guest (decode asserts).

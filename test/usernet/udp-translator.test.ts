@@ -8,95 +8,25 @@ import {
   UDP_TIMEOUT_MS,
   UDP_TIMEOUT_STREAM_MS,
 } from '../../src/usernet/flow/udp.js';
-import type { FlowDeps } from '../../src/usernet/flow/deps.js';
 import { nativeHost } from '../../src/usernet/host/index.js';
 import { FlowTable } from '../../src/usernet/flow/table.js';
-import { EthernetView, EtherType } from '../../src/wire/ethernet.js';
-import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../src/wire/ipv4.js';
-import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../src/wire/ipv6.js';
-import { UdpView, parseUdp } from '../../src/wire/udp.js';
-import { Icmpv4View, parseIcmpv4 } from '../../src/wire/icmpv4.js';
-import { Icmpv6View, parseIcmpv6 } from '../../src/wire/icmpv6.js';
+import { parseIpv4 } from '../../src/wire/common.js';
+import { G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
 import {
-  formatIpv4,
-  formatIpv6,
-  formatMac,
-  getU16,
-  isWireError,
-  parseIpv4,
-} from '../../src/wire/common.js';
-
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
-
-const cfg = FLOW_CFG;
-
-interface Decoded {
-  ethSrc: string;
-  ethDst: string;
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
-  payload: string;
-}
-
-/** Decodes an Ethernet/IP/UDP frame with the codecs, checksums verified. */
-function decode(frame: Uint8Array): Decoded {
-  const eth = EthernetView.checked(frame);
-  assert.ok(!isWireError(eth));
-  let src: Uint8Array, dst: Uint8Array, l4: Uint8Array;
-  if (eth.ethertype === EtherType.Ipv4) {
-    const v = Ipv4View.checked(eth.payload());
-    assert.ok(!isWireError(v));
-    const ip = parseIpv4Header(v);
-    assert.ok(!isWireError(ip));
-    assert.equal(ip.protocol, IpProtocol.Udp);
-    [src, dst, l4] = [ip.src, ip.dst, v.payload()];
-  } else {
-    const v = Ipv6View.checked(eth.payload());
-    assert.ok(!isWireError(v));
-    const ip = parseIpv6Header(v);
-    assert.ok(!isWireError(ip));
-    assert.equal(ip.nextHeader, IpProtocol.Udp);
-    [src, dst, l4] = [ip.src, ip.dst, ipv6Upper(v, ip)];
-  }
-  const u = UdpView.checked(l4);
-  assert.ok(!isWireError(u));
-  const r = parseUdp(u, src, dst);
-  assert.ok(!isWireError(r), 'UDP checksum verifies');
-  const fmt = (b: Uint8Array) => (b.length === 4 ? formatIpv4(b) : formatIpv6(b));
-  return {
-    ethSrc: formatMac(eth.src),
-    ethDst: formatMac(eth.dst),
-    src: fmt(src),
-    dst: fmt(dst),
-    srcPort: r.srcPort,
-    dstPort: r.dstPort,
-    payload: Buffer.from(u.payload()).toString(),
-  };
-}
+  assertPortUnreachable,
+  decodeUdp,
+  flowHarness,
+  text,
+  type UdpDecoded,
+} from '../lab/flow-harness.js';
 
 /** A test harness: translator, table, a settable clock and a queue of frames to the guest. */
 function harness(table = new FlowTable()) {
-  const frames: Uint8Array[] = [];
   let waiter: (() => void) | undefined;
-  const clock = { now: 0 };
-  let mac: Uint8Array | undefined = GUEST_MAC;
-  const deps: FlowDeps = {
-    host: nativeHost(),
-    table,
-    cfg,
-    hostResolvers: [],
-    ourMac: OUR_MAC,
-    guestMac: () => mac,
-    toGuest: (f) => {
-      frames.push(...f);
-      waiter?.();
-    },
-    now: () => clock.now,
-  };
-  const udp = new UdpTranslator(deps);
-  const next = async (): Promise<Decoded> => {
+  const f = flowHarness(nativeHost(), table, () => waiter?.());
+  const udp = new UdpTranslator(f.deps);
+  const { frames } = f;
+  const next = async (): Promise<UdpDecoded> => {
     const deadline = Date.now() + 3000;
     while (frames.length === 0) {
       if (Date.now() > deadline) throw new Error('no frame to the guest');
@@ -105,7 +35,7 @@ function harness(table = new FlowTable()) {
         setTimeout(r, 50);
       });
     }
-    return decode(frames.shift()!);
+    return decodeUdp(frames.shift()!);
   };
   const raw = async (): Promise<Uint8Array> => {
     const deadline = Date.now() + 3000;
@@ -115,7 +45,7 @@ function harness(table = new FlowTable()) {
     }
     return frames.shift()!;
   };
-  return { udp, table, clock, frames, next, raw, setMac: (m: Uint8Array | undefined) => (mac = m) };
+  return { ...f, udp, next, raw };
 }
 
 async function echoServer(family: 4 | 6): Promise<{ sock: Socket; port: number; got: string[] }> {
@@ -130,7 +60,6 @@ async function echoServer(family: 4 | 6): Promise<{ sock: Socket; port: number; 
   return { sock, port: sock.address().port, got };
 }
 
-const text = (s: string) => new TextEncoder().encode(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a guest datagram to the gateway reaches 127.0.0.1 and the echo returns from gateway:port', async (t) => {
@@ -299,38 +228,10 @@ test('a closed host port comes back as ICMP / ICMPv6 port unreachable quoting th
   t.after(() => h.udp.close());
   const p4 = await closedPort('127.0.0.1');
   h.udp.fromGuest(4, G4, GW4, 44000, p4, text('anyone?'));
-  const f4 = EthernetView.checked(await h.raw());
-  assert.ok(!isWireError(f4) && f4.ethertype === EtherType.Ipv4);
-  const v4 = Ipv4View.checked(f4.payload());
-  assert.ok(!isWireError(v4));
-  const ip4 = parseIpv4Header(v4);
-  assert.ok(!isWireError(ip4));
-  assert.deepEqual([formatIpv4(ip4.src), formatIpv4(ip4.dst)], ['10.0.0.1', '10.0.0.5']);
-  const iv4 = Icmpv4View.checked(v4.payload());
-  assert.ok(!isWireError(iv4));
-  const m4 = parseIcmpv4(iv4);
-  assert.ok(!isWireError(m4) && m4.type === 3 && m4.code === 3);
-  const q4 = m4.invoking;
-  assert.deepEqual(
-    [formatIpv4(q4.subarray(12, 16)), formatIpv4(q4.subarray(16, 20))],
-    ['10.0.0.5', '10.0.0.1'],
-  );
-  assert.deepEqual([getU16(q4, 20), getU16(q4, 22), getU16(q4, 24)], [44000, p4, 15]);
+  assertPortUnreachable(await h.raw(), 4, 44000, p4, 15);
 
   const p6 = await closedPort('::1');
   h.udp.fromGuest(6, G6, GW6, 44001, p6, text('six?'));
-  const f6 = EthernetView.checked(await h.raw());
-  assert.ok(!isWireError(f6) && f6.ethertype === EtherType.Ipv6);
-  const v6 = Ipv6View.checked(f6.payload());
-  assert.ok(!isWireError(v6));
-  const ip6 = parseIpv6Header(v6);
-  assert.ok(!isWireError(ip6));
-  const iv6 = Icmpv6View.checked(ipv6Upper(v6, ip6));
-  assert.ok(!isWireError(iv6));
-  const m6 = parseIcmpv6(iv6, ip6.src, ip6.dst);
-  assert.ok(!isWireError(m6) && m6.type === 1 && 'code' in m6 && m6.code === 4);
-  assert.ok('invoking' in m6);
-  assert.equal(formatIpv6(m6.invoking.subarray(24, 40)), 'fe80::1');
-  assert.deepEqual([getU16(m6.invoking, 40), getU16(m6.invoking, 42)], [44001, p6]);
+  assertPortUnreachable(await h.raw(), 6, 44001, p6, 12);
   assert.equal(h.udp.counters.unreachableToGuest, 2);
 });

@@ -1,100 +1,28 @@
 // Unit tests of the ping translator on the in-memory kernel (host/memory.ts): no real sockets, no sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PingTranslator, PING_TIMEOUT_MS, type PingDeps } from './icmp.js';
+import { PingTranslator, PING_TIMEOUT_MS } from './icmp.js';
 import { FlowTable } from './table.js';
 import { memoryHost } from '../host/memory.js';
-import { EthernetView, EtherType } from '../../wire/ethernet.js';
-import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/ipv4.js';
-import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../wire/ipv6.js';
-import { Icmpv4View, parseIcmpv4 } from '../../wire/icmpv4.js';
-import { Icmpv6View, parseIcmpv6 } from '../../wire/icmpv6.js';
-import { formatIpv4, formatIpv6, formatMac, isWireError, parseIpv4 } from '../../wire/common.js';
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
-
-interface Echo {
-  ethSrc: string;
-  ethDst: string;
-  src: string;
-  dst: string;
-  type: number;
-  ident: number;
-  seqNo: number;
-  data: string;
-}
-
-/** Decodes an echo reply frame with the codecs, checksums verified. */
-function decode(frame: Uint8Array): Echo {
-  const eth = EthernetView.checked(frame);
-  assert.ok(!isWireError(eth));
-  const head = { ethSrc: formatMac(eth.src), ethDst: formatMac(eth.dst) };
-  if (eth.ethertype === EtherType.Ipv4) {
-    const v = Ipv4View.checked(eth.payload());
-    assert.ok(!isWireError(v));
-    const ip = parseIpv4Header(v);
-    assert.ok(!isWireError(ip));
-    assert.equal(ip.protocol, IpProtocol.Icmp);
-    const iv = Icmpv4View.checked(v.payload());
-    assert.ok(!isWireError(iv));
-    const m = parseIcmpv4(iv);
-    assert.ok(!isWireError(m) && 'ident' in m);
-    return {
-      ...head,
-      src: formatIpv4(ip.src),
-      dst: formatIpv4(ip.dst),
-      type: m.type,
-      ident: m.ident,
-      seqNo: m.seqNo,
-      data: Buffer.from(m.data).toString(),
-    };
-  }
-  const v = Ipv6View.checked(eth.payload());
-  assert.ok(!isWireError(v));
-  const ip = parseIpv6Header(v);
-  assert.ok(!isWireError(ip));
-  assert.equal(ip.nextHeader, IpProtocol.Icmpv6);
-  const iv = Icmpv6View.checked(ipv6Upper(v, ip));
-  assert.ok(!isWireError(iv));
-  const m = parseIcmpv6(iv, ip.src, ip.dst);
-  assert.ok(!isWireError(m) && 'ident' in m && 'seqNo' in m && 'data' in m);
-  return {
-    ...head,
-    src: formatIpv6(ip.src),
-    dst: formatIpv6(ip.dst),
-    type: m.type,
-    ident: m.ident,
-    seqNo: m.seqNo,
-    data: Buffer.from(m.data).toString(),
-  };
-}
+import { parseIpv4 } from '../../wire/common.js';
+import { G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
+import { decodeEcho, flowHarness, text, type EchoDecoded } from '../../../test/lab/flow-harness.js';
 
 function harness(table = new FlowTable(), pingNetns?: string) {
-  const frames: Uint8Array[] = [];
   const logs: string[] = [];
-  const clock = { now: 0 };
-  let mac: Uint8Array | undefined = GUEST_MAC;
   const host = memoryHost();
-  const deps: PingDeps = {
-    host,
-    table,
-    cfg: FLOW_CFG,
-    hostResolvers: [],
-    ourMac: OUR_MAC,
-    guestMac: () => mac,
-    toGuest: (f) => frames.push(...f),
-    now: () => clock.now,
+  const f = flowHarness(host, table);
+  const ping = new PingTranslator({
+    ...f.deps,
     log: (m) => logs.push(m),
     ...(pingNetns !== undefined ? { pingNetns } : {}),
-  };
-  const ping = new PingTranslator(deps);
-  const drain = async (): Promise<Echo[]> => {
+  });
+  const drain = async (): Promise<EchoDecoded[]> => {
     await host.settle();
-    return frames.splice(0).map(decode);
+    return f.frames.splice(0).map(decodeEcho);
   };
-  return { ping, host, table, clock, frames, logs, drain, setMac: (m?: Uint8Array) => (mac = m) };
+  return { ...f, ping, host, logs, drain };
 }
-
-const text = (s: string) => new TextEncoder().encode(s);
 
 test('echo to the gateway is answered by host loopback (IPv4 and IPv6) in the given netns', async () => {
   const h = harness(undefined, 'pod-ns');

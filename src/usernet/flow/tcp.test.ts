@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  TcpTranslator,
   ACK_DELAY_MS,
   KEEPALIVE_MS,
   KEEPALIVE_PROBES,
@@ -12,7 +11,6 @@ import {
   RECV_BUFFER,
   RTO_INIT_MS,
   SYN_RETRIES,
-  type TcpDeps,
 } from './tcp/index.js';
 import { FlowTable } from './table.js';
 import {
@@ -21,144 +19,26 @@ import {
   type MemoryTcpOptions,
   type TcpPeer,
 } from '../host/memory.js';
-import { acceptPacket, parseGuestFrame, type ServiceCounters } from '../iface/packet.js';
-import { IpProtocol } from '../../wire/ipv4.js';
-import {
-  TcpView,
-  parseTcp,
-  emitTcp,
-  tcpHeaderLen,
-  TcpFlag,
-  TCP_NO_OPTIONS,
-  type TcpRepr,
-  type TcpOptions,
-} from '../../wire/tcp.js';
-import { isWireError, parseIpv4 } from '../../wire/common.js';
+import { TcpFlag } from '../../wire/tcp.js';
+import { parseIpv4 } from '../../wire/common.js';
 import { seqAdd, seqDiff } from '../../wire/seq.js';
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
+import { G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
+import {
+  TcpGuest,
+  assertSynAck,
+  SYN_OPTS,
+  flagText,
+  type Seg,
+  type TcpHdr,
+  randomSegments,
+  sendRandom,
+} from '../../../test/lab/flow-harness.js';
+import { synRepr } from '../../../test/lab/frames.js';
 
-/** A segment the translator sent, decoded (checksums verified). */
-interface Seg extends TcpRepr {
-  readonly src: string;
-  readonly dst: string;
-  readonly data: Buffer;
-  readonly ethDst: Uint8Array;
-}
-
-function counters(): ServiceCounters {
-  return { ignored: 0, drops: { truncated: 0, malformed: 0, 'bad-checksum': 0, unsupported: 0 } };
-}
-
-function decode(frame: Uint8Array, family: 4 | 6): Seg {
-  const c = counters();
-  const p = parseGuestFrame(frame);
-  assert.ok(
-    acceptPacket(p, family, IpProtocol.Tcp, c),
-    `a TCP/IPv${family} frame (${JSON.stringify(c)})`,
-  );
-  const v = TcpView.checked(p.l4);
-  assert.ok(!isWireError(v));
-  const r = parseTcp(v, p.src, p.dst);
-  assert.ok(!isWireError(r), `TCP checksum and options verify: ${JSON.stringify(r)}`);
-  return {
-    ...r,
-    src: Buffer.from(p.src).toString('hex'),
-    dst: Buffer.from(p.dst).toString('hex'),
-    data: Buffer.from(v.payload()),
-    ethDst: p.eth!.dst.slice(),
-  };
-}
-
-/** A fake clock: timers run when the test advances time. */
-class FakeTime {
-  t = 1_000_000;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  now = (): number => this.t;
-  setTimer = (fn: () => void, ms: number): unknown => {
-    const id = this.next++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  };
-  clearTimer = (h: unknown): void => {
-    this.timers.delete(h as number);
-  };
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let best: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!best || e[1].at < best[1].at)) best = e;
-      if (!best) break;
-      this.timers.delete(best[0]);
-      this.t = best[1].at;
-      best[1].fn();
-    }
-    this.t = end;
-  }
-}
-
-type Hdr = { seq: number; ack?: number; flags: number; window?: number; options?: TcpOptions };
-
-/** The guest side: builds segments into the translator and collects what comes back. */
-class Guest {
-  readonly time = new FakeTime();
-  readonly table: FlowTable;
-  readonly host: MemoryHost;
-  readonly got: Seg[] = [];
-  readonly tcp: TcpTranslator;
-
-  constructor(
-    readonly family: 4 | 6 = 4,
-    o: { maxFlows?: number; tcp?: MemoryTcpOptions } = {},
-  ) {
-    this.table = new FlowTable(o.maxFlows);
-    this.host = memoryHost(o.tcp ? { tcp: o.tcp } : {});
-    const deps: TcpDeps = {
-      host: this.host,
-      table: this.table,
-      cfg: FLOW_CFG,
-      hostResolvers: [],
-      ourMac: OUR_MAC,
-      guestMac: () => GUEST_MAC,
-      toGuest: (frames) => {
-        for (const f of frames) this.got.push(decode(f, this.family));
-      },
-      now: this.time.now,
-      setTimer: this.time.setTimer,
-      clearTimer: this.time.clearTimer,
-    };
-    this.tcp = new TcpTranslator(deps, new Uint8Array(16).fill(7));
-  }
-
-  get me(): Uint8Array {
-    return this.family === 4 ? G4 : G6;
-  }
-  get gw(): Uint8Array {
-    return this.family === 4 ? GW4 : GW6;
-  }
-
-  /** Sends a segment from guest port `sport` to the gateway's `dport`. */
-  send(sport: number, dport: number, h: Hdr, payload: Uint8Array = new Uint8Array(0)): void {
-    const repr: TcpRepr = {
-      srcPort: sport,
-      dstPort: dport,
-      seq: h.seq,
-      ack: h.ack ?? 0,
-      flags: h.flags,
-      window: h.window ?? 65535,
-      urgent: 0,
-      options: h.options ?? TCP_NO_OPTIONS,
-      payloadLen: payload.length,
-    };
-    const hl = tcpHeaderLen(repr);
-    const buf = new Uint8Array(hl + payload.length);
-    buf.set(payload, hl);
-    emitTcp(repr, buf, this.me, this.gw);
-    const v = TcpView.checked(buf);
-    assert.ok(!isWireError(v));
-    const r = parseTcp(v, this.me, this.gw);
-    assert.ok(!isWireError(r));
-    this.tcp.fromGuest(this.family, this.me.slice(), this.gw.slice(), r, v.payload());
+/** The guest side on the in-memory kernel: settles the host side instead of waiting. */
+class Guest extends TcpGuest<MemoryHost> {
+  constructor(family: 4 | 6 = 4, o: { maxFlows?: number; tcp?: MemoryTcpOptions } = {}) {
+    super(family, memoryHost(o.tcp ? { tcp: o.tcp } : {}), new FlowTable(o.maxFlows));
   }
 
   /** Lets the translator's microtasks and the host side run until both are idle. */
@@ -178,27 +58,11 @@ class Guest {
     return this.take();
   }
 
-  /** Takes (and forgets) what has arrived so far. */
-  take(): Seg[] {
-    return this.got.splice(0);
-  }
-
   summary(segs: Seg[] = this.got): string {
     return segs
       .map((s) => `[${flagText(s.flags)} seq=${s.seq} ack=${s.ack} len=${s.data.length}]`)
       .join(' ');
   }
-}
-
-function flagText(f: number): string {
-  const n: [number, string][] = [
-    [TcpFlag.SYN, 'S'],
-    [TcpFlag.ACK, 'A'],
-    [TcpFlag.FIN, 'F'],
-    [TcpFlag.RST, 'R'],
-    [TcpFlag.PSH, 'P'],
-  ];
-  return n.map(([b, c]) => (f & b ? c : '')).join('');
 }
 
 const bytes = (segs: Seg[]) => segs.reduce((n, x) => n + x.data.length, 0);
@@ -211,7 +75,6 @@ const only = (segs: Seg[], what: string): Seg => {
   return segs[0]!;
 };
 const loop = (family: 4 | 6) => (family === 4 ? '127.0.0.1' : '::1');
-const SYN_OPTS: TcpOptions = { mss: 1460, windowScale: 7, sackPermitted: true };
 
 /** Opens a connection from the guest (window 1024 << 7); returns the ISNs and the host peer. */
 async function handshake(g: Guest, sport: number, dport: number, iss = 1000) {
@@ -237,17 +100,7 @@ for (const family of [4, 6] as const) {
     assert.equal(g.got.length, 0, 'nothing before the connect finished');
     const sa = only(await g.segs(), 'SYN-ACK');
     assert.equal(s.conns.length, 1, 'the host connection exists');
-    assert.equal(sa.flags, TcpFlag.SYN | TcpFlag.ACK);
-    assert.equal(sa.ack, 5001);
-    assert.equal(sa.srcPort, 80);
-    assert.equal(sa.dstPort, 40000);
-    assert.equal(sa.options.mss, 65520 - (family === 4 ? 40 : 60));
-    assert.equal(sa.options.windowScale, 7);
-    assert.equal(sa.options.sackPermitted, true);
-    assert.equal(sa.options.timestamps, undefined);
-    assert.deepEqual([...sa.ethDst], [...GUEST_MAC]);
-    assert.equal(sa.src, Buffer.from(g.gw).toString('hex'));
-    assert.equal(g.table.size, 1);
+    assertSynAck(g, sa, 80);
     assert.equal(g.tcp.counters.outbound, 1);
     // A repeated SYN after the SYN-ACK gets the SYN-ACK again.
     g.send(40000, 80, { seq: 5000, flags: TcpFlag.SYN, options: SYN_OPTS });
@@ -277,34 +130,26 @@ test('refused, unreachable and unforwardable connects are an RST+ACK to the gues
   assert.equal(g.host.tcp.openSockets, 0);
   // Unreachable at once (connect fails synchronously).
   g.host.tcp.unreachable.add('192.0.2.9');
-  g.tcp.fromGuest(4, G4.slice(), parseIpv4('192.0.2.9')!, synRepr(40003, 80, 5), new Uint8Array(0));
+  g.tcp.fromGuest(
+    4,
+    G4.slice(),
+    parseIpv4('192.0.2.9')!,
+    synRepr(40003, 80, 5, SYN_OPTS),
+    new Uint8Array(0),
+  );
   assert.equal(only(await g.segs(), 'RST (unreachable)').ack, 6);
   // Multicast cannot be forwarded: refused the same way, without a host socket.
   g.tcp.fromGuest(
     4,
     G4.slice(),
     Uint8Array.of(224, 0, 0, 9),
-    synRepr(40004, 80, 5),
+    synRepr(40004, 80, 5, SYN_OPTS),
     new Uint8Array(0),
   );
   assert.equal(only(await g.segs(), 'RST (multicast)').ack, 6);
   assert.equal(g.tcp.counters.refused, 3);
   assert.equal(g.host.tcp.openSockets, 0);
 });
-
-function synRepr(sport: number, dport: number, seq: number): TcpRepr {
-  return {
-    srcPort: sport,
-    dstPort: dport,
-    seq,
-    ack: 0,
-    flags: TcpFlag.SYN,
-    window: 65535,
-    urgent: 0,
-    options: SYN_OPTS,
-    payloadLen: 0,
-  };
-}
 
 test('a segment for no connection gets a reset (seq = its ack); a reset gets nothing', async () => {
   const g = new Guest();
@@ -617,7 +462,7 @@ test('inbound: a host client on a forwarded port becomes a SYN from the mapped g
   assert.equal(syn.srcPort, client.port);
   assert.equal(syn.options.windowScale, 7);
   assert.equal(syn.options.sackPermitted, true);
-  const reply = (h: Hdr, p?: Uint8Array) => g.send(80, syn.srcPort, h, p);
+  const reply = (h: TcpHdr, p?: Uint8Array) => g.send(80, syn.srcPort, h, p);
   reply({
     seq: 9000,
     ack: seqAdd(syn.seq, 1),
@@ -792,49 +637,11 @@ test('random segments on a live connection never throw, and every reply is a val
   const g = new Guest();
   const s = server(g, 98, (p) => p.write(Buffer.alloc(5000, 0x66)));
   const { guestSeq, hostSeq } = await handshake(g, 40020, 98);
-  const flagSets = [
-    TcpFlag.ACK,
-    TcpFlag.ACK | TcpFlag.PSH,
-    TcpFlag.ACK | TcpFlag.FIN,
-    TcpFlag.SYN,
-    TcpFlag.SYN | TcpFlag.ACK,
-    TcpFlag.RST,
-    TcpFlag.RST | TcpFlag.ACK,
-    0,
-    TcpFlag.FIN,
-  ];
   await fc.assert(
-    fc.asyncProperty(
-      fc.array(
-        fc.record({
-          port: fc.constantFrom(40020, 40021, 40022),
-          flags: fc.constantFrom(...flagSets),
-          seqOff: fc.oneof(fc.integer({ min: -70000, max: 70000 }), fc.nat()),
-          ackOff: fc.oneof(fc.integer({ min: -70000, max: 70000 }), fc.nat()),
-          window: fc.integer({ min: 0, max: 0xffff }),
-          payload: fc.uint8Array({ maxLength: 200 }),
-        }),
-        { maxLength: 40 },
-      ),
-      async (segs) => {
-        for (const x of segs) {
-          // Port 40020 is the live connection (no RSTs there); the others are strangers.
-          const live = x.port === 40020;
-          g.send(
-            x.port,
-            98,
-            {
-              seq: seqAdd(guestSeq, x.seqOff),
-              ack: seqAdd(hostSeq, x.ackOff),
-              flags: live ? x.flags & ~TcpFlag.RST : x.flags,
-              window: x.window,
-            },
-            x.payload,
-          );
-        }
-        await g.settle();
-      },
-    ),
+    fc.asyncProperty(randomSegments, async (segs) => {
+      sendRandom(g, 98, guestSeq, hostSeq, segs);
+      await g.settle();
+    }),
     { numRuns: 100, seed: 42 },
   );
   // Every frame sent back was decoded with verified checksums by the Guest (decode asserts).

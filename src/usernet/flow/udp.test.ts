@@ -2,110 +2,38 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UdpTranslator, UDP_PENDING_MAX, UDP_TIMEOUT_MS, UDP_TIMEOUT_STREAM_MS } from './udp.js';
-import type { FlowDeps } from './deps.js';
 import { memoryHost } from '../host/memory.js';
 import { FlowTable } from './table.js';
 import type { PasstConfig } from '../conf.js';
-import { EthernetView, EtherType } from '../../wire/ethernet.js';
-import { Ipv4View, parseIpv4 as parseIpv4Header, IpProtocol } from '../../wire/ipv4.js';
-import { Ipv6View, parseIpv6 as parseIpv6Header, ipv6Upper } from '../../wire/ipv6.js';
-import { UdpView, parseUdp } from '../../wire/udp.js';
-import { Icmpv4View, parseIcmpv4 } from '../../wire/icmpv4.js';
-import { Icmpv6View, parseIcmpv6 } from '../../wire/icmpv6.js';
+import { parseIpv4 } from '../../wire/common.js';
+import { FLOW_CFG, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
 import {
-  formatIpv4,
-  formatIpv6,
-  formatMac,
-  getU16,
-  isWireError,
-  parseIpv4,
-} from '../../wire/common.js';
-import { FLOW_CFG, OUR_MAC, GUEST_MAC, G4, GW4, G6, GW6 } from '../../../test/lab/flow-fixtures.js';
-
-interface Decoded {
-  ethSrc: string;
-  ethDst: string;
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
-  payload: string;
-}
-
-/** Decodes an Ethernet/IP/UDP frame with the codecs, checksums verified. */
-function decode(frame: Uint8Array): Decoded {
-  const eth = EthernetView.checked(frame);
-  assert.ok(!isWireError(eth));
-  let src: Uint8Array, dst: Uint8Array, l4: Uint8Array;
-  if (eth.ethertype === EtherType.Ipv4) {
-    const v = Ipv4View.checked(eth.payload());
-    assert.ok(!isWireError(v));
-    const ip = parseIpv4Header(v);
-    assert.ok(!isWireError(ip));
-    assert.equal(ip.protocol, IpProtocol.Udp);
-    [src, dst, l4] = [ip.src, ip.dst, v.payload()];
-  } else {
-    const v = Ipv6View.checked(eth.payload());
-    assert.ok(!isWireError(v));
-    const ip = parseIpv6Header(v);
-    assert.ok(!isWireError(ip));
-    assert.equal(ip.nextHeader, IpProtocol.Udp);
-    [src, dst, l4] = [ip.src, ip.dst, ipv6Upper(v, ip)];
-  }
-  const u = UdpView.checked(l4);
-  assert.ok(!isWireError(u));
-  const r = parseUdp(u, src, dst);
-  assert.ok(!isWireError(r), 'UDP checksum verifies');
-  const fmt = (b: Uint8Array) => (b.length === 4 ? formatIpv4(b) : formatIpv6(b));
-  return {
-    ethSrc: formatMac(eth.src),
-    ethDst: formatMac(eth.dst),
-    src: fmt(src),
-    dst: fmt(dst),
-    srcPort: r.srcPort,
-    dstPort: r.dstPort,
-    payload: Buffer.from(u.payload()).toString(),
-  };
-}
+  assertPortUnreachable,
+  decodeUdp,
+  flowHarness,
+  text,
+  type UdpDecoded,
+} from '../../../test/lab/flow-harness.js';
 
 /** Translator, in-memory host, table, a settable clock and the frames sent to the guest. */
 function harness(
   o: { table?: FlowTable; cfg?: PasstConfig; hostResolvers?: string[]; transient?: boolean } = {},
 ) {
-  const frames: Uint8Array[] = [];
-  const clock = { now: 0 };
-  let mac: Uint8Array | undefined = GUEST_MAC;
   const host = memoryHost();
-  const table = o.table ?? new FlowTable();
-  const deps: FlowDeps = {
-    host,
-    table,
-    cfg: o.cfg ?? FLOW_CFG,
-    hostResolvers: o.hostResolvers ?? [],
-    ourMac: OUR_MAC,
-    guestMac: () => mac,
-    toGuest: (f) => frames.push(...f),
-    now: () => clock.now,
+  const f = flowHarness(host, o.table ?? new FlowTable());
+  const udp = new UdpTranslator({
+    ...f.deps,
+    ...(o.cfg ? { cfg: o.cfg } : {}),
+    ...(o.hostResolvers ? { hostResolvers: o.hostResolvers } : {}),
     ...(o.transient !== undefined ? { framesTransient: o.transient } : {}),
-  };
-  const udp = new UdpTranslator(deps);
+  });
   /** Lets the host side run, then takes the frames sent to the guest, decoded. */
-  const drain = async (): Promise<Decoded[]> => {
+  const drain = async (): Promise<UdpDecoded[]> => {
     await host.settle();
-    return frames.splice(0).map(decode);
+    return f.frames.splice(0).map(decodeUdp);
   };
-  return {
-    udp,
-    host,
-    table,
-    clock,
-    frames,
-    drain,
-    setMac: (m: Uint8Array | undefined) => (mac = m),
-  };
+  return { ...f, udp, host, drain };
 }
-
-const text = (s: string) => new TextEncoder().encode(s);
 
 test('a guest datagram to the gateway reaches 127.0.0.1; the echo returns from gateway:port', async () => {
   const h = harness();
@@ -295,39 +223,11 @@ test('a closed host port comes back as ICMP / ICMPv6 port unreachable quoting th
   const h = harness();
   h.udp.fromGuest(4, G4, GW4, 44000, 4444, text('anyone?'));
   await h.host.settle();
-  const f4 = EthernetView.checked(h.frames.shift()!);
-  assert.ok(!isWireError(f4) && f4.ethertype === EtherType.Ipv4);
-  const v4 = Ipv4View.checked(f4.payload());
-  assert.ok(!isWireError(v4));
-  const ip4 = parseIpv4Header(v4);
-  assert.ok(!isWireError(ip4));
-  assert.deepEqual([formatIpv4(ip4.src), formatIpv4(ip4.dst)], ['10.0.0.1', '10.0.0.5']);
-  const iv4 = Icmpv4View.checked(v4.payload());
-  assert.ok(!isWireError(iv4));
-  const m4 = parseIcmpv4(iv4);
-  assert.ok(!isWireError(m4) && m4.type === 3 && m4.code === 3);
-  const q4 = m4.invoking;
-  assert.deepEqual(
-    [formatIpv4(q4.subarray(12, 16)), formatIpv4(q4.subarray(16, 20))],
-    ['10.0.0.5', '10.0.0.1'],
-  );
-  assert.deepEqual([getU16(q4, 20), getU16(q4, 22), getU16(q4, 24)], [44000, 4444, 15]);
+  assertPortUnreachable(h.frames.shift()!, 4, 44000, 4444, 15);
 
   h.udp.fromGuest(6, G6, GW6, 44001, 4445, text('six?'));
   await h.host.settle();
-  const f6 = EthernetView.checked(h.frames.shift()!);
-  assert.ok(!isWireError(f6) && f6.ethertype === EtherType.Ipv6);
-  const v6 = Ipv6View.checked(f6.payload());
-  assert.ok(!isWireError(v6));
-  const ip6 = parseIpv6Header(v6);
-  assert.ok(!isWireError(ip6));
-  const iv6 = Icmpv6View.checked(ipv6Upper(v6, ip6));
-  assert.ok(!isWireError(iv6));
-  const m6 = parseIcmpv6(iv6, ip6.src, ip6.dst);
-  assert.ok(!isWireError(m6) && m6.type === 1 && 'code' in m6 && m6.code === 4);
-  assert.ok('invoking' in m6);
-  assert.equal(formatIpv6(m6.invoking.subarray(24, 40)), 'fe80::1');
-  assert.deepEqual([getU16(m6.invoking, 40), getU16(m6.invoking, 42)], [44001, 4445]);
+  assertPortUnreachable(h.frames.shift()!, 6, 44001, 4445, 12);
   assert.equal(h.udp.counters.unreachableToGuest, 2);
   assert.equal(h.udp.counters.socketErrors, 2);
   assert.equal(h.frames.length, 0);

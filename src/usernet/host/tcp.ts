@@ -5,40 +5,14 @@
 // `memory-tcp.ts` is a deterministic in-memory kernel for unit tests. Data-path calls return
 // errno values instead of throwing (negative for byte counts): EAGAIN and ECONNRESET are
 // ordinary outcomes there. Creating and listening throw.
-import { constants } from 'node:os';
 
 /** An open host socket. Opaque: only the TcpHost that made it knows what is inside. */
 export interface TcpSock {
   readonly __tcpSock: never;
 }
 
-/** errno values the translator tests for (Linux numbering). */
-export const Errno = {
-  EAGAIN: constants.errno.EAGAIN,
-  EINPROGRESS: constants.errno.EINPROGRESS,
-  ECONNREFUSED: constants.errno.ECONNREFUSED,
-  ECONNRESET: constants.errno.ECONNRESET,
-  EPIPE: constants.errno.EPIPE,
-  ENOENT: constants.errno.ENOENT,
-  EBADF: constants.errno.EBADF,
-  EADDRINUSE: constants.errno.EADDRINUSE,
-  ETIMEDOUT: constants.errno.ETIMEDOUT,
-  EHOSTUNREACH: constants.errno.EHOSTUNREACH,
-} as const;
-
-const errnoNames = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, n]) => [n, name]),
-);
-
-/** The symbolic name of errno `n` (e.g. 111 → 'ECONNREFUSED'); sign ignored. */
-export function errnoName(n: number): string {
-  return errnoNames.get(Math.abs(n)) ?? `E${Math.abs(n)}`;
-}
-
-/** Bits of the readiness events a poller reports. */
-export const TcpEvent = { In: 1, Out: 2, RdHup: 4, Hup: 16, Err: 32 } as const;
-/** Bits of what a poller is asked to watch. */
-export const TcpWatch = { In: 1, Out: 2, RdHup: 4, Edge: 8 } as const;
+// The shim's numbers: a TcpHost other than the native one speaks them too.
+export { Errno, errnoName, TcpEvent, TcpWatch } from '../../native/tcp-constants.js';
 
 /** A readiness set of host sockets: one callback per event-loop turn with what became ready. */
 export interface TcpPoller {

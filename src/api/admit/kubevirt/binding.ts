@@ -4,7 +4,7 @@ import { atLeast, gateEnabled, type KubeVirtVersion } from '../../kubevirt-confi
 import { parseMac } from '../../syntax.js';
 import { rule } from '../rules.js';
 import { KubeVirtCode } from './codes.js';
-import type { IfaceItem, VmiRule } from './context.js';
+import { fieldSince, type IfaceItem, type VmiRule } from './context.js';
 
 /** Binding methods set on `i`; the core ones removed in v1.3 count before it. */
 function bindingCount(i: KubeVirtInterface, version: KubeVirtVersion): number {
@@ -69,13 +69,12 @@ export const bindingRules: readonly VmiRule<IfaceItem>[] = [
 
 /** Network binding plugins (`binding: {name}`), per interface. */
 export const pluginRules: readonly VmiRule<IfaceItem>[] = [
-  rule(KubeVirtCode.FieldUnavailable, '(bindery) `binding` before v1.1', (ctx, { iface, i }) =>
-    iface.binding && !atLeast(ctx.version, 1, 1)
-      ? {
-          path: ctx.ifacePath(i, 'binding'),
-          message: `network binding plugins do not exist before KubeVirt v1.1 (validating for ${ctx.versionText}) (bindery check; the field is unknown to this release)`,
-        }
-      : undefined,
+  fieldSince<IfaceItem>(
+    '(bindery) `binding` before v1.1',
+    1,
+    (x) => x.iface.binding,
+    (ctx, x) => ctx.ifacePath(x.i, 'binding'),
+    'network binding plugins do not exist',
   ),
   rule(
     KubeVirtCode.BindingPluginsGate,
@@ -107,13 +106,12 @@ export const pluginRules: readonly VmiRule<IfaceItem>[] = [
 
 /** The core passtBinding (passt.go), per interface. */
 export const passtBindingRules: readonly VmiRule<IfaceItem>[] = [
-  rule(KubeVirtCode.FieldUnavailable, '(bindery) passtBinding before v1.8', (ctx, { iface, i }) =>
-    iface.passtBinding && !atLeast(ctx.version, 1, 8)
-      ? {
-          path: ctx.ifacePath(i, 'passtBinding'),
-          message: `the core passtBinding does not exist before KubeVirt v1.8 (validating for ${ctx.versionText}) (bindery check; the field is unknown to this release)`,
-        }
-      : undefined,
+  fieldSince<IfaceItem>(
+    '(bindery) passtBinding before v1.8',
+    8,
+    (x) => x.iface.passtBinding,
+    (ctx, x) => ctx.ifacePath(x.i, 'passtBinding'),
+    'the core passtBinding does not exist',
   ),
   rule(
     KubeVirtCode.PasstBindingGate,

@@ -1,11 +1,13 @@
 // What the KubeVirt VMI rules see: the spec, the cluster config, field paths, and the items their loops visit.
 import type { KubeVirtInterface, KubeVirtNetwork, KubeVirtVmiSpec } from '../../types.js';
 import {
+  atLeast,
   formatKubeVirtVersion,
   type KubeVirtClusterConfig,
   type KubeVirtVersion,
 } from '../../kubevirt-config.js';
-import type { Node, Rule } from '../rules.js';
+import { rule, type Node, type Rule } from '../rules.js';
+import { KubeVirtCode } from './codes.js';
 
 /** The subject of the VMI rules: a VMI spec (after defaulting) under a path prefix. */
 export interface VmiContext {
@@ -41,6 +43,28 @@ export interface IfaceItem {
 
 export type VmiRule<T> = Rule<VmiContext, T>;
 export type VmiNode<T> = Node<VmiContext, T>;
+
+/**
+ * A bindery check (FieldUnavailable) for a field KubeVirt v1.`minor` brought: an item that
+ * uses it (`used`) under an older release is refused at `path`; `what` opens the message
+ * ("portRanges do not exist").
+ */
+export function fieldSince<T>(
+  title: string,
+  minor: number,
+  used: (item: T) => unknown,
+  path: (ctx: VmiContext, item: T) => string,
+  what: string,
+): VmiRule<T> {
+  return rule(KubeVirtCode.FieldUnavailable, title, (ctx: VmiContext, x: T) =>
+    used(x) && !atLeast(ctx.version, 1, minor)
+      ? {
+          path: path(ctx, x),
+          message: `${what} before KubeVirt v1.${minor} (validating for ${ctx.versionText}) (bindery check; the field is unknown to this release)`,
+        }
+      : undefined,
+  );
+}
 
 export function vmiContext(
   spec: KubeVirtVmiSpec,

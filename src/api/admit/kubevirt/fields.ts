@@ -9,7 +9,13 @@ import { atLeast, gateEnabled } from '../../kubevirt-config.js';
 import { isPciAddress, isValidPortName, parseIPv4, parseMac } from '../../syntax.js';
 import { each, rule } from '../rules.js';
 import { KubeVirtCode } from './codes.js';
-import type { IfaceItem, VmiContext, VmiNode, VmiRule } from './context.js';
+import {
+  fieldSince,
+  type IfaceItem,
+  type VmiContext,
+  type VmiNode,
+  type VmiRule,
+} from './context.js';
 
 type Port = NonNullable<KubeVirtInterface['ports']>[number];
 type PortRange = NonNullable<KubeVirtInterface['portRanges']>[number];
@@ -100,13 +106,12 @@ const ownFieldRules: readonly VmiRule<IfaceItem>[] = [
         }
       : undefined,
   ),
-  rule(KubeVirtCode.FieldUnavailable, '(bindery) portRanges before v1.9', (ctx, x) =>
-    x.iface.portRanges && !atLeast(ctx.version, 1, 9)
-      ? {
-          path: ctx.ifacePath(x.i, 'portRanges'),
-          message: `portRanges do not exist before KubeVirt v1.9 (validating for ${ctx.versionText}) (bindery check; the field is unknown to this release)`,
-        }
-      : undefined,
+  fieldSince<IfaceItem>(
+    '(bindery) portRanges before v1.9',
+    9,
+    (x) => x.iface.portRanges,
+    (ctx, x) => ctx.ifacePath(x.i, 'portRanges'),
+    'portRanges do not exist',
   ),
   rule(KubeVirtCode.PortRangesGate, 'portRanges without the PortRangesSpec gate', (ctx, x) =>
     ranges(ctx, x) && !gateEnabled(ctx.config, 'PortRangesSpec')

@@ -1,9 +1,8 @@
 // KubeVirt network-source rules (pkg/network/admitter/netsource.go, facts-kubevirt §2): pod and multus sources.
 import type { KubeVirtNetwork } from '../../types.js';
-import { atLeast } from '../../kubevirt-config.js';
 import { rule } from '../rules.js';
 import { KubeVirtCode } from './codes.js';
-import type { NetItem, VmiContext, VmiRule } from './context.js';
+import { fieldSince, type NetItem, type VmiContext, type VmiRule } from './context.js';
 
 function sourceCount(n: KubeVirtNetwork): number {
   return (
@@ -65,15 +64,11 @@ export const networkSourceRules: readonly VmiRule<NetItem>[] = [
       ? { path: ctx.netPath(i), message: 'CNI delegating plugin must have a networkName' }
       : undefined,
   ),
-  rule(
-    KubeVirtCode.FieldUnavailable,
+  fieldSince<NetItem>(
     '(bindery) a resourceClaim network before v1.9',
-    (ctx, { net, i }) =>
-      net.resourceClaim && !atLeast(ctx.version, 1, 9)
-        ? {
-            path: ctx.netPath(i, 'resourceClaim'),
-            message: `resourceClaim networks do not exist before KubeVirt v1.9 (validating for ${ctx.versionText}) (bindery check; the field is unknown to this release)`,
-          }
-        : undefined,
+    9,
+    (x) => x.net.resourceClaim,
+    (ctx, x) => ctx.netPath(x.i, 'resourceClaim'),
+    'resourceClaim networks do not exist',
   ),
 ];

@@ -16,6 +16,19 @@ const counters = (): ServiceCounters => ({
   drops: { truncated: 0, malformed: 0, 'bad-checksum': 0, unsupported: 0 },
 });
 
+/** A template from host A (MAC_A, V4_A or V6_A) to host B, ports `sport` → `dport`. */
+const templateAB = (family: 4 | 6, sport: number, dport: number, partial = false) =>
+  segmentTemplate(
+    family,
+    MAC_A,
+    MAC_B,
+    family === 4 ? V4_A : V6_A,
+    family === 4 ? V4_B : V6_B,
+    sport,
+    dport,
+    partial,
+  );
+
 function parse(frame: Uint8Array, family: 4 | 6) {
   const c = counters();
   const p = parseGuestFrame(frame);
@@ -37,15 +50,7 @@ test('segments parse back field for field, IPv4 and IPv6, with any payload', () 
       fc.uint8Array({ maxLength: 3000 }),
       fc.option(fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 1, maxLength: 3 })),
       (family, seq, ack, window, payload, sack) => {
-        const t = segmentTemplate(
-          family,
-          MAC_A,
-          MAC_B,
-          family === 4 ? V4_A : V6_A,
-          family === 4 ? V4_B : V6_B,
-          443,
-          50000,
-        );
+        const t = templateAB(family, 443, 50000);
         const f = buildSegment(
           t,
           { seq, ack, flags: TcpFlag.ACK | TcpFlag.PSH, window },
@@ -74,7 +79,7 @@ test('segments parse back field for field, IPv4 and IPv6, with any payload', () 
 });
 
 test('SYN options: MSS, SACK-permitted and window scale, each only when asked for', () => {
-  const t = segmentTemplate(4, MAC_A, MAC_B, V4_A, V4_B, 1, 2);
+  const t = templateAB(4, 1, 2);
   const full = parse(
     buildSegment(t, { seq: 1, ack: 0, flags: TcpFlag.SYN, window: 65535 }, 0, undefined, {
       mss: 65480,
@@ -106,15 +111,15 @@ test('SYN options: MSS, SACK-permitted and window scale, each only when asked fo
 });
 
 test('retarget changes the destination MAC of later segments', () => {
-  const t = segmentTemplate(6, MAC_A, MAC_B, V6_A, V6_B, 1, 2);
+  const t = templateAB(6, 1, 2);
   retarget(t, MAC_A);
   const { p } = parse(buildSegment(t, { seq: 0, ack: 0, flags: TcpFlag.ACK, window: 1 }, 0), 6);
   assert.deepEqual([...p.eth!.dst], [...MAC_A]);
 });
 
 test('tshark decodes a handshake, data with SACK and a FIN without problems', async () => {
-  const t4 = segmentTemplate(4, MAC_A, MAC_B, V4_A, V4_B, 80, 40000);
-  const t6 = segmentTemplate(6, MAC_A, MAC_B, V6_A, V6_B, 80, 40000);
+  const t4 = templateAB(4, 80, 40000);
+  const t6 = templateAB(6, 80, 40000);
   const frames: Uint8Array[] = [];
   for (const t of [t4, t6]) {
     const data = new Uint8Array(1400).fill(0x41);
@@ -159,16 +164,7 @@ test('tshark decodes a handshake, data with SACK and a FIN without problems', as
 
 test('partial templates leave the pseudo-header sum for the link to complete', () => {
   for (const family of [4, 6] as const) {
-    const t = segmentTemplate(
-      family,
-      MAC_A,
-      MAC_B,
-      family === 4 ? V4_A : V6_A,
-      family === 4 ? V4_B : V6_B,
-      80,
-      40000,
-      true,
-    );
+    const t = templateAB(family, 80, 40000, true);
     const data = new Uint8Array(999).map((_, i) => i * 7);
     const f = buildSegment(
       t,

@@ -21,7 +21,7 @@
 //   the 4-tuple (SipHash-2-4 with a random key per translator, as passt; conn.ts).
 import type { FlowSide } from '../table.js';
 import { guestToHost, hostToGuestSource } from '../nat.js';
-import { segmentTemplate, type SynOptions } from './frame.js';
+import type { SynOptions } from './frame.js';
 import { Errno, errnoName, TcpWatch, type Accepted, type TcpSock } from '../../host/tcp.js';
 import { BinderyError, ErrorCode } from '../../../errors.js';
 import { TcpFlag, type TcpRepr } from '../../../wire/tcp.js';
@@ -42,7 +42,7 @@ import {
   type Listener,
   type TcpCore,
 } from './conn.js';
-import { build, emit, segmentRst, watch } from './to-guest.js';
+import { build, emit, replyTemplate, segmentRst, watch } from './to-guest.js';
 import { setDeadline } from './recovery.js';
 
 /** Takes the guest's MSS, window scale and SACK-permitted from its SYN (or SYN-ACK). */
@@ -74,16 +74,7 @@ export function open(
     s.counters.refused++;
     segmentRst(
       s,
-      segmentTemplate(
-        family,
-        s.deps.ourMac,
-        s.deps.guestMac() ?? new Uint8Array(6).fill(0xff),
-        dst,
-        src,
-        seg.dstPort,
-        seg.srcPort,
-        s.partial,
-      ),
+      replyTemplate(s, family, src, dst, seg),
       0,
       seqAdd(seg.seq, 1),
       TcpFlag.RST | TcpFlag.ACK,

@@ -332,6 +332,29 @@ export function segmentRst(
   scheduleFlush(s);
 }
 
+/**
+ * The template of an answer to the guest's segment `seg` (`src` → `dst`), outside any
+ * connection: addresses and ports swapped; the broadcast MAC while the guest's is unknown.
+ */
+export function replyTemplate(
+  s: TcpCore,
+  family: 4 | 6,
+  src: Uint8Array,
+  dst: Uint8Array,
+  seg: TcpRepr,
+): SegmentTemplate {
+  return segmentTemplate(
+    family,
+    s.deps.ourMac,
+    s.deps.guestMac() ?? new Uint8Array(6).fill(0xff),
+    dst,
+    src,
+    seg.dstPort,
+    seg.srcPort,
+    s.partial,
+  );
+}
+
 /** RFC 9293 §3.10.7.1: a segment for no connection gets a reset (unless it is one). */
 export function resetUnknown(
   s: TcpCore,
@@ -342,16 +365,7 @@ export function resetUnknown(
   len: number,
 ): void {
   if (seg.flags & TcpFlag.RST) return;
-  const tpl = segmentTemplate(
-    family,
-    s.deps.ourMac,
-    s.deps.guestMac() ?? new Uint8Array(6).fill(0xff),
-    dst,
-    src,
-    seg.dstPort,
-    seg.srcPort,
-    s.partial,
-  );
+  const tpl = replyTemplate(s, family, src, dst, seg);
   if (seg.flags & TcpFlag.ACK) segmentRst(s, tpl, seg.ack, 0, TcpFlag.RST);
   else {
     const segLen = len + (seg.flags & TcpFlag.SYN ? 1 : 0) + (seg.flags & TcpFlag.FIN ? 1 : 0);
