@@ -136,7 +136,7 @@ function byBindAddr(specs: readonly PortSpec[]): Map<string | undefined, PortSpe
 }
 
 /**
- * The L4 hooks of the real daemon: flow/tcp.ts, flow/udp.ts and flow/icmp.ts translators
+ * The L4 hooks of the real daemon: flow/tcp/, flow/udp.ts and flow/icmp.ts translators
  * sharing the daemon's flow table, with `-t` and `-u` forwards bound (one socket per port, per
  * bind address).
  *

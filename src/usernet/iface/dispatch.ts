@@ -28,7 +28,7 @@
 //      IPv6 UDP to port 547, unless --no-dhcpv6  → dhcpv6: iface/dhcpv6-server
 //      IPv6 UDP elsewhere                        → udp: L4 hook `udp`
 //   5. IPv4/IPv6 TCP (checksum verified unless the link vouched for it) → tcp: L4 hook `tcp`
-//      (flow/tcp.ts)
+//      (flow/tcp/)
 //   6. Other protocols, and L4 traffic with no hook installed → unhandled (the extension
 //      point: `L4Hooks`). Other EtherTypes are ignored.
 // Where a header or checksum is checked matters for the counters: a frame that reaches a
