@@ -181,6 +181,8 @@ export function resolvePeers(kinds: readonly Kind[], srcEntry: string): Map<Kind
   const main = join(REPO_ROOT, 'dist', 'cli', 'main.js');
   const built = existsSync(main) ? statSync(main).mtime.toISOString() : undefined;
   const fromSrc = process.env.BINDERY_BENCH_BINDERY === 'src';
+  /** Another build's CLI (e.g. a checkout of an older commit, for before/after runs). */
+  const other = process.env.BINDERY_BENCH_BIN;
   const bindery = (kind: Kind, label: string, how: string): Peer => {
     if (fromSrc) {
       return {
@@ -193,9 +195,14 @@ export function resolvePeers(kinds: readonly Kind[], srcEntry: string): Map<Kind
     return {
       kind,
       label,
-      path: BINDERY_BIN,
-      version: `bin/bindery.js passt${how}: dist/ compiled ${built ?? 'never'}, checkout at ${commit}`,
-      ...(built === undefined ? { unavailable: 'no dist/cli/main.js (run `npm run build`)' } : {}),
+      path: other ?? BINDERY_BIN,
+      version:
+        other !== undefined
+          ? `${other} passt${how} (BINDERY_BENCH_BIN)`
+          : `bin/bindery.js passt${how}: dist/ compiled ${built ?? 'never'}, checkout at ${commit}`,
+      ...(built === undefined && other === undefined
+        ? { unavailable: 'no dist/cli/main.js (run `npm run build`)' }
+        : {}),
     };
   };
   const out = new Map<Kind, Peer>();
