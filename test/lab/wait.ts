@@ -1,4 +1,4 @@
-// Waiting in tests for an event rather than for a time: poll a condition up to a deadline, or let the current event-loop turn finish.
+// Waiting in tests for an event rather than for a time: poll a condition up to a deadline.
 
 /**
  * Resolves as soon as `cond()` holds (checked at once, then every `everyMs`); rejects, naming
@@ -19,13 +19,4 @@ export async function waitFor(
       );
     await new Promise((r) => setTimeout(r, everyMs));
   }
-}
-
-/**
- * Resolves after every microtask queued so far and the I/O callbacks of this event-loop turn (a
- * setImmediate): an ordering point, not a delay — work done synchronously or in promise reactions
- * before the call has finished when it resolves.
- */
-export function turnDone(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
 }
