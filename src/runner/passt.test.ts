@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../../test/lab/wait.js';
 import { parsePasstArgs } from '../cli/passt-args.js';
 import { COUNTERS_INTERVAL_MS, qemuHint, runPasstDaemon, type PasstEdge } from './passt.js';
 
@@ -59,13 +60,7 @@ function fakeEdge() {
   };
 }
 
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (cond: () => boolean, what: string): Promise<void> => waitFor(cond, 10_000, what);
 
 /** Reads `file` until `pred` holds on its text (with a deadline); returns the text. */
 async function logUntil(

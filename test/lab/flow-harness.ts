@@ -73,19 +73,16 @@ export function fixtureDeps(
 
 /**
  * The UDP and ping harnesses' common part: fixture deps whose frames to the guest collect in
- * `frames` (then `onFrames` runs), a settable clock and a settable guest MAC.
+ * `frames`, a settable clock and a settable guest MAC.
  */
-export function flowHarness(host: HostSockets, table: FlowTable, onFrames?: () => void) {
+export function flowHarness(host: HostSockets, table: FlowTable) {
   const frames: Uint8Array[] = [];
   const clock = { now: 0 };
   let mac: Uint8Array | undefined = GUEST_MAC;
   const deps = fixtureDeps(
     host,
     table,
-    (f) => {
-      frames.push(...f);
-      onFrames?.();
-    },
+    (f) => frames.push(...f),
     () => clock.now,
     () => mac,
   );

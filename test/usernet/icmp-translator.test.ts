@@ -9,17 +9,14 @@ import { openPingSocket } from '../../src/native/index.js';
 import { parseIpv4 } from '../../src/wire/common.js';
 import { G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
 import { decodeEcho, flowHarness, text, type EchoDecoded } from '../lab/flow-harness.js';
+import { waitFor } from '../lab/wait.js';
 
 function harness(pingNetns: string, table = new FlowTable()) {
   const logs: string[] = [];
   const f = flowHarness(nativeHost(), table);
   const ping = new PingTranslator({ ...f.deps, log: (m) => logs.push(m), pingNetns });
   const next = async (): Promise<EchoDecoded> => {
-    const deadline = Date.now() + 3000;
-    while (f.frames.length === 0) {
-      if (Date.now() > deadline) throw new Error('no frame to the guest');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitFor(() => f.frames.length > 0, 3000, 'a frame to the guest');
     return decodeEcho(f.frames.shift()!);
   };
   return { ...f, ping, logs, next };

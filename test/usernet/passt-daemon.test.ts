@@ -8,6 +8,7 @@ import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, labSkipReason, uniqueIfName } from '../lab/lab.js';
+import { waitFor } from '../lab/wait.js';
 import { run } from '../../src/cli/main.js';
 import { firstFreeSocketPath } from '../../src/runner/passt.js';
 import { createServer, type AddressInfo } from 'node:net';
@@ -111,14 +112,6 @@ async function freeUdpPort(): Promise<number> {
   const port = s.address().port;
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
-}
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test(

@@ -18,10 +18,12 @@ import {
   flagText,
   randomSegments,
   sendRandom,
+  text,
   type Seg,
   type TcpHdr,
 } from '../lab/flow-harness.js';
 import { synRepr } from '../lab/frames.js';
+import { waitFor } from '../lab/wait.js';
 
 /** The guest side on real loopback sockets: waits for segments with a real-time deadline. */
 class Guest extends TcpGuest {
@@ -163,8 +165,12 @@ test('a segment for no connection gets a reset (seq = its ack); a reset gets not
   assert.equal(r.seq, 12345);
   g.take();
   g.send(40003, 9, { seq: 10, ack: 1, flags: TcpFlag.RST | TcpFlag.ACK });
-  await new Promise((r2) => setTimeout(r2, 50));
-  assert.equal(g.got.length, 0);
+  // Ordering, not a wait: a stray ACK sent after the reset is answered in turn; its RST is all
+  // that came, so the reset got nothing.
+  g.send(40003, 9, { seq: 10, ack: 777, flags: TcpFlag.ACK });
+  const marker = await g.waitFor((x) => (x.flags & TcpFlag.RST) !== 0, 'RST to the stray ACK');
+  assert.equal(marker.seq, 777);
+  assert.equal(g.got.length, 1, `only the stray ACK was answered: ${g.summary()}`);
   await g.tcp.close();
 });
 
@@ -198,7 +204,9 @@ test('data both ways, in order, with ACKs and the guest window respected', async
   );
   // A lone small segment: its ACK waits ACK_DELAY_MS for data to ride on; none comes.
   await waitUntil(() => s.data().toString() === 'hello host', 'server got the data');
-  await new Promise((r) => setTimeout(r, 30));
+  // The batch that wrote the data to the socket ended before the server read it, and a batch
+  // hands its frames to the guest at its end: an ACK not held back would be here. Only the
+  // (fake) clock releases it.
   assert.equal(g.got.filter((x) => x.ack === guestSeq + 10).length, 0, 'ACK delayed');
   g.time.advance(ACK_DELAY_MS);
   const ack = await g.waitFor((x) => x.ack === guestSeq + 10, 'ACK of the guest data');
@@ -221,11 +229,19 @@ test('data both ways, in order, with ACKs and the guest window respected', async
   const pong = await g.waitFor((x) => x.data.length > 0, 'the reply');
   assert.equal(pong.ack, guestSeq + 14);
   g.time.advance(ACK_DELAY_MS * 5);
-  await new Promise((r) => setTimeout(r, 30));
+  // Ordering, not a wait: a retransmission of 'ping' sent after the delay passed is acknowledged
+  // at once; that ACK is the only pure one, so the delay passing sent none.
+  g.send(
+    40004,
+    s.port,
+    { seq: guestSeq + 10, ack: seqAdd(hostSeq, 10_004), flags: TcpFlag.ACK, window: 1024 },
+    Buffer.from('ping'),
+  );
+  await g.waitFor((x) => x.data.length === 0, 'the ACK of the retransmission');
   assert.deepEqual(
     g.got.filter((x) => x.data.length === 0).map((x) => x.ack),
-    [],
-    'no pure ACK after the piggybacked one',
+    [guestSeq + 14],
+    'no pure ACK after the piggybacked one, besides the one answering the retransmission',
   );
 });
 
@@ -241,7 +257,17 @@ test('a small guest window limits what is in flight', async (t) => {
   g.take();
   g.send(40005, s.port, { seq: 2, ack: seqAdd(sa.seq, 1), flags: TcpFlag.ACK, window: 3000 });
   await g.waitFor(() => g.got.reduce((n, x) => n + x.data.length, 0) >= 3000, '3000 bytes');
-  await new Promise((r) => setTimeout(r, 100));
+  // Ordering, not a wait: once the server has handed all 50 000 bytes to the kernel (on loopback
+  // they are then queued at our socket), a retransmitted old byte makes the translator
+  // acknowledge at once and try to send more in the same batch; the window holds it back.
+  await waitUntil(() => s.conns[0]?.writableLength === 0, 'the server wrote everything');
+  g.send(
+    40005,
+    s.port,
+    { seq: 1, ack: seqAdd(sa.seq, 1), flags: TcpFlag.ACK, window: 3000 },
+    text('x'),
+  );
+  await g.waitFor((x) => x.data.length === 0, 'the ACK of the old byte');
   assert.equal(
     g.got.reduce((n, x) => n + x.data.length, 0),
     3000,
@@ -274,8 +300,16 @@ test('out-of-order guest data: duplicate ACK with a SACK block, then delivered i
   g.send(40006, s.port, { seq: guestSeq, ack: hostSeq, flags: TcpFlag.ACK }, a);
   await waitUntil(() => g.tcp.counters.duplicates === 1, 'duplicate counted');
   await waitUntil(() => s.data().toString() === 'AAAABBBB', 'in order, once');
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(s.data().toString(), 'AAAABBBB');
+  // Ordering, not a wait: new data after the retransmission reaches the server right after
+  // 'AAAABBBB', so the retransmission was not written in between.
+  g.send(
+    40006,
+    s.port,
+    { seq: guestSeq + 8, ack: hostSeq, flags: TcpFlag.ACK },
+    Buffer.from('CCCC'),
+  );
+  await waitUntil(() => s.data().length >= 12, 'the data after the retransmission');
+  assert.equal(s.data().toString(), 'AAAABBBBCCCC');
 });
 
 test('three duplicate ACKs retransmit the first unacknowledged segment; a timeout goes back to it', async (t) => {
@@ -324,8 +358,14 @@ test('zero window: no data, a probe after the RTO, data again when the window op
   const hs = seqAdd(sa.seq, 1);
   g.take();
   g.send(40008, s.port, { seq: 2, ack: hs, flags: TcpFlag.ACK, window: 0 });
-  await new Promise((r) => setTimeout(r, 100)); // the host data is read meanwhile
+  // Ordering, not a wait: once the server has handed its 3000 bytes to the kernel (queued at our
+  // socket on loopback), a retransmitted old byte is acknowledged at once, and the same batch
+  // would send data if the zero window let it.
+  await waitUntil(() => s.conns[0]?.writableLength === 0, 'the server wrote everything');
+  g.send(40008, s.port, { seq: 1, ack: hs, flags: TcpFlag.ACK, window: 0 }, text('x'));
+  await g.waitFor((x) => x.data.length === 0, 'the ACK of the old byte');
   assert.equal(g.got.filter((x) => x.data.length > 0).length, 0);
+  g.take();
   g.time.advance(RTO_INIT_MS + 20);
   const probe = await g.waitFor(() => g.tcp.counters.zeroWindowProbes > 0, 'zero-window probe');
   assert.equal(probe.data.length, 0);
@@ -416,8 +456,12 @@ test("the ACK of a guest FIN rides on the host's FIN when the host closes at onc
   assert.equal(fin.ack, guestSeq + 1, 'it acknowledges the guest FIN');
   assert.deepEqual(g.summary(), `[AF seq=${hostSeq} ack=${guestSeq + 1} len=0 win=${fin.window}]`);
   g.time.advance(ACK_DELAY_MS * 5);
-  await new Promise((r) => setTimeout(r, 30));
-  assert.equal(g.got.length, 1, 'no pure ACK besides');
+  // Ordering, not a wait: the guest's FIN again, sent after the delay passed, is acknowledged;
+  // that ACK is the only segment besides the FIN, so the delay passing sent none.
+  g.send(40013, s.port, { seq: guestSeq, ack: hostSeq, flags: TcpFlag.ACK | TcpFlag.FIN });
+  await g.waitFor((x) => (x.flags & TcpFlag.FIN) === 0, 'the ACK of the repeated FIN');
+  assert.equal(g.got.length, 2, `no pure ACK besides: ${g.summary()}`);
+  assert.equal(g.got[1]!.ack, guestSeq + 1);
 });
 
 test('guest RST resets the host connection; a host reset becomes an RST to the guest', async (t) => {
@@ -532,7 +576,13 @@ test('unacknowledged host data stays in the kernel: the host sender is held back
   g.take();
   g.send(40014, s.port, { seq: 2, ack: hs, flags: TcpFlag.ACK, window: 65535 });
   const sent = () => g.got.reduce((n, x) => n + x.data.length, 0);
-  // Wait until nothing more comes for 300 ms.
+  await waitUntil(
+    () => sent() >= 64 << 10 && host.writableLength > 0,
+    'data in flight, the sender held back',
+  );
+  // Then until nothing more comes for 300 ms. A bounded wait is the only way here: no event says
+  // that the kernel will queue nothing more at our socket. It cannot fail a correct translator:
+  // the bound below holds at any moment, and the two above hold already.
   let last = -1;
   while (sent() !== last) {
     last = sent();
@@ -559,13 +609,8 @@ test('unacknowledged host data stays in the kernel: the host sender is held back
   assert.equal(acked, total);
 });
 
-async function waitUntil(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitUntil = (cond: () => boolean, what: string, ms = 3000): Promise<void> =>
+  waitFor(cond, ms, what);
 
 test('random segments on a live connection never throw, and every reply is a valid segment', async (t) => {
   const g = new Guest();
@@ -580,7 +625,6 @@ test('random segments on a live connection never throw, and every reply is a val
     { numRuns: 200, seed: 42 },
   );
   // Every frame sent back was decoded with verified checksums by the Guest (decode asserts).
-  await new Promise((r) => setTimeout(r, 100));
-  assert.ok(g.got.length > 0);
+  await g.waitFor(() => true, 'replies');
   assert.ok(g.tcp.counters.dropped + g.tcp.counters.duplicates > 0);
 });

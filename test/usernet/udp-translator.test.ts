@@ -19,32 +19,18 @@ import {
   text,
   type UdpDecoded,
 } from '../lab/flow-harness.js';
+import { waitFor } from '../lab/wait.js';
 
 /** A test harness: translator, table, a settable clock and a queue of frames to the guest. */
 function harness(table = new FlowTable()) {
-  let waiter: (() => void) | undefined;
-  const f = flowHarness(nativeHost(), table, () => waiter?.());
+  const f = flowHarness(nativeHost(), table);
   const udp = new UdpTranslator(f.deps);
   const { frames } = f;
-  const next = async (): Promise<UdpDecoded> => {
-    const deadline = Date.now() + 3000;
-    while (frames.length === 0) {
-      if (Date.now() > deadline) throw new Error('no frame to the guest');
-      await new Promise<void>((r) => {
-        waiter = r;
-        setTimeout(r, 50);
-      });
-    }
-    return decodeUdp(frames.shift()!);
-  };
   const raw = async (): Promise<Uint8Array> => {
-    const deadline = Date.now() + 3000;
-    while (frames.length === 0) {
-      if (Date.now() > deadline) throw new Error('no frame to the guest');
-      await sleep(10);
-    }
+    await waitFor(() => frames.length > 0, 3000, 'a frame to the guest');
     return frames.shift()!;
   };
+  const next = async (): Promise<UdpDecoded> => decodeUdp(await raw());
   return { ...f, udp, next, raw };
 }
 
@@ -59,8 +45,6 @@ async function echoServer(family: 4 | 6): Promise<{ sock: Socket; port: number; 
   await once(sock, 'listening');
   return { sock, port: sock.address().port, got };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a guest datagram to the gateway reaches 127.0.0.1 and the echo returns from gateway:port', async (t) => {
   const srv = await echoServer(4);
@@ -121,7 +105,7 @@ test('expiry: 30 s for a one-way flow, 120 s once replies came back', async (t) 
   h.udp.fromGuest(4, G4, GW4, 41000, srv.port, text('silent'));
   h.udp.fromGuest(4, G4, GW4, 41001, srv.port, text('ping'));
   await h.next();
-  while (srv.got.length < 2) await sleep(10);
+  await waitFor(() => srv.got.length === 2, 3000, 'the server got both datagrams');
   const [oneWay, twoWay] = [...h.table.all()];
   assert.equal(oneWay?.timeoutMs, UDP_TIMEOUT_MS);
   assert.equal(twoWay?.timeoutMs, UDP_TIMEOUT_STREAM_MS);
@@ -163,7 +147,8 @@ test('drops are counted, never thrown: table full, multicast, bad input, no gues
   assert.equal(h.udp.counters.dropMalformed, 2);
   h.setMac(undefined);
   h.udp.fromGuest(4, G4, GW4, 42000, srv.port, text('c'));
-  while (h.udp.counters.dropNoGuestMac === 0) await sleep(10);
+  // The echo of 'c' comes back and is dropped: nothing reaches the guest.
+  await waitFor(() => h.udp.counters.dropNoGuestMac === 1, 3000, 'the echo dropped');
   assert.equal(h.frames.length, 0);
 });
 

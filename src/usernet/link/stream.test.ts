@@ -176,13 +176,18 @@ async function connect(path: string, t: TestContext): Promise<Socket> {
   return s;
 }
 
-/** Resolves with the next `n` frames the link delivers. */
+/** Resolves with the next `n` frames the link delivers; rejects if they have not come in 5 s. */
 function nextFrames(link: StreamLink, n: number): Promise<Uint8Array[]> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const got: Uint8Array[] = [];
+    const timer = setTimeout(() => {
+      link.off('frames', on);
+      reject(new Error(`timed out waiting for ${n} frames; got ${got.length}`));
+    }, 5000);
     const on = (frames: Uint8Array[]): void => {
       got.push(...frames);
       if (got.length >= n) {
+        clearTimeout(timer);
         link.off('frames', on);
         resolve(got);
       }
@@ -209,13 +214,20 @@ test('link: frames from the client arrive, split writes included, and are counte
   const c = await connect(link.path, t);
   await connected;
   assert.equal(link.state, 'connected');
-  const got = nextFrames(link, FRAMES.length);
-  c.write(STREAM.subarray(0, 7));
-  await new Promise((r) => setTimeout(r, 20));
-  c.write(STREAM.subarray(7));
+  // The first frame and 7 bytes of the second, then the rest once the first frame is out: the
+  // link has read the first write by then, so the second frame reaches it split across reads.
+  const split = 4 + FRAMES[0]!.length + 7;
+  const first = nextFrames(link, 1);
+  c.write(STREAM.subarray(0, split));
   assert.deepEqual(
-    (await got).map((f) => Buffer.from(f)),
-    FRAMES,
+    (await first).map((f) => Buffer.from(f)),
+    FRAMES.slice(0, 1),
+  );
+  const rest = nextFrames(link, FRAMES.length - 1);
+  c.write(STREAM.subarray(split));
+  assert.deepEqual(
+    (await rest).map((f) => Buffer.from(f)),
+    FRAMES.slice(1),
   );
   assert.equal(link.counters.rxFrames, FRAMES.length);
   assert.equal(
