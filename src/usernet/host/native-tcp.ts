@@ -1,5 +1,5 @@
 // The real TcpHost: kernel sockets of the pod through the native shim (native/tcp.c).
-import type { TcpHost, TcpPoller, TcpSock } from './tcp.js';
+import type { Accepted, TcpHost, TcpPoller, TcpSock } from './tcp.js';
 import {
   openTcpPoller,
   tcpAccept,
@@ -30,12 +30,8 @@ export function nativeTcpHost(): TcpHost {
       const [h, bound] = tcpListen(addr, port, backlog);
       return [sockOf(h), bound];
     },
-    accept(l, mss = 0) {
-      const a = tcpAccept(handleOf(l), mss);
-      if (typeof a === 'number') return a;
-      const { sock, ...rest } = a;
-      return { sock: sockOf(sock), ...rest };
-    },
+    // The shim's Accepted differs from the seam's only in the handle's (opaque) type.
+    accept: (l, mss = 0) => tcpAccept(handleOf(l), mss) as Accepted | number,
     peek: (s, buf, iov, count, offset) => tcpPeek(handleOf(s), buf, iov, count, offset),
     consume: (s, n) => tcpConsume(handleOf(s), n),
     send: (s, bufs, count) => tcpSend(handleOf(s), bufs, count),

@@ -16,6 +16,8 @@ import type { GuestLink } from './types.js';
  * @returns The link; `close()` closes the tap.
  */
 export function tapLink(dev: TapDevice): GuestLink {
+  // The checksum places of one send, reused (the shim reads them before send returns).
+  let places = new Uint16Array(2 * 64);
   return {
     kind: 'tap',
     checksumOffload: dev.offload,
@@ -23,7 +25,11 @@ export function tapLink(dev: TapDevice): GuestLink {
     framesTransient: dev.transient,
     send(frames, partialChecksum) {
       try {
-        const csum = partialChecksum && dev.offload ? checksumPlaces(frames) : undefined;
+        let csum: Uint16Array | undefined;
+        if (partialChecksum && dev.offload) {
+          if (places.length < 2 * frames.length) places = new Uint16Array(2 * frames.length);
+          csum = checksumPlaces(frames, places);
+        }
         return dev.send(frames, csum) === frames.length;
       } catch {
         return false;
@@ -66,11 +72,18 @@ function offloadedChecksums(frames: Uint8Array[], vnet: Uint16Array): Uint8Array
  * csum_offset from csum_start): (csum_start, csum_offset) per frame, (0, 0) for a frame with no
  * TCP or UDP checksum to finish. Frames here are ours: untagged Ethernet, IPv4 with its header
  * length, IPv6 without extension headers (the translators emit none).
+ *
+ * @param into - Where to write (at least two entries per frame); a new array when omitted.
  */
-export function checksumPlaces(frames: readonly Uint8Array[]): Uint16Array {
-  const out = new Uint16Array(frames.length * 2);
+export function checksumPlaces(
+  frames: readonly Uint8Array[],
+  into: Uint16Array = new Uint16Array(frames.length * 2),
+): Uint16Array {
+  const out = into;
   for (let i = 0; i < frames.length; i++) {
     const f = frames[i]!;
+    out[2 * i] = 0;
+    out[2 * i + 1] = 0;
     if (f.length < ETHERNET_HEADER_LEN + IPV4_HEADER_LEN) continue;
     const type = (f[12]! << 8) | f[13]!;
     let start: number;
