@@ -29,7 +29,9 @@ export function nativeUdpHost(): UdpHost {
       sock.on('error', (e: NodeJS.ErrnoException) =>
         h.error({ message: e.message, ...(e.code !== undefined ? { code: e.code } : {}) }),
       );
-      sock.on('message', (msg, r) => h.message(msg, fromOf(r)));
+      // Connected: every datagram comes from the peer, so one `from` serves them all.
+      const from = { address: addr, port, family } as const;
+      sock.on('message', (msg) => h.message(msg, from));
       sock.connect(port, addr, connected);
       return wrap(sock);
     },
