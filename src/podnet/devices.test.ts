@@ -11,6 +11,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -134,10 +135,7 @@ class FakeKernel {
       if (o !== '' && existsSync(join(drivers, o))) this.bindTo(addr, o);
       this.log.push(`probe ${addr}`);
     });
-    for (const d of existsSync(drivers)
-      ? spawnSync('ls', [drivers]).stdout.toString().split('\n')
-      : []) {
-      if (d === '') continue;
+    for (const d of existsSync(drivers) ? readdirSync(drivers) : []) {
       this.on(join(drivers, d, 'unbind'), (addr) => {
         const l = join(this.dev(addr), 'driver');
         if (existsSync(l) && link(l) === d) unlinkSync(l);
