@@ -19,6 +19,12 @@ export const ErrorCode = {
   Lab: 'BINDERY_ERR_LAB',
   /** Something took longer than its deadline. */
   Timeout: 'BINDERY_ERR_TIMEOUT',
+  /** An SR-IOV/vDPA interface has no device in the pod's Multus network-status. */
+  DeviceInfoMissing: 'BINDERY_ERR_DEVICE_INFO_MISSING',
+  /** A host device is absent or unusable: the VF in sysfs, its VFIO group node, the vhost-vdpa node. */
+  DeviceMissing: 'BINDERY_ERR_DEVICE_MISSING',
+  /** A VF could not be bound to vfio-pci (or back to its previous driver), or has no IOMMU group. */
+  DeviceBind: 'BINDERY_ERR_DEVICE_BIND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
