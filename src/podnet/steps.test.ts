@@ -216,12 +216,12 @@ test('plugin tap: tc redirects both ways, the pod link keeps its addresses, serv
   assert.ok(cmds.includes('tc qdisc add dev eth0 ingress'));
   assert.ok(
     cmds.includes(
-      'tc filter add dev eth0 parent ffff: matchall action mirred egress redirect dev tap0',
+      'tc filter add dev eth0 parent ffff: protocol all matchall action mirred egress redirect dev tap0',
     ),
   );
   assert.ok(
     cmds.includes(
-      'tc filter add dev tap0 parent ffff: matchall action mirred egress redirect dev eth0',
+      'tc filter add dev tap0 parent ffff: protocol all matchall action mirred egress redirect dev eth0',
     ),
   );
   assert.ok(!cmds.some((c) => c.startsWith('ip addr del')));

@@ -388,7 +388,9 @@ export function planPodNetSteps(input: PodNetPlanInput): PodNetSteps {
       );
       addTap(bridge);
       if (plan.platform === 'kubevirt' && v4) sysctl(path, 'net/ipv4/conf/all/arp_ignore', '1');
-      const guestMac = iface.mac ?? link.mac;
+      // Virtink's prerunner gives the VM NIC the pod link's MAC whatever the spec says
+      // (facts-virtink.md §2); KubeVirt the spec MAC, else the pod link's.
+      const guestMac = plan.platform === 'virtink' ? link.mac : (iface.mac ?? link.mac);
       const serverAddress = bridgeAddr?.split('/')[0];
       if (v4 && serverAddress !== undefined)
         late.push({
@@ -545,23 +547,17 @@ export function planPodNetSteps(input: PodNetPlanInput): PodNetSteps {
       // The pod link keeps its addresses; every frame arriving on one side leaves by the other
       // (Kata Containers' tcfilter model), so the guest must use the pod link's MAC.
       const tapMac = addTap(undefined) ?? link.mac;
-      const redirect = (from: string, to: string): Action =>
-        cmd(
-          'tc',
-          'filter',
-          'add',
-          'dev',
-          from,
-          'parent',
-          'ffff:',
-          'matchall',
-          'action',
-          'mirred',
-          'egress',
-          'redirect',
-          'dev',
-          to,
-        );
+      // matchall where the kernel has it, else u32 matching every packet (what Kata's
+      // tcfilter installs; kernels without CONFIG_NET_CLS_MATCHALL still have u32).
+      const redirect = (from: string, to: string): Action => {
+        const head = ['tc', 'filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all'];
+        const act = ['action', 'mirred', 'egress', 'redirect', 'dev', to];
+        return {
+          kind: 'cmd',
+          argv: [...head, 'matchall', ...act],
+          fallback: [...head, 'u32', 'match', 'u8', '0', '0', ...act],
+        };
+      };
       steps.push(
         {
           path,
