@@ -491,6 +491,33 @@ test(
   },
 );
 
+test(
+  'up over a stale state (its address server died) undoes it and plumbs afresh',
+  { skip },
+  async (t) => {
+    const p = await pod(t);
+    const before = await snapshot(p);
+    await up(p, 'podnet-virtink-masquerade.yaml', 'virtink');
+    const l = await load('podnet-virtink-masquerade.yaml', 'virtink');
+    const r = await podNetUp({
+      plan: l.plan,
+      paths: l.paths,
+      interfaceIndex: l.interfaceIndex,
+      netns: p.ns,
+      stateDir: join(p.dir, 'state'),
+      resolvConf: p.resolv,
+      deps: { ...deps(p), isAlive: () => false },
+    });
+    assert.equal(r.alreadyUp, false);
+    assert.deepEqual(r.warnings, []);
+    assert.equal(p.configs.length, 2);
+    assert.deepEqual(p.stopped, [process.pid]);
+    assert.deepEqual(addrs((await links(p)).get('br-eth0')), ['10.0.2.1/30']);
+    await down(p);
+    await assertRestored(p, before);
+  },
+);
+
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
