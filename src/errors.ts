@@ -17,6 +17,8 @@ export const ErrorCode = {
   Input: 'BINDERY_ERR_INPUT',
   /** A lab/test-host operation failed (namespace, veth, command in a namespace). */
   Lab: 'BINDERY_ERR_LAB',
+  /** Plumbing a pod network namespace (`bindery pod-net`) failed: a command, the state, a link. */
+  PodNet: 'BINDERY_ERR_PODNET',
   /** Something took longer than its deadline. */
   Timeout: 'BINDERY_ERR_TIMEOUT',
   /** An SR-IOV/vDPA interface has no device in the pod's Multus network-status. */

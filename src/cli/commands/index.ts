@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { CliIo } from '../main.js';
 import { registerDemo } from './demo.js';
 import { registerPasst } from './passt.js';
+import { registerPodNet } from './pod-net.js';
 import { registerRender } from './render.js';
 import { registerValidate } from './validate.js';
 
@@ -10,6 +11,7 @@ import { registerValidate } from './validate.js';
 export function registerCommands(program: Command, io: CliIo): void {
   registerDemo(program, io);
   registerPasst(program, io);
+  registerPodNet(program, io);
   registerRender(program, io);
   registerValidate(program, io);
 }
