@@ -55,6 +55,11 @@ typedef struct {
  * delivered like tap frames, the kernel's own outgoing frames skipped). */
 typedef enum { EP_TAP, EP_DGRAM, EP_EPOLL, EP_PACKET } ep_kind;
 
+/* Per-frame flag of a packet socket batch (in the "source port" slot): the frame's TCP/UDP
+ * checksum is partial (TP_STATUS_CSUMNOTREADY: sent by this host with checksum offload, e.g. by
+ * a guest through a tap or a veth); the reader must not verify it as is. */
+#define BDY_PKT_CSUM_PARTIAL 1u
+
 /* One open tap or socket, owned by a JS external; freed once both it and its uv handle are gone. */
 typedef struct {
   napi_env env;
@@ -86,6 +91,7 @@ typedef struct {
   int pend_err;
   bool retrying;
   uint32_t lens[BATCH_MAX];
+  uint32_t pkt_flags[BATCH_MAX]; /* packet sockets: BDY_PKT_* per frame */
   struct sockaddr_storage from[BATCH_MAX];
 } endpoint;
 
@@ -481,7 +487,7 @@ static bool deliver_batch(endpoint *ep) {
   uint32_t *meta = data;
   for (uint32_t i = 0; i < n; i++) {
     meta[2 * i] = ep->lens[i];
-    meta[2 * i + 1] = 0;
+    meta[2 * i + 1] = ep->kind == EP_PACKET ? ep->pkt_flags[i] : 0;
   }
   if (ep->kind == EP_DGRAM) {
     if (napi_create_array_with_length(env, n, &argv[2]) != napi_ok) goto fail;
@@ -529,11 +535,24 @@ static void read_batch(endpoint *ep) {
         r = read(ep->fd, ep->scratch + off, MAX_FRAME);
       } else if (ep->kind == EP_PACKET) {
         struct sockaddr_ll sll;
-        socklen_t sl = sizeof sll;
-        r = recvfrom(ep->fd, ep->scratch + off, MAX_FRAME, 0, (struct sockaddr *)&sll, &sl);
+        union {
+          struct cmsghdr h;
+          uint8_t buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+        } ctl;
+        struct iovec iov = {ep->scratch + off, MAX_FRAME};
+        struct msghdr msg = {.msg_name = &sll, .msg_namelen = sizeof sll, .msg_iov = &iov,
+                             .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof ctl};
+        r = recvmsg(ep->fd, &msg, 0);
         /* Frames this host sends on the device (our own replies included) are looped back to
          * packet sockets as PACKET_OUTGOING: they are not requests. */
         if (r >= 0 && sll.sll_pkttype == PACKET_OUTGOING) continue;
+        ep->pkt_flags[n] = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); r >= 0 && c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+          struct tpacket_auxdata aux;
+          memcpy(&aux, CMSG_DATA(c), sizeof aux);
+          if (aux.tp_status & TP_STATUS_CSUMNOTREADY) ep->pkt_flags[n] |= BDY_PKT_CSUM_PARTIAL;
+        }
       } else {
         socklen_t sl = sizeof ep->from[n];
         r = recvfrom(ep->fd, ep->scratch + off, MAX_FRAME, 0, (struct sockaddr *)&ep->from[n], &sl);

@@ -263,6 +263,12 @@ int bdy_packet_open(void *arg, bdy_status *st) {
     bdy_fail(st, errno, "setsockopt(SO_ATTACH_FILTER)", req->device);
     return close_fail(fd);
   }
+  /* Per-frame status (TP_STATUS_CSUMNOTREADY for frames with partial checksums). */
+  int one = 1;
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) {
+    bdy_fail(st, errno, "setsockopt(PACKET_AUXDATA)", req->device);
+    return close_fail(fd);
+  }
   struct sockaddr_ll sll;
   memset(&sll, 0, sizeof sll);
   sll.sll_family = AF_PACKET;

@@ -434,6 +434,9 @@ export function openDeviceUdpSocket(opts: {
   return new DatagramSocket(handle, addr.includes(':') ? 6 : 4, port);
 }
 
+/** PacketEndpoint frame flag: the frame's TCP/UDP checksum is partial (BDY_PKT_CSUM_PARTIAL). */
+export const PACKET_CSUM_PARTIAL = 1;
+
 /**
  * A packet socket on one device that sees only an address server's requests: DHCPv4 (IPv4 UDP
  * to port 67), DHCPv6 (IPv6 UDP to port 547) and router solicitations (ICMPv6 type 133). Frames
@@ -443,8 +446,12 @@ export function openDeviceUdpSocket(opts: {
 export interface PacketEndpoint {
   /** The device's interface index in its namespace. */
   readonly ifindex: number;
-  /** Sets the receiver of frame batches and starts reading. */
-  onFrames(cb: (frames: Uint8Array[]) => void): void;
+  /**
+   * Sets the receiver of frame batches and starts reading. `flags` holds one number per frame:
+   * PACKET_CSUM_PARTIAL when its TCP/UDP checksum is partial (the sender, on this host, left it
+   * to offload: it holds only the pseudo-header sum and must be completed, not verified).
+   */
+  onFrames(cb: (frames: Uint8Array[], flags: Uint32Array) => void): void;
   /**
    * Writes whole Ethernet frames out of the device, one non-blocking write each; stops when the
    * queue is full and returns how many were written.
@@ -466,8 +473,13 @@ class PacketSocket extends Endpoint implements PacketEndpoint {
     super(handle);
   }
 
-  onFrames(cb: (frames: Uint8Array[]) => void): void {
-    this.start((batch, count) => cb(views(batch, count)));
+  onFrames(cb: (frames: Uint8Array[], flags: Uint32Array) => void): void {
+    this.start((batch, count) => {
+      const meta = new Uint32Array(batch, 0, count * 2);
+      const flags = new Uint32Array(count);
+      for (let i = 0; i < count; i++) flags[i] = meta[2 * i + 1]!;
+      cb(views(batch, count), flags);
+    });
   }
 
   send(frames: readonly Uint8Array[]): number {

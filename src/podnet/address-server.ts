@@ -20,6 +20,9 @@
 //   take routerLinkLocal as its default router. Unsolicited RAs follow §6.2.4: one at start,
 //   then MAX_INITIAL_RTR_ADVERTISEMENTS - 1 more at most MAX_INITIAL_RTR_ADVERT_INTERVAL apart,
 //   then every [MinRtrAdvInterval, MaxRtrAdvInterval] (200..600 s), random, time injected.
+// Frames the kernel marks as carrying a partial checksum (a sender on this host with checksum
+// offload, e.g. a DHCPv6 client's UDP socket behind a veth or a virtio guest behind a tap) get
+// their UDP checksum completed on a copy before the services verify it.
 // With clientMac set, frames from any other source MAC are ignored (counted `filtered`).
 // Whatever cannot be parsed is counted and dropped; nothing here throws on guest bytes.
 // Every grant (DHCPv4 ACK with an address, DHCPv6 Reply with IA_NA) is recorded in the lease
@@ -47,6 +50,7 @@ import {
 import { DhcpMessageType, DhcpView, parseDhcp } from '../wire/dhcp.js';
 import { findAllDhcpv6Options, findDhcpv6Option, parseDhcpv6 } from '../wire/dhcpv6.js';
 import { IpProtocol } from '../wire/ipv4.js';
+import { emitUdp } from '../wire/udp.js';
 import { formatMac, isWireError, parseIpv4, parseMac, type Mac } from '../wire/common.js';
 
 /** MAX_INITIAL_RTR_ADVERT_INTERVAL (RFC 4861 §10), ms. */
@@ -92,6 +96,43 @@ export function unsolicitedRaDelayMs(sent: number, rand: number): number {
   return sent < MAX_INITIAL_RTR_ADVERTISEMENTS
     ? Math.min(MAX_INITIAL_RTR_ADVERT_INTERVAL_MS, regular)
     : regular;
+}
+
+/**
+ * A copy of `frame` with its UDP checksum computed in full, for a frame whose checksum the
+ * sender left partial (offload). Undefined when it is not an Ethernet + IPv4/IPv6 + UDP frame
+ * whose lengths fit (the parser then judges the original). IPv6: UDP right after the fixed
+ * header only, as the packet socket's filter passes.
+ */
+export function completeUdpChecksum(frame: Uint8Array): Uint8Array | undefined {
+  if (frame.length < 14 + 20) return undefined;
+  const type = (frame[12]! << 8) | frame[13]!;
+  let l4: number;
+  let src: Uint8Array;
+  let dst: Uint8Array;
+  if (type === 0x0800) {
+    l4 = 14 + (frame[14]! & 0x0f) * 4;
+    if (frame[23] !== IpProtocol.Udp) return undefined;
+    src = frame.subarray(26, 30);
+    dst = frame.subarray(30, 34);
+  } else if (type === 0x86dd) {
+    l4 = 14 + 40;
+    if (frame[20] !== IpProtocol.Udp) return undefined;
+    src = frame.subarray(22, 38);
+    dst = frame.subarray(38, 54);
+  } else return undefined;
+  if (frame.length < l4 + 8) return undefined;
+  const len = (frame[l4 + 4]! << 8) | frame[l4 + 5]!;
+  if (len < 8 || l4 + len > frame.length) return undefined;
+  const out = frame.slice();
+  const udp = out.subarray(l4);
+  emitUdp(
+    { srcPort: (udp[0]! << 8) | udp[1]!, dstPort: (udp[2]! << 8) | udp[3]!, payloadLen: len - 8 },
+    udp,
+    out.subarray(src.byteOffset - frame.byteOffset, src.byteOffset - frame.byteOffset + src.length),
+    out.subarray(dst.byteOffset - frame.byteOffset, dst.byteOffset - frame.byteOffset + dst.length),
+  );
+  return out;
 }
 
 /** The translator-shaped configuration the shared services read. */
@@ -208,12 +249,16 @@ export class AddressServer {
     this.raTimer = this.deps.clock.setTimer(() => this.sendUnsolicitedRa(), delay);
   }
 
-  /** Answers one frame from the device (the frame is read during the call only). */
-  handleFrame(frame: Uint8Array): void {
+  /**
+   * Answers one frame from the device (the frame is read during the call only).
+   *
+   * @param csumPartial - the kernel marked its L4 checksum partial (PACKET_CSUM_PARTIAL)
+   */
+  handleFrame(frame: Uint8Array, csumPartial = false): void {
     const c = this.counters;
     c.frames++;
     try {
-      const reply = this.answer(frame);
+      const reply = this.answer(csumPartial ? (completeUdpChecksum(frame) ?? frame) : frame);
       if (reply) this.deps.send(reply);
     } catch (e) {
       // The services never throw on guest bytes; should one, the frame is dropped, not the server.

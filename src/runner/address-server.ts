@@ -22,8 +22,13 @@ import type { AddressServerConfig } from '../podnet/address-config.js';
 import { checkAddressServerConfig } from '../podnet/address-config-check.js';
 import { AddressServer } from '../podnet/address-server.js';
 import { LeaseStore } from '../podnet/lease-store.js';
-import { openDeviceUdpSocket, openPacketSocket, type DatagramEndpoint } from '../native/index.js';
-import { openDaemonLog } from './log.js';
+import {
+  openDeviceUdpSocket,
+  openPacketSocket,
+  PACKET_CSUM_PARTIAL,
+  type DatagramEndpoint,
+} from '../native/index.js';
+import { pino } from 'pino';
 import { READY_FD_ENV, type PasstEdge } from './passt.js';
 
 /** How long the parent waits for a detached child to be serving. */
@@ -91,13 +96,18 @@ async function detach(edge: PasstEdge): Promise<number> {
 }
 
 async function serve(cfg: AddressServerConfig, edge: PasstEdge): Promise<number> {
-  const log = openDaemonLog({
-    level: 'info',
-    ...(cfg.logFile !== undefined ? { file: cfg.logFile } : {}),
-    header: `bindery address-server ${binderyVersion()}`,
-    stderr: (t) => edge.io.err(t.replace(/^passt: /, 'address-server: ')),
+  // JSON lines (pino's own format, fields kept: leases and counters are meant to be read by
+  // tools), appended to logFile, or to stderr without one.
+  const dest = pino.destination({
+    dest: cfg.logFile ?? 2,
+    append: true,
+    sync: true,
+    mkdir: false,
   });
-  const logger = log.logger;
+  const logger = pino(
+    { level: 'info', base: { name: 'address-server', version: binderyVersion(), pid: edge.pid } },
+    dest,
+  );
   const leases = await LeaseStore.load(cfg.leaseFile);
   const packet = openPacketSocket({ device: cfg.device, netns: cfg.netns });
   let udp67: DatagramEndpoint | undefined;
@@ -121,8 +131,9 @@ async function serve(cfg: AddressServerConfig, edge: PasstEdge): Promise<number>
     leases,
   });
   packet.onError((e) => logger.warn({ err: e }, 'packet socket receive error'));
-  packet.onFrames((frames) => {
-    for (const f of frames) server.handleFrame(f);
+  packet.onFrames((frames, flags) => {
+    for (let i = 0; i < frames.length; i++)
+      server.handleFrame(frames[i]!, (flags[i]! & PACKET_CSUM_PARTIAL) !== 0);
   });
   udp67?.onError(() => {});
   udp67?.onMessages(() => {});
@@ -149,7 +160,6 @@ async function serve(cfg: AddressServerConfig, edge: PasstEdge): Promise<number>
     logger.info({ counters: server.counters }, 'counters'),
   );
   await writeFile(cfg.pidFile, `${edge.pid}\n`);
-  await log.flush();
   if (edge.readyFd !== undefined) {
     try {
       writeSync(edge.readyFd, `ready ${cfg.device}\n`);
@@ -166,7 +176,7 @@ async function serve(cfg: AddressServerConfig, edge: PasstEdge): Promise<number>
   udp67?.close();
   await unlink(cfg.pidFile).catch(() => undefined);
   logger.info({ counters: server.counters }, 'stopped');
-  await log.close();
+  dest.flushSync();
   return 0;
 }
 
