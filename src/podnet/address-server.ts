@@ -74,6 +74,8 @@ export interface AddressServerCounters {
   grants: number;
   /** Lease file writes that failed. */
   leaseWriteErrors: number;
+  /** Frames a service threw on (a bug: the services must not throw on guest bytes). */
+  internalErrors: number;
   dhcp: AddressServiceCounters;
   dhcpv6: AddressServiceCounters;
   ra: AddressServiceCounters;
@@ -192,6 +194,7 @@ export class AddressServer {
     unsolicitedRas: 0,
     grants: 0,
     leaseWriteErrors: 0,
+    internalErrors: 0,
     dhcp: newAddressServiceCounters(),
     dhcpv6: newAddressServiceCounters(),
     ra: newAddressServiceCounters(),
@@ -262,7 +265,7 @@ export class AddressServer {
       if (reply) this.deps.send(reply);
     } catch (e) {
       // The services never throw on guest bytes; should one, the frame is dropped, not the server.
-      c.malformed++;
+      c.internalErrors++;
       this.deps.log.warn({ err: e }, 'frame handling failed');
     }
   }
