@@ -8,16 +8,16 @@
 //
 // Setups (fresh namespaces each):
 // - veth: the guest joined straight to the node by one veth (guest 10.244.0.10): the reference.
-// - bridge: KubeVirt's bridge binding (facts-kubevirt §6): eth0 renamed eth0-nic, addresses
-//   flushed, a new MAC, IPv6 off, enslaved to k6t-eth0 with learning off; the bridge holds
-//   169.254.75.10/32; a dummy eth0 keeps the original MAC and the pod IP; arp_ignore=1. The
-//   guest has the pod's MAC and IP (statically here: the DHCP server is not what is measured).
-// - masquerade: KubeVirt's masquerade binding: k6t-eth0 with MAC 02:00:00:00:00:00 and
-//   10.0.2.1/24, route_localnet, ip_forward, and the nftables NAT ruleset bindery renders
-//   (src/render/nftables.ts) for a default masquerade interface: the guest (10.0.2.2) is
-//   masqueraded to the pod IP outbound and reached by DNAT inbound.
-// The bridge/masquerade plumbing is done here by hand with ip/nft, mirroring KubeVirt step by
-// step (PLUMBING below says so in the results), until `bindery pod-net up` is on main.
+// - bridge, masquerade: `podNetUp` (src/podnet, what `bindery pod-net up` runs) on the
+//   pod-net test fixtures (PODNET_FIXTURES), exactly as the suite test/podnet/plumbing.test.ts
+//   checks it: KubeVirt's bridge binding (eth0 renamed eth0-nic on k6t-eth0 with learning off,
+//   a dummy eth0 keeping the pod IP, arp_ignore) and masquerade binding (k6t-eth0 with
+//   10.0.2.1/24, route_localnet, ip_forward and the nftables NAT ruleset bindery renders; the
+//   all-ports fixture, so the inbound rows go through DNAT). The address server is replaced by
+//   a recorder: the guest gets statically what it would have offered (address, router, and for
+//   bridge the guest MAC), as the DHCP server is not what is measured. The tap `up` made is
+//   then swapped for a veth to the guest namespace (same name, same bridge); `podNetDown` runs
+//   at teardown.
 //
 // Workloads (median of BINDERY_BENCH_NET_REPS repetitions, default 3; setups rotate so a burst
 // of other work does not land on one setup only):
@@ -28,14 +28,13 @@
 //   (outbound) and node→guest (inbound).
 // Targets (issue 13): throughput ≥ 0.8× veth, RR median ≤ 1.2× veth.
 import { loadavg } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Lab, type Netns } from '../test/lab/lab.js';
-import { planKubeVirt } from '../src/plan/plan.js';
-import type { BindingPlan, VmNetworkPlan } from '../src/plan/types.js';
-import { buildNftRuleset, nftText } from '../src/render/nftables.js';
-import { kubevirtVm } from '../test/fixtures/render/manifests.js';
+import { loadPlans } from '../src/cli/plan-input.js';
+import type { AddressServerConfig } from '../src/podnet/address-config.js';
+import { podNetDown, podNetUp } from '../src/podnet/index.js';
 import { fmtNum, machineMeta, writeJson } from './matrix.js';
 import { toolVersion } from './peers.js';
 import { errText, firstLine, lastLine, sleep } from './setups.js';
@@ -50,7 +49,16 @@ const POD_IP = '10.244.0.10';
 const PREFIX = 24;
 const MTU = 1500;
 /** How the bridge and masquerade setups were built (recorded in the JSON). */
-export const PLUMBING = 'by hand with ip/nft, mirroring KubeVirt (facts-kubevirt §6)';
+export const PLUMBING =
+  'bindery pod-net (podNetUp) on the pod-net test fixtures, tap swapped for a veth to the guest';
+const FIXTURES = join(REPO_ROOT, 'test/fixtures/manifests');
+/** The KubeVirt VMs plumbed (one pod-network interface each; their pod link is eth0). */
+export const PODNET_FIXTURES = {
+  bridge: 'podnet-kubevirt-bridge.yaml',
+  masquerade: 'podnet-kubevirt-masquerade-ipv6.yaml',
+} as const;
+/** The pod link the fixtures' plans name for the pod network. */
+const POD_LINK = 'eth0';
 
 export type PodnetKind = 'veth' | 'bridge' | 'masquerade';
 export const PODNET_KINDS: readonly PodnetKind[] = ['veth', 'bridge', 'masquerade'];
@@ -98,99 +106,67 @@ export interface PodnetResult {
 
 // ---- the setups ----------------------------------------------------------------------------
 
-/** The plan of a one-interface KubeVirt VM with the given binding on the pod network. */
-function podPlan(binding: 'bridge' | 'masquerade'): { plan: VmNetworkPlan; iface: BindingPlan } {
-  const r = planKubeVirt({
-    vm: kubevirtVm([{ name: 'default', [binding]: {} }], [{ name: 'default', pod: {} }]),
-    options: { podIPv4: POD_IP, mtu: MTU },
-  });
-  if (!r.ok) throw new Error(`plan: ${JSON.stringify(r.errors)}`);
-  return { plan: r.plan, iface: r.plan.interfaces[0]! };
-}
+const SILENT = { out: (): void => {}, err: (): void => {} };
 
-async function rename(lab: Lab, ns: Netns, from: string, to: string): Promise<void> {
-  await lab.ip(ns, ['link', 'set', from, 'down']);
-  await lab.ip(ns, ['link', 'set', from, 'name', to]);
-}
-
-async function macOf(lab: Lab, ns: Netns, dev: string): Promise<string> {
-  const j = JSON.parse(await lab.ip(ns, ['-j', 'link', 'show', dev])) as Array<{
-    address: string;
-  }>;
-  return j[0]!.address;
-}
-
-/** KubeVirt's bridge binding in the pod; the guest gets the pod's MAC and IP. */
-async function plumbBridge(
+/**
+ * `bindery pod-net up` on the fixture in a pod whose eth0 is plumbed as the CNI leaves it, with
+ * the address server replaced by a recorder (the guest is configured statically with what it
+ * would hand out); the VM's tap is then swapped for a veth to the guest namespace. `down` runs
+ * first at teardown.
+ */
+async function plumbPodNet(
   lab: Lab,
+  kind: 'bridge' | 'masquerade',
   pod: Netns,
   guest: Netns,
-  guestIf: string,
-  note: (msg: string) => void,
 ): Promise<void> {
-  const { iface } = podPlan('bridge');
-  const eth = iface.podInterfaceName;
-  const nic = iface.renamedPodInterfaceName!;
-  const br = iface.bridgeName!;
-  const tap = iface.tapName!;
-  const podMac = await macOf(lab, pod, eth);
-  await lab.ip(pod, ['addr', 'flush', 'dev', eth]);
-  await rename(lab, pod, eth, nic);
-  await lab.ip(pod, ['link', 'set', nic, 'address', '02:6b:36:74:00:01']);
-  await lab.sysctl(pod, `net.ipv6.conf.${nic}.disable_ipv6`, '1');
-  await lab.ip(pod, ['link', 'add', br, 'type', 'bridge']);
-  await lab.ip(pod, ['link', 'set', br, 'mtu', String(MTU), 'up']);
-  await lab.ip(pod, ['addr', 'add', '169.254.75.10/32', 'dev', br]);
-  await lab.ip(pod, ['link', 'set', nic, 'master', br]);
-  await lab.run(pod, ['bridge', 'link', 'set', 'dev', nic, 'learning', 'off']);
-  await lab.ip(pod, ['link', 'set', nic, 'up']);
-  await lab.ip(pod, ['link', 'set', tap, 'master', br, 'mtu', String(MTU), 'up']);
-  // The dummy only keeps CNI CHECK happy (no traffic crosses it); a kernel without the dummy
-  // module gets none, and the run says so.
-  const dummy = await lab.exec(pod, ['ip', 'link', 'add', eth, 'type', 'dummy']);
-  if (dummy.code === 0) {
-    await lab.ip(pod, ['link', 'set', eth, 'address', podMac, 'mtu', String(MTU)]);
-    await lab.ip(pod, ['addr', 'add', `${POD_IP}/${PREFIX}`, 'dev', eth]);
-  } else {
-    note(`bridge: no dummy ${eth} (${lastLine(dummy.stderr)}); it carries no traffic`);
-  }
-  await lab.sysctl(pod, 'net.ipv4.conf.all.arp_ignore', '1');
-  // What the DHCP server would hand the guest: the pod's IP, its gateway; the guest's MAC is
-  // the pod's original one.
-  await lab.ip(guest, ['link', 'set', guestIf, 'down']);
-  await lab.ip(guest, ['link', 'set', guestIf, 'address', podMac, 'mtu', String(MTU), 'up']);
-  await lab.ip(guest, ['addr', 'add', `${POD_IP}/${PREFIX}`, 'dev', guestIf]);
-  await lab.ip(guest, ['route', 'add', 'default', 'via', NODE_IP]);
+  const [loaded] = await loadPlans(
+    [join(FIXTURES, PODNET_FIXTURES[kind])],
+    { for: 'kubevirt', naming: 'hashed', command: 'bench', nothingDone: '-' },
+    SILENT,
+  );
+  const { plan, paths, interfaceIndex } = loaded!;
+  const stateDir = join(await lab.tmpDir(), 'state');
+  const offers: AddressServerConfig[] = [];
+  const deps = {
+    startAddressServer: async (file: string): Promise<number> => {
+      offers.push(JSON.parse(await readFile(file, 'utf8')) as AddressServerConfig);
+      return process.pid;
+    },
+    stopAddressServer: async (): Promise<void> => {},
+  };
+  const r = await podNetUp({
+    plan,
+    paths,
+    interfaceIndex,
+    netns: pod,
+    stateDir,
+    resolvConf: '/dev/null',
+    deps,
+  });
+  lab.defer(async () => {
+    const d = await podNetDown({ netns: pod, stateDir, deps });
+    if (d.warnings.length > 0) throw new Error(`pod-net down: ${d.warnings.join('; ')}`);
+  });
+  const iface = r.interfaces[0]!;
+  const offer = offers[0]?.v4;
+  if (iface.tap === undefined || iface.bridge === undefined || offer === undefined)
+    throw new Error(`pod-net up: no tap, bridge or DHCPv4 offer (${JSON.stringify(iface)})`);
+  // The VM's tap: a veth whose pod end takes the tap's place on the bridge.
+  await lab.ip(pod, ['link', 'del', iface.tap]);
+  const vm = await lab.veth(guest, pod, { nameB: iface.tap, mtu: MTU });
+  await lab.ip(pod, ['link', 'set', iface.tap, 'master', iface.bridge]);
+  // What DHCP would give the guest: the offered address and router; bridge: the guest MAC too.
+  await lab.ip(guest, ['link', 'set', vm.nameA, 'down']);
+  if (iface.guestMac !== undefined)
+    await lab.ip(guest, ['link', 'set', vm.nameA, 'address', iface.guestMac]);
+  await lab.ip(guest, ['link', 'set', vm.nameA, 'up']);
+  await lab.ip(guest, ['addr', 'add', `${offer.address}/${offer.prefixLength}`, 'dev', vm.nameA]);
+  if (offer.router === undefined) throw new Error('pod-net up: the offer has no router');
+  await lab.ip(guest, ['route', 'add', 'default', 'via', offer.router]);
 }
 
-/** KubeVirt's masquerade binding in the pod, with the NAT ruleset bindery renders. */
-async function plumbMasquerade(lab: Lab, pod: Netns, guest: Netns, guestIf: string): Promise<void> {
-  const { plan, iface } = podPlan('masquerade');
-  const br = iface.bridgeName!;
-  const tap = iface.tapName!;
-  const m = iface.masquerade!.ipv4;
-  await lab.ip(pod, ['link', 'add', br, 'type', 'bridge']);
-  await lab.ip(pod, ['link', 'set', br, 'address', '02:00:00:00:00:00', 'mtu', String(MTU)]);
-  await lab.ip(pod, ['addr', 'add', `${m.gateway}/${m.prefixLength}`, 'dev', br]);
-  await lab.ip(pod, ['link', 'set', br, 'up']);
-  await lab.sysctl(pod, `net.ipv4.conf.${br}.route_localnet`, '1');
-  await lab.ip(pod, ['link', 'set', tap, 'master', br, 'mtu', String(MTU), 'up']);
-  await lab.sysctl(pod, 'net.ipv4.ip_forward', '1');
-  const rs = buildNftRuleset(plan);
-  if (rs === undefined) throw new Error('no masquerade ruleset rendered');
-  const file = join(await lab.tmpDir(), 'masquerade.nft');
-  writeFileSync(file, nftText(rs));
-  await lab.run(pod, ['nft', '-f', file]);
-  await lab.ip(guest, ['link', 'set', guestIf, 'mtu', String(MTU)]);
-  await lab.ip(guest, ['addr', 'add', `${m.guest}/${m.prefixLength}`, 'dev', guestIf]);
-  await lab.ip(guest, ['route', 'add', 'default', 'via', m.gateway]);
-}
-
-async function makeSetup(
-  lab: Lab,
-  kind: PodnetKind,
-  note: (msg: string) => void,
-): Promise<PodnetSetup> {
+async function makeSetup(lab: Lab, kind: PodnetKind): Promise<PodnetSetup> {
   const tag = kind[0]!;
   const node = await lab.namespace(`${tag}node`);
   const guest = await lab.namespace(`${tag}guest`);
@@ -203,18 +179,15 @@ async function makeSetup(
     });
   } else {
     pod = await lab.namespace(`${tag}pod`);
-    const { iface } = podPlan(kind);
     // The pod's eth0 as the CNI leaves it: a veth to the node with the pod IP and a default route.
-    const up = await lab.veth(pod, node, { addrsB: [`${NODE_IP}/${PREFIX}`], mtu: MTU });
-    await rename(lab, pod, up.nameA, iface.podInterfaceName);
-    await lab.ip(pod, ['addr', 'add', `${POD_IP}/${PREFIX}`, 'dev', iface.podInterfaceName]);
-    await lab.ip(pod, ['link', 'set', iface.podInterfaceName, 'up']);
+    await lab.veth(pod, node, {
+      nameA: POD_LINK,
+      addrsA: [`${POD_IP}/${PREFIX}`],
+      addrsB: [`${NODE_IP}/${PREFIX}`],
+      mtu: MTU,
+    });
     await lab.ip(pod, ['route', 'add', 'default', 'via', NODE_IP]);
-    // The VM's tap: a veth whose pod end has the tap's name.
-    const vm = await lab.veth(guest, pod, { mtu: MTU });
-    await rename(lab, pod, vm.nameB, iface.tapName!);
-    if (kind === 'bridge') await plumbBridge(lab, pod, guest, vm.nameA, note);
-    else await plumbMasquerade(lab, pod, guest, vm.nameA);
+    await plumbPodNet(lab, kind, pod, guest);
   }
   // Ready once the guest reaches the node and the node reaches the guest's address.
   for (const [from, to] of [
@@ -342,12 +315,7 @@ export async function benchPodnet(reps = 3): Promise<PodnetResult> {
     for (const k of kinds) {
       console.error(`  podnet bench: building ${k}`);
       try {
-        setups.set(
-          k,
-          await makeSetup(lab, k, (m) => {
-            if (!notes.includes(m)) notes.push(m);
-          }),
-        );
+        setups.set(k, await makeSetup(lab, k));
       } catch (e) {
         setups.set(k, `setup: ${firstLine(e)}`);
         notes.push(`${k}, setup: ${errText(e)}`);
@@ -416,6 +384,7 @@ export async function benchPodnet(reps = 3): Promise<PodnetResult> {
     rrCount: RR_COUNT,
     mtu: MTU,
     plumbing: PLUMBING,
+    fixtures: PODNET_FIXTURES,
     commit: toolVersion(['git', '-C', REPO_ROOT, 'log', '-1', '--format=%h %s']),
     iperf3: toolVersion(['iperf3', '--version']),
     nft: toolVersion(['nft', '--version']),

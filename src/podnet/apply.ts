@@ -83,8 +83,10 @@ export function describe(a: Action): string {
       return `stop address server ${a.pid} (${a.device})`;
     case 'prepare-device':
       return `prepare device of ${a.iface.name}`;
-    case 'release-device':
-      return `release device`;
+    case 'release-device': {
+      const p = a.prepared as PreparedDevice;
+      return `release device of ${p.interfaceName}${p.pciAddress !== undefined ? ` (VF ${p.pciAddress})` : ''}`;
+    }
   }
 }
 
@@ -133,10 +135,11 @@ async function doAction(ctx: ApplyContext, state: PodNetState, a: Action): Promi
       return [];
     case 'prepare-device': {
       const prepared = await deps.prepareDevice(a.iface, ctx.roots);
-      return [{ kind: 'release-device', prepared }];
+      return [{ kind: 'release-device', prepared, roots: ctx.roots }];
     }
     case 'release-device':
-      await deps.releaseDevice(a.prepared as PreparedDevice, ctx.roots);
+      // Where it was prepared: `down` is not told the roots again.
+      await deps.releaseDevice(a.prepared as PreparedDevice, a.roots ?? ctx.roots);
       return [];
   }
 }

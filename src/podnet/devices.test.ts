@@ -1,35 +1,21 @@
-// Tests of SR-IOV/vDPA device preparation against fabricated sysfs and /dev trees, and the configs rendered for them.
-//
-// The fabricated sysfs has the attributes the kernel has, but nothing happens when they are
-// written; a small fake kernel (inotify watches on drivers_probe and the drivers' bind/unbind
-// files) plays the kernel's part: it moves the `driver` symlink the way the real one does. The
-// code under test writes exactly the files it writes on a real host and then re-reads `driver`.
+// Tests of SR-IOV/vDPA device preparation against fabricated sysfs and /dev trees (test/lab/fake-sysfs.ts); pod-net and the rendered configs: test/podnet/devices-podnet.test.ts.
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  symlinkSync,
-  unlinkSync,
-  watch,
-  writeFileSync,
-  type FSWatcher,
-} from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { BinderyError, ErrorCode } from '../errors.js';
 import { planKubeVirt, planVirtink, type NetworkStatusEntry } from '../plan/plan.js';
 import { hashedPodInterfaceName } from '../plan/names.js';
 import type { BindingPlan, VmNetworkPlan } from '../plan/types.js';
-import { renderCloudHypervisor } from '../render/cloud-hypervisor.js';
-import { renderMinimalDomain } from '../render/domain-xml.js';
 import { kubevirtVm, virtinkVm } from '../../test/fixtures/render/manifests.js';
+import {
+  fakeHost,
+  FakeKernel,
+  mknodChar,
+  type FakeHost,
+  type FakeHostOptions,
+} from '../../test/lab/fake-sysfs.js';
 import {
   devPath,
   parsePciAddress,
@@ -38,7 +24,6 @@ import {
   releaseDevice,
   restoreWrites,
   vfioBindWrites,
-  type DeviceRoots,
 } from './devices.js';
 
 const RUN = process.env.BINDERY_RUN_ID ?? 'dev';
@@ -60,114 +45,16 @@ after(() => {
 
 // ---- the fabricated host -------------------------------------------------------------------
 
-interface Host {
-  readonly roots: Required<Pick<DeviceRoots, 'sysfsRoot' | 'devRoot'>> & DeviceRoots;
-  readonly sysfs: string;
-  readonly dev: string;
-  driverOf(addr: string): string | undefined;
-  override(addr: string): string;
+/** A fabricated host in its own subdirectory of the suite's temp dir. */
+function host(opts: FakeHostOptions): FakeHost {
+  return fakeHost(join(base, `h${++n}`), opts);
 }
 
-/** A sysfs with the given drivers and VFs (each bound to a driver or not) and a /dev. */
-function host(opts: {
-  drivers: string[];
-  vfs: Array<{ addr: string; driver?: string; group?: string }>;
-  groupNode?: 'char' | 'file' | 'none';
-}): Host {
-  const root = join(base, `h${++n}`);
-  const sysfs = join(root, 'sys');
-  const dev = join(root, 'dev');
-  mkdirSync(join(sysfs, 'bus/pci/devices'), { recursive: true });
-  mkdirSync(join(dev, 'vfio'), { recursive: true });
-  writeFileSync(join(sysfs, 'bus/pci/drivers_probe'), '');
-  for (const d of opts.drivers) {
-    mkdirSync(join(sysfs, 'bus/pci/drivers', d), { recursive: true });
-    writeFileSync(join(sysfs, 'bus/pci/drivers', d, 'bind'), '');
-    writeFileSync(join(sysfs, 'bus/pci/drivers', d, 'unbind'), '');
-  }
-  for (const vf of opts.vfs) {
-    const d = join(sysfs, 'bus/pci/devices', vf.addr);
-    mkdirSync(d);
-    writeFileSync(join(d, 'driver_override'), '');
-    if (vf.driver) symlinkSync(join(sysfs, 'bus/pci/drivers', vf.driver), join(d, 'driver'));
-    if (vf.group) {
-      const g = join(sysfs, 'kernel/iommu_groups', vf.group);
-      mkdirSync(g, { recursive: true });
-      symlinkSync(g, join(d, 'iommu_group'));
-      const node = join(dev, 'vfio', vf.group);
-      if ((opts.groupNode ?? 'char') === 'char') mknodChar(node);
-      else if (opts.groupNode === 'file') writeFileSync(node, '');
-    }
-  }
-  const devDir = (a: string): string => join(sysfs, 'bus/pci/devices', a);
-  return {
-    roots: { sysfsRoot: sysfs, devRoot: dev },
-    sysfs,
-    dev,
-    driverOf: (a) =>
-      existsSync(join(devDir(a), 'driver')) ? link(join(devDir(a), 'driver')) : undefined,
-    override: (a) => readFileSync(join(devDir(a), 'driver_override'), 'utf8'),
-  };
-}
-
-function link(p: string): string {
-  return basename(readlinkSync(p));
-}
-
-/** A real character device node (major 1, minor 3: the same device as /dev/null). */
-function mknodChar(path: string): void {
-  const r = spawnSync('mknod', [path, 'c', '1', '3'], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `mknod ${path}: ${r.stderr}`);
-}
-
-/**
- * Plays the kernel's PCI core for a fabricated sysfs: `drivers_probe` binds a device to its
- * driver_override (when that driver exists), `drivers/<d>/unbind` drops a device bound to d,
- * `drivers/<d>/bind` binds it to d. Writes from the code under test arrive as inotify events.
- */
-class FakeKernel {
-  private readonly watchers: FSWatcher[] = [];
-  readonly log: string[] = [];
-  constructor(private readonly sysfs: string) {
-    const drivers = join(sysfs, 'bus/pci/drivers');
-    this.on(join(sysfs, 'bus/pci/drivers_probe'), (addr) => {
-      const o = readFileSync(join(this.dev(addr), 'driver_override'), 'utf8').trim();
-      if (o !== '' && existsSync(join(drivers, o))) this.bindTo(addr, o);
-      this.log.push(`probe ${addr}`);
-    });
-    for (const d of existsSync(drivers) ? readdirSync(drivers) : []) {
-      this.on(join(drivers, d, 'unbind'), (addr) => {
-        const l = join(this.dev(addr), 'driver');
-        if (existsSync(l) && link(l) === d) unlinkSync(l);
-        this.log.push(`unbind ${d} ${addr}`);
-      });
-      this.on(join(drivers, d, 'bind'), (addr) => {
-        this.bindTo(addr, d);
-        this.log.push(`bind ${d} ${addr}`);
-      });
-    }
-    kernels.push(this);
-  }
-  private dev(addr: string): string {
-    return join(this.sysfs, 'bus/pci/devices', addr);
-  }
-  private bindTo(addr: string, d: string): void {
-    const l = join(this.dev(addr), 'driver');
-    if (existsSync(l)) unlinkSync(l);
-    symlinkSync(join(this.sysfs, 'bus/pci/drivers', d), l);
-  }
-  private on(file: string, act: (addr: string) => void): void {
-    this.watchers.push(
-      watch(file, () => {
-        const addr = readFileSync(file, 'utf8').trim();
-        if (addr === '' || !existsSync(this.dev(addr))) return; // mid-write (truncated) or unknown
-        act(addr);
-      }),
-    );
-  }
-  stop(): void {
-    for (const w of this.watchers) w.close();
-  }
+/** A fake kernel for the host, stopped after the test. */
+function kernel(h: FakeHost): FakeKernel {
+  const k = new FakeKernel(h.sysfs);
+  kernels.push(k);
+  return k;
 }
 
 // ---- plans -------------------------------------------------------------------------------
@@ -285,7 +172,7 @@ test('SR-IOV: a VF on another driver is moved to vfio-pci and given back on rele
     drivers: ['iavf', 'vfio-pci'],
     vfs: [{ addr: VF, driver: 'iavf', group: GROUP }],
   });
-  const k = new FakeKernel(h.sysfs);
+  const k = kernel(h);
   const i = iface(virtinkPlan(virtinkStatus), 'sriov');
   const prepared = await prepareDevice(i, h.roots);
   assert.deepEqual(prepared, {
@@ -313,7 +200,7 @@ test('SR-IOV: a VF already on vfio-pci is left alone, also on release', async ()
     drivers: ['iavf', 'vfio-pci'],
     vfs: [{ addr: VF, driver: 'vfio-pci', group: GROUP }],
   });
-  const k = new FakeKernel(h.sysfs);
+  const k = kernel(h);
   const i = iface(
     kubevirtSriovPlan([
       { interface: hashedPodInterfaceName('vf'), 'device-info': { pci: { 'pci-address': VF } } },
@@ -332,7 +219,7 @@ test('SR-IOV: a VF already on vfio-pci is left alone, also on release', async ()
 
 test('SR-IOV: an unbound VF is probed onto vfio-pci and left unbound on release', async () => {
   const h = host({ drivers: ['vfio-pci'], vfs: [{ addr: VF, group: GROUP }] });
-  new FakeKernel(h.sysfs);
+  kernel(h);
   const prepared = await prepareDevice(iface(virtinkPlan(virtinkStatus), 'sriov'), h.roots);
   assert.equal(prepared.previousDriver, undefined);
   assert.equal(h.driverOf(VF), 'vfio-pci');
@@ -391,7 +278,7 @@ test('SR-IOV: no IOMMU group is DeviceBind', async () => {
 
 test('SR-IOV: vfio-pci not loaded (no driver binds after the probe) is DeviceBind', async () => {
   const h = host({ drivers: ['iavf'], vfs: [{ addr: VF, driver: 'iavf', group: GROUP }] });
-  new FakeKernel(h.sysfs);
+  kernel(h);
   await assert.rejects(
     prepareDevice(iface(virtinkPlan(virtinkStatus), 'sriov'), { ...h.roots, bindTimeoutMs: 300 }),
     rejectsWith(
@@ -454,54 +341,3 @@ test('vDPA: missing node, a regular file, no device-info', async () => {
     ),
   );
 });
-
-// ---- what the hypervisor is given for such a plan ----------------------------------------
-
-test('Cloud Hypervisor config for the prepared devices: devices[].path and vdpa[]', async () => {
-  const h = host({
-    drivers: ['iavf', 'vfio-pci'],
-    vfs: [{ addr: VF, driver: 'iavf', group: GROUP }],
-  });
-  new FakeKernel(h.sysfs);
-  mknodChar(join(h.dev, 'vhost-vdpa-3'));
-  const plan = virtinkPlan(virtinkStatus);
-  const sriov = await prepareDevice(iface(plan, 'sriov'), h.roots);
-  const vdpa = await prepareDevice(iface(plan, 'vdpa1'), h.roots);
-  const out = renderCloudHypervisor(plan);
-  assert.deepEqual(out.warnings, []);
-  assert.deepEqual(out.config.devices, [
-    { id: 'sriov', path: `/sys/bus/pci/devices/${sriov.pciAddress}` },
-  ]);
-  assert.deepEqual(out.config.vdpa, [
-    { id: 'vdpa1', path: vdpa.vdpaPath, num_queues: vdpa.numQueues, iommu: vdpa.iommu },
-  ]);
-  await releaseDevice(sriov, h.roots);
-});
-
-const canValidate = spawnSync('virt-xml-validate', ['--help']).error === undefined;
-
-test(
-  'domain XML for a KubeVirt SR-IOV interface: <hostdev> on the VF, accepted by virt-xml-validate',
-  { skip: !canValidate && 'virt-xml-validate not installed' },
-  async () => {
-    const h = host({
-      drivers: ['iavf', 'vfio-pci'],
-      vfs: [{ addr: VF, driver: 'iavf', group: GROUP }],
-    });
-    new FakeKernel(h.sysfs);
-    const plan = kubevirtSriovPlan([
-      { interface: hashedPodInterfaceName('vf'), 'device-info': { pci: { 'pci-address': VF } } },
-    ]);
-    const prepared = await prepareDevice(iface(plan, 'vf'), h.roots);
-    const xml = renderMinimalDomain(plan);
-    assert.match(
-      xml,
-      /<hostdev mode="subsystem" type="pci" managed="no">\s*<source>\s*<address domain="0x0000" bus="0x81" slot="0x01" function="0x2"\/>/,
-    );
-    const file = join(base, 'sriov-domain.xml');
-    writeFileSync(file, xml);
-    const r = spawnSync('virt-xml-validate', [file, 'domain'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, `${r.stdout}${r.stderr}\n${xml}`);
-    await releaseDevice(prepared, h.roots);
-  },
-);

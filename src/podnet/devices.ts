@@ -188,6 +188,25 @@ function networkLabel(iface: BindingPlan): string {
     : 'pod';
 }
 
+/**
+ * Why an SR-IOV (hostdev) or vDPA interface cannot be prepared for want of device-info (pure:
+ * pod-net checks every interface before it touches anything).
+ * @param iface - the interface's plan
+ * @returns the message (starting `interface 'NAME':`), or undefined when its device is known
+ *   or it has no host device
+ */
+export function missingDeviceInfo(iface: BindingPlan): string | undefined {
+  const what =
+    iface.attachment === 'hostdev' && iface.device?.pciAddress === undefined
+      ? "the SR-IOV VF's PCI address"
+      : iface.attachment === 'vdpa' && iface.device?.vdpaPath === undefined
+        ? 'the vhost-vdpa device'
+        : undefined;
+  return what === undefined
+    ? undefined
+    : `interface '${iface.name}': no device-info for network ${networkLabel(iface)} (pod interface ${iface.podInterfaceName}) in the network-status: ${what} is unknown`;
+}
+
 // ---- I/O edge ----------------------------------------------------------------------------
 
 function errnoOf(e: unknown): string | undefined {
@@ -258,10 +277,7 @@ async function prepareSriov(
 ): Promise<PreparedDevice> {
   const raw = iface.device?.pciAddress;
   if (raw === undefined)
-    throw new BinderyError(
-      ErrorCode.DeviceInfoMissing,
-      `interface '${iface.name}': no device-info for network ${networkLabel(iface)} (pod interface ${iface.podInterfaceName}) in the network-status: the SR-IOV VF's PCI address is unknown`,
-    );
+    throw new BinderyError(ErrorCode.DeviceInfoMissing, missingDeviceInfo(iface) ?? '');
   const address = parsePciAddress(raw);
   if (address === undefined)
     throw new BinderyError(
@@ -309,10 +325,7 @@ async function prepareSriov(
 async function prepareVdpa(iface: BindingPlan, dev: string): Promise<PreparedDevice> {
   const reported = iface.device?.vdpaPath;
   if (reported === undefined)
-    throw new BinderyError(
-      ErrorCode.DeviceInfoMissing,
-      `interface '${iface.name}': no device-info for network ${networkLabel(iface)} (pod interface ${iface.podInterfaceName}) in the network-status: the vhost-vdpa device is unknown`,
-    );
+    throw new BinderyError(ErrorCode.DeviceInfoMissing, missingDeviceInfo(iface) ?? '');
   const node = devPath(reported, dev);
   if (node === undefined)
     throw new BinderyError(

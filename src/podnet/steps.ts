@@ -13,12 +13,15 @@
 // - masquerade: a bridge holding the NAT gateway, a tap on it, forwarding, nftables NAT.
 // - plugin `tap`: a tap joined to the untouched pod link by two tc mirred redirects (Kata
 //   Containers' tcfilter model).
+// - SR-IOV / vDPA: nothing in the namespace; the device is prepared (devices.ts). An interface
+//   whose device-info is missing stops the plan before anything is done.
 import type { AddressRoute4, AddressServerConfig } from './address-config.js';
 import { BinderyError, ErrorCode } from '../errors.js';
 import type { BindingPlan, VmNetworkPlan } from '../plan/types.js';
 import { buildNftRuleset, nftJson } from '../render/nftables.js';
 import type { DiscoveredLink, LinkAddress } from './iproute.js';
 import { routeArgs } from './iproute.js';
+import { missingDeviceInfo, type DeviceRoots } from './devices.js';
 import type { ResolvConf } from './resolv.js';
 
 /** KubeVirt's unprivileged virt-launcher user (qemu), owner of the taps it opens. */
@@ -56,7 +59,8 @@ export type Action =
   | { readonly kind: 'stop-address-server'; readonly pid: number; readonly device: string }
   /** Prepare an SR-IOV/vDPA device (devices.ts); undo releases it. */
   | { readonly kind: 'prepare-device'; readonly iface: BindingPlan }
-  | { readonly kind: 'release-device'; readonly prepared: unknown };
+  /** `roots`: the sysfs and /dev it was prepared under, so `down` releases it there. */
+  | { readonly kind: 'release-device'; readonly prepared: unknown; readonly roots?: DeviceRoots };
 
 /** One step: what it does, its undo, and whose (a field path) it is. */
 export interface Step {
@@ -83,6 +87,10 @@ export interface InterfaceSummary {
   /** The device the address server serves, when there is one. */
   readonly addressServer?: string;
   readonly skipped?: string;
+  /** SR-IOV: the VF (bound to vfio-pci by `up`), from the network-status. */
+  readonly pciAddress?: string;
+  /** vDPA: the vhost-vdpa device, from the network-status. */
+  readonly vdpaPath?: string;
 }
 
 /** Everything the planner looks at. */
@@ -188,7 +196,8 @@ function bindingLabel(i: BindingPlan): string {
  * @param input - the plan, the namespace's current links and tables, resolv.conf, randomness
  * @returns the steps and a summary per interface
  * @throws BinderyError (PodNet) whose message starts with the interface's field path, for a
- *   missing pod link, a taken name, or a taken nft table
+ *   missing pod link, a taken name, or a taken nft table; (DeviceInfoMissing) for an SR-IOV or
+ *   vDPA interface without device-info
  */
 export function planPodNetSteps(input: PodNetPlanInput): PodNetSteps {
   const { plan, random } = input;
@@ -221,8 +230,16 @@ export function planPodNetSteps(input: PodNetPlanInput): PodNetSteps {
       continue;
     }
     if (iface.attachment === 'hostdev' || iface.attachment === 'vdpa') {
+      const missing = missingDeviceInfo(iface);
+      if (missing !== undefined)
+        throw new BinderyError(ErrorCode.DeviceInfoMissing, `${path}: ${missing}`);
       steps.push({ path, action: { kind: 'prepare-device', iface }, undo: [] });
-      summaries.push({ ...base, podInterface: podIf });
+      summaries.push({
+        ...base,
+        podInterface: podIf,
+        ...(iface.device?.pciAddress !== undefined ? { pciAddress: iface.device.pciAddress } : {}),
+        ...(iface.device?.vdpaPath !== undefined ? { vdpaPath: iface.device.vdpaPath } : {}),
+      });
       continue;
     }
     if (iface.attachment !== 'tap') {

@@ -6,6 +6,10 @@ import { UsageError } from '../../errors.js';
 import type { CliIo } from '../main.js';
 import { loadPlans, type LoadedPlan } from '../plan-input.js';
 import { podNetDown, podNetUp, type InterfaceResult } from '../../podnet/index.js';
+import { VFIO_DRIVER } from '../../podnet/devices.js';
+import type { VmNetworkPlan } from '../../plan/types.js';
+import { renderCloudHypervisor } from '../../render/cloud-hypervisor.js';
+import { renderDomainNetwork } from '../../render/domain-xml.js';
 
 interface UpOpts {
   netns: string;
@@ -65,6 +69,10 @@ function pickVm(plans: readonly LoadedPlan[], vm: string | undefined): LoadedPla
 
 function describeInterface(i: InterfaceResult): string {
   if (i.skipped !== undefined) return `  ${i.name} (${i.binding}): skipped, ${i.skipped}\n`;
+  if (i.pciAddress !== undefined)
+    return `  ${i.name} (${i.binding}) on ${i.podInterface}: SR-IOV VF ${i.pciAddress} on ${VFIO_DRIVER}\n`;
+  if (i.vdpaPath !== undefined)
+    return `  ${i.name} (${i.binding}) on ${i.podInterface}: vDPA ${i.vdpaPath}\n`;
   const parts = [
     ...(i.bridge !== undefined ? [`bridge ${i.bridge}`] : []),
     ...(i.tap !== undefined ? [`tap ${i.tap}`] : []),
@@ -76,6 +84,26 @@ function describeInterface(i: InterfaceResult): string {
       : 'no address server',
   ];
   return `  ${i.name} (${i.binding}) on ${i.podInterface}: ${parts.join(', ')}\n`;
+}
+
+/**
+ * What the hypervisor is given for the plan (the `bindery render` pieces), for `up --json`: the
+ * Cloud Hypervisor network config (Virtink) or the domain's `<devices>` XML (KubeVirt), e.g.
+ * the VFIO device paths and vDPA nodes of the devices `up` prepared.
+ */
+function hypervisorConfig(plan: VmNetworkPlan): Record<string, unknown> {
+  if (plan.platform === 'virtink') {
+    const ch = renderCloudHypervisor(plan);
+    return {
+      cloudHypervisor: ch.config,
+      ...(ch.warnings.length > 0 ? { warnings: ch.warnings } : {}),
+    };
+  }
+  const d = renderDomainNetwork(plan);
+  return {
+    domainDevicesXml: d.devicesXml,
+    ...(d.warnings.length > 0 ? { warnings: d.warnings } : {}),
+  };
 }
 
 /**
@@ -145,7 +173,7 @@ export function registerPodNet(program: Command, io: CliIo): void {
       });
       for (const w of r.warnings) io.err(`bindery: warning: ${w}\n`);
       if (opts.json === true) {
-        io.out(JSON.stringify(r, null, 2) + '\n');
+        io.out(JSON.stringify({ ...r, hypervisor: hypervisorConfig(chosen.plan) }, null, 2) + '\n');
         return;
       }
       const vm = `${chosen.plan.namespace}/${chosen.plan.vmName}`;
