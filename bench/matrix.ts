@@ -308,7 +308,7 @@ export function printNotes(notes: readonly string[]): void {
  *
  * @returns The file's path.
  */
-export function writeJson(prefix: string, res: MatrixResult): string {
+export function writeJson(prefix: string, res: { readonly meta: Record<string, unknown> }): string {
   const dir =
     process.env.BINDERY_BENCH_RESULTS_DIR || fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });

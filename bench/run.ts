@@ -3,8 +3,18 @@
 // and upstream pasta, slirp4netns and veth, bindery with and without tap offloads; see
 // bench/README.md) need root and take minutes: opt in with BINDERY_BENCH_NET=1 or
 // `npm run bench -- --net`. BINDERY_BENCH_TCP_ONLY=1 runs only the TCP comparison,
-// BINDERY_BENCH_UDP_ONLY=1 only the UDP one.
+// BINDERY_BENCH_UDP_ONLY=1 only the UDP one. `npm run bench -- --podnet` (root) runs only the
+// pod-side bindings comparison (bench/podnet.ts: bridge and masquerade plumbing vs a veth).
 import { benchChecksum, benchTcpHeaders, printTable } from './micro.js';
+
+const podnet = process.argv.includes('--podnet');
+if (podnet) {
+  const { benchPodnet, printPodnetTable, writePodnetJson } = await import('./podnet.js');
+  const res = await benchPodnet(Number(process.env.BINDERY_BENCH_NET_REPS ?? 3));
+  printPodnetTable(res);
+  console.log(`\nresults: ${writePodnetJson(res)}`);
+  process.exit(0);
+}
 
 const tcpOnly = process.env.BINDERY_BENCH_TCP_ONLY === '1';
 const udpOnly = process.env.BINDERY_BENCH_UDP_ONLY === '1';

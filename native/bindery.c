@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,7 +20,7 @@
 #include "glue.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 6
+#define BDY_ABI 7
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
@@ -49,9 +50,15 @@ typedef struct {
   uint8_t *data;
 } rx_block;
 
-/* What an endpoint reads: tap frames (read), datagrams with their source (recvfrom), or the
- * ready list of an epoll set of TCP sockets (epoll_wait). */
-typedef enum { EP_TAP, EP_DGRAM, EP_EPOLL } ep_kind;
+/* What an endpoint reads: tap frames (read), datagrams with their source (recvfrom), the ready
+ * list of an epoll set of TCP sockets (epoll_wait), or the frames of a packet socket (recvfrom,
+ * delivered like tap frames, the kernel's own outgoing frames skipped). */
+typedef enum { EP_TAP, EP_DGRAM, EP_EPOLL, EP_PACKET } ep_kind;
+
+/* Per-frame flag of a packet socket batch (in the "source port" slot): the frame's TCP/UDP
+ * checksum is partial (TP_STATUS_CSUMNOTREADY: sent by this host with checksum offload, e.g. by
+ * a guest through a tap or a veth); the reader must not verify it as is. */
+#define BDY_PKT_CSUM_PARTIAL 1u
 
 /* One open tap or socket, owned by a JS external; freed once both it and its uv handle are gone. */
 typedef struct {
@@ -84,6 +91,7 @@ typedef struct {
   int pend_err;
   bool retrying;
   uint32_t lens[BATCH_MAX];
+  uint32_t pkt_flags[BATCH_MAX]; /* packet sockets: BDY_PKT_* per frame */
   struct sockaddr_storage from[BATCH_MAX];
 } endpoint;
 
@@ -479,7 +487,7 @@ static bool deliver_batch(endpoint *ep) {
   uint32_t *meta = data;
   for (uint32_t i = 0; i < n; i++) {
     meta[2 * i] = ep->lens[i];
-    meta[2 * i + 1] = 0;
+    meta[2 * i + 1] = ep->kind == EP_PACKET ? ep->pkt_flags[i] : 0;
   }
   if (ep->kind == EP_DGRAM) {
     if (napi_create_array_with_length(env, n, &argv[2]) != napi_ok) goto fail;
@@ -525,6 +533,26 @@ static void read_batch(endpoint *ep) {
       ssize_t r;
       if (ep->kind == EP_TAP) {
         r = read(ep->fd, ep->scratch + off, MAX_FRAME);
+      } else if (ep->kind == EP_PACKET) {
+        struct sockaddr_ll sll;
+        union {
+          struct cmsghdr h;
+          uint8_t buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+        } ctl;
+        struct iovec iov = {ep->scratch + off, MAX_FRAME};
+        struct msghdr msg = {.msg_name = &sll, .msg_namelen = sizeof sll, .msg_iov = &iov,
+                             .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof ctl};
+        r = recvmsg(ep->fd, &msg, 0);
+        /* Frames this host sends on the device (our own replies included) are looped back to
+         * packet sockets as PACKET_OUTGOING: they are not requests. */
+        if (r >= 0 && sll.sll_pkttype == PACKET_OUTGOING) continue;
+        ep->pkt_flags[n] = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); r >= 0 && c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+          struct tpacket_auxdata aux;
+          memcpy(&aux, CMSG_DATA(c), sizeof aux);
+          if (aux.tp_status & TP_STATUS_CSUMNOTREADY) ep->pkt_flags[n] |= BDY_PKT_CSUM_PARTIAL;
+        }
       } else {
         socklen_t sl = sizeof ep->from[n];
         r = recvfrom(ep->fd, ep->scratch + off, MAX_FRAME, 0, (struct sockaddr *)&ep->from[n], &sl);
@@ -775,6 +803,29 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
   return pair(env, h, vport);
 }
 
+/*
+ * packetOpen(device, netns|null): [handle, ifindex] — an AF_PACKET socket on `device` that passes
+ * only DHCPv4/DHCPv6 requests and router solicitations (native/open.c); frames arrive like a
+ * tap's and tapSend writes whole frames to it.
+ */
+static napi_value js_packet_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char device[STR_MAX], netns[STR_MAX];
+  if (!get_string(env, argv[0], device, false, "device must be a string") ||
+      !get_string(env, argv[1], netns, true, "netns must be a string"))
+    return NULL;
+  bdy_packet_req req = {.device = device, .fd = -1};
+  bdy_status st = {0};
+  if (bdy_run_in_netns(netns, bdy_packet_open, &req, &st) < 0) return throw_status(env, &st);
+  napi_value h = ep_new(env, EP_PACKET, AF_PACKET, req.fd);
+  if (h == NULL) return NULL;
+  napi_value vidx;
+  CHECK(env, napi_create_uint32(env, (uint32_t)req.ifindex, &vidx));
+  return pair(env, h, vidx);
+}
+
 /* start(handle, onData, onError): begins polling the fd on the event loop (replaces callbacks). */
 static napi_value js_start(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -790,9 +841,10 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   if (ep->actx == NULL) {
     napi_value resource, rname;
     CHECK(env, napi_create_object(env, &resource));
-    CHECK(env, napi_create_string_utf8(env, ep->kind == EP_TAP     ? "bindery:tap"
-                                       : ep->kind == EP_EPOLL ? "bindery:tcp"
-                                                              : "bindery:dgram",
+    CHECK(env, napi_create_string_utf8(env, ep->kind == EP_TAP      ? "bindery:tap"
+                                       : ep->kind == EP_EPOLL  ? "bindery:tcp"
+                                       : ep->kind == EP_PACKET ? "bindery:packet"
+                                                               : "bindery:dgram",
                                        NAPI_AUTO_LENGTH, &rname));
     CHECK(env, napi_async_init(env, resource, rname, &ep->actx));
   }
@@ -863,7 +915,8 @@ static napi_value js_tap_send(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   endpoint *ep = ep_get(env, argv[0]);
   if (ep == NULL) return NULL;
-  if (ep->closed || ep->kind != EP_TAP) return throw_errno(env, EBADF, "write", "closed");
+  if (ep->closed || (ep->kind != EP_TAP && ep->kind != EP_PACKET))
+    return throw_errno(env, EBADF, "write", "closed");
   const uint16_t *csum = NULL;
   size_t ncsum = 0;
   if (argc >= 3) {
@@ -1054,6 +1107,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tapSend", js_tap_send},       {"dgramSend", js_dgram_send},
       {"close", js_close},            {"pollerOpen", js_poller_open},
       {"pollerWatch", js_poller_watch}, {"failBatches", js_fail_batches},
+      {"packetOpen", js_packet_open},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;

@@ -74,4 +74,15 @@ typedef struct {
 /* Opens a UDP socket with SO_REUSEADDR, SO_BROADCAST and SO_BINDTODEVICE, bound to (addr, port). */
 int bdy_udp_open(void *req, bdy_status *st);
 
+/* Request/result of bdy_packet_open. */
+typedef struct {
+  const char *device; /* interface to bind to */
+  int fd;             /* result */
+  int ifindex;        /* result: the device's ifindex */
+} bdy_packet_req;
+
+/* Opens an AF_PACKET SOCK_RAW socket on `device` filtered to DHCPv4/DHCPv6 requests and router
+ * solicitations (the address server's traffic; see the filter in open.c). */
+int bdy_packet_open(void *req, bdy_status *st);
+
 #endif

@@ -1,8 +1,11 @@
-/* bindery_native: the system-call sequences that open a tap, a ping socket and a device-bound UDP socket. */
+/* bindery_native: the system-call sequences that open a tap, a ping socket, a device-bound UDP socket and a filtered packet socket. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -204,6 +207,78 @@ int bdy_udp_open(void *arg, bdy_status *st) {
     return close_fail(fd);
   }
   if (bound_port(fd, &req->bound_port, st) < 0) return close_fail(fd);
+  req->fd = fd;
+  return 0;
+}
+
+/*
+ * The classic BPF program of a packet socket for an address server (DHCPv4, DHCPv6, RA): it
+ * keeps only Ethernet frames carrying
+ *   - IPv4 UDP to port 67 (first fragments only; the header length is read from IHL),
+ *   - IPv6 UDP to port 547, or IPv6 ICMPv6 type 133 (router solicitation).
+ * The IPv6 next header is read directly from the fixed header: a packet with extension headers
+ * before its UDP/ICMPv6 header is not passed (DHCPv6 and RS clients send none). Offsets count
+ * from the Ethernet header (SOCK_RAW); VLAN-tagged frames are not passed.
+ */
+static struct sock_filter address_server_filter[] = {
+    /* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),               /* ethertype */
+    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 1, 0),    /* IPv4 → 3 */
+    /* 2 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x86dd, 7, 15),   /* IPv6 → 10, else reject */
+    /* 3 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),               /* IPv4 protocol */
+    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 13),       /* UDP, else reject */
+    /* 5 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),               /* flags + fragment offset */
+    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 11, 0),  /* a later fragment: reject */
+    /* 7 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),              /* X = IPv4 header length */
+    /* 8 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 16),               /* UDP destination port */
+    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 67, 7, 8),        /* 67 → accept, else reject */
+    /* 10 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 20),              /* IPv6 next header */
+    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 2),       /* UDP → 12, else 14 */
+    /* 12 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 56),              /* UDP destination port */
+    /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 547, 3, 4),      /* 547 → accept, else reject */
+    /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 58, 0, 3),       /* ICMPv6 → 15, else reject */
+    /* 15 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),              /* ICMPv6 type */
+    /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 133, 0, 1),      /* RS → accept, else reject */
+    /* 17 */ BPF_STMT(BPF_RET | BPF_K, 0x40000),                  /* accept: the whole frame */
+    /* 18 */ BPF_STMT(BPF_RET | BPF_K, 0),                        /* reject */
+};
+
+/*
+ * Opens an AF_PACKET SOCK_RAW socket for an address server on `device`: created with protocol 0
+ * (it receives nothing yet), the filter attached, then bound to ETH_P_ALL on the device's
+ * ifindex, so no unfiltered frame is ever queued.
+ */
+int bdy_packet_open(void *arg, bdy_status *st) {
+  bdy_packet_req *req = arg;
+  size_t dlen = strlen(req->device);
+  if (dlen == 0 || dlen >= IFNAMSIZ) return bdy_fail(st, EINVAL, "if_nametoindex", req->device);
+  unsigned ifindex = if_nametoindex(req->device);
+  if (ifindex == 0) return bdy_fail(st, errno, "if_nametoindex", req->device);
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return bdy_fail(st, errno, "socket", "packet");
+  struct sock_fprog prog = {
+      .len = sizeof address_server_filter / sizeof address_server_filter[0],
+      .filter = address_server_filter,
+  };
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+    bdy_fail(st, errno, "setsockopt(SO_ATTACH_FILTER)", req->device);
+    return close_fail(fd);
+  }
+  /* Per-frame status (TP_STATUS_CSUMNOTREADY for frames with partial checksums). */
+  int one = 1;
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) {
+    bdy_fail(st, errno, "setsockopt(PACKET_AUXDATA)", req->device);
+    return close_fail(fd);
+  }
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = (int)ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+    bdy_fail(st, errno, "bind", req->device);
+    return close_fail(fd);
+  }
+  req->ifindex = (int)ifindex;
   req->fd = fd;
   return 0;
 }

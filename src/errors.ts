@@ -17,8 +17,16 @@ export const ErrorCode = {
   Input: 'BINDERY_ERR_INPUT',
   /** A lab/test-host operation failed (namespace, veth, command in a namespace). */
   Lab: 'BINDERY_ERR_LAB',
+  /** Plumbing a pod network namespace (`bindery pod-net`) failed: a command, the state, a link. */
+  PodNet: 'BINDERY_ERR_PODNET',
   /** Something took longer than its deadline. */
   Timeout: 'BINDERY_ERR_TIMEOUT',
+  /** An SR-IOV/vDPA interface has no device in the pod's Multus network-status. */
+  DeviceInfoMissing: 'BINDERY_ERR_DEVICE_INFO_MISSING',
+  /** A host device is absent or unusable: the VF in sysfs, its VFIO group node, the vhost-vdpa node. */
+  DeviceMissing: 'BINDERY_ERR_DEVICE_MISSING',
+  /** A VF could not be bound to vfio-pci (or back to its previous driver), or has no IOMMU group. */
+  DeviceBind: 'BINDERY_ERR_DEVICE_BIND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

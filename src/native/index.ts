@@ -1,10 +1,10 @@
-// Typed wrapper of the native shim (native/*.c): taps in a network namespace, ping sockets, device-bound UDP.
+// Typed wrapper of the native shim (native/*.c): taps in a network namespace, ping sockets, device-bound UDP, filtered packet sockets.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 6;
+const NATIVE_ABI = 7;
 
 declare const handleBrand: unique symbol;
 /** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
@@ -42,6 +42,7 @@ export interface Shim {
     netns: string | null,
   ): [Handle, number];
   udpOpen(device: string, addr: string, port: number, netns: string | null): [Handle, number];
+  packetOpen(device: string, netns: string | null): [Handle, number];
   start(h: Handle, onData: DataCallback, onError: (e: SyscallError) => void): void;
   tapSend(h: Handle, frames: readonly Uint8Array[], csum?: Uint16Array): number;
   dgramSend(h: Handle, addr: string, port: number, data: Uint8Array): boolean;
@@ -431,4 +432,71 @@ export function openDeviceUdpSocket(opts: {
   const addr = opts.addr ?? '0.0.0.0';
   const [handle, port] = native().udpOpen(opts.device, addr, opts.port, opts.netns ?? null);
   return new DatagramSocket(handle, addr.includes(':') ? 6 : 4, port);
+}
+
+/** PacketEndpoint frame flag: the frame's TCP/UDP checksum is partial (BDY_PKT_CSUM_PARTIAL). */
+export const PACKET_CSUM_PARTIAL = 1;
+
+/**
+ * A packet socket on one device that sees only an address server's requests: DHCPv4 (IPv4 UDP
+ * to port 67), DHCPv6 (IPv6 UDP to port 547) and router solicitations (ICMPv6 type 133). Frames
+ * arrive in batches like a tap's (at most 64 per callback, views into one ArrayBuffer); frames
+ * the host itself sends on the device are not delivered.
+ */
+export interface PacketEndpoint {
+  /** The device's interface index in its namespace. */
+  readonly ifindex: number;
+  /**
+   * Sets the receiver of frame batches and starts reading. `flags` holds one number per frame:
+   * PACKET_CSUM_PARTIAL when its TCP/UDP checksum is partial (the sender, on this host, left it
+   * to offload: it holds only the pseudo-header sum and must be completed, not verified).
+   */
+  onFrames(cb: (frames: Uint8Array[], flags: Uint32Array) => void): void;
+  /**
+   * Writes whole Ethernet frames out of the device, one non-blocking write each; stops when the
+   * queue is full and returns how many were written.
+   *
+   * @throws SyscallError on other errors, EBADF after close().
+   */
+  send(frames: readonly Uint8Array[]): number;
+  /** Sets the receiver of asynchronous receive errors (e.g. ENETDOWN; default: a warning). */
+  onError(cb: (e: SyscallError) => void): void;
+  /** Stops reading and closes the socket. Idempotent. */
+  close(): void;
+}
+
+class PacketSocket extends Endpoint implements PacketEndpoint {
+  constructor(
+    handle: Handle,
+    readonly ifindex: number,
+  ) {
+    super(handle);
+  }
+
+  onFrames(cb: (frames: Uint8Array[], flags: Uint32Array) => void): void {
+    this.start((batch, count) => {
+      const meta = new Uint32Array(batch, 0, count * 2);
+      const flags = new Uint32Array(count);
+      for (let i = 0; i < count; i++) flags[i] = meta[2 * i + 1]!;
+      cb(views(batch, count), flags);
+    });
+  }
+
+  send(frames: readonly Uint8Array[]): number {
+    return native().tapSend(this.handle, frames);
+  }
+}
+
+/**
+ * Opens an AF_PACKET socket bound to `device`, created inside `netns`, with a classic BPF filter
+ * that passes only IPv4 UDP to port 67, IPv6 UDP to port 547 and ICMPv6 router solicitations.
+ * The filter reads the IPv6 next header of the fixed header only: requests behind IPv6
+ * extension headers are not seen (DHCPv6 clients and RS senders use none).
+ *
+ * @param opts.netns - Create the socket inside this namespace (name or absolute path).
+ * @throws SyscallError e.g. ENODEV (no such device), EPERM (no CAP_NET_RAW).
+ */
+export function openPacketSocket(opts: { device: string; netns?: string }): PacketEndpoint {
+  const [handle, ifindex] = native().packetOpen(opts.device, opts.netns ?? null);
+  return new PacketSocket(handle, ifindex);
 }

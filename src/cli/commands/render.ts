@@ -1,30 +1,11 @@
 // `bindery render`: what a cluster would run for a VM's network (pod mutation, domain XML, CH config, nft).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { parseDocument } from 'yaml';
 import { BinderyError, ErrorCode, UsageError } from '../../errors.js';
 import type { CliIo } from '../main.js';
-import { loadManifests } from '../../api/load.js';
-import { seededRandom } from '../../api/defaults.js';
-import { locate, validateManifests } from '../../api/validate.js';
-import {
-  NEWEST_KUBEVIRT_VERSION,
-  parseKubeVirtVersion,
-  type KubeVirtVersion,
-} from '../../api/kubevirt-config.js';
-import type { Diagnostic, LoadedManifest } from '../../api/types.js';
-import { formatDiagnostic } from './validate.js';
-import {
-  planKubeVirt,
-  planVirtink,
-  type NetworkStatusEntry,
-  type PlanOptions,
-  type PlanResult,
-} from '../../plan/plan.js';
-import type { VmNetworkPlan } from '../../plan/types.js';
+import { loadPlans } from '../plan-input.js';
 import { renderArtefacts, type Artefact } from '../../render/artefacts.js';
-import { applyJsonPatch, isJsonPatch, type PatchOp } from '../../api/json-patch.js';
 
 interface RenderOpts {
   for: 'kubevirt' | 'virtink';
@@ -36,40 +17,6 @@ interface RenderOpts {
   podIp?: string;
   networkStatus?: string;
   passtVhostUser?: boolean;
-}
-
-/** Code of a JSON patch operation that cannot be applied. */
-const PATCH_CODE = 'BINDERY_RENDER_PATCH';
-/** Code of a VM of the other platform than `--for`. */
-const PLATFORM_CODE = 'BINDERY_RENDER_PLATFORM';
-/** Code of an input without any VM to render. */
-const NO_VM_CODE = 'BINDERY_RENDER_NO_VM';
-
-const KUBEVIRT_CR_BASE = {
-  apiVersion: 'kubevirt.io/v1',
-  kind: 'KubeVirt',
-  metadata: { name: 'kubevirt', namespace: 'kubevirt' },
-  spec: {},
-};
-
-async function readInput(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new BinderyError(ErrorCode.Input, `${file}: cannot read (${code})`, { cause: e });
-  }
-}
-
-function parseNetworkStatus(text: string, file: string): NetworkStatusEntry[] {
-  const doc = parseDocument(text);
-  const v: unknown = doc.errors.length === 0 ? doc.toJS() : undefined;
-  if (!Array.isArray(v) || !v.every((e) => e !== null && typeof e === 'object'))
-    throw new BinderyError(
-      ErrorCode.Input,
-      `${file}: not a Multus network-status list (the JSON of k8s.v1.cni.cncf.io/network-status)`,
-    );
-  return v as NetworkStatusEntry[];
 }
 
 /**
@@ -113,13 +60,6 @@ export function registerRender(program: Command, io: CliIo): void {
 }
 
 async function runRender(files: string[], opts: RenderOpts, io: CliIo): Promise<void> {
-  let version: KubeVirtVersion = NEWEST_KUBEVIRT_VERSION;
-  if (opts.kubevirtVersion !== undefined) {
-    const v = parseKubeVirtVersion(opts.kubevirtVersion);
-    if (!v)
-      throw new UsageError(`--kubevirt-version: "${opts.kubevirtVersion}" is not v1.0 … v1.9`);
-    version = v;
-  }
   let mtu: number | undefined;
   if (opts.mtu !== undefined) {
     mtu = Number(opts.mtu);
@@ -128,151 +68,21 @@ async function runRender(files: string[], opts: RenderOpts, io: CliIo): Promise<
   }
   if (opts.podIp !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(opts.podIp))
     throw new UsageError(`--pod-ip: "${opts.podIp}" is not an IPv4 address`);
-  const networkStatus =
-    opts.networkStatus !== undefined
-      ? parseNetworkStatus(await readInput(opts.networkStatus), opts.networkStatus)
-      : undefined;
-  const planOptions: PlanOptions = {
-    podInterfaceNaming: opts.naming,
-    ...(mtu !== undefined ? { mtu } : {}),
-    ...(opts.podIp !== undefined ? { podIPv4: opts.podIp } : {}),
-    ...(networkStatus ? { networkStatus } : {}),
-  };
-  const wantKubeVirt = opts.for === 'kubevirt';
-
-  // Load every file (the --kubevirt-cr one first); JSON patches of the CR are collected apart.
-  const diagnostics: Diagnostic[] = [];
-  let manifests: LoadedManifest[] = [];
-  const patches: Array<{ file: string; ops: PatchOp[] }> = [];
-  const inputs =
-    opts.kubevirtCr !== undefined
-      ? [opts.kubevirtCr, ...files.filter((f) => f !== opts.kubevirtCr)]
-      : files;
-  for (const file of inputs) {
-    const text = await readInput(file);
-    const asYaml = parseDocument(text);
-    const v: unknown = asYaml.errors.length === 0 ? asYaml.toJS() : undefined;
-    if (isJsonPatch(v)) {
-      patches.push({ file, ops: v });
-      continue;
-    }
-    const r = loadManifests(text, file);
-    diagnostics.push(...r.diagnostics);
-    manifests.push(...r.manifests);
-  }
-  let patchedFile: string | undefined;
-  if (patches.length > 0) {
-    const first = manifests.find((m) => m.type === 'kubevirt-cr');
-    const base = JSON.parse(JSON.stringify(first?.object ?? KUBEVIRT_CR_BASE)) as Record<
-      string,
-      unknown
-    >;
-    for (const p of patches)
-      for (const e of applyJsonPatch(base, p.ops))
-        diagnostics.push({
-          file: p.file,
-          path: `[${e.index}]`,
-          message: e.message,
-          code: PATCH_CODE,
-          severity: 'error',
-        });
-    const file = [...(first ? [first.source.file] : []), ...patches.map((p) => p.file)].join('+');
-    patchedFile = file;
-    const r = loadManifests(JSON.stringify(base), file);
-    // Lines of the serialised patch result mean nothing to the user: drop them.
-    for (const { line: _line, ...d } of r.diagnostics) diagnostics.push(d);
-    manifests = [...r.manifests, ...manifests.filter((m) => m !== first)];
-  }
-
-  // The wrong platform's VMs are errors; a CR is ignored for Virtink.
-  const kept: LoadedManifest[] = [];
-  for (const m of manifests) {
-    const isKv = m.type === 'kubevirt-vm' || m.type === 'kubevirt-vmi';
-    if ((isKv && !wantKubeVirt) || (m.type === 'virtink-vm' && wantKubeVirt)) {
-      diagnostics.push(
-        ...locate(m, [
-          {
-            path: 'apiVersion',
-            code: PLATFORM_CODE,
-            message: `${m.object.kind} ${m.object.apiVersion} is ${isKv ? 'a KubeVirt' : 'a Virtink'} object; render --for ${opts.for} takes ${wantKubeVirt ? 'kubevirt.io/v1' : 'virt.virtink.smartx.com/v1alpha1'}`,
-          },
-        ]),
-      );
-      continue;
-    }
-    if (m.type === 'kubevirt-cr' && !wantKubeVirt) {
-      diagnostics.push(
-        ...locate(m, [
-          {
-            path: 'kind',
-            code: PLATFORM_CODE,
-            message: 'the KubeVirt CR is ignored with --for virtink',
-            severity: 'warning',
-          },
-        ]),
-      );
-      continue;
-    }
-    kept.push(m);
-  }
-
-  // Defaulting and admission exactly as `validate` does; Virtink MACs from a fixed seed so
-  // that the same input renders the same output.
-  const result = validateManifests(kept, {
-    kubevirtVersion: version,
-    random: seededRandom('bindery render'),
-  });
-  for (const d of result.diagnostics) {
-    // Lines of the serialised patch result mean nothing to the user: drop them.
-    if (d.file !== patchedFile) diagnostics.push(d);
-    else {
-      const { line: _line, ...rest } = d;
-      diagnostics.push(rest);
-    }
-  }
-  const vms = result.defaulted.filter(
-    (m) => m.type === 'kubevirt-vm' || m.type === 'kubevirt-vmi' || m.type === 'virtink-vm',
+  const plans = await loadPlans(
+    files,
+    {
+      for: opts.for,
+      naming: opts.naming,
+      command: 'render',
+      nothingDone: 'nothing written',
+      ...(opts.kubevirtVersion !== undefined ? { kubevirtVersion: opts.kubevirtVersion } : {}),
+      ...(opts.kubevirtCr !== undefined ? { kubevirtCr: opts.kubevirtCr } : {}),
+      ...(mtu !== undefined ? { mtu } : {}),
+      ...(opts.podIp !== undefined ? { podIp: opts.podIp } : {}),
+      ...(opts.networkStatus !== undefined ? { networkStatus: opts.networkStatus } : {}),
+    },
+    io,
   );
-  const errorsSoFar = diagnostics.some((d) => d.severity === 'error');
-  if (!errorsSoFar && vms.length === 0)
-    diagnostics.push({
-      file: files.join(', '),
-      path: '',
-      code: NO_VM_CODE,
-      message: `no ${wantKubeVirt ? 'KubeVirt VirtualMachine or VirtualMachineInstance' : 'Virtink VirtualMachine'} in the input`,
-      severity: 'error',
-    });
-
-  // Plan every VM that passed admission.
-  const cr = kept.find((m) => m.type === 'kubevirt-cr');
-  const nads = kept.flatMap((m) => (m.type === 'nad' ? [m.object] : []));
-  const failed = new Set(diagnostics.filter((d) => d.severity === 'error').map((d) => d.file));
-  const plans: Array<{ plan: VmNetworkPlan; file: string }> = [];
-  for (const m of vms) {
-    if (failed.has(m.source.file)) continue;
-    let r: PlanResult;
-    if (m.type === 'virtink-vm') r = planVirtink({ vm: m.object, nads, options: planOptions });
-    else if (m.type === 'kubevirt-vm' || m.type === 'kubevirt-vmi')
-      r = planKubeVirt({
-        vm: m.object,
-        ...(cr?.type === 'kubevirt-cr' ? { kubevirt: cr.object } : {}),
-        nads,
-        options: planOptions,
-      });
-    else continue;
-    if (r.ok) plans.push({ plan: r.plan, file: m.source.file });
-    else diagnostics.push(...locate(m, r.errors));
-  }
-
-  const errors = diagnostics.filter((d) => d.severity === 'error').length;
-  for (const d of diagnostics) io.err(formatDiagnostic(d) + '\n');
-  if (errors > 0) {
-    const warnings = diagnostics.length - errors;
-    throw new BinderyError(
-      ErrorCode.Input,
-      `render: ${errors} error${errors === 1 ? '' : 's'}${warnings ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : ''} in the input; nothing written`,
-    );
-  }
 
   // Render and write.
   const many = plans.length > 1;

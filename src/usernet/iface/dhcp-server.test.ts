@@ -435,3 +435,58 @@ test('tshark decodes OFFER, rapid ACK, ACK, NAK, INFORM ACK and a 121 reply with
   for (const f of decoded) assert.match(f.protocols, /udp:dhcp/);
   assert.deepEqual(tsharkProblems(decoded), []);
 });
+
+test('the pod-side options: another server id and source, explicit routers and option-121 routes', () => {
+  const c = newAddressServiceCounters();
+  const opts = {
+    serverId: '169.254.75.10',
+    routers: ['10.88.0.1'],
+    classlessRoutes: [
+      { prefix: parseIpv4('10.96.0.0')!, prefixLen: 12, router: parseIpv4('10.88.0.1')! },
+      { prefix: ZERO, prefixLen: 0, router: parseIpv4('10.88.0.1')! },
+    ],
+  };
+  const r = decode(
+    handleDhcp(cfg, parseGuestFrame(request({ messageType: DhcpMessageType.Discover })), c, opts),
+  );
+  assert.equal(r.ipSrc, '169.254.75.10');
+  assert.equal(ip4(r.dhcp.serverId), '169.254.75.10');
+  assert.deepEqual(r.dhcp.routers?.map(formatIpv4), ['10.88.0.1']);
+  assert.deepEqual(
+    r.dhcp.classlessRoutes?.map((x) => `${formatIpv4(x.prefix)}/${x.prefixLen}>${ip4(x.router)}`),
+    ['10.96.0.0/12>10.88.0.1', '0.0.0.0/0>10.88.0.1'],
+  );
+  // A REQUEST naming that server is ours; one naming the gateway is not.
+  const serverId = parseIpv4('169.254.75.10')!;
+  const ack = decode(
+    handleDhcp(
+      cfg,
+      parseGuestFrame(
+        request({
+          messageType: DhcpMessageType.Request,
+          serverId,
+          requestedAddr: parseIpv4('10.88.0.15')!,
+        }),
+      ),
+      c,
+      opts,
+    ),
+  );
+  assert.equal(ack.dhcp.messageType, DhcpMessageType.Ack);
+  const other = request({
+    messageType: DhcpMessageType.Request,
+    serverId: parseIpv4('10.88.0.1')!,
+    requestedAddr: parseIpv4('10.88.0.15')!,
+  });
+  assert.equal(handleDhcp(cfg, parseGuestFrame(other), c, opts), undefined);
+  // No routers and no routes: neither option 3 nor 121.
+  const bare = decode(
+    handleDhcp(cfg, parseGuestFrame(request({ messageType: DhcpMessageType.Discover })), c, {
+      routers: [],
+      classlessRoutes: [],
+    }),
+  );
+  assert.equal(bare.dhcp.routers, undefined);
+  assert.equal(bare.dhcp.classlessRoutes, undefined);
+  assert.equal(bare.ipSrc, '10.88.0.1');
+});

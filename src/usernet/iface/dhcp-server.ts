@@ -12,6 +12,8 @@
 //   client that gets 121 ignores 3 (RFC 3442 p. 5).
 // - Replies come from the gateway, port 67 to 68; to broadcast when the client set the broadcast
 //   flag or has no address yet (ciaddr 0), else unicast to its address (RFC 2131 §4.1).
+// The pod-side address server (src/podnet/address-server.ts) reuses this with DhcpServerOptions:
+// another server identifier/reply source, an explicit router list and explicit option-121 routes.
 import { IpProtocol } from '../../wire/ipv4.js';
 import { emitUdp, udpBufferLen, UDP_HEADER_LEN } from '../../wire/udp.js';
 import {
@@ -65,6 +67,18 @@ export function newAddressServiceCounters(): AddressServiceCounters {
 export interface DhcpServerOptions {
   /** Host name for option 12 (passt -H); omitted when undefined. */
   readonly hostname?: string;
+  /**
+   * Server identifier (option 54) and source address of replies; default: the gateway. A REQUEST
+   * naming another server identifier is not ours.
+   */
+  readonly serverId?: string;
+  /** Routers for option 3, in order; empty: no option 3. Default: the gateway. */
+  readonly routers?: readonly string[];
+  /**
+   * Option 121 routes, sent as given (empty: no option 121). Default: passt's, a host route to
+   * the gateway and the default route through it when the gateway is outside the subnet.
+   */
+  readonly classlessRoutes?: readonly DhcpClasslessRoute[];
 }
 
 const BROADCAST_MAC = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
@@ -128,7 +142,8 @@ function answer(
   const v4 = cfg.v4;
   const guest = v4 ? parseIpv4(v4.guestAddr) : undefined;
   const gateway = v4 ? parseIpv4(v4.gateway) : undefined;
-  if (!v4 || !guest || !gateway) {
+  const server = opts.serverId !== undefined ? parseIpv4(opts.serverId) : gateway;
+  if (!v4 || !guest || !gateway || !server) {
     c.ignored++;
     return undefined;
   }
@@ -155,7 +170,7 @@ function answer(
       break;
     case DhcpMessageType.Request: {
       // RFC 2131 §4.3.2: a REQUEST selecting another server is the client declining our offer.
-      if (req.serverId && !eq(req.serverId, gateway)) {
+      if (req.serverId && !eq(req.serverId, server)) {
         c.unhandled++;
         return undefined;
       }
@@ -186,7 +201,7 @@ function answer(
     sname: new Uint8Array(0),
     file: new Uint8Array(0),
     options: [],
-    serverId: gateway,
+    serverId: server,
   };
   let reply: DhcpRepr;
   if (type === DhcpMessageType.Nak) {
@@ -194,12 +209,19 @@ function answer(
     reply = { ...base, ciaddr: ZERO_IP, yiaddr: ZERO_IP, messageType: type, broadcast: true };
   } else {
     const outside = !sameSubnet(guest, gateway, mask);
-    const routes: DhcpClasslessRoute[] | undefined = outside
-      ? [
-          { prefix: gateway, prefixLen: 32, router: ZERO_IP },
-          { prefix: ZERO_IP, prefixLen: 0, router: gateway },
-        ]
-      : undefined;
+    const routes: readonly DhcpClasslessRoute[] | undefined = opts.classlessRoutes
+      ? opts.classlessRoutes.length > 0
+        ? opts.classlessRoutes
+        : undefined
+      : outside
+        ? [
+            { prefix: gateway, prefixLen: 32, router: ZERO_IP },
+            { prefix: ZERO_IP, prefixLen: 0, router: gateway },
+          ]
+        : undefined;
+    const routers = opts.routers
+      ? opts.routers.map((s) => parseIpv4(s)).filter((a): a is Uint8Array => a !== undefined)
+      : [gateway];
     const dns = cfg.nameservers
       .map((s) => parseIpv4(s))
       .filter((a): a is Uint8Array => a !== undefined);
@@ -210,7 +232,7 @@ function answer(
       yiaddr,
       messageType: type,
       subnetMask: mask,
-      routers: [gateway],
+      ...(routers.length > 0 ? { routers } : {}),
       ...(dns.length > 0 ? { dnsServers: dns } : {}),
       ...(opts.hostname ? { hostName: opts.hostname } : {}),
       ...(cfg.mtu > 0 ? { interfaceMtu: Math.min(cfg.mtu, 0xffff) } : {}),
@@ -239,11 +261,11 @@ function answer(
   return buildIpv4Frame(
     cfg.ourMac,
     dstMac,
-    { src: gateway, dst: dstIp, protocol: IpProtocol.Udp },
+    { src: server, dst: dstIp, protocol: IpProtocol.Udp },
     udpBufferLen(udpRepr),
     (l4) => {
       emitDhcp(reply, l4.subarray(UDP_HEADER_LEN));
-      emitUdp(udpRepr, l4, gateway, dstIp);
+      emitUdp(udpRepr, l4, server, dstIp);
     },
   );
 }

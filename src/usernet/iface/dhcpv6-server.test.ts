@@ -296,3 +296,25 @@ test('tshark decodes ADVERTISE, rapid REPLY, REPLY, CONFIRM and INFORMATION-REQU
   for (const f of decoded) assert.match(f.protocols, /udp:dhcpv6/);
   assert.deepEqual(tsharkProblems(decoded), []);
 });
+
+test('CONFIRM checks the configured on-link prefix length (a /120 for masquerade)', () => {
+  const c = newAddressServiceCounters();
+  const ia = (addr: string): Dhcpv6Option => ({
+    code: 3,
+    iaid: 0xabcd,
+    t1S: 0,
+    t2S: 0,
+    options: [{ code: 5, address: parseIpv6(addr)!, preferredS: 0, validS: 0, options: [] }],
+  });
+  const confirm = (addr: string) =>
+    decode(
+      handleDhcpv6(cfg, parseGuestFrame(message(T.Confirm, [CLIENT_ID, ia(addr)])), c, {
+        onLinkPrefixLen: 120,
+      }),
+    );
+  assert.equal(findDhcpv6Option(confirm('fd00:88::ff').msg.options, 13)?.status, 0);
+  assert.equal(
+    findDhcpv6Option(confirm('fd00:88::1:15').msg.options, 13)?.status,
+    Dhcpv6Status.NotOnLink,
+  );
+});

@@ -11,6 +11,8 @@
 // - Messages must carry a Client ID; REQUEST/RENEW must name our Server ID, SOLICIT/CONFIRM/
 //   REBIND must not carry one (§16). Replies go from fe80::1 (or a link-local gateway), port
 //   547, to the client's source address, port 546.
+// The pod-side address server reuses this with Dhcpv6ServerOptions (the on-link prefix length
+// CONFIRM checks against, e.g. masquerade's /120).
 import { IpProtocol } from '../../wire/ipv4.js';
 import { emitUdp, udpBufferLen, UDP_HEADER_LEN } from '../../wire/udp.js';
 import {
@@ -52,21 +54,29 @@ export function serverDuid(cfg: PasstConfig): Duid {
   return duidLl(1, cfg.ourMac);
 }
 
+/** Settings of the DHCPv6 server beyond {@link PasstConfig}. */
+export interface Dhcpv6ServerOptions {
+  /** Length of the on-link prefix around the guest's address that CONFIRM checks; default 64. */
+  readonly onLinkPrefixLen?: number;
+}
+
 /**
  * Answers one frame from the guest if it is a DHCPv6 message bindery serves.
  *
  * @param cfg - the translator's configuration; without `v6` nothing is answered
  * @param p - a guest frame, parsed (iface/packet.ts); read, never parsed again
  * @param c - counters, updated in place
+ * @param opts - extra settings (on-link prefix length)
  * @returns the reply frame, or undefined (the reason is counted)
  */
 export function handleDhcpv6(
   cfg: PasstConfig,
   p: GuestPacket,
   c: AddressServiceCounters,
+  opts: Dhcpv6ServerOptions = {},
 ): Uint8Array | undefined {
   c.rxFrames++;
-  const out = answer(cfg, p, c);
+  const out = answer(cfg, p, c, opts);
   if (out) c.replies++;
   return out;
 }
@@ -80,10 +90,20 @@ function eq(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** Whether the first `bits` bits of two addresses are equal. */
+function samePrefix(a: Uint8Array, b: Uint8Array, bits: number): boolean {
+  for (let i = 0; i < 16 && bits > 0; i++, bits -= 8) {
+    const m = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((a[i]! & m) !== (b[i]! & m)) return false;
+  }
+  return true;
+}
+
 function answer(
   cfg: PasstConfig,
   p: GuestPacket,
   c: AddressServiceCounters,
+  opts: Dhcpv6ServerOptions,
 ): Uint8Array | undefined {
   const guest = cfg.v6 ? parseIpv6(cfg.v6.guestAddr) : undefined;
   if (!guest) {
@@ -132,11 +152,11 @@ function answer(
     else msgType = T.Advertise;
   }
   if (req.msgType === T.Confirm) {
-    const prefix = guest.subarray(0, 8);
+    const bits = Math.max(0, Math.min(128, opts.onLinkPrefixLen ?? 64));
     const addrs = findAllDhcpv6Options(req.options, 3).flatMap((ia) =>
       findAllDhcpv6Options(ia.options, 5),
     );
-    const onLink = addrs.every((a) => eq(a.address.subarray(0, 8), prefix));
+    const onLink = addrs.every((a) => samePrefix(a.address, guest, bits));
     options.push(
       onLink
         ? { code: 13, status: Dhcpv6Status.Success, message: 'all addresses on link' }

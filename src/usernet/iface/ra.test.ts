@@ -226,3 +226,26 @@ test('tshark decodes solicited and unsolicited RAs without problems', async () =
   for (const f of decoded) assert.match(f.protocols, /ipv6:icmpv6/);
   assert.deepEqual(tsharkProblems(decoded), []);
 });
+
+test('RaOptions: the prefix information has the given length and A flag, L still set', () => {
+  const c = newAddressServiceCounters();
+  const r = decode(
+    handleRouterSolicit(cfg, parseGuestFrame(rs()), c, {
+      prefix: { prefixLen: 120, autonomous: false },
+    }),
+  );
+  const pi = r.ra.options.find((o) => o.type === 3);
+  assert.ok(pi && 'prefix' in pi);
+  assert.equal(formatIpv6(pi.prefix), 'fd00:88::');
+  assert.equal(pi.prefixLen, 120);
+  assert.equal(pi.onLink, true);
+  assert.equal(pi.autonomous, false);
+  assert.equal(r.ra.managed, true);
+  const all = decode(
+    buildRouterAdvert(cfg, undefined, { prefix: { prefixLen: 124, autonomous: false } }),
+  );
+  const pi2 = all.ra.options.find((o) => o.type === 3);
+  assert.ok(pi2 && 'prefix' in pi2);
+  assert.equal(formatIpv6(pi2.prefix), 'fd00:88::10');
+  assert.equal(all.dst, 'ff02::1');
+});

@@ -7,6 +7,8 @@
 // search domains (RFC 8106 §5), and our MAC as the source link-layer address. The source is
 // fe80::1, or the gateway when it is itself link-local (RFC 4861 §6.1.2: RAs come from a
 // link-local address); hop limit 255.
+// The pod-side address server reuses this with RaOptions: its own on-link prefix (length, and
+// the A flag off: masquerade advertises fd10:0:2::/120 with L=1, A=0 next to DHCPv6).
 import { multicastMac6, isLinkLocal6 } from '../../wire/ipv6.js';
 import { IpProtocol } from '../../wire/ipv4.js';
 import {
@@ -45,24 +47,41 @@ export function routerLinkLocal(cfg: PasstConfig): Uint8Array {
   return gw && isLinkLocal6(gw) ? gw : FE80_1.slice();
 }
 
+/** Settings of the RAs beyond {@link PasstConfig}. */
+export interface RaOptions {
+  /**
+   * The prefix information option: the guest's address masked to `prefixLen` bits, with the
+   * A (autonomous) flag as given; L is always set. Default: the guest's /64 with A set.
+   */
+  readonly prefix?: { readonly prefixLen: number; readonly autonomous: boolean };
+}
+
 /**
  * The RA's content for `cfg`, or undefined without IPv6.
  *
  * @param cfg - the translator's configuration
+ * @param opts - extra settings (prefix length, A flag)
  * @returns the ICMPv6 repr
  */
-export function routerAdvert(cfg: PasstConfig): NdpRouterAdvertRepr | undefined {
+export function routerAdvert(
+  cfg: PasstConfig,
+  opts: RaOptions = {},
+): NdpRouterAdvertRepr | undefined {
   const guest = cfg.v6 ? parseIpv6(cfg.v6.guestAddr) : undefined;
   if (!guest) return undefined;
+  const prefixLen = Math.max(0, Math.min(128, opts.prefix?.prefixLen ?? 64));
   const prefix = guest.slice();
-  prefix.fill(0, 8);
+  for (let i = 0; i < 16; i++) {
+    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
+    prefix[i]! &= (0xff << (8 - bits)) & 0xff;
+  }
   const options: NdpOption[] = [
     { type: 1, mac: cfg.ourMac },
     {
       type: 3,
-      prefixLen: 64,
+      prefixLen,
       onLink: true,
-      autonomous: true,
+      autonomous: opts.prefix?.autonomous ?? true,
       validLifetime: NDP_INFINITE,
       preferredLifetime: NDP_INFINITE,
       prefix,
@@ -93,13 +112,15 @@ export function routerAdvert(cfg: PasstConfig): NdpRouterAdvertRepr | undefined 
  *
  * @param cfg - the translator's configuration
  * @param to - the soliciting node (its address and MAC); omitted: all nodes, ff02::1
+ * @param opts - extra settings (prefix length, A flag)
  * @returns the frame, or undefined without IPv6
  */
 export function buildRouterAdvert(
   cfg: PasstConfig,
   to?: { readonly ip: Uint8Array; readonly mac: Mac },
+  opts: RaOptions = {},
 ): Uint8Array | undefined {
-  const ra = routerAdvert(cfg);
+  const ra = routerAdvert(cfg, opts);
   if (!ra) return undefined;
   const src = routerLinkLocal(cfg);
   const dst = to ? to.ip : ALL_NODES;
@@ -125,15 +146,17 @@ export function buildRouterAdvert(
  * @param cfg - the translator's configuration; without `v6` nothing is answered
  * @param p - a guest frame, parsed (iface/packet.ts); read, never parsed again
  * @param c - counters, updated in place
+ * @param opts - extra settings (prefix length, A flag)
  * @returns the RA frame, or undefined (the reason is counted)
  */
 export function handleRouterSolicit(
   cfg: PasstConfig,
   p: GuestPacket,
   c: AddressServiceCounters,
+  opts: RaOptions = {},
 ): Uint8Array | undefined {
   c.rxFrames++;
-  const out = answer(cfg, p, c);
+  const out = answer(cfg, p, c, opts);
   if (out) c.replies++;
   return out;
 }
@@ -147,6 +170,7 @@ function answer(
   cfg: PasstConfig,
   p: GuestPacket,
   c: AddressServiceCounters,
+  opts: RaOptions,
 ): Uint8Array | undefined {
   if (!cfg.v6) {
     c.ignored++;
@@ -169,7 +193,11 @@ function answer(
   const unspecified = src.every((b) => b === 0);
   if (p.hopLimit !== 255 || iv.buf[1] !== 0) return drop(c, 'malformed');
   if (unspecified && rs.options.some((o) => o.type === 1)) return drop(c, 'malformed');
-  return buildRouterAdvert(cfg, unspecified ? undefined : { ip: src, mac: p.eth.src.slice() });
+  return buildRouterAdvert(
+    cfg,
+    unspecified ? undefined : { ip: src, mac: p.eth.src.slice() },
+    opts,
+  );
 }
 
 /**
