@@ -39,6 +39,8 @@ export interface BootGuestOptions {
   readonly socketPath?: string;
   /** Instead of `socketPath`: an existing tap in `netns` the guest's NIC opens. */
   readonly tap?: string;
+  /** MTU the device offers the guest (virtio-net `host_mtu`, as libvirt's `<mtu size=…/>`). */
+  readonly hostMtu?: number;
   /** A second NIC (eth1 in the guest, left down); its MAC defaults to 52:54:00:12:34:57. */
   readonly secondNic?: GuestNic;
   /** Shell script run by the guest once eth0 is up (busybox sh; all busybox applets exist). */
@@ -62,6 +64,7 @@ export interface BootGuestOptions {
 /** Where one guest NIC is attached: a stream socket or an existing tap, and its MAC. */
 export type GuestNic = ({ readonly socketPath: string } | { readonly tap: string }) & {
   readonly mac?: string;
+  readonly hostMtu?: number;
 };
 
 /** A running (or finished) guest. */
@@ -139,7 +142,8 @@ function nicArgs(id: string, nic: GuestNic, mac: string): string[] {
       ? `stream,id=${id},server=off,addr.type=unix,addr.path=${nic.socketPath}`
       : // vhost=off: the guest runs under TCG, and a test needs no /dev/vhost-net.
         `tap,id=${id},ifname=${nic.tap},script=no,downscript=no,vhost=off`;
-  return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=${id},mac=${mac}`];
+  const mtu = nic.hostMtu !== undefined ? `,host_mtu=${nic.hostMtu}` : '';
+  return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=${id},mac=${mac}${mtu}`];
 }
 
 let cached: { kernel: GuestKernel; base: Buffer } | undefined;
