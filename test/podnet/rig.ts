@@ -144,6 +144,7 @@ export async function makeRig(t: TestContext): Promise<Rig> {
   await lab.ip(pod, ['link', 'set', 'eth0', 'up']);
   await lab.ip(pod, ['addr', 'add', `${POD4}/24`, 'dev', 'eth0']);
   await lab.ip(pod, ['addr', 'add', `${POD6}/64`, 'dev', 'eth0', 'nodad']);
+  for (const ns of [node, pod]) await dadDone(lab, ns);
   await lab.ip(pod, ['route', 'add', 'default', 'via', NODE4]);
   await lab.ip(pod, ['-6', 'route', 'add', 'default', 'via', NODE6]);
   const dir = await lab.tmpDir();
@@ -330,8 +331,23 @@ export async function readJson(path: string): Promise<unknown> {
   return JSON.parse(await readFile(path, 'utf8')) as unknown;
 }
 
+/**
+ * Waits until no IPv6 address in `ns` is tentative: a link-local address gets its local route
+ * only once DAD is done, and a link pod-net took down and up again restarts DAD.
+ */
+async function dadDone(lab: Lab, ns: Netns): Promise<void> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const out = (await lab.ip(ns, ['-6', 'addr', 'show', 'tentative'])).trim();
+    if (out === '') return;
+    if (Date.now() > end) throw new Error(`DAD in ${ns} did not finish:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** The fields of `ip -j` and `nft -j` output that do not change by themselves, as one JSON text. */
 export async function snapshot(rig: Rig): Promise<Record<string, unknown>> {
+  await dadDone(rig.lab, rig.pod);
   const j = async (args: string[]): Promise<unknown[]> =>
     JSON.parse((await rig.lab.ip(rig.pod, ['-j', ...args])) || '[]') as unknown[];
   const pick = (o: unknown, keys: readonly string[]): Record<string, unknown> => {
@@ -352,8 +368,13 @@ export async function snapshot(rig: Rig): Promise<Record<string, unknown>> {
     ),
   }));
   const routeKeys = ['type', 'dst', 'gateway', 'dev', 'protocol', 'scope', 'prefsrc', 'metric'];
-  const routes4 = (await j(['-4', 'route', 'show', 'table', 'all'])).map((r) => pick(r, routeKeys));
-  const routes6 = (await j(['-6', 'route', 'show', 'table', 'all'])).map((r) => pick(r, routeKeys));
+  // Sorted: the order of a route dump is not part of the state.
+  const routes = async (family: string): Promise<string[]> =>
+    (await j([family, 'route', 'show', 'table', 'all']))
+      .map((r) => JSON.stringify(pick(r, routeKeys)))
+      .sort();
+  const routes4 = await routes('-4');
+  const routes6 = await routes('-6');
   const nft = JSON.parse(
     await rig.lab.run(rig.pod, ['nft', '-j', 'list', 'ruleset'], { timeoutMs: 10_000 }),
   ) as { nftables: Array<Record<string, unknown>> };
