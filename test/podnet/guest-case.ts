@@ -15,7 +15,6 @@ import {
   BIN,
   DNS4,
   FIXTURES,
-  NODE4,
   POD4,
   POD6,
   POD_MAC,
@@ -350,5 +349,4 @@ export async function runGuestCase(t: TestContext, c: GuestCase): Promise<void> 
     assert.deepEqual(await snapshot(rig), before);
     assert.equal(existsSync(join(rig.stateDir, rig.pod)), false, 'state removed');
   });
-  void NODE4;
 }
