@@ -1,4 +1,4 @@
-// A throwaway QEMU guest for integration tests: Debian's kernel, a busybox initramfs, one virtio-net NIC on a stream socket.
+// A throwaway QEMU guest for integration tests: Debian's kernel, a busybox initramfs, virtio-net NICs on a stream socket or a tap.
 //
 //   const link = await StreamLink.listen({ path: `${dir}/guest.socket`, oneOff: true });
 //   const guest = await bootGuest(lab, { socketPath: link.path, script: 'udhcpc -i eth0 -n -q' });
@@ -7,7 +7,10 @@
 //
 // The guest runs `qemu-system-x86_64 -accel tcg` (no KVM needed) with the netdev QEMU 7.2
 // introduced for passt: `-netdev stream,server=off,addr.type=unix,addr.path=…`, so the test's
-// stream link must be listening before the guest boots. The guest's /init (initramfs.ts) loads
+// stream link must be listening before the guest boots. With `tap: NAME` instead, the NIC is
+// `-netdev tap,ifname=NAME,script=no,downscript=no,vhost=off` on an existing tap, which QEMU
+// looks up in the namespace it runs in (`netns`). A second NIC (`secondNic`) shows up as eth1
+// in the guest (the script brings it up). The guest's /init (initramfs.ts) loads
 // the virtio-net modules, brings up lo and eth0, prints BINDERY-GUEST-READY, runs the test's
 // script, prints BINDERY-GUEST-EXIT=<code> and powers off. QEMU is killed at lab teardown, and
 // also by `timeout -s KILL` at the guest's deadline, even if this process was killed first.
@@ -33,7 +36,13 @@ export const QEMU_BINARY = 'qemu-system-x86_64';
 /** Options of `bootGuest`. */
 export interface BootGuestOptions {
   /** The unix socket the guest's NIC connects to (a StreamLink must be listening there). */
-  readonly socketPath: string;
+  readonly socketPath?: string;
+  /** Instead of `socketPath`: an existing tap in `netns` the guest's NIC opens. */
+  readonly tap?: string;
+  /** MTU the device offers the guest (virtio-net `host_mtu`, as libvirt's `<mtu size=…/>`). */
+  readonly hostMtu?: number;
+  /** A second NIC (eth1 in the guest, left down); its MAC defaults to 52:54:00:12:34:57. */
+  readonly secondNic?: GuestNic;
   /** Shell script run by the guest once eth0 is up (busybox sh; all busybox applets exist). */
   readonly script: string;
   /** MAC address of the guest's NIC; default 52:54:00:12:34:56. */
@@ -51,6 +60,12 @@ export interface BootGuestOptions {
   /** More files for the initramfs (e.g. `programWithLibraries('/usr/bin/iperf3')`), appended per boot. */
   readonly extraFiles?: readonly CpioEntry[];
 }
+
+/** Where one guest NIC is attached: a stream socket or an existing tap, and its MAC. */
+export type GuestNic = ({ readonly socketPath: string } | { readonly tap: string }) & {
+  readonly mac?: string;
+  readonly hostMtu?: number;
+};
 
 /** A running (or finished) guest. */
 export interface Guest {
@@ -108,6 +123,29 @@ export function qemuSkipReason(): string | undefined {
   return undefined;
 }
 
+/** The first NIC of `opts`: exactly one of socketPath and tap. */
+function nicOf(opts: BootGuestOptions): GuestNic {
+  if (opts.socketPath !== undefined && opts.tap === undefined)
+    return { socketPath: opts.socketPath };
+  if (opts.tap !== undefined && opts.socketPath === undefined) return { tap: opts.tap };
+  throw new BinderyError(ErrorCode.Lab, 'bootGuest needs exactly one of socketPath and tap');
+}
+
+/** QEMU arguments of one virtio-net NIC: its -netdev and its -device. */
+function nicArgs(id: string, nic: GuestNic, mac: string): string[] {
+  const where = 'socketPath' in nic ? nic.socketPath : nic.tap;
+  if (/[,=]/.test(where)) {
+    throw new BinderyError(ErrorCode.Lab, `NIC path or name must not contain ',' or '=': ${where}`);
+  }
+  const netdev =
+    'socketPath' in nic
+      ? `stream,id=${id},server=off,addr.type=unix,addr.path=${nic.socketPath}`
+      : // vhost=off: the guest runs under TCG, and a test needs no /dev/vhost-net.
+        `tap,id=${id},ifname=${nic.tap},script=no,downscript=no,vhost=off`;
+  const mtu = nic.hostMtu !== undefined ? `,host_mtu=${nic.hostMtu}` : '';
+  return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=${id},mac=${mac}${mtu}`];
+}
+
 let cached: { kernel: GuestKernel; base: Buffer } | undefined;
 
 /** The kernel and base initramfs, built once per process. */
@@ -125,7 +163,7 @@ function guestImage(): { kernel: GuestKernel; base: Buffer } {
 }
 
 /**
- * Boots a guest whose NIC is connected to `socketPath`, running `script`. QEMU is registered
+ * Boots a guest whose NIC is connected to `socketPath` (or opens `tap`), running `script`. QEMU is registered
  * in the lab (killed at teardown).
  *
  * @param lab - The lab that owns the guest.
@@ -139,13 +177,13 @@ export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest
   const extra = opts.extraFiles?.length ? [newcArchive(opts.extraFiles)] : [];
   await writeFile(initrd, Buffer.concat([base, ...extra, scriptArchive(opts.script)]));
   const timeoutMs = opts.timeoutMs ?? 120_000;
-  const mac = opts.mac ?? '52:54:00:12:34:56';
-  if (/[,=]/.test(opts.socketPath)) {
-    throw new BinderyError(
-      ErrorCode.Lab,
-      `socket path must not contain ',' or '=': ${opts.socketPath}`,
-    );
-  }
+  const first = nicOf(opts);
+  const nics = [
+    nicArgs('n0', first, opts.mac ?? '52:54:00:12:34:56'),
+    ...(opts.secondNic !== undefined
+      ? [nicArgs('n1', opts.secondNic, opts.secondNic.mac ?? '52:54:00:12:34:57')]
+      : []),
+  ];
   const append = ['console=ttyS0', 'panic=-1', 'quiet', opts.append ?? ''].join(' ').trim();
   const argv = [
     // The hard deadline survives this process: QEMU dies even if nobody is left to kill it.
@@ -174,10 +212,7 @@ export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest
     initrd,
     '-append',
     append,
-    '-netdev',
-    `stream,id=n0,server=off,addr.type=unix,addr.path=${opts.socketPath}`,
-    '-device',
-    `virtio-net-pci,netdev=n0,mac=${mac}`,
+    ...nics.flat(),
   ];
   const startedAt = Date.now();
   const proc = lab.spawn(opts.netns ?? HOST, argv, {
