@@ -17,6 +17,8 @@ export const ErrorCode = {
   Input: 'BINDERY_ERR_INPUT',
   /** A lab/test-host operation failed (namespace, veth, command in a namespace). */
   Lab: 'BINDERY_ERR_LAB',
+  /** The domain XML or the VMI JSON a hook sidecar was given is malformed or does not fit its binding. */
+  HookInput: 'BINDERY_ERR_HOOK_INPUT',
   /** Something took longer than its deadline. */
   Timeout: 'BINDERY_ERR_TIMEOUT',
 } as const;
