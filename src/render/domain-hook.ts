@@ -310,7 +310,8 @@ function insertElement(
 ): void {
   const indent = childIndent(parent);
   reindent(e, from, indent);
-  const pretty = elements(parent).some((c) => indentOf(c) !== undefined) || !parent.childNodes.length;
+  const pretty =
+    elements(parent).some((c) => indentOf(c) !== undefined) || !parent.childNodes.length;
   if (after) {
     const ref = after.nextSibling;
     if (pretty) parent.insertBefore(doc.createTextNode(`\n${indent}`), ref);
@@ -394,7 +395,9 @@ function carryOver(doc: DomDocument, old: DomNode, e: DomNode): void {
     const anchor =
       n === 'address'
         ? undefined
-        : elements(e).filter((x) => x.nodeName === 'model' || x.nodeName === 'mac').pop();
+        : elements(e)
+            .filter((x) => x.nodeName === 'model' || x.nodeName === 'mac')
+            .pop();
     const copy = doc.importNode(was, true);
     if (anchor) insertElement(doc, e, copy, anchor, '    ');
     else insertFirst(doc, e, copy);
