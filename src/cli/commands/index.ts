@@ -4,6 +4,7 @@ import type { CliIo } from '../main.js';
 import { registerDemo } from './demo.js';
 import { registerPasst } from './passt.js';
 import { registerRender } from './render.js';
+import { registerSidecar } from './sidecar.js';
 import { registerValidate } from './validate.js';
 
 /** Adds every subcommand to `program`. */
@@ -11,5 +12,6 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerDemo(program, io);
   registerPasst(program, io);
   registerRender(program, io);
+  registerSidecar(program, io);
   registerValidate(program, io);
 }
