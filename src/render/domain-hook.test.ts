@@ -133,6 +133,12 @@ function assertValid(xml: string): void {
   const r = spawnSync('virt-xml-validate', [file, 'domain'], { encoding: 'utf8' });
   assert.equal(r.status, 0, `virt-xml-validate: ${r.stdout}${r.stderr}\n${xml}`);
 }
+/** Canonical XML (xmllint --c14n): what a conforming parser reads, written one way. */
+function c14n(xml: string): string {
+  const r = spawnSync('xmllint', ['--c14n', '-'], { input: xml, encoding: 'utf8' });
+  assert.equal(r.status, 0, `xmllint: ${r.error?.message ?? ''}${r.stderr}`);
+  return r.stdout;
+}
 function run(domainXml: string, vmiJson: string, opts: DomainHookOptions) {
   const r = onDefineDomain(domainXml, vmiJson, opts);
   assertValid(r.domainXml);
@@ -450,6 +456,30 @@ test('declaration, comments, CDATA, processing instructions, entities and namesp
   assert.deepEqual(without(out, ['ua-default']), without(dom, []));
   // Without a declaration in, none out (virt-launcher's domain has none).
   assert.doesNotMatch(run(DOMAIN, VMI_TEXT, PASST).domainXml, /^<\?xml/);
+});
+
+test('whitespace means the same after the round trip: references kept, literals normalised, CRLF', () => {
+  const dom =
+    '<domain type="kvm" xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0">\r\n' +
+    '  <name>x</name><memory>1024</memory><os><type>hvm</type></os>\r\n' +
+    '  <description>cr&#13;kept\r\ncrlf read as lf<![CDATA[ a="\n" ]]></description>\r\n' +
+    '  <!-- a="\n" in a comment is no attribute -->\r\n' +
+    '  <qemu:commandline><qemu:arg value="a&#10;b&#x9;c&#13;d"/>' +
+    '<qemu:arg value=\'literal\n"tab"\there\'/></qemu:commandline>\r\n' +
+    '</domain>';
+  assertValid(dom);
+  // A binding no interface uses: the domain must mean exactly what it meant.
+  const out = run(dom, VMI_TEXT, { binding: 'other', attachment: 'passt' }).domainXml;
+  assert.match(out, /<qemu:arg value="a&#xA;b&#x9;c&#xD;d"\/>/);
+  assert.match(out, /<qemu:arg value="literal &quot;tab&quot; here"\/>/);
+  assert.match(
+    out,
+    /<description>cr&#xD;kept\ncrlf read as lf<!\[CDATA\[ a="\n" \]\]><\/description>/,
+  );
+  assert.match(out, /<!-- a="\n" in a comment is no attribute -->/);
+  assert.doesNotMatch(out, /\r/);
+  // What a conforming parser (libxml2, canonical XML) reads is the same before and after.
+  assert.equal(c14n(out), c14n(dom));
 });
 
 // ---- malformed input -------------------------------------------------------------------------

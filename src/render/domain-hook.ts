@@ -228,8 +228,14 @@ export function planHookInterfaces(
 // ---------------------------------------------------------------------------------------------
 // The domain: a minimal structural view of the DOM xmlbuilder2 builds
 
+interface DomAttr {
+  readonly name: string;
+  value: string;
+}
+
 interface DomNode {
   readonly nodeType: number;
+  readonly attributes?: { readonly length: number; item(i: number): DomAttr | null };
   readonly nodeName: string;
   readonly childNodes: ArrayLike<DomNode>;
   readonly parentNode: DomNode | null;
@@ -343,6 +349,59 @@ function parseBuilder(xml: string): ReturnType<typeof create> {
   return create({ skipWhitespaceOnlyText: false }, xml);
 }
 
+/**
+ * What XML 1.0 asks of a parser before the DOM sees the text, and xmlbuilder2's lexer does not
+ * do: line ends become LF (§2.11), and literal tab/CR/LF inside attribute values become spaces
+ * (§3.3.3; character references such as `&#xA;` stay what they mean). The text is well-formed
+ * (validated) here, so a scan that skips comments, CDATA, PIs and the DOCTYPE finds every tag.
+ */
+function normalizeXmlText(xml: string): string {
+  const text = xml.replace(/\r\n?/g, '\n');
+  const skips: Array<[string, string]> = [
+    ['<!--', '-->'],
+    ['<![CDATA[', ']]>'],
+    ['<?', '?>'],
+  ];
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const lt = text.indexOf('<', i);
+    if (lt < 0) {
+      out += text.slice(i);
+      break;
+    }
+    out += text.slice(i, lt);
+    const skip = skips.find(([open]) => text.startsWith(open, lt));
+    if (skip || text.startsWith('<!', lt)) {
+      const close = skip
+        ? skip[1]
+        : text.includes('[', lt) && text.indexOf('[', lt) < text.indexOf('>', lt)
+          ? ']>'
+          : '>';
+      const end = text.indexOf(close, lt + 2);
+      const stop = end < 0 ? text.length : end + close.length;
+      out += text.slice(lt, stop);
+      i = stop;
+      continue;
+    }
+    let quote = '';
+    let j = lt;
+    for (; j < text.length; j++) {
+      const c = text[j]!;
+      if (quote) {
+        if (c === quote) quote = '';
+        out += quote && (c === '\t' || c === '\n') ? ' ' : c;
+        continue;
+      }
+      out += c;
+      if (c === '"' || c === "'") quote = c;
+      else if (c === '>') break;
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
 /** Parses the domain and checks that its root is `<domain>`. */
 function parseDomain(xml: string): { doc: DomDocument; xb: ReturnType<typeof create> } {
   if (xml.trim() === '') throw invalid('domain XML: empty');
@@ -351,7 +410,7 @@ function parseDomain(xml: string): { doc: DomDocument; xb: ReturnType<typeof cre
     throw invalid(`domain XML: line ${v.err.line}, column ${v.err.col}: ${v.err.msg}`);
   let xb: ReturnType<typeof create>;
   try {
-    xb = parseBuilder(xml);
+    xb = parseBuilder(normalizeXmlText(xml));
   } catch (e) {
     throw invalid(`domain XML: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -452,6 +511,45 @@ function shareMemory(doc: DomDocument, domain: DomNode, changes: string[]): void
 }
 
 /**
+ * Serializes the DOM keeping characters the DOM serializer would write raw where a parser
+ * normalises them: tab, CR and LF in attribute values (read back as spaces) and CR in text
+ * (read back as LF). They are swapped for markers that cannot occur in the input before
+ * `end()` and written as character references after, as Go's encoding/xml writes them.
+ */
+function serialize(root: DomNode, input: string, end: () => string): string {
+  let nonce = 0;
+  while (input.includes(`\uE000${nonce}\uE001`)) nonce++;
+  const refs: Record<string, string> = { '\t': '&#x9;', '\n': '&#xA;', '\r': '&#xD;' };
+  const mark = (c: string): string => `\uE000${nonce}\uE001${c.charCodeAt(0)}\uE002`;
+  let marked = false;
+  const walk = (n: DomNode): void => {
+    const attrs = n.attributes;
+    for (let i = 0; attrs && i < attrs.length; i++) {
+      const a = attrs.item(i)!;
+      if (/[\t\n\r]/.test(a.value)) {
+        a.value = a.value.replace(/[\t\n\r]/g, mark);
+        marked = true;
+      }
+    }
+    for (let i = 0; i < n.childNodes.length; i++) {
+      const c = n.childNodes[i]!;
+      if (c.nodeType === ELEMENT) walk(c);
+      else if (c.nodeType === TEXT && c.data?.includes('\r')) {
+        c.data = c.data.replace(/\r/g, mark);
+        marked = true;
+      }
+    }
+  };
+  walk(root);
+  const out = end();
+  if (!marked) return out;
+  return out.replace(
+    new RegExp(`\uE000${nonce}\uE001(\\d+)\uE002`, 'g'),
+    (_m, code: string) => refs[String.fromCharCode(Number(code))] ?? '',
+  );
+}
+
+/**
  * OnDefineDomain of bindery's hook sidecar (see the theory of operation).
  * @param domainXml - the domain virt-launcher (or the previous sidecar) produced
  * @param vmiJson - the VMI as JSON
@@ -500,6 +598,8 @@ export function onDefineDomain(
     if (opts.attachment === 'passt' && opts.vhostUser === true) shareMemory(doc, domain, changes);
   }
   const declared = /^\s*<\?xml[\s?]/.test(domainXml);
-  const out = xb.end({ headless: !declared, prettyPrint: false });
+  const out = serialize(domain, domainXml, () =>
+    xb.end({ headless: !declared, prettyPrint: false }),
+  );
   return { domainXml: out, changes, notes };
 }
