@@ -52,7 +52,7 @@ after(() => {
 interface Sidecar {
   readonly proc: ChildProcess;
   readonly socket: string;
-  /** Resolves with the exit code (or signal name). */
+  /** Resolves with the exit code (or signal name) once its output is all read. */
   readonly exited: Promise<number | string>;
   log(): string;
 }
@@ -67,7 +67,7 @@ function startSidecar(socketDir: string, args: readonly string[], socketName: st
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<number | string>((resolve) =>
-    proc.on('exit', (code, sig) => resolve(code ?? sig ?? -1)),
+    proc.on('close', (code, sig) => resolve(code ?? sig ?? -1)),
   );
   return { proc, socket: join(socketDir, socketName), exited, log: () => out };
 }
