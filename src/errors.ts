@@ -19,6 +19,10 @@ export const ErrorCode = {
   Lab: 'BINDERY_ERR_LAB',
   /** Plumbing a pod network namespace (`bindery pod-net`) failed: a command, the state, a link. */
   PodNet: 'BINDERY_ERR_PODNET',
+  /** The domain XML or the VMI JSON a hook sidecar was given is malformed or does not fit its binding. */
+  HookInput: 'BINDERY_ERR_HOOK_INPUT',
+  /** A server socket (e.g. the hook sidecar's unix socket) could not be created or bound. */
+  Listen: 'BINDERY_ERR_LISTEN',
   /** Something took longer than its deadline. */
   Timeout: 'BINDERY_ERR_TIMEOUT',
   /** An SR-IOV/vDPA interface has no device in the pod's Multus network-status. */

@@ -6,6 +6,7 @@ import { registerDemo } from './demo.js';
 import { registerPasst } from './passt.js';
 import { registerPodNet } from './pod-net.js';
 import { registerRender } from './render.js';
+import { registerSidecar } from './sidecar.js';
 import { registerValidate } from './validate.js';
 
 /** Adds every subcommand to `program`. */
@@ -15,5 +16,6 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerPasst(program, io);
   registerPodNet(program, io);
   registerRender(program, io);
+  registerSidecar(program, io);
   registerValidate(program, io);
 }
