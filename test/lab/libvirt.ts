@@ -1,7 +1,8 @@
 // Runs a libvirt domain for integration tests: completes a network-only domain into a bootable one and runs it with libvirt 11.3's `virt-qemu-run`, bindery's passt drop-in first on PATH.
 //
-//   const xml = bootableDomain(renderMinimalDomain(plan), await guestBootFiles(lab, dir, script));
-//   const dom = await runDomain(lab, podNs, xml);
+//   const dir = await prepareGuestDir(lab);
+//   const xml = bootableDomain(renderMinimalDomain(plan), await guestBootFiles(dir, script));
+//   const dom = await runDomain(lab, podNs, xml, dir);
 //   await dom.waitForConsole(/BINDERY-GUEST-EXIT=0/);
 //   await dom.stop();
 //
