@@ -1,13 +1,13 @@
-// libvirt 11.3 boots the domain bindery renders for a KubeVirt VM with the passt binding plugin, launching bindery's passt drop-in; the guest gets the pod address by DHCP and talks TCP both ways.
+// libvirt 11.3 boots the domain bindery's hook sidecar produces for a KubeVirt VM with the passt binding plugin, launching bindery's passt drop-in; the guest gets the pod address by DHCP and talks TCP both ways.
 //
 // The lab: a pod namespace (eth0 10.88.0.2/24, default route via the node at 10.88.0.1, the
 // sysctls KubeVirt's passt-binding CNI plugin sets) joined by a veth to a node namespace, which
 // holds an HTTP server on 10.99.0.1 (an address on its lo: the gateway address itself is
-// passt's alias for the pod's loopback). The domain is what `bindery render` renders for
-// seed-passt-binding.yaml with the seed's KubeVirt CR (`renderMinimalDomain`, `type='user'`,
-// `<backend type='passt'/>`, `<portForward proto='tcp'><range start='80'/>`), completed by
-// `bootableDomain` (TCG, the test guest's kernel and initramfs, console to a file). When the
-// hook sidecar lands, `domainUnderTest` is where its OnDefineDomain output goes instead.
+// passt's alias for the pod's loopback). The domain is the hook sidecar's OnDefineDomain answer
+// (`onDefineDomain`, what `bindery sidecar` serves) for seed-passt-binding.yaml's VM, given the
+// domain without the vNIC as virt-launcher would define it: `type='user'`,
+// `<backend type='passt'/>`, `<portForward proto='tcp'><range start='80'/>`; completed by
+// `bootableDomain` (TCG, the test guest's kernel and initramfs, console to a file).
 //
 // The `type='vhostuser'` form (KubeVirt >= 1.8) is not run: libvirt passes `--vhost-user`,
 // which bindery passt does not serve yet (issue 15).
@@ -19,7 +19,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPlans } from '../../src/cli/plan-input.js';
+import { loadManifests } from '../../src/api/load.js';
 import { renderMinimalDomain } from '../../src/render/domain-xml.js';
+import { onDefineDomain } from '../../src/render/domain-hook.js';
 import { HOST, Lab, labSkipReason } from '../lab/lab.js';
 import { qemuSkipReason } from '../lab/qemu.js';
 import { waitFor } from '../lab/wait.js';
@@ -45,10 +47,12 @@ const SERVER_PORT = 8080;
 const VM_PORT = 80;
 
 /**
- * The domain under test: bindery's rendering of the seed's passt VM. Once `bindery sidecar`
- * exists, its OnDefineDomain output for the same VMI goes here (the rest takes any domain XML).
+ * The domain under test: what `bindery sidecar` answers to OnDefineDomain. The input is the
+ * domain virt-launcher would define for the seed's VM — bindery's rendering with the passt
+ * interface taken out, since virt-launcher leaves plugin interfaces without a tap attachment
+ * to their sidecar — and the VM's template as the VMI JSON.
  */
-async function domainUnderTest(): Promise<string> {
+async function domainUnderTest(): Promise<{ domainXml: string; changes: readonly string[] }> {
   const diagnostics: string[] = [];
   const plans = await loadPlans(
     [VM_FILE],
@@ -62,7 +66,28 @@ async function domainUnderTest(): Promise<string> {
     { out: () => {}, err: (t) => diagnostics.push(t) },
   );
   assert.equal(plans.length, 1, diagnostics.join(''));
-  return renderMinimalDomain(plans[0]!.plan);
+  const launcherDomain = renderMinimalDomain(plans[0]!.plan).replace(
+    /\s*<interface[\s\S]*?<\/interface>/g,
+    '',
+  );
+  assert.doesNotMatch(launcherDomain, /<interface/);
+  // bindery's own loader: the seed's NAD document is not plain YAML (loader fixes it up).
+  const loaded = loadManifests(readFileSync(VM_FILE, 'utf8'), VM_FILE);
+  const vm = loaded.manifests.find((m) => m.type === 'kubevirt-vm')!.object as {
+    metadata?: { name?: string };
+    spec: { template: { spec: unknown } };
+  };
+  const vmi = {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    metadata: { name: vm.metadata?.name, namespace: 'default' },
+    spec: vm.spec.template.spec,
+  };
+  const r = onDefineDomain(launcherDomain, JSON.stringify(vmi), {
+    binding: 'passt',
+    attachment: 'passt',
+  });
+  return { domainXml: r.domainXml, changes: r.changes };
 }
 
 /** The guest: DHCP, fetch from the node's server, serve the VM's port until the test says done. */
@@ -142,7 +167,9 @@ test(
     await server.waitForOutput(/Serving HTTP/, 20_000);
 
     // The domain.
-    const rendered = await domainUnderTest();
+    const { domainXml: rendered, changes } = await domainUnderTest();
+    assert.deepEqual(changes, ['appended interface ua-passtnet'], 'the sidecar added the vNIC');
+    assert.match(rendered, /<interface type="user"|<interface type='user'/);
     await validateDomain(lab, rendered);
     const guestDir = await prepareGuestDir(lab);
     const xml = bootableDomain(rendered, await guestBootFiles(guestDir, guestScript(token)));
