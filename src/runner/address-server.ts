@@ -28,7 +28,7 @@ import {
 } from '../native/index.js';
 import { pino } from 'pino';
 import type { PasstEdge } from './passt.js';
-import { startDetached } from './detach.js';
+import { serveReporting, startDetached } from './detach.js';
 
 /**
  * Reads and checks a config file.
@@ -162,17 +162,5 @@ export async function runAddressServer(
 ): Promise<number> {
   const cfg = await readAddressServerConfig(configFile);
   if (!foreground && edge.readyFd === undefined) return detach(edge);
-  if (edge.readyFd === undefined) return serve(cfg, edge);
-  const fd = edge.readyFd;
-  try {
-    return await serve(cfg, edge);
-  } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    try {
-      writeSync(fd, `error ${msg}\n`);
-    } catch {
-      // parent gone
-    }
-    return 1;
-  }
+  return serveReporting(edge.readyFd, () => serve(cfg, edge));
 }

@@ -3,6 +3,7 @@
 // The child reports on fd 3 (named by READY_FD_ENV): `ready …` once it serves, `error …` when
 // it cannot start; anything else, a closed pipe or the deadline means it did not start.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { BinderyError, ErrorCode } from '../errors.js';
 
@@ -59,4 +60,29 @@ export async function startDetached(
   if (!line.startsWith('ready') && !line.startsWith('error ') && child.exitCode === null)
     child.kill('SIGTERM');
   return { line, child };
+}
+
+/**
+ * Runs `serve` in a detached child that reports to its parent on `readyFd`: a start-up failure
+ * becomes an `error …` line there (the parent prints it) and exit status 1.
+ * @param readyFd - the report fd, or undefined in the foreground (errors are thrown)
+ * @param serve - serves until stopped; reports `ready …` itself once serving
+ * @returns serve's status, or 1 after a reported failure
+ */
+export async function serveReporting(
+  readyFd: number | undefined,
+  serve: () => Promise<number>,
+): Promise<number> {
+  if (readyFd === undefined) return serve();
+  try {
+    return await serve();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    try {
+      writeSync(readyFd, `error ${msg}\n`);
+    } catch {
+      // parent gone, or already reported ready
+    }
+    return 1;
+  }
 }

@@ -40,7 +40,7 @@ import {
   type PortSpec,
 } from '../usernet/fwd/portspec.js';
 import { openDaemonLog, passtLogLevel, type DaemonLog } from './log.js';
-import { startDetached } from './detach.js';
+import { serveReporting, startDetached } from './detach.js';
 
 export { READY_FD_ENV } from './detach.js';
 /** Environment variable that impairs the guest link like netem (link/impair.ts), for tests. */
@@ -407,18 +407,6 @@ export async function runPasstDaemon(opts: PasstOptions, edge: PasstEdge): Promi
   // child would not inherit it).
   if (!opts.foreground && opts.fd === undefined && edge.readyFd === undefined)
     return detach(opts, edge);
-  if (edge.readyFd === undefined) return serve(opts, edge);
-  const fd = edge.readyFd;
-  try {
-    return await serve(opts, edge);
-  } catch (e) {
-    // A detached child reports its start-up failure to the waiting parent.
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    try {
-      writeSync(fd, `error ${msg}\n`);
-    } catch {
-      // parent gone, or already reported ready
-    }
-    return 1;
-  }
+  // A detached child reports its start-up failure to the waiting parent.
+  return serveReporting(edge.readyFd, () => serve(opts, edge));
 }
