@@ -12,6 +12,7 @@ PKGS=(
   qemu-system-x86 busybox-static linux-image-amd64 kmod cpio
   iperf3 passt slirp4netns isc-dhcp-client ndisc6 dnsutils dnsmasq-base curl
   libvirt-clients libxml2-utils
+  containerd runc containernetworking-plugins
   python3 make g++
 )
 missing=()
