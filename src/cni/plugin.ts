@@ -174,8 +174,10 @@ export async function cmdAdd(env: CniEnv, conf: BinderyNetConf, host: CniHost): 
       };
     }
     await host.writeState(conf.stateDir, file, state);
+    const result = addResult(conf, tap);
     host.log({
       msg: 'ADD done',
+      result,
       binding: conf.binding,
       netns,
       sysctls,
@@ -183,7 +185,7 @@ export async function cmdAdd(env: CniEnv, conf: BinderyNetConf, host: CniHost): 
       ...(passtOptions !== undefined ? { passtOptions } : {}),
       portMappings: conf.portMappings,
     });
-    return addResult(conf, tap);
+    return result;
   } catch (e) {
     if (created) await ns.tryRun(['ip', 'link', 'del', 'dev', tapName!]);
     await undoSysctls();
