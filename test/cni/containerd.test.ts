@@ -588,6 +588,7 @@ test(
       (e: grpc.ServiceError) => {
         assert.match(e.details, /bindery-cni/);
         assert.match(e.details, /unknown binding "slirp"/);
+        t.diagnostic(`RunPodSandbox error: ${e.details}`);
         return true;
       },
     );
