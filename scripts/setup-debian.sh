@@ -13,6 +13,7 @@ PKGS=(
   iperf3 passt slirp4netns isc-dhcp-client ndisc6 dnsutils dnsmasq-base curl
   libvirt-clients libxml2-utils
   python3-grpcio python3-protobuf protobuf-compiler
+  containerd runc containernetworking-plugins
   python3 make g++
 )
 missing=()
