@@ -13,6 +13,7 @@ PKGS=(
   iperf3 passt slirp4netns isc-dhcp-client ndisc6 dnsutils dnsmasq-base curl
   libvirt-clients libxml2-utils
   python3-grpcio python3-protobuf protobuf-compiler
+  containerd runc containernetworking-plugins
   python3 make g++
 )
 missing=()
@@ -25,9 +26,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # libvirt 11.3 from bookworm-backports: its virt-xml-validate and domain schema know passt as
-# a vhost-user backend (libvirt >= 11.1), which Debian 12's libvirt 9.0 rejects, so the render
-# tests can validate that domain too. Only the validator and its schemas (libvirt-clients, the
-# RNG files in libvirt0/libvirt-common); no daemon, no QEMU from backports.
+# a vhost-user backend (libvirt >= 11.1), and its embedded QEMU driver (`virt-qemu-run`, in
+# libvirt-daemon-driver-qemu) runs `<interface type='user'><backend type='passt'/>` domains,
+# both of which Debian 12's libvirt 9.0 rejects (a Debian patch). No daemon is started: the
+# tests run one domain each with `virt-qemu-run --root DIR`. The daemon packages depend on
+# `systemd-container | sysvinit-core`; unpinned, apt takes systemd-container from backports and
+# upgrades systemd itself (252 -> 254, checked with apt-get -s), so it is pinned to bookworm.
+# QEMU stays Debian 12's 7.2 (qemu-system-x86 above satisfies the driver's `qemu-system`
+# dependency; it has `-netdev stream`, which the type='user' passt form needs); backports'
+# QEMU 10 is not installed: only vhost-user migration with device state would need it.
 BPO=/etc/apt/sources.list.d/bookworm-backports.sources
 if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
   # The mirror this machine already uses for bookworm itself (deb822 stanzas or one-line form).
@@ -46,13 +53,25 @@ if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources
     "$mirror" /usr/share/keyrings/debian-archive-keyring.gpg >"$BPO"
   apt-get update -qq
 fi
-libvirt_version=$(dpkg-query -W -f='${Version}' libvirt-clients 2>/dev/null || true)
-if ! dpkg --compare-versions "${libvirt_version:-0}" ge 11.1; then
+LIBVIRT_PKGS=(libvirt-clients libvirt-common libvirt0 libvirt-daemon-common libvirt-daemon-log
+  libvirt-daemon-driver-qemu)
+libvirt_missing=()
+for p in "${LIBVIRT_PKGS[@]}"; do
+  v=$(dpkg-query -W -f='${Status} ${Version}' "$p" 2>/dev/null || true)
+  case "$v" in
+    'install ok installed '*) dpkg --compare-versions "${v##* }" ge 11.1 || libvirt_missing+=("$p") ;;
+    *) libvirt_missing+=("$p") ;;
+  esac
+done
+if [ "${#libvirt_missing[@]}" -gt 0 ]; then
+  # Pin only what is not there yet: naming an installed systemd-container again could ask apt
+  # to downgrade it.
+  pin=()
+  dpkg-query -W -f='${Status}' systemd-container 2>/dev/null | grep -q 'install ok installed' ||
+    pin=(systemd-container/bookworm)
   apt-get update -qq
-  # These three pull in nothing of systemd's (checked with apt-get -s); the daemon packages
-  # would, and then need systemd-container pinned to bookworm (facts-peers.md).
   apt-get install -y -qq -t bookworm-backports --no-install-recommends \
-    libvirt-clients libvirt-common libvirt0 >/dev/null
+    "${LIBVIRT_PKGS[@]}" "${pin[@]}" >/dev/null
 fi
 
 # node-gyp builds the shim against the installed Node's own headers (no download).

@@ -34,6 +34,62 @@ test('the argv libvirt and KubeVirt build is accepted', () => {
   assert.equal(o.mtu, DEFAULT_MTU);
 });
 
+// Recorded from libvirt 11.3 (bookworm-backports, virt-qemu-run) through the passt drop-in:
+// `<interface type='user'>` with `<source dev='eth0'/>`, `<mtu size='1400'/>`, two `<ip>`, an
+// empty udp portForward and a tcp one with address, dev, an excluded port and a range with `to`,
+// then a second tcp portForward; and KubeVirt's no-ports form (empty tcp and udp portForwards).
+test('the argv libvirt 11.3 passes for type=user domains is accepted', () => {
+  const head = ['--one-off', '--socket', '/r/run/qemu/passt/1-vm-ua-n.socket'];
+  const pid = ['--pid', '/r/run/qemu/passt/1-vm-ua-n-passt.pid'];
+  const o = parsePasstArgs([
+    ...head,
+    ...pid,
+    '--mtu',
+    '1400',
+    '--interface',
+    'eth0',
+    '--log-file',
+    '/tmp/passt.log',
+    '--address',
+    '10.88.0.2',
+    '--netmask',
+    '24',
+    '--address',
+    'fd00::2',
+    '--udp-ports',
+    'all',
+    '--tcp-ports',
+    '10.88.0.2%eth0/~15000,2000-2010:3000-3010',
+    '--tcp-ports',
+    '80',
+  ]);
+  assert.equal(o.mtu, 1400);
+  assert.deepEqual(o.addresses, ['10.88.0.2', 'fd00::2']);
+  assert.equal(o.netmask, '24');
+  assert.equal(o.udpPorts[0]!.mode, 'all');
+  assert.equal(o.tcpPorts.length, 2);
+  assert.equal(o.tcpPorts[0]!.addr, '10.88.0.2');
+  assert.equal(o.tcpPorts[0]!.iface, 'eth0');
+  assert.deepEqual(o.tcpPorts[0]!.excludes, [{ first: 15000, last: 15000 }]);
+  assert.deepEqual(o.tcpPorts[0]!.ranges, [{ first: 2000, last: 2010, toFirst: 3000 }]);
+  assert.deepEqual(o.tcpPorts[1]!.ranges, [{ first: 80, last: 80, toFirst: 80 }]);
+
+  const all = parsePasstArgs([
+    ...head,
+    ...pid,
+    '--interface',
+    'eth0',
+    '--log-file',
+    '/tmp/passt.log',
+    '--tcp-ports',
+    'all',
+    '--udp-ports',
+    'all',
+  ]);
+  assert.equal(all.tcpPorts[0]!.mode, 'all');
+  assert.equal(all.udpPorts[0]!.mode, 'all');
+});
+
 test('short options, repeats and switches', () => {
   const o = parsePasstArgs([
     '-f',

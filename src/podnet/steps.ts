@@ -121,6 +121,15 @@ export interface PodNetSteps {
 
 const cmd = (...argv: string[]): Action => ({ kind: 'cmd', argv });
 
+/** The step that creates a bridge with a fixed MAC and MTU (undo: delete it). */
+function addBridge(path: string, bridge: string, mac: string, mtu: string): Step {
+  return {
+    path,
+    action: cmd('ip', 'link', 'add', 'name', bridge, 'address', mac, 'mtu', mtu, 'type', 'bridge'),
+    undo: [cmd('ip', 'link', 'del', 'dev', bridge)],
+  };
+}
+
 function hex(b: number): string {
   return b.toString(16).padStart(2, '0');
 }
@@ -310,23 +319,7 @@ export function planPodNetSteps(input: PodNetPlanInput): PodNetSteps {
       // KubeVirt copies the bridge's MAC to the port; Virtink spoofs one of the same vendor.
       const nicMac = plan.platform === 'virtink' ? sameVendorMac(link.mac, random) : bridgeMac;
       steps.push(
-        {
-          path,
-          action: cmd(
-            'ip',
-            'link',
-            'add',
-            'name',
-            bridge,
-            'address',
-            bridgeMac,
-            'mtu',
-            mtu,
-            'type',
-            'bridge',
-          ),
-          undo: [cmd('ip', 'link', 'del', 'dev', bridge)],
-        },
+        addBridge(path, bridge, bridgeMac, mtu),
         ...(bridgeAddr !== undefined
           ? [{ path, action: cmd('ip', 'addr', 'add', bridgeAddr, 'dev', bridge), undo: [] }]
           : []),
@@ -454,23 +447,7 @@ export function planPodNetSteps(input: PodNetPlanInput): PodNetSteps {
       const m6 = has6 ? m.ipv6 : undefined;
       const bridgeMac =
         plan.platform === 'kubevirt' ? KUBEVIRT_MASQUERADE_BRIDGE_MAC : randomMac(random);
-      steps.push({
-        path,
-        action: cmd(
-          'ip',
-          'link',
-          'add',
-          'name',
-          bridge,
-          'address',
-          bridgeMac,
-          'mtu',
-          mtu,
-          'type',
-          'bridge',
-        ),
-        undo: [cmd('ip', 'link', 'del', 'dev', bridge)],
-      });
+      steps.push(addBridge(path, bridge, bridgeMac, mtu));
       if (m6) {
         // A fixed link-local, so the address server knows where its RAs come from.
         steps.push(

@@ -12,10 +12,8 @@
 //      address with ICMP port unreachable. Then write the pid file, report readiness, and serve
 //      until SIGTERM/SIGINT; SIGUSR1 logs the counters. On stop: close the sockets, remove the
 //      pid file, log the counters.
-import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { readFile, unlink, writeFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
 import { BinderyError, ErrorCode } from '../errors.js';
 import { binderyVersion } from '../version.js';
 import type { AddressServerConfig } from '../podnet/address-config.js';
@@ -29,10 +27,8 @@ import {
   type DatagramEndpoint,
 } from '../native/index.js';
 import { pino } from 'pino';
-import { READY_FD_ENV, type PasstEdge } from './passt.js';
-
-/** How long the parent waits for a detached child to be serving. */
-const READY_TIMEOUT_MS = 20_000;
+import type { PasstEdge } from './passt.js';
+import { serveReporting, startDetached } from './detach.js';
 
 /**
  * Reads and checks a config file.
@@ -61,35 +57,8 @@ export async function readAddressServerConfig(file: string): Promise<AddressServ
 }
 
 async function detach(edge: PasstEdge): Promise<number> {
-  const [cmd, ...args] = edge.selfArgv(['-f']);
-  if (cmd === undefined) throw new BinderyError(ErrorCode.Link, 'cannot find our own command');
-  const child = spawn(cmd, args, {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    env: { ...edge.env, [READY_FD_ENV]: '3' },
-  });
-  const pipe = child.stdio[3] as Socket;
-  const line = await new Promise<string>((resolve) => {
-    let text = '';
-    const timer = setTimeout(() => resolve(''), READY_TIMEOUT_MS);
-    pipe.setEncoding('utf8');
-    pipe.on('data', (d: string) => {
-      text += d;
-      if (text.includes('\n')) {
-        clearTimeout(timer);
-        resolve(text.split('\n')[0]!);
-      }
-    });
-    pipe.on('close', () => {
-      clearTimeout(timer);
-      resolve(text.split('\n')[0] ?? '');
-    });
-    pipe.on('error', () => {});
-  });
-  pipe.destroy();
-  child.unref();
+  const { line } = await startDetached(edge);
   if (line.startsWith('ready')) return 0;
-  if (!line.startsWith('error ') && child.exitCode === null) child.kill('SIGTERM');
   const why = line.startsWith('error ') ? line.slice('error '.length) : 'did not start';
   edge.io.err(`bindery: address-server: ${why}\n`);
   return 1;
@@ -193,17 +162,5 @@ export async function runAddressServer(
 ): Promise<number> {
   const cfg = await readAddressServerConfig(configFile);
   if (!foreground && edge.readyFd === undefined) return detach(edge);
-  if (edge.readyFd === undefined) return serve(cfg, edge);
-  const fd = edge.readyFd;
-  try {
-    return await serve(cfg, edge);
-  } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    try {
-      writeSync(fd, `error ${msg}\n`);
-    } catch {
-      // parent gone
-    }
-    return 1;
-  }
+  return serveReporting(edge.readyFd, () => serve(cfg, edge));
 }

@@ -15,11 +15,9 @@
 //   COUNTERS_INTERVAL_MS of the injected clock and at info level on SIGUSR1.
 // Process-wide things (signals, clock, argv to re-run ourselves, the ready fd) come in through
 // `PasstEdge`, which the CLI builds (cli/commands/passt.ts).
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { lstat, readFile, unlink, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { BinderyError, ErrorCode, UsageError } from '../errors.js';
 import { binderyVersion } from '../version.js';
@@ -42,13 +40,11 @@ import {
   type PortSpec,
 } from '../usernet/fwd/portspec.js';
 import { openDaemonLog, passtLogLevel, type DaemonLog } from './log.js';
+import { serveReporting, startDetached } from './detach.js';
 
-/** Environment variable naming the fd a detached child reports readiness on. */
-export const READY_FD_ENV = 'BINDERY_PASST_READY_FD';
+export { READY_FD_ENV } from './detach.js';
 /** Environment variable that impairs the guest link like netem (link/impair.ts), for tests. */
 export const IMPAIR_ENV = 'BINDERY_IMPAIR';
-/** How long the parent waits for a detached child to be serving. */
-const READY_TIMEOUT_MS = 20_000;
 /** How often the counters are logged at debug level. */
 export const COUNTERS_INTERVAL_MS = 60_000;
 
@@ -380,35 +376,10 @@ async function serveWith(
 
 /** Starts this command again detached with -f and waits for it to serve. */
 async function detach(opts: PasstOptions, edge: PasstEdge): Promise<number> {
-  const [cmd, ...args] = edge.selfArgv(['-f']);
-  if (cmd === undefined) throw new BinderyError(ErrorCode.Link, 'cannot find our own command');
   const out = opts.logFile !== undefined ? openSync(opts.logFile, 'a') : 'ignore';
-  const child = spawn(cmd, args, {
-    detached: true,
-    stdio: ['ignore', out, out, 'pipe'],
-    env: { ...edge.env, [READY_FD_ENV]: '3' },
-  });
+  const started = startDetached(edge, out);
   if (typeof out === 'number') closeSync(out);
-  const pipe = child.stdio[3] as Socket;
-  const line = await new Promise<string>((resolve) => {
-    let text = '';
-    const timer = setTimeout(() => resolve(''), READY_TIMEOUT_MS);
-    pipe.setEncoding('utf8');
-    pipe.on('data', (d: string) => {
-      text += d;
-      if (text.includes('\n')) {
-        clearTimeout(timer);
-        resolve(text.split('\n')[0]!);
-      }
-    });
-    pipe.on('close', () => {
-      clearTimeout(timer);
-      resolve(text.split('\n')[0] ?? '');
-    });
-    pipe.on('error', () => {});
-  });
-  pipe.destroy();
-  child.unref();
+  const { line } = await started;
   if (line.startsWith('ready ')) {
     const where = line.slice('ready '.length);
     if (!opts.quiet) {
@@ -417,7 +388,6 @@ async function detach(opts: PasstOptions, edge: PasstEdge): Promise<number> {
     }
     return 0;
   }
-  if (!line.startsWith('error ') && child.exitCode === null) child.kill('SIGTERM');
   const why = line.startsWith('error ') ? line.slice('error '.length) : 'did not start';
   edge.io.err(`bindery: passt: ${why}\n`);
   return 1;
@@ -437,18 +407,6 @@ export async function runPasstDaemon(opts: PasstOptions, edge: PasstEdge): Promi
   // child would not inherit it).
   if (!opts.foreground && opts.fd === undefined && edge.readyFd === undefined)
     return detach(opts, edge);
-  if (edge.readyFd === undefined) return serve(opts, edge);
-  const fd = edge.readyFd;
-  try {
-    return await serve(opts, edge);
-  } catch (e) {
-    // A detached child reports its start-up failure to the waiting parent.
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    try {
-      writeSync(fd, `error ${msg}\n`);
-    } catch {
-      // parent gone, or already reported ready
-    }
-    return 1;
-  }
+  // A detached child reports its start-up failure to the waiting parent.
+  return serveReporting(edge.readyFd, () => serve(opts, edge));
 }
