@@ -33,13 +33,10 @@ function load(files: readonly string[]): LoadedManifest[] {
   });
 }
 
-function only<T extends Manifest['type']>(
-  ms: readonly LoadedManifest[],
-  type: T,
-): Extract<Manifest, { type: T }>['object'][] {
-  return ms.flatMap((m) =>
-    m.type === type ? [m.object as Extract<Manifest, { type: T }>['object']] : [],
-  );
+type ObjectOf = { [M in Manifest as M['type']]: M['object'] };
+
+function only<K extends keyof ObjectOf>(ms: readonly LoadedManifest[], type: K): ObjectOf[K][] {
+  return ms.flatMap((m) => (m.type === type ? [m.object as ObjectOf[K]] : []));
 }
 
 test('bindery validate accepts every manifest in deploy/ with no diagnostic', async () => {
@@ -167,7 +164,8 @@ test('the CR, the NADs and the DaemonSet agree: NAD names, CNI type and binding,
   }
   const ds = only(ms, 'daemonset')[0];
   const c = ds?.spec.template.spec.containers?.[0];
-  assert.equal(c?.image, bindings['bindery-passt']?.sidecarImage);
+  assert.ok(c);
+  assert.equal(c.image, bindings['bindery-passt']?.sidecarImage);
   assert.deepEqual(c.command, ['/usr/local/bin/bindery']);
   const to = c.args?.[c.args.indexOf('--to') + 1];
   assert.ok(c.volumeMounts?.some((m) => m.mountPath === to));
