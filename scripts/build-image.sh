@@ -128,6 +128,7 @@ chmod -R a+rX "$rootfs/opt"
 
 if [ -n "$rootfs_only" ]; then
   rm -rf "$rootfs_only"
+  mkdir -p "$(dirname "$rootfs_only")"
   mv "$rootfs" "$rootfs_only"
   echo "build-image: root filesystem in $rootfs_only" >&2
   exit 0

@@ -168,20 +168,13 @@ test('the image builds offline and runs bindery, the passt drop-in, the sidecar 
     '--to',
     '/host/opt/cni/bin',
   ]);
-  if (existsSync(join(ROOT, 'bin', 'bindery-cni.js'))) {
-    assert.equal(inst.code, 0, inst.stderr);
-    const launcher = join(cniBin, 'bindery-cni');
-    const reply = await run(launcher, [], {
-      env: { CNI_COMMAND: 'VERSION', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-      input: '{"cniVersion":"1.0.0"}',
-    });
-    assert.equal(reply.code, 0, reply.stderr + reply.stdout);
-    const v = JSON.parse(reply.stdout) as { supportedVersions: string[] };
-    assert.ok(v.supportedVersions.includes('1.0.0'), reply.stdout);
-  } else {
-    // Before bindery-cni exists the installer refuses and leaves the directory empty.
-    assert.notEqual(inst.code, 0);
-    assert.match(inst.stderr, /the bindery-cni entry point not found/);
-    assert.equal(existsSync(join(cniBin, 'bindery-cni')), false);
-  }
+  assert.equal(inst.code, 0, inst.stderr);
+  const launcher = join(cniBin, 'bindery-cni');
+  const reply = await run(launcher, [], {
+    env: { CNI_COMMAND: 'VERSION', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    input: '{"cniVersion":"1.0.0"}',
+  });
+  assert.equal(reply.code, 0, reply.stderr + reply.stdout);
+  const v = JSON.parse(reply.stdout) as { supportedVersions: string[] };
+  assert.ok(v.supportedVersions.includes('1.0.0'), reply.stdout);
 });
