@@ -14,6 +14,7 @@ PKGS=(
   libvirt-clients libxml2-utils
   python3-grpcio python3-protobuf protobuf-compiler
   containerd runc containernetworking-plugins
+  buildah podman
   python3 make g++
 )
 missing=()

@@ -31,6 +31,8 @@ export const ErrorCode = {
   DeviceMissing: 'BINDERY_ERR_DEVICE_MISSING',
   /** A VF could not be bound to vfio-pci (or back to its previous driver), or has no IOMMU group. */
   DeviceBind: 'BINDERY_ERR_DEVICE_BIND',
+  /** `bindery install-cni` could not install: the runtime to copy is incomplete, or the CNI bin dir is not writable. */
+  Install: 'BINDERY_ERR_INSTALL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

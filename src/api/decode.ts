@@ -17,6 +17,11 @@ export const LoadCode = {
   Empty: 'BINDERY_LOAD_EMPTY',
   /** A NetworkAttachmentDefinition's `spec.config` is not a JSON object. */
   NadConfig: 'BINDERY_LOAD_NAD_CONFIG',
+  /**
+   * A node workload (DaemonSet) the API server would refuse: selector not matching the
+   * template's labels, a volume mount naming no volume, duplicate names, no containers.
+   */
+  Workload: 'BINDERY_LOAD_WORKLOAD',
 } as const;
 
 /** A FieldError that may be only a warning. */

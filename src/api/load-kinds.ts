@@ -18,6 +18,10 @@ import type { Decoder, DecodeContext } from './decode.js';
 import {
   API_VERSIONS,
   RESOURCE_NAME_ANNOTATION,
+  type DaemonSet,
+  type K8sContainer,
+  type K8sVolume,
+  type K8sVolumeMount,
   type KubeVirtBindingPlugin,
   type KubeVirtCR,
   type KubeVirtInterface,
@@ -389,12 +393,149 @@ const virtinkVm = obj<VirtinkVirtualMachine>(
   { required: ['spec'], passthrough: ['status'] },
 );
 
+// DaemonSet (apps/v1): the pod template fields bindery checks are typed; the Kubernetes schema's
+// other fields pass through; anything else in a container or mount is an error (strict, as
+// `kubectl --validate=strict`), elsewhere a warning.
+
+const k8sVolumeMount = obj<K8sVolumeMount>(
+  { name: str, mountPath: str, readOnly: bool },
+  {
+    zero: { name: '', mountPath: '' },
+    passthrough: ['subPath', 'subPathExpr', 'mountPropagation', 'recursiveReadOnly'],
+  },
+);
+
+const k8sContainer = obj<K8sContainer>(
+  {
+    name: str,
+    image: str,
+    command: list(str),
+    args: list(str),
+    volumeMounts: list(k8sVolumeMount),
+  },
+  {
+    zero: { name: '' },
+    passthrough: [
+      'workingDir',
+      'ports',
+      'envFrom',
+      'env',
+      'resources',
+      'resizePolicy',
+      'restartPolicy',
+      'volumeDevices',
+      'livenessProbe',
+      'readinessProbe',
+      'startupProbe',
+      'lifecycle',
+      'terminationMessagePath',
+      'terminationMessagePolicy',
+      'imagePullPolicy',
+      'securityContext',
+      'stdin',
+      'stdinOnce',
+      'tty',
+    ],
+  },
+);
+
+const k8sVolume = obj<K8sVolume>(
+  { name: str, hostPath: obj({ path: str, type: str }, { zero: { path: '' } }) },
+  {
+    zero: { name: '' },
+    passthrough: [
+      'emptyDir',
+      'configMap',
+      'secret',
+      'projected',
+      'downwardAPI',
+      'persistentVolumeClaim',
+      'csi',
+      'ephemeral',
+      'image',
+    ],
+    unknown: 'warning',
+  },
+);
+
+const k8sPodSpec = obj(
+  {
+    initContainers: list(k8sContainer),
+    containers: list(k8sContainer),
+    volumes: list(k8sVolume),
+  },
+  {
+    unknown: 'warning',
+    passthrough: [
+      'restartPolicy',
+      'terminationGracePeriodSeconds',
+      'activeDeadlineSeconds',
+      'dnsPolicy',
+      'nodeSelector',
+      'serviceAccountName',
+      'serviceAccount',
+      'automountServiceAccountToken',
+      'nodeName',
+      'hostNetwork',
+      'hostPID',
+      'hostIPC',
+      'shareProcessNamespace',
+      'securityContext',
+      'imagePullSecrets',
+      'hostname',
+      'subdomain',
+      'affinity',
+      'schedulerName',
+      'tolerations',
+      'hostAliases',
+      'priorityClassName',
+      'priority',
+      'dnsConfig',
+      'readinessGates',
+      'runtimeClassName',
+      'enableServiceLinks',
+      'preemptionPolicy',
+      'overhead',
+      'topologySpreadConstraints',
+      'setHostnameAsFQDN',
+      'os',
+      'hostUsers',
+      'schedulingGates',
+      'resourceClaims',
+      'resources',
+      'ephemeralContainers',
+    ],
+  },
+);
+
+const daemonSet = obj<DaemonSet>(
+  {
+    apiVersion: str,
+    kind: str,
+    metadata,
+    spec: obj(
+      {
+        selector: obj(
+          { matchLabels: stringMap },
+          { unknown: 'warning', passthrough: ['matchExpressions'] },
+        ),
+        template: obj({ metadata, spec: k8sPodSpec }, { required: ['spec'] }),
+      },
+      {
+        required: ['selector', 'template'],
+        passthrough: ['updateStrategy', 'minReadySeconds', 'revisionHistoryLimit'],
+      },
+    ),
+  },
+  { required: ['spec'], passthrough: ['status'] },
+);
+
 // ---------------------------------------------------------------------------------------------
 // Dispatch
 
 const KIND_LIST =
   'KubeVirt VirtualMachine/VirtualMachineInstance/KubeVirt (kubevirt.io/v1), ' +
-  'NetworkAttachmentDefinition (k8s.cni.cncf.io/v1), ' +
+  'NetworkAttachmentDefinition (k8s.cni.cncf.io/v1), DaemonSet (apps/v1), ' +
   'Virtink VirtualMachine (virt.virtink.smartx.com/v1alpha1), and v1 List';
 
 const KUBEVIRT_GROUP_VERSIONS = new Set([API_VERSIONS.kubevirt, 'kubevirt.io/v1alpha3']);
@@ -510,6 +651,15 @@ export function dispatch(
   if (apiVersion === API_VERSIONS.nad && kind === 'NetworkAttachmentDefinition') {
     const o = decodeNad(v, path, cx);
     if (o && ok()) out.push({ manifest: { type: 'nad', object: o }, path });
+    return;
+  }
+  if (apiVersion === API_VERSIONS.apps && kind === 'DaemonSet') {
+    const o = daemonSet(v, path, cx);
+    if (o && ok())
+      out.push({
+        manifest: { type: 'daemonset', object: { ...o, kind, metadata: o.metadata ?? {} } },
+        path,
+      });
     return;
   }
   if (apiVersion === API_VERSIONS.virtink && kind === 'VirtualMachine') {

@@ -407,6 +407,59 @@ export interface VirtinkVirtualMachine {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Node workloads (the DaemonSet that installs a binding's CNI plugin)
+
+/** A container's volume mount (the fields bindery checks). */
+export interface K8sVolumeMount {
+  readonly name: string;
+  readonly mountPath: string;
+  readonly readOnly?: boolean;
+  /** Every other mount field (subPath, mountPropagation, …), kept as written. */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** A container of a pod template (the fields bindery checks). */
+export interface K8sContainer {
+  readonly name: string;
+  readonly image?: string;
+  readonly command?: readonly string[];
+  readonly args?: readonly string[];
+  readonly volumeMounts?: readonly K8sVolumeMount[];
+  /** Every other container field (env, resources, securityContext, …), kept as written. */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** A pod volume: bindery types `hostPath`, the rest is kept as written. */
+export interface K8sVolume {
+  readonly name: string;
+  readonly hostPath?: { readonly path: string; readonly type?: string };
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** `apps/v1` DaemonSet, read for the checks the API server makes on a pod template. */
+export interface DaemonSet {
+  readonly apiVersion: string;
+  readonly kind: 'DaemonSet';
+  readonly metadata: ObjectMeta;
+  readonly spec: {
+    readonly selector?: {
+      readonly matchLabels?: Readonly<Record<string, string>>;
+      readonly extra?: Readonly<Record<string, unknown>>;
+    };
+    readonly template: {
+      readonly metadata?: ObjectMeta;
+      readonly spec: {
+        readonly initContainers?: readonly K8sContainer[];
+        readonly containers?: readonly K8sContainer[];
+        readonly volumes?: readonly K8sVolume[];
+        readonly extra?: Readonly<Record<string, unknown>>;
+      };
+    };
+    readonly extra?: Readonly<Record<string, unknown>>;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Loaded documents
 
 /** API group/versions bindery reads. */
@@ -414,6 +467,7 @@ export const API_VERSIONS = {
   kubevirt: 'kubevirt.io/v1',
   nad: 'k8s.cni.cncf.io/v1',
   virtink: 'virt.virtink.smartx.com/v1alpha1',
+  apps: 'apps/v1',
 } as const;
 
 /** Where a document came from. */
@@ -433,7 +487,8 @@ export type Manifest =
   | { readonly type: 'kubevirt-vmi'; readonly object: KubeVirtVirtualMachineInstance }
   | { readonly type: 'kubevirt-cr'; readonly object: KubeVirtCR }
   | { readonly type: 'nad'; readonly object: NetworkAttachmentDefinition }
-  | { readonly type: 'virtink-vm'; readonly object: VirtinkVirtualMachine };
+  | { readonly type: 'virtink-vm'; readonly object: VirtinkVirtualMachine }
+  | { readonly type: 'daemonset'; readonly object: DaemonSet };
 
 /** A manifest plus where it came from. */
 export type LoadedManifest = Manifest & { readonly source: SourceInfo };

@@ -14,6 +14,7 @@ import {
   type KubeVirtVersion,
 } from './kubevirt-config.js';
 import { lineOf } from './load.js';
+import { checkDaemonSet } from './workload.js';
 import type { Diagnostic, FieldError, KubeVirtCR, LoadedManifest } from './types.js';
 
 /** Code of a second KubeVirt CR in the input (bindery uses the first). */
@@ -55,7 +56,8 @@ export function locate(m: LoadedManifest, errors: readonly FieldError[]): Diagno
 /**
  * Validates manifests together: the first KubeVirt CR among them configures KubeVirt (KubeVirt's
  * defaults when there is none), each VM/VMI is defaulted and admitted, Virtink VMs likewise;
- * NetworkAttachmentDefinitions are only loaded. Never throws.
+ * DaemonSets get the API server's pod-template checks; NetworkAttachmentDefinitions are only
+ * loaded. Never throws.
  */
 export function validateManifests(
   manifests: readonly LoadedManifest[],
@@ -107,6 +109,10 @@ export function validateManifests(
         diagnostics.push(...locate(m, admitVirtinkVm(value)));
         break;
       }
+      case 'daemonset':
+        defaulted.push(m);
+        diagnostics.push(...locate(m, checkDaemonSet(m.object)));
+        break;
       default:
         defaulted.push(m);
     }

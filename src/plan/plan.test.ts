@@ -2,7 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { planKubeVirt, planVirtink, type PlanResult } from './plan.js';
+import {
+  isBinderyImage,
+  isPasstSidecar,
+  planKubeVirt,
+  planVirtink,
+  type PlanResult,
+} from './plan.js';
 import type { BindingPlan, VmNetworkPlan } from './types.js';
 import {
   kubevirtCr,
@@ -44,6 +50,21 @@ test('seed passt VM: plugin binding, eth0, passt attachment, link-refresh, 500Mi
   assert.deepEqual(i.migration, { migratable: true, method: 'link-refresh' });
   assert.equal(p.memoryOverhead, '500Mi');
   assert.equal(p.migration.migratable, true);
+});
+
+test("bindery's own sidecar image renders passt, whatever the plugin is called", () => {
+  for (const image of [
+    'localhost/bindery:0.1.0',
+    'bindery',
+    'registry.example:5000/team/bindery@sha256:' + '0'.repeat(64),
+    'registry.example:5000/bindery:v1',
+  ])
+    assert.equal(isBinderyImage(image), true, image);
+  for (const image of ['localhost/bindery-cni:1', 'bindery.example/other:1', 'x/notbindery'])
+    assert.equal(isBinderyImage(image), false, image);
+  assert.equal(isPasstSidecar('bindery-passt', { sidecarImage: 'localhost/bindery:0.1.0' }), true);
+  assert.equal(isPasstSidecar('bindery-passt', { sidecarImage: 'localhost/other:0.1.0' }), false);
+  assert.equal(isPasstSidecar('bindery-tap', { domainAttachmentType: 'tap' }), false);
 });
 
 test('an unregistered plugin is a field error with the virt-controller message', () => {

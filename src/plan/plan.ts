@@ -201,12 +201,27 @@ function portRanges(iface: KubeVirtInterface): PortRangePlan[] {
   return out;
 }
 
-/** True when a plugin's sidecar is KubeVirt's passt sidecar, whose vNIC bindery knows. */
+/**
+ * True when a plugin's image is bindery's own (repository's last path segment `bindery`, e.g.
+ * `localhost/bindery:0.1.0` or `registry.example/x/bindery@sha256:…`). KubeVirt starts a binding
+ * sidecar with no arguments, and bindery's image then runs `bindery sidecar`, whose attachment
+ * without flags is passt (`<backend type='passt'/>`), so its vNIC is known too.
+ */
+export function isBinderyImage(image: string): boolean {
+  const noDigest = image.split('@')[0] ?? '';
+  const lastSlash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  const repo = colon > lastSlash ? noDigest.slice(0, colon) : noDigest;
+  return repo.slice(lastSlash + 1) === 'bindery';
+}
+
+/** True when a plugin's sidecar renders the passt vNIC: KubeVirt's passt sidecar or bindery's. */
 export function isPasstSidecar(name: string, plugin: KubeVirtBindingPlugin): boolean {
+  const image = plugin.sidecarImage;
   return (
-    plugin.sidecarImage !== undefined &&
-    plugin.sidecarImage !== '' &&
-    (name === 'passt' || /network-passt-binding/.test(plugin.sidecarImage))
+    image !== undefined &&
+    image !== '' &&
+    (name === 'passt' || /network-passt-binding/.test(image) || isBinderyImage(image))
   );
 }
 

@@ -34,7 +34,8 @@ export interface PluginRegistration {
   readonly memoryOverhead?: string;
   /**
    * True when the sidecar is KubeVirt's passt sidecar (plugin name `passt` or an image named
-   * `network-passt-binding`), whose domain interface bindery can render.
+   * `network-passt-binding`) or bindery's own image (whose sidecar renders passt by default),
+   * so bindery can render the domain interface.
    */
   readonly passtSidecar: boolean;
 }

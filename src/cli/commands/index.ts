@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { CliIo } from '../main.js';
 import { registerAddressServer } from './address-server.js';
 import { registerDemo } from './demo.js';
+import { registerInstallCni } from './install-cni.js';
 import { registerPasst } from './passt.js';
 import { registerPodNet } from './pod-net.js';
 import { registerRender } from './render.js';
@@ -13,6 +14,7 @@ import { registerValidate } from './validate.js';
 export function registerCommands(program: Command, io: CliIo): void {
   registerAddressServer(program, io);
   registerDemo(program, io);
+  registerInstallCni(program, io);
   registerPasst(program, io);
   registerPodNet(program, io);
   registerRender(program, io);

@@ -99,7 +99,7 @@ spec:
     assert.deepEqual(lines, [
       `${vm}:11: spec.domain.devices.interfaces[0].macAddress: The requested MAC address is reserved for the in-pod bridge. Please choose another one. [BINDERY_ADM_KV_MASQ_RESERVED_MAC]`,
       `${vm}:12: spec.domain.devices.interfaces[1].name: Masquerade interface only implemented with pod network [BINDERY_ADM_KV_MASQ_NOT_POD]`,
-      `${vm}:22: kind: unsupported kind "ConfigMap" in apiVersion "v1"; bindery reads KubeVirt VirtualMachine/VirtualMachineInstance/KubeVirt (kubevirt.io/v1), NetworkAttachmentDefinition (k8s.cni.cncf.io/v1), Virtink VirtualMachine (virt.virtink.smartx.com/v1alpha1), and v1 List [BINDERY_LOAD_KIND]`,
+      `${vm}:22: kind: unsupported kind "ConfigMap" in apiVersion "v1"; bindery reads KubeVirt VirtualMachine/VirtualMachineInstance/KubeVirt (kubevirt.io/v1), NetworkAttachmentDefinition (k8s.cni.cncf.io/v1), DaemonSet (apps/v1), Virtink VirtualMachine (virt.virtink.smartx.com/v1alpha1), and v1 List [BINDERY_LOAD_KIND]`,
       `${vm}:32: spec.instance.interfaces[0].masquerade.cidr: Invalid value: "10.0.2.0/31": must contain at least 4 IPs [BINDERY_ADM_VT_MASQ_CIDR_TOO_SMALL]`,
       ...lines.slice(4, -2),
       `${types}:1: spec.instance.interfaces[0].vdpa.numQueues: expected integer, got string "nine" [BINDERY_LOAD_TYPE]`,
