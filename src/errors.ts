@@ -31,6 +31,8 @@ export const ErrorCode = {
   DeviceMissing: 'BINDERY_ERR_DEVICE_MISSING',
   /** A VF could not be bound to vfio-pci (or back to its previous driver), or has no IOMMU group. */
   DeviceBind: 'BINDERY_ERR_DEVICE_BIND',
+  /** The bundled guest could not be built (kernel, busybox, a program missing) or its agent channel failed. */
+  Guest: 'BINDERY_ERR_GUEST',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
