@@ -24,7 +24,7 @@ test('the scripts hold the contract markers', () => {
     'BINDERY-DHCP6 $interface $new_ip6_address',
     'org.bindery.agent',
     'httpd -p 80 -h /www',
-    'dhclient -6 -1 -sf',
+    'dhclient -6 -1 -v -sf',
     '-O mtu',
   ]) {
     assert.ok(all.includes(m), m);

@@ -154,8 +154,11 @@ while [ $i -lt 150 ]; do
   sleep 0.2
   i=$((i+1))
 done
-exec ${DHCLIENT_PATH} -6 -1 -sf /etc/bindery/dhclient6 -cf /etc/dhcp/dhclient.conf \\
-  -lf /run/dhclient6.$n.leases -pf /run/dhclient6.$n.pid "$n"
+# -1: one attempt; without a DHCPv6 server it exits (SLAAC still gives addresses). Its log stays
+# in /run for \`bindery exec\`.
+${DHCLIENT_PATH} -6 -1 -v -sf /etc/bindery/dhclient6 -cf /etc/dhcp/dhclient.conf \\
+  -lf /run/dhclient6.$n.leases -pf /run/dhclient6.$n.pid "$n" > /run/dhclient6.$n.log 2>&1 ||
+  echo "${GUEST_DHCP6}-NONE $n" > /dev/console
 `;
 
 const DHCLIENT6 = `#!/bin/sh
