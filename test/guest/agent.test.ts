@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../../src/errors.js';
@@ -17,6 +18,41 @@ const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
 const HTTP_PORT = 8080;
 const INBOUND_PORT = 18080;
 const HOSTNAME = 'agent-vm';
+
+/** Sends QMP commands (after the capabilities handshake) and resolves once each got its answer. */
+async function qmp(path: string, commands: object[]): Promise<void> {
+  const sock = createConnection({ path });
+  sock.setEncoding('utf8');
+  let buf = '';
+  const lines: unknown[] = [];
+  let wake: (() => void) | undefined;
+  sock.on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, nl)));
+      buf = buf.slice(nl + 1);
+    }
+    wake?.();
+  });
+  const next = async (): Promise<Record<string, unknown>> => {
+    for (;;) {
+      const l = lines.shift() as Record<string, unknown> | undefined;
+      if (l !== undefined && !('event' in l)) return l;
+      if (l === undefined) await new Promise<void>((r) => (wake = r));
+    }
+  };
+  try {
+    assert.ok('QMP' in (await next()));
+    for (const c of [{ execute: 'qmp_capabilities' }, ...commands]) {
+      sock.write(JSON.stringify(c) + '\n');
+      const reply = await next();
+      assert.ok('return' in reply, JSON.stringify(reply));
+    }
+  } finally {
+    sock.destroy();
+  }
+}
 
 /** Pids of processes whose command line mentions `needle` (the QEMU of this test). */
 function qemuPids(needle: string): number[] {
@@ -224,6 +260,33 @@ test(
       agent.close();
       agent = await GuestAgent.connect(agentSocket, { timeoutMs: 30_000 });
       assert.equal((await agent.exec('echo again')).output, 'again\n');
+    });
+
+    await t.test('link down/up over QMP makes the guest take a fresh DHCP lease', async () => {
+      const count = (): number => serial().match(/BINDERY-DHCP4 eth0 /g)?.length ?? 0;
+      const before = count();
+      await qmp(join(dir, 'qmp.sock'), [
+        { execute: 'set_link', arguments: { name: 'n0', up: false } },
+      ]);
+      await waitFor(
+        () => serial().includes('BINDERY-LINK-DOWN eth0'),
+        30_000,
+        'link down seen',
+        200,
+      );
+      await qmp(join(dir, 'qmp.sock'), [
+        { execute: 'set_link', arguments: { name: 'n0', up: true } },
+      ]);
+      await waitFor(
+        () => count() > before,
+        60_000,
+        () => `a new lease\n${context()}`,
+        200,
+      );
+      assert.match(serial(), /BINDERY-LINK-UP eth0/);
+      const r = await agent.exec('ip -4 addr show eth0; ip route');
+      assert.match(r.output, /inet 10\.91\.0\.15\/24/);
+      assert.match(r.output, /default via 10\.91\.0\.1 dev eth0/);
     });
 
     await t.test('teardown kills QEMU', async () => {
