@@ -8,7 +8,7 @@
 // identity (size, mtime) of busybox and dhclient; a missing file is rebuilt, an existing one reused.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BinderyError, ErrorCode } from '../errors.js';
 import {
@@ -150,8 +150,15 @@ export async function guestImage(opts: { cacheDir?: string } = {}): Promise<Gues
     await mkdir(cacheDir, { recursive: true });
     // Write then rename: a concurrent or interrupted build never leaves a half file under the name.
     const tmp = `${initrd}.${process.pid}.tmp`;
-    await writeFile(tmp, archive);
-    await rename(tmp, initrd);
+    try {
+      await writeFile(tmp, archive);
+      await rename(tmp, initrd);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw new BinderyError(ErrorCode.Guest, `cannot write the guest image ${initrd}`, {
+        cause: e,
+      });
+    }
   }
   return { kernel: kernel.vmlinuz, initrd, version: kernel.version };
 }
