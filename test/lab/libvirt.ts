@@ -24,9 +24,9 @@
 // virt-qemu-run 11.3 does not exit by itself when the guest powers off: `stop()` sends it
 // SIGTERM. Teardown kills virt-qemu-run, then QEMU and the bindery passt libvirt started (by the
 // PIDs in their pid files, checked against /proc/<pid>/cmdline), also when the test fails.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create } from 'xmlbuilder2';
 import { BinderyError, ErrorCode } from '../../src/errors.js';
@@ -316,6 +316,25 @@ function daemonPids(root: string): Array<{ pid: number; re: RegExp; file: string
 }
 
 /**
+ * libvirt runs the drop-in (and through it bin/bindery.js, dist/, node_modules/) as QEMU_USER,
+ * so every directory above the checkout must let others pass through. A checkout under a
+ * private directory (mktemp's 0700) does not: add the search bit (o+x, never read) to those
+ * directories for the test and put the old mode back at teardown.
+ * @param lab - the lab whose teardown restores the modes
+ * @param dir - a directory inside the checkout
+ */
+async function reachableForQemuUser(lab: Lab, dir: string): Promise<void> {
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    const mode = statSync(d).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      await chmod(d, mode | 0o001);
+      lab.defer(() => chmod(d, mode));
+    }
+    if (d === '/') break;
+  }
+}
+
+/**
  * Runs `xml` with `virt-qemu-run` inside `ns`, bindery's passt drop-in first on PATH.
  * Everything lives in a fresh lab temp dir: `root/` (virt-qemu-run's state, with qemu.conf)
  * and the domain file; the guest's files (initramfs, console, passt's log, the drop-in's argv
@@ -333,6 +352,7 @@ export async function runDomain(
   xml: string,
   guestDir: string,
 ): Promise<RunningDomain> {
+  await reachableForQemuUser(lab, PASST_DROPIN_DIR);
   const base = await lab.tmpDir();
   await chmod(base, 0o755);
   const root = join(base, 'root');

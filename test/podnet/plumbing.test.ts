@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, labSkipReason, type Netns } from '../lab/lab.js';
+import { dadDone } from './rig.js';
 import { loadPlans } from '../../src/cli/plan-input.js';
 import { podNetDown, podNetUp, type PodNetUpResult } from '../../src/podnet/index.js';
 import type { AddressServerConfig } from '../../src/podnet/address-config.js';
@@ -146,6 +147,8 @@ async function sysctl(p: Pod, key: string): Promise<string> {
 
 /** The stable facts of the namespace: links, addresses, routes, nft ruleset, forwarding sysctls. */
 async function snapshot(p: Pod): Promise<unknown> {
+  // A link-local address gets its local route only once DAD is done.
+  await dadDone(p.lab, p.ns);
   const l = await json<LinkJson[]>(p, ['ip', '-j', 'addr', 'show']);
   const routes = async (fam: string) =>
     (

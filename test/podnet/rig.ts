@@ -335,7 +335,7 @@ export async function readJson(path: string): Promise<unknown> {
  * Waits until no IPv6 address in `ns` is tentative: a link-local address gets its local route
  * only once DAD is done, and a link pod-net took down and up again restarts DAD.
  */
-async function dadDone(lab: Lab, ns: Netns): Promise<void> {
+export async function dadDone(lab: Lab, ns: Netns): Promise<void> {
   const end = Date.now() + 10_000;
   for (;;) {
     const out = (await lab.ip(ns, ['-6', 'addr', 'show', 'tentative'])).trim();
