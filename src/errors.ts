@@ -31,6 +31,8 @@ export const ErrorCode = {
   DeviceMissing: 'BINDERY_ERR_DEVICE_MISSING',
   /** A VF could not be bound to vfio-pci (or back to its previous driver), or has no IOMMU group. */
   DeviceBind: 'BINDERY_ERR_DEVICE_BIND',
+  /** `bindery up`/`status`/`exec`/`down` failed: a namespace, a service, a binding, QEMU, the guest. */
+  Up: 'BINDERY_ERR_UP',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
