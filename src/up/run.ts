@@ -35,13 +35,7 @@ import {
   slug,
 } from './names.js';
 import type { Progress } from './progress.js';
-import {
-  listRuns,
-  loadRunState,
-  removeRunState,
-  saveRunState,
-  type RunState,
-} from './state.js';
+import { listRuns, loadRunState, removeRunState, saveRunState, type RunState } from './state.js';
 import { portsText } from './table.js';
 import { isOurs, run, spawnDetached, stopProcess, tryRun, waitUntil } from './sys.js';
 
