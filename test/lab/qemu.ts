@@ -17,16 +17,15 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { BinderyError, ErrorCode } from '../../src/errors.js';
+import { findGuestKernel, newcArchive } from '../../src/guest/initramfs.js';
+import type { CpioEntry, GuestKernel } from '../../src/guest/initramfs.js';
 import {
   GUEST_EXIT_MARKER,
   GUEST_INSMOD_FAILED_MARKER,
   GUEST_READY_MARKER,
   buildBaseInitramfs,
-  findGuestKernel,
-  newcArchive,
   scriptArchive,
 } from './initramfs.js';
-import type { CpioEntry, GuestKernel } from './initramfs.js';
 import { HOST } from './lab.js';
 import type { Lab, LabProcess, Netns } from './lab.js';
 
