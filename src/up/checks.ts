@@ -63,7 +63,8 @@ const bare = (cidr: string): string => cidr.split('/')[0]!;
  */
 export function interfaceChecks(i: CheckedInterface): Check[] {
   const checks: Check[] = [];
-  const http = (url: string): string => `wget -q -T 10 -O - ${url}`;
+  // busybox-static's wget crashes with -T: the deadline is timeout(1)'s.
+  const http = (url: string): string => `timeout 20 wget -qO- ${url}`;
   const served =
     (what: string) =>
     (r: CommandResult): Verdict =>

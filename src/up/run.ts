@@ -37,7 +37,7 @@ import {
 import type { Progress } from './progress.js';
 import { listRuns, loadRunState, removeRunState, saveRunState, type RunState } from './state.js';
 import { portsText } from './table.js';
-import { isOurs, run, spawnDetached, stopProcess, tryRun, waitUntil } from './sys.js';
+import { isAlive, isOurs, run, spawnDetached, stopProcess, tryRun, waitUntil } from './sys.js';
 
 /** The bindery CLI (bin/bindery.js), for `bindery passt`. */
 const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
@@ -53,6 +53,17 @@ export interface UpContext {
   /** Deadlines in ms. */
   readonly bootTimeoutMs?: number;
   readonly leaseTimeoutMs?: number;
+  /**
+   * QEMU's accelerator: `tcg` (the default: on this project's nested-virtualisation hosts
+   * /dev/kvm opens but a KVM guest stalls in early boot), `kvm`, or `auto` (kvm when /dev/kvm
+   * opens).
+   */
+  readonly accel?: 'tcg' | 'kvm' | 'auto';
+}
+
+/** The accelerator `accel` stands for on this host. */
+export function pickAccel(accel: 'tcg' | 'kvm' | 'auto' = 'tcg'): 'tcg' | 'kvm' {
+  return accel === 'auto' ? (kvmUsable() ? 'kvm' : 'tcg') : accel;
 }
 
 /** Whether /dev/kvm opens. */
@@ -137,8 +148,9 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
     const nics = await setUpBindings(lp, state, net, picked.interfaces, save);
     p.done('bindings');
 
-    p.start('boot', kvmUsable() ? 'KVM' : 'TCG');
-    const agent = await boot(state, nics, save, ctx.bootTimeoutMs ?? 240_000);
+    const accel = pickAccel(ctx.accel);
+    p.start('boot', accel.toUpperCase());
+    const agent = await boot(state, nics, save, ctx.bootTimeoutMs ?? 240_000, accel);
     p.done('boot');
 
     p.start('dhcp');
@@ -383,6 +395,7 @@ async function boot(
   nics: Nic[],
   save: () => Promise<void>,
   timeoutMs: number,
+  accel: 'tcg' | 'kvm',
 ): Promise<GuestAgent> {
   const img = await guestImage();
   s.agentSocket = join(s.tmpDir, 'agent.sock');
@@ -398,7 +411,7 @@ async function boot(
     qmpSocket: s.qmpSocket,
     serialLog: s.serialLog,
     nics,
-    accel: kvmUsable() ? 'kvm' : 'tcg',
+    accel,
   });
   const qemuLog = join(s.tmpDir, 'qemu.log');
   const pid = spawnDetached(['qemu-system-x86_64', ...args], qemuLog, s.pod);
@@ -415,7 +428,8 @@ async function boot(
   const ready = await waitUntil(
     () => {
       if (serial().includes(READY_MARKER)) return true;
-      if (!isOurs(pid, s.tmpDir)) died = true;
+      // Not isOurs: while `ip netns exec` execs QEMU its cmdline is briefly empty.
+      if (!isAlive(pid)) died = true;
       return died;
     },
     timeoutMs,

@@ -81,6 +81,15 @@ export function isOurs(pid: number, match: string): boolean {
   }
 }
 
+/** True when `pid` exists and is not a zombie (whatever it runs; for a child we just started). */
+export function isAlive(pid: number): boolean {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Resolves when `cond` is true; false at the deadline. */
 export async function waitUntil(
   cond: () => boolean | Promise<boolean>,

@@ -19,6 +19,7 @@ interface UpOpts {
   check?: boolean;
   json?: boolean;
   stateDir: string;
+  accel: 'tcg' | 'kvm' | 'auto';
 }
 
 /** The status-table rows of a run. */
@@ -104,6 +105,11 @@ export function registerUp(program: Command, io: CliIo): void {
     .option('--check', 'prove the network from inside the guest, print a verdict, tear down')
     .option('--json', 'print one JSON object at the end instead of progress and tables')
     .option('--state-dir <dir>', 'where runs keep their state', DEFAULT_UP_STATE_DIR)
+    .addOption(
+      new Option('--accel <accel>', 'QEMU accelerator (auto: kvm when /dev/kvm opens)')
+        .choices(['tcg', 'kvm', 'auto'])
+        .default('tcg'),
+    )
     .action(async (files: string[], opts: UpOpts) => {
       const json = opts.json === true;
       const progress = new Progress({
@@ -167,6 +173,7 @@ export function registerUp(program: Command, io: CliIo): void {
           const s = await upVm(lp, {
             stateRoot: opts.stateDir,
             progress,
+            accel: opts.accel,
             onState: (st) => made.push(st),
           });
           states.push(s);
