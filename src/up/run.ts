@@ -59,6 +59,8 @@ export interface UpContext {
    * opens).
    */
   readonly accel?: 'tcg' | 'kvm' | 'auto';
+  /** Aborted on Ctrl-C: `up` stops at its next step or wait and tears down what it made. */
+  readonly signal?: AbortSignal;
 }
 
 /** The accelerator `accel` stands for on this host. */
@@ -135,10 +137,16 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
     throw e;
   }
   ctx.onState?.(state);
+  const stop = (): void => {
+    if (ctx.signal?.aborted) throw fail('interrupted');
+  };
   try {
+    stop();
     p.start('pod', `${names.pod}, ${net.pod4}/${net.prefix4}`);
     await buildNamespaces(state, net);
+    stop();
     await startServices(state, save);
+    stop();
     p.done('pod', `${names.node} / ${names.pod}`);
 
     p.start(
@@ -147,20 +155,23 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
     );
     const nics = await setUpBindings(lp, state, net, picked.interfaces, save);
     p.done('bindings');
+    stop();
 
     const accel = pickAccel(ctx.accel);
     p.start('boot', accel.toUpperCase());
-    const agent = await boot(state, nics, save, ctx.bootTimeoutMs ?? 240_000, accel);
+    const agent = await boot(state, nics, save, ctx.bootTimeoutMs ?? 240_000, accel, ctx.signal);
+    stop();
     p.done('boot');
 
     p.start('dhcp');
     try {
-      await waitLeases(state, agent, ctx.leaseTimeoutMs ?? 120_000);
+      await waitLeases(state, agent, ctx.leaseTimeoutMs ?? 120_000, ctx.signal);
     } finally {
       agent.close();
     }
     p.done('dhcp', state.interfaces.map((i) => `${i.name} ${i.ipv4 ?? '?'}`).join(', '));
 
+    stop();
     p.start('ready');
     state.ready = true;
     await save();
@@ -169,7 +180,7 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
   } catch (e) {
     const step = p.running();
     if (step) p.fail(step, e instanceof Error ? e.message.split('\n')[0] : String(e));
-    await downVm(ctx.stateRoot, vm).catch(() => {});
+    await downVm(ctx.stateRoot, vm, state).catch(() => {});
     throw e;
   }
 }
@@ -396,6 +407,7 @@ async function boot(
   save: () => Promise<void>,
   timeoutMs: number,
   accel: 'tcg' | 'kvm',
+  signal?: AbortSignal,
 ): Promise<GuestAgent> {
   const img = await guestImage();
   s.agentSocket = join(s.tmpDir, 'agent.sock');
@@ -427,7 +439,7 @@ async function boot(
   let died = false;
   const ready = await waitUntil(
     () => {
-      if (serial().includes(READY_MARKER)) return true;
+      if (signal?.aborted === true || serial().includes(READY_MARKER)) return true;
       // Not isOurs: while `ip netns exec` execs QEMU its cmdline is briefly empty.
       if (!isAlive(pid)) died = true;
       return died;
@@ -449,7 +461,12 @@ async function boot(
 }
 
 /** Polls the guest's `ip addr` until each NIC has its IPv4 lease (and IPv6 where expected, briefly). */
-async function waitLeases(s: RunState, agent: GuestAgent, timeoutMs: number): Promise<void> {
+async function waitLeases(
+  s: RunState,
+  agent: GuestAgent,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
   let last = '';
   const read = async (): Promise<ReturnType<typeof parseIpAddr>> => {
     const r = await agent.exec('ip addr', { timeoutMs: 10_000 });
@@ -460,10 +477,17 @@ async function waitLeases(s: RunState, agent: GuestAgent, timeoutMs: number): Pr
     s.interfaces.every((i) => (linkByMac(links, i.mac)?.inet.length ?? 0) > 0);
   const have6 = (links: ReturnType<typeof parseIpAddr>): boolean =>
     s.interfaces.every(
-      (i) => i.ipv6 === undefined || (linkByMac(links, i.mac)?.inet6.length ?? 0) > 0,
+      (i) =>
+        i.ipv6 === undefined ||
+        (linkByMac(links, i.mac)?.inet6.some((a) => a.split('/')[0] === i.ipv6!.expect) ?? false),
     );
   let links = await read();
-  const ok = await waitUntil(async () => have4((links = await read())), timeoutMs, 1000);
+  const ok = await waitUntil(
+    async () => signal?.aborted === true || have4((links = await read())),
+    timeoutMs,
+    1000,
+  );
+  if (signal?.aborted === true) throw fail('interrupted');
   if (!ok)
     throw fail(
       `dhcp: no IPv4 lease on every NIC within ${timeoutMs / 1000} s; guest: ${last.replace(/\n/g, ' / ')}`,
@@ -492,8 +516,10 @@ async function waitLeases(s: RunState, agent: GuestAgent, timeoutMs: number): Pr
 export async function downVm(
   root: string,
   vm: string,
+  given?: RunState,
 ): Promise<{ wasUp: boolean; warnings: string[] }> {
-  const s = await loadRunState(root, vm);
+  // The caller's copy (Ctrl-C during up) may be newer than the file.
+  const s = given ?? (await loadRunState(root, vm));
   if (!s) return { wasUp: false, warnings: [] };
   const warnings: string[] = [];
   const order = ['qemu', 'passt', 'dnsmasq', 'http'] as const;

@@ -121,19 +121,30 @@ export function registerUp(program: Command, io: CliIo): void {
         process.stdout.isTTY && !json ? setInterval(() => progress.tick(), 250) : undefined;
       ticker?.unref();
       const made: RunState[] = [];
-      let tearing = false;
+      const abort = new AbortController();
+      // Ctrl-C: the running step stops at its next check or wait, `up` tears down what it made
+      // (its in-memory state, newer than the file) and exits 130.
       const onSignal = (sig: NodeJS.Signals): void => {
-        if (tearing) return;
-        tearing = true;
+        if (abort.signal.aborted) return;
         io.err(`bindery: ${sig}: tearing down\n`);
-        void (async () => {
-          for (const s of made) await downVm(opts.stateDir, s.vm).catch(() => {});
-          process.exit(130);
-        })();
+        abort.abort();
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        await upAndCheck();
+      } catch (e) {
+        if (!abort.signal.aborted) throw e;
+        for (const s of made) await downVm(opts.stateDir, s.vm, s).catch(() => {});
+        io.err('bindery: interrupted; everything up made is gone\n');
+        io.setExitCode?.(130);
+      } finally {
+        if (ticker) clearInterval(ticker);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+
+      async function upAndCheck(): Promise<void> {
         progress.start('validate', files.join(' '));
         const platform = opts.for ?? (await guessPlatform(files));
         let plans: LoadedPlan[];
@@ -174,6 +185,7 @@ export function registerUp(program: Command, io: CliIo): void {
             stateRoot: opts.stateDir,
             progress,
             accel: opts.accel,
+            signal: abort.signal,
             onState: (st) => made.push(st),
           });
           states.push(s);
@@ -196,6 +208,7 @@ export function registerUp(program: Command, io: CliIo): void {
         const checks: Record<string, CheckResult[]> = {};
         try {
           for (const s of states) {
+            if (abort.signal.aborted) throw new BinderyError(ErrorCode.Up, 'interrupted');
             checks[s.vm] = await runChecks(s);
             if (!json)
               for (const c of checks[s.vm]!)
@@ -215,10 +228,6 @@ export function registerUp(program: Command, io: CliIo): void {
           );
         else io.out(`${verdict.line}\n`);
         if (!verdict.ok) io.setExitCode?.(1);
-      } finally {
-        if (ticker) clearInterval(ticker);
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
       }
     });
 }
