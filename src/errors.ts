@@ -33,6 +33,8 @@ export const ErrorCode = {
   DeviceBind: 'BINDERY_ERR_DEVICE_BIND',
   /** `bindery install-cni` could not install: the runtime to copy is incomplete, or the CNI bin dir is not writable. */
   Install: 'BINDERY_ERR_INSTALL',
+  /** `bindery up`/`status`/`exec`/`down` failed: a namespace, a service, a binding, QEMU, the guest. */
+  Up: 'BINDERY_ERR_UP',
   /** The bundled guest could not be built (kernel, busybox, a program missing) or its agent channel failed. */
   Guest: 'BINDERY_ERR_GUEST',
 } as const;

@@ -4,10 +4,14 @@ import type { CliIo } from '../main.js';
 import { registerAddressServer } from './address-server.js';
 import { registerDemo } from './demo.js';
 import { registerInstallCni } from './install-cni.js';
+import { registerDown } from './down.js';
+import { registerExec } from './exec.js';
 import { registerPasst } from './passt.js';
 import { registerPodNet } from './pod-net.js';
 import { registerRender } from './render.js';
 import { registerSidecar } from './sidecar.js';
+import { registerStatus } from './status.js';
+import { registerUp } from './up.js';
 import { registerValidate } from './validate.js';
 
 /** Adds every subcommand to `program`. */
@@ -15,9 +19,13 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerAddressServer(program, io);
   registerDemo(program, io);
   registerInstallCni(program, io);
+  registerDown(program, io);
+  registerExec(program, io);
   registerPasst(program, io);
   registerPodNet(program, io);
   registerRender(program, io);
   registerSidecar(program, io);
+  registerStatus(program, io);
+  registerUp(program, io);
   registerValidate(program, io);
 }

@@ -33,7 +33,7 @@ interface DownOpts {
 }
 
 /** `--for` when not given: Virtink when any document is a Virtink object, else KubeVirt. */
-async function guessPlatform(files: readonly string[]): Promise<'kubevirt' | 'virtink'> {
+export async function guessPlatform(files: readonly string[]): Promise<'kubevirt' | 'virtink'> {
   for (const f of files) {
     let text: string;
     try {

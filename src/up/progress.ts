@@ -1,0 +1,115 @@
+// The progress of `bindery up` (pure rendering, injected clock and writer): a step list redrawn in place on a terminal, plain lines otherwise, silence for --json.
+
+/** The steps of `up`, in order. */
+export const STEPS = ['validate', 'plan', 'pod', 'bindings', 'boot', 'dhcp', 'ready'] as const;
+export type Step = (typeof STEPS)[number];
+
+type StepState = {
+  state: 'pending' | 'running' | 'done' | 'failed';
+  start?: number;
+  end?: number;
+  note?: string;
+};
+
+/** Where progress goes. */
+export interface ProgressSink {
+  readonly mode: 'tty' | 'plain' | 'silent';
+  write(text: string): void;
+  /** Milliseconds since some fixed origin. */
+  now(): number;
+}
+
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+
+/** A step list; `start`/`done`/`fail` update it and write what the mode calls for. */
+export class Progress {
+  private readonly steps = new Map<Step, StepState>(STEPS.map((s) => [s, { state: 'pending' }]));
+  private drawn = 0;
+  private readonly t0: number;
+
+  constructor(private readonly sink: ProgressSink) {
+    this.t0 = sink.now();
+  }
+
+  /** Step `s` begins (with a note, e.g. the VM). */
+  start(s: Step, note?: string): void {
+    const st = this.steps.get(s)!;
+    st.state = 'running';
+    st.start = this.sink.now();
+    if (note !== undefined) st.note = note;
+    if (this.sink.mode === 'plain')
+      this.sink.write(`[${secs(st.start - this.t0)}] ${s}: ${note ?? '…'}\n`);
+    this.redraw();
+  }
+
+  /** Step `s` finished. */
+  done(s: Step, note?: string): void {
+    this.finish(s, 'done', note);
+  }
+
+  /** Step `s` failed. */
+  fail(s: Step, note?: string): void {
+    this.finish(s, 'failed', note);
+  }
+
+  /** The step running now, if any. */
+  running(): Step | undefined {
+    return STEPS.find((s) => this.steps.get(s)!.state === 'running');
+  }
+
+  /** Each step's state and duration (for --json). */
+  summary(): Array<{ step: Step; state: string; ms?: number; note?: string }> {
+    return STEPS.map((step) => {
+      const st = this.steps.get(step)!;
+      return {
+        step,
+        state: st.state,
+        ...(st.start !== undefined && st.end !== undefined
+          ? { ms: Math.round(st.end - st.start) }
+          : {}),
+        ...(st.note !== undefined ? { note: st.note } : {}),
+      };
+    });
+  }
+
+  private finish(s: Step, state: 'done' | 'failed', note?: string): void {
+    const st = this.steps.get(s)!;
+    st.state = state;
+    st.start ??= this.sink.now();
+    st.end = this.sink.now();
+    if (note !== undefined) st.note = note;
+    if (this.sink.mode === 'plain')
+      this.sink.write(
+        `[${secs(st.end - this.t0)}] ${s}: ${state === 'done' ? 'done' : 'FAILED'} in ${secs(st.end - st.start)}${note !== undefined ? ` (${note})` : ''}\n`,
+      );
+    this.redraw();
+  }
+
+  private redraw(): void {
+    if (this.sink.mode !== 'tty') return;
+    const lines = renderSteps(this.summaryAt(this.sink.now()));
+    const up = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+    this.sink.write(up + lines.map((l) => `\x1b[2K${l}\n`).join(''));
+    this.drawn = lines.length;
+  }
+
+  private summaryAt(now: number): Array<{ step: Step; st: StepState; now: number }> {
+    return STEPS.map((step) => ({ step, st: this.steps.get(step)!, now }));
+  }
+
+  /** Redraws with the running step's time advanced (call on a timer on a terminal). */
+  tick(): void {
+    if (this.running() !== undefined) this.redraw();
+  }
+}
+
+/** The lines of the step list. */
+export function renderSteps(
+  rows: ReadonlyArray<{ step: Step; st: StepState; now: number }>,
+): string[] {
+  return rows.map(({ step, st, now }) => {
+    const mark = { pending: ' ', running: '…', done: '✓', failed: '✗' }[st.state];
+    const time = st.start === undefined ? '' : secs((st.end ?? now) - st.start).padStart(7);
+    return `${mark} ${step.padEnd(9)}${time}${st.note !== undefined ? `  ${st.note}` : ''}`.trimEnd();
+  });
+}

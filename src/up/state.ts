@@ -1,0 +1,115 @@
+// The state file of one `bindery up` run (/run/bindery/up/<vm>/state.json): written as things are created, so `down` can undo a crashed run.
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BinderyError, ErrorCode } from '../errors.js';
+
+/** Where run states live unless told otherwise. */
+export const DEFAULT_UP_STATE_DIR = '/run/bindery/up';
+
+/** A process the run started; `match` is a string its command line holds (pid reuse guard). */
+export interface RunProcess {
+  readonly role: 'qemu' | 'passt' | 'dnsmasq' | 'http';
+  readonly pid: number;
+  readonly match: string;
+  /** The interface (passt). */
+  readonly iface?: string;
+}
+
+/** One interface as `up` brought it up. */
+export interface RunInterface {
+  readonly name: string;
+  readonly binding: string;
+  readonly mac: string;
+  readonly nic: 'stream' | 'tap';
+  /** The tap or passt socket. */
+  readonly endpoint: string;
+  readonly ports: string;
+  readonly pid: string;
+  readonly reach: string;
+  readonly expect4?: string;
+  readonly gateway4?: string;
+  readonly ipv6?: { readonly expect: string; readonly gateway: string };
+  readonly inboundUrl?: string;
+  readonly guestIf?: string;
+  readonly ipv4?: string;
+  readonly ipv6Addr?: string;
+}
+
+/** The run. */
+export interface RunState {
+  readonly version: 1;
+  readonly vm: string;
+  readonly namespace: string;
+  readonly platform: string;
+  readonly startedAt: string;
+  readonly suffix: string;
+  readonly index: number;
+  readonly node: string;
+  readonly pod: string;
+  readonly nodeVeth: string;
+  readonly tmpDir: string;
+  /** pod-net's state root, once pod-net is about to run. */
+  podnetStateDir?: string;
+  processes: RunProcess[];
+  agentSocket?: string;
+  qmpSocket?: string;
+  serialLog?: string;
+  interfaces: RunInterface[];
+  ready: boolean;
+}
+
+/** The state directory of `vm`. */
+export function vmDir(root: string, vm: string): string {
+  return join(root, vm);
+}
+
+/** Writes the state atomically. */
+export async function saveRunState(root: string, s: RunState): Promise<void> {
+  const dir = vmDir(root, s.vm);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `state.json.${process.pid}`);
+  await writeFile(tmp, JSON.stringify(s, null, 2) + '\n');
+  await rename(tmp, join(dir, 'state.json'));
+}
+
+/** Reads `vm`'s state; undefined when there is none. */
+export async function loadRunState(root: string, vm: string): Promise<RunState | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(vmDir(root, vm), 'state.json'), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new BinderyError(ErrorCode.Up, `${vm}: cannot read its state`, { cause: e });
+  }
+  try {
+    const s = JSON.parse(text) as RunState;
+    if (s.version !== 1) throw new Error('unknown version');
+    return s;
+  } catch (e) {
+    throw new BinderyError(
+      ErrorCode.Up,
+      `${vm}: ${join(vmDir(root, vm), 'state.json')} is not an up state`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/** The VMs with a state directory. */
+export async function listRuns(root: string): Promise<string[]> {
+  try {
+    return (await readdir(root, { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** Removes `vm`'s state directory. */
+export async function removeRunState(root: string, vm: string): Promise<void> {
+  await rm(vmDir(root, vm), { recursive: true, force: true });
+}

@@ -1,0 +1,180 @@
+// `bindery up` end to end: every example passes `up --check` and leaves nothing behind; admission errors stop it before anything exists; up → status → exec → down; Ctrl-C during boot tears down.
+//
+// Each run gets its own state dir and TMPDIR (so "no temp file left" is "that dir is empty"),
+// and the namespaces, processes and links of `bindery up` are recognisable by name
+// (`bdy-up-*` namespaces, `bindery-up-*` temp dirs in every command line it starts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labSkipReason } from '../lab/lab.js';
+import { qemuSkipReason } from '../lab/qemu.js';
+import { waitFor } from '../lab/wait.js';
+
+const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bindery ARGS` with the run's TMPDIR; `onStdout` sees output as it comes. */
+function bindery(
+  env: { tmp: string },
+  args: string[],
+  opts: {
+    timeoutMs?: number;
+    onStdout?: (all: string, kill: (s: NodeJS.Signals) => void) => void;
+  } = {},
+): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, TMPDIR: env.tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      opts.onStdout?.(stdout, (s) => child.kill(s));
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** What a run may leave: namespaces, processes, host links, temp entries, state entries. */
+function leftovers(env: { tmp: string; state: string }): {
+  ns: string[];
+  procs: string[];
+  links: string[];
+  tmp: string[];
+  state: string[];
+} {
+  const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith('bdy-up-'));
+  const procs = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(env.tmp) && !l.includes('ps -eo'));
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /^\d+: bdy[0-9a-f]{6}[@:]/.test(l));
+  const ls = (d: string): string[] => (existsSync(d) ? readdirSync(d) : []);
+  return { ns, procs, links, tmp: ls(env.tmp), state: ls(env.state) };
+}
+
+const skip = labSkipReason() ?? qemuSkipReason();
+
+test('bindery up', { skip, timeout: 40 * 60_000 }, async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'bdy-uptest-'));
+  const env = { tmp: join(root, 'tmp'), state: join(root, 'state') };
+  mkdirSync(env.tmp);
+  const stateArgs = ['--state-dir', env.state];
+  t.after(async () => {
+    await bindery(env, ['down', '--all', ...stateArgs], { timeoutMs: 120_000 });
+    rmSync(root, { recursive: true, force: true });
+  });
+  const clean = leftovers(env);
+  const assertClean = (what: string): void =>
+    assert.deepEqual(leftovers(env), clean, `${what} left something behind`);
+
+  await t.test(
+    'a manifest with admission errors: exit 1 with the errors, nothing created',
+    async () => {
+      const bad = join(root, 'bad.yaml');
+      writeFileSync(
+        bad,
+        [
+          'apiVersion: kubevirt.io/v1',
+          'kind: VirtualMachine',
+          'metadata: {name: bad-vm}',
+          'spec:',
+          '  template:',
+          '    spec:',
+          '      domain:',
+          '        devices:',
+          '          interfaces: [{name: default, masquerade: {}, bridge: {}}]',
+          '        resources: {requests: {memory: 128Mi}}',
+          '      networks: [{name: default, pod: {}}]',
+          '',
+        ].join('\n'),
+      );
+      const r = await bindery(env, ['up', bad, ...stateArgs]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        /bad\.yaml:\d+: spec\.template\.spec\.domain\.devices\.interfaces\[0\]: .*\[BINDERY_/,
+      );
+      assert.match(r.stderr, /nothing created/);
+      assert.doesNotMatch(r.stdout, /pod:/, 'stopped before the pod step');
+      assertClean('the failed up');
+    },
+  );
+
+  for (const ex of ['passt-vm', 'kubevirt-masquerade', 'virtink-bridge', 'virtink-masquerade']) {
+    await t.test(`up examples/${ex}.yaml --check passes and leaves nothing`, async () => {
+      const r = await bindery(env, ['up', join(EXAMPLES, `${ex}.yaml`), '--check', ...stateArgs]);
+      t.diagnostic(r.stdout);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /^PASS: all \d+ checks passed$/m);
+      assert.match(r.stdout, /GUEST IPV4/);
+      assert.doesNotMatch(r.stdout, /^FAIL/m);
+      assertClean(ex);
+    });
+  }
+
+  await t.test('up (left running), status, exec, down', async () => {
+    const up = await bindery(env, ['up', join(EXAMPLES, 'virtink-bridge.yaml'), ...stateArgs]);
+    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+    assert.match(up.stdout, /vk-bridge\s+pod \(eth0\)\s+bridge\s+10\.244\.1\.2\/24/);
+    const st = await bindery(env, ['status', ...stateArgs]);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^vk-bridge\s+pod/m);
+    const ex = await bindery(env, ['exec', 'vk-bridge', ...stateArgs, '--', 'uname', '-n']);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.equal(ex.stdout.trim(), 'vk-bridge');
+    const fails = await bindery(env, [
+      'exec',
+      'vk-bridge',
+      ...stateArgs,
+      '--',
+      'sh',
+      '-c',
+      'exit 3',
+    ]);
+    assert.equal(fails.code, 3, 'exec exits with the command’s code');
+    const down = await bindery(env, ['down', 'vk-bridge', ...stateArgs]);
+    assert.equal(down.code, 0, down.stderr);
+    assertClean('up + down');
+    const again = await bindery(env, ['down', 'vk-bridge', ...stateArgs]);
+    assert.equal(again.code, 0, 'down is idempotent');
+  });
+
+  await t.test('SIGINT during boot tears everything down', async () => {
+    let sent = false;
+    const r = await bindery(env, ['up', join(EXAMPLES, 'kubevirt-masquerade.yaml'), ...stateArgs], {
+      onStdout: (all, kill) => {
+        if (!sent && /\] boot: /.test(all)) {
+          sent = true;
+          kill('SIGINT');
+        }
+      },
+    });
+    assert.ok(sent, `reached boot\n${r.stdout}\n${r.stderr}`);
+    assert.equal(r.code, 130, `${r.stdout}\n${r.stderr}`);
+    await waitFor(() => leftovers(env).procs.length === 0, 10_000, 'processes gone');
+    assertClean('the interrupted up');
+  });
+});
