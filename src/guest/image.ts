@@ -13,13 +13,14 @@ import { join } from 'node:path';
 import { BinderyError, ErrorCode } from '../errors.js';
 import {
   BUSYBOX_PATH,
+  busyboxRoot,
   findGuestKernel,
+  moduleEntries,
   moduleLoadOrder,
   moduleName,
   newcArchive,
   parseModulesDep,
   programWithLibraries,
-  readModule,
 } from './initramfs.js';
 import type { CpioEntry, GuestKernel } from './initramfs.js';
 import { DHCLIENT_PATH, guestScripts } from './scripts.js';
@@ -68,47 +69,14 @@ export function buildGuestInitramfs(kernel: GuestKernel): Buffer {
   if (!existsSync(DHCLIENT_PATH))
     throw new BinderyError(ErrorCode.Guest, `${DHCLIENT_PATH} missing (install isc-dhcp-client)`);
   const order = moduleOrder(kernel);
-  const entries: CpioEntry[] = [];
-  for (const d of [
-    'bin',
-    'sbin',
-    'usr',
-    'usr/bin',
-    'usr/sbin',
-    'dev',
-    'proc',
-    'sys',
-    'tmp',
-    'run',
-    'var',
-    'etc',
-    'etc/bindery',
-    'lib',
-    'lib/modules',
-    'root',
-    'www',
-  ])
-    entries.push({ type: 'dir', path: d });
-  entries.push({ type: 'chardev', path: 'dev/console', major: 5, minor: 1 });
-  entries.push({
-    type: 'file',
-    path: 'bin/busybox',
-    data: readFileSync(BUSYBOX_PATH),
-    mode: 0o755,
-  });
-  entries.push({ type: 'symlink', path: 'bin/sh', target: 'busybox' });
-  entries.push({ type: 'symlink', path: 'var/run', target: '../run' });
-  entries.push(...programWithLibraries(DHCLIENT_PATH));
-  const names: string[] = [];
-  for (const rel of order) {
-    const name = `${moduleName(rel)}.ko`;
-    names.push(name);
-    entries.push({
-      type: 'file',
-      path: `lib/modules/${name}`,
-      data: readModule(`${kernel.modulesDir}/${rel}`),
-    });
-  }
+  const mods = moduleEntries(kernel, order);
+  const names = mods.names;
+  const entries: CpioEntry[] = [
+    ...busyboxRoot(['var', 'etc/bindery', 'www']),
+    { type: 'symlink', path: 'var/run', target: '../run' },
+    ...programWithLibraries(DHCLIENT_PATH),
+    ...mods.entries,
+  ];
   for (const s of guestScripts(names))
     entries.push({ type: 'file', path: s.path, data: Buffer.from(s.text), mode: s.mode });
   return newcArchive(entries);

@@ -271,3 +271,57 @@ export function programWithLibraries(path: string): CpioEntry[] {
     })),
   ];
 }
+
+/** The directories every bindery guest's root has. */
+const ROOT_DIRS = [
+  'bin',
+  'sbin',
+  'usr',
+  'usr/bin',
+  'usr/sbin',
+  'dev',
+  'proc',
+  'sys',
+  'tmp',
+  'run',
+  'etc',
+  'lib',
+  'lib/modules',
+  'root',
+] as const;
+
+/**
+ * The busybox root of a guest: the standard directories plus `extraDirs`, /dev/console,
+ * busybox-static and /bin/sh.
+ *
+ * @param extraDirs - More directories (after the standard ones).
+ * @returns The entries, in archive order.
+ */
+export function busyboxRoot(extraDirs: readonly string[] = []): CpioEntry[] {
+  return [
+    ...[...ROOT_DIRS, ...extraDirs].map((path): CpioEntry => ({ type: 'dir', path })),
+    { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
+    { type: 'file', path: 'bin/busybox', data: readFileSync(BUSYBOX_PATH), mode: 0o755 },
+    { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+  ];
+}
+
+/**
+ * The kernel modules in load order as /lib/modules/NAME.ko files (decompressed).
+ *
+ * @param kernel - The kernel whose modules to take.
+ * @param order - Module paths relative to its modules dir, in load order.
+ * @returns The file names (for insmod) and the entries.
+ */
+export function moduleEntries(
+  kernel: GuestKernel,
+  order: readonly string[],
+): { names: string[]; entries: CpioEntry[] } {
+  const names = order.map((rel) => `${moduleName(rel)}.ko`);
+  const entries = order.map((rel, i): CpioEntry => ({
+    type: 'file',
+    path: `lib/modules/${names[i]!}`,
+    data: readModule(`${kernel.modulesDir}/${rel}`),
+  }));
+  return { names, entries };
+}

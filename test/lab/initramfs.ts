@@ -9,11 +9,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { BinderyError, ErrorCode } from '../../src/errors.js';
 import {
   BUSYBOX_PATH,
+  busyboxRoot,
+  moduleEntries,
   moduleLoadOrder,
-  moduleName,
   newcArchive,
   parseModulesDep,
-  readModule,
 } from '../../src/guest/initramfs.js';
 import type { CpioEntry, GuestKernel } from '../../src/guest/initramfs.js';
 
@@ -80,43 +80,8 @@ export function buildBaseInitramfs(kernel: GuestKernel): Buffer {
     throw new BinderyError(ErrorCode.Lab, `${BUSYBOX_PATH} missing (install busybox-static)`);
   const dep = parseModulesDep(readFileSync(`${kernel.modulesDir}/modules.dep`, 'utf8'));
   const order = moduleLoadOrder(dep, GUEST_MODULES);
-  const entries: CpioEntry[] = [];
-  for (const d of [
-    'bin',
-    'sbin',
-    'usr',
-    'usr/bin',
-    'usr/sbin',
-    'dev',
-    'proc',
-    'sys',
-    'tmp',
-    'run',
-    'etc',
-    'lib',
-    'lib/modules',
-    'root',
-  ]) {
-    entries.push({ type: 'dir', path: d });
-  }
-  entries.push({ type: 'chardev', path: 'dev/console', major: 5, minor: 1 });
-  entries.push({
-    type: 'file',
-    path: 'bin/busybox',
-    data: readFileSync(BUSYBOX_PATH),
-    mode: 0o755,
-  });
-  entries.push({ type: 'symlink', path: 'bin/sh', target: 'busybox' });
-  const names: string[] = [];
-  for (const rel of order) {
-    const name = `${moduleName(rel)}.ko`;
-    names.push(name);
-    entries.push({
-      type: 'file',
-      path: `lib/modules/${name}`,
-      data: readModule(`${kernel.modulesDir}/${rel}`),
-    });
-  }
+  const { names, entries: modules } = moduleEntries(kernel, order);
+  const entries: CpioEntry[] = [...busyboxRoot(), ...modules];
   entries.push({ type: 'file', path: 'init', data: Buffer.from(initScript(names)), mode: 0o755 });
   return newcArchive(entries);
 }
