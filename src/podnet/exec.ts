@@ -31,25 +31,49 @@ export function commandError(argv: readonly string[], r: CommandResult): Bindery
 }
 
 /**
+ * Runs `argv` to its end; a non-zero exit (124 when killed at the deadline, 127 when it could
+ * not start) is returned, not thrown. stdin gets `input`, or is closed.
+ * @param argv - the command
+ * @param opts - deadline (killed with `killSignal`, default SIGTERM) and stdin text
+ * @returns its exit status and output
+ */
+export function runCommand(
+  argv: readonly string[],
+  opts: { timeoutMs?: number; killSignal?: NodeJS.Signals; input?: string } = {},
+): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      argv[0]!,
+      argv.slice(1),
+      {
+        timeout: opts.timeoutMs ?? DEADLINE_MS,
+        maxBuffer: 64 << 20,
+        encoding: 'utf8',
+        killSignal: opts.killSignal ?? 'SIGTERM',
+      },
+      (err, stdout, stderr) => {
+        const code =
+          err === null ? 0 : typeof err.code === 'number' ? err.code : err.killed ? 124 : 127;
+        resolve({ code, stdout, stderr: err && !stderr ? err.message : stderr });
+      },
+    );
+    // A command that exits without reading stdin makes this write fail (EPIPE): its exit
+    // status already says how it went.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(opts.input ?? '');
+  });
+}
+
+/**
  * An executor entering `netns` with `nsenter --net=PATH` for every command.
  * @param netns - the namespace path
  * @returns the executor
  */
 export function nsenterExec(netns: string): NetnsExec {
   const tryRun = (argv: readonly string[], input?: string): Promise<CommandResult> =>
-    new Promise((resolve) => {
-      const child = execFile(
-        'nsenter',
-        [`--net=${netns}`, '--', ...argv],
-        { timeout: DEADLINE_MS, maxBuffer: 64 << 20, encoding: 'utf8' },
-        (err, stdout, stderr) => {
-          const code =
-            err === null ? 0 : typeof err.code === 'number' ? err.code : err.killed ? 124 : 127;
-          resolve({ code, stdout, stderr: err && !stderr ? err.message : stderr });
-        },
-      );
-      if (input !== undefined) child.stdin?.end(input);
-      else child.stdin?.end();
+    runCommand(['nsenter', `--net=${netns}`, '--', ...argv], {
+      timeoutMs: DEADLINE_MS,
+      ...(input !== undefined ? { input } : {}),
     });
   return {
     netns,

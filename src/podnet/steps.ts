@@ -318,6 +318,20 @@ export function planPodNetSteps(input: PodNetPlanInput): PodNetSteps {
       else if (v4) bridgeAddr = `169.254.75.1${input.interfaceIndex.get(iface.name) ?? 0}/32`;
       // KubeVirt copies the bridge's MAC to the port; Virtink spoofs one of the same vendor.
       const nicMac = plan.platform === 'virtink' ? sameVendorMac(link.mac, random) : bridgeMac;
+      // The stand-in under the pod link's old name: its MAC, MTU and (below) addresses.
+      const standIn = (type: string): string[] => [
+        'ip',
+        'link',
+        'add',
+        'name',
+        podIf,
+        'address',
+        link.mac,
+        'mtu',
+        mtu,
+        'type',
+        type,
+      ];
       steps.push(
         addBridge(path, bridge, bridgeMac, mtu),
         ...(bridgeAddr !== undefined
@@ -358,35 +372,7 @@ export function planPodNetSteps(input: PodNetPlanInput): PodNetSteps {
           path,
           // Kernels built without CONFIG_DUMMY have ifb, the nearest thing: a standalone link
           // that holds addresses and carries nothing.
-          action: {
-            kind: 'cmd',
-            argv: [
-              'ip',
-              'link',
-              'add',
-              'name',
-              podIf,
-              'address',
-              link.mac,
-              'mtu',
-              mtu,
-              'type',
-              'dummy',
-            ],
-            fallback: [
-              'ip',
-              'link',
-              'add',
-              'name',
-              podIf,
-              'address',
-              link.mac,
-              'mtu',
-              mtu,
-              'type',
-              'ifb',
-            ],
-          },
+          action: { kind: 'cmd', argv: standIn('dummy'), fallback: standIn('ifb') },
           undo: [cmd('ip', 'link', 'del', 'dev', podIf)],
         },
         ...link.addresses.map((a) => ({

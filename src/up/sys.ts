@@ -1,14 +1,11 @@
 // The system edge of `bindery up`: commands (optionally in a namespace), detached processes, process liveness and identity.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { BinderyError, ErrorCode } from '../errors.js';
+import { runCommand, type CommandResult } from '../podnet/exec.js';
 
 /** How a command ended. */
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type RunResult = CommandResult;
 
 /** Runs argv (in `netns` via `ip netns exec` when given); a non-zero exit is returned. */
 export function tryRun(
@@ -16,21 +13,7 @@ export function tryRun(
   opts: { netns?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   const full = opts.netns !== undefined ? ['ip', 'netns', 'exec', opts.netns, ...argv] : [...argv];
-  return new Promise((resolve) => {
-    execFile(
-      full[0]!,
-      full.slice(1),
-      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 << 20, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-        resolve({
-          code,
-          stdout: String(stdout),
-          stderr: String(stderr) + (err && typeof err.code !== 'number' ? err.message : ''),
-        });
-      },
-    );
-  });
+  return runCommand(full, { timeoutMs: opts.timeoutMs ?? 30_000, killSignal: 'SIGKILL' });
 }
 
 /** Runs argv; a non-zero exit throws BinderyError (Up) naming the command. */
