@@ -37,6 +37,8 @@ export const ErrorCode = {
   Up: 'BINDERY_ERR_UP',
   /** The bundled guest could not be built (kernel, busybox, a program missing) or its agent channel failed. */
   Guest: 'BINDERY_ERR_GUEST',
+  /** A translator's control socket (-c/--conf-path) refused a request or could not be reached. */
+  Control: 'BINDERY_ERR_CONTROL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

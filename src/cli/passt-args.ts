@@ -26,6 +26,7 @@ function program(): Command {
     .option('-1, --one-off', 'quit after the first guest disconnects')
     .option('-f, --foreground', 'do not run in the background')
     .option('-P, --pid <file>', 'write the PID to FILE')
+    .option('-c, --conf-path <path>', 'serve the control socket (bindery forwards/flows) at PATH')
     .option('-l, --log-file <path>', 'log to a file')
     .option('--log-size <bytes>', 'maximum log file size')
     .option('-d, --debug', 'print debugging messages')
@@ -147,6 +148,7 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
     oneOff: raw['oneOff'] === true || fd !== undefined,
     foreground: raw['foreground'] === true,
     pidFile: str(raw, 'pid'),
+    controlPath: str(raw, 'confPath'),
     logFile: str(raw, 'logFile'),
     logSize,
     debug: raw['debug'] === true || raw['trace'] === true,

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../../test/lab/wait.js';
 import { parsePasstArgs } from '../cli/passt-args.js';
+import { binderyVersion } from '../version.js';
+import { controlRequest } from './control.js';
 import { COUNTERS_INTERVAL_MS, qemuHint, runPasstDaemon, type PasstEdge } from './passt.js';
 
 const RUN = process.env.BINDERY_RUN_ID ?? 'dev';
@@ -146,4 +148,28 @@ test('at the default level no periodic counters timer; -q prints nothing on stdo
   assert.equal(f.out(), '');
   const text = await readFile(log, 'utf8');
   assert.equal(text.split('\n').filter(Boolean).length, 1, `only the header: ${text}`);
+});
+
+test('-c serves the control socket while running: ping, ops, counters; removed at exit', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), `bindery-lab-${RUN}-runner-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'c.sock');
+  const ctl = join(dir, 'c.ctl');
+  const f = fakeEdge();
+  const done = runPasstDaemon(parsePasstArgs(['-f', '-q', '-s', sock, '-c', ctl]), f.edge);
+  await until(() => existsSync(sock) && existsSync(ctl), 'the sockets');
+  assert.deepEqual(await controlRequest(ctl, 'ping'), { version: binderyVersion(), pid: 4242 });
+  const ops = (await controlRequest(ctl, 'ops')) as string[];
+  assert.ok(ops.includes('counters') && ops.includes('ping'), ops.join());
+  const c = (await controlRequest(ctl, 'counters')) as {
+    daemon: { rxFrames: number };
+    flows: { active: number };
+    control: { requests: number };
+  };
+  assert.equal(c.daemon.rxFrames, 0);
+  assert.equal(c.flows.active, 0);
+  assert.equal(c.control.requests, 3);
+  f.shutdown();
+  assert.equal(await done, 0);
+  assert.equal(existsSync(ctl), false);
 });

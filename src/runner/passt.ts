@@ -41,6 +41,8 @@ import {
 } from '../usernet/fwd/portspec.js';
 import { openDaemonLog, passtLogLevel, type DaemonLog } from './log.js';
 import { serveReporting, startDetached } from './detach.js';
+import { ControlServer } from './control.js';
+import { registerControlOps } from './control-ops.js';
 
 export { READY_FD_ENV } from './detach.js';
 /** Environment variable that impairs the guest link like netem (link/impair.ts), for tests. */
@@ -308,6 +310,7 @@ async function serveWith(
     logCounters(logger, 'info', daemon, translators),
   );
   let countersTimer: unknown;
+  let control: ControlServer | undefined;
   const periodic = (): void => {
     logCounters(logger, 'debug', daemon, translators);
     countersTimer = edge.clock.setTimer(periodic, COUNTERS_INTERVAL_MS);
@@ -339,6 +342,16 @@ async function serveWith(
         { cause: e },
       );
     }
+    if (opts.controlPath !== undefined) {
+      control = await ControlServer.listen(opts.controlPath, warn);
+      registerControlOps(control, {
+        opts,
+        daemon,
+        translators: () => translators,
+        logger,
+        pid: edge.pid,
+      });
+    }
     if (opts.pidFile !== undefined) {
       await writeFile(opts.pidFile, `${edge.pid}\n`);
       wrotePid = true;
@@ -365,6 +378,7 @@ async function serveWith(
     unregisterCounters();
     if (countersTimer !== undefined) edge.clock.clearTimer(countersTimer);
     clearInterval(keepAlive);
+    await control?.close();
     await daemon.close();
     if (wrotePid && opts.pidFile !== undefined) await unlink(opts.pidFile).catch(() => {});
     logger.info(`stopped; counters ${JSON.stringify(daemon.counters)}`);

@@ -14,6 +14,7 @@ function options(over: Partial<PasstOptions> = {}): PasstOptions {
     oneOff: false,
     foreground: false,
     pidFile: undefined,
+    controlPath: undefined,
     logFile: undefined,
     logSize: undefined,
     debug: false,

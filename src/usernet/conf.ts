@@ -21,6 +21,8 @@ export interface PasstOptions {
   readonly oneOff: boolean;
   readonly foreground: boolean;
   readonly pidFile: string | undefined;
+  /** `-c/--conf-path`: the control socket's path (runner/control.ts); undefined: none. */
+  readonly controlPath: string | undefined;
   readonly logFile: string | undefined;
   /** `--log-size`: the log file's size cap in bytes (undefined: the default, 1 MiB). */
   readonly logSize: number | undefined;

@@ -1,0 +1,42 @@
+// The operations a running translator answers on its control socket, registered in one place.
+//
+// Each group of operations lives beside the state it touches and is registered here with the
+// context it needs; `bindery forwards`, `bindery flows`, `bindery migrate` and the tests are the
+// clients (runner/control.ts `controlRequest`).
+import { binderyVersion } from '../version.js';
+import type { PasstOptions } from '../usernet/conf.js';
+import type { PasstDaemon } from '../usernet/passt.js';
+import type { Logger } from 'pino';
+import type { ControlServer } from './control.js';
+import type { FlowTranslators } from './passt.js';
+
+/** What the operations may reach in a serving translator. */
+export interface ControlContext {
+  readonly opts: PasstOptions;
+  readonly daemon: PasstDaemon;
+  /** The L4 translators (undefined until the daemon started them). */
+  translators(): FlowTranslators | undefined;
+  readonly logger: Logger;
+  readonly pid: number;
+}
+
+/**
+ * Registers every control operation on `server`.
+ *
+ * Base operations: `ping` → `{ version, pid, protocol }`, `ops` → the operation names,
+ * `counters` → the daemon, TCP translator and flow-table counters.
+ */
+export function registerControlOps(server: ControlServer, ctx: ControlContext): void {
+  server.handle('ping', () => ({ version: binderyVersion(), pid: ctx.pid }));
+  server.handle('ops', () => server.operations);
+  server.handle('counters', () => {
+    const t = ctx.translators();
+    return {
+      daemon: ctx.daemon.counters,
+      services: ctx.daemon.serviceCounters,
+      tcp: t?.tcpTranslator.counters,
+      flows: { active: ctx.daemon.table.size, ...ctx.daemon.table.counters },
+      control: server.counters,
+    };
+  });
+}
