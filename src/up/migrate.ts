@@ -99,6 +99,8 @@ export interface MigrateReport {
   readonly transferredBytes?: number;
   /** The probe's longest gap around the switch-over (undefined when nothing could be probed). */
   readonly networkDowntimeMs?: number;
+  /** From the target's `cont` to the probe's first answer after it. */
+  readonly contToAnswerMs?: number;
   readonly probe?: { readonly urls: readonly string[]; readonly answers: number };
   /** From the target's `cont` to the guest's DHCP lease of the target pod address (link-refresh). */
   readonly addressMs?: number;
@@ -377,6 +379,7 @@ export async function migrateVm(vm: string, ctx: MigrateContext): Promise<Migrat
   p.done('network', s.interfaces.map((i) => `${i.name} ${i.ipv4 ?? '?'}`).join(', '));
 
   let networkDowntimeMs: number | undefined;
+  let contToAnswerMs: number | undefined;
   let answers = 0;
   if (probe) {
     const pr = probe;
@@ -384,7 +387,9 @@ export async function migrateVm(vm: string, ctx: MigrateContext): Promise<Migrat
       warnings.push('the guest did not answer the probe after the migration');
     await pr.stop();
     answers = pr.all().length;
-    networkDowntimeMs = networkDowntime(pr.all(), completedAt)?.gapMs;
+    const gap = networkDowntime(pr.all(), completedAt);
+    networkDowntimeMs = gap?.gapMs;
+    if (gap && gap.to >= contAt) contToAnswerMs = gap.to - contAt;
   }
 
   p.start('cleanup', oldSource.pod);
@@ -402,6 +407,7 @@ export async function migrateVm(vm: string, ctx: MigrateContext): Promise<Migrat
     ...(status.downtimeMs !== undefined ? { stopMs: status.downtimeMs } : {}),
     ...(status.transferred !== undefined ? { transferredBytes: status.transferred } : {}),
     ...(networkDowntimeMs !== undefined ? { networkDowntimeMs } : {}),
+    ...(contToAnswerMs !== undefined ? { contToAnswerMs } : {}),
     ...(probe ? { probe: { urls: probe.urls, answers } } : {}),
     ...(addressMs !== undefined ? { addressMs } : {}),
     interfaces: gate.actions.map((a) => {

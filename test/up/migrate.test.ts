@@ -47,7 +47,8 @@ test('bindery migrate', { skip, timeout: 20 * 60_000 }, async (t) => {
     const rep = JSON.parse(r.stdout) as MigrateReport;
     t.diagnostic(
       `migrate ${args.join(' ')}: migration ${rep.migrationMs} ms, VM stopped ${rep.stopMs} ms, ` +
-        `network downtime ${rep.networkDowntimeMs} ms, new address after ${rep.addressMs} ms, ` +
+        `network downtime ${rep.networkDowntimeMs} ms (${rep.contToAnswerMs} ms of it after cont), ` +
+        `new address ${rep.addressMs} ms after cont, ` +
         `${rep.probe?.answers} probe answers; warnings: ${rep.warnings.join(' | ')}`,
     );
     return rep;
@@ -145,6 +146,21 @@ test('bindery migrate', { skip, timeout: 20 * 60_000 }, async (t) => {
       'the guest still reaches the node',
     );
     assertSourceGone(before);
+  });
+
+  await t.test('a migration that fails leaves the source running and no target', async () => {
+    const before = state(VM);
+    const nsBefore = leftovers(env).ns;
+    // A deadline no memory transfer meets: QMP migrate_cancel, the source resumed.
+    const r = await bindery(env, ['migrate', VM, '--timeout', '0.001', ...stateArgs]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /did not complete/);
+    assert.match(r.stderr, /BINDERY_ERR_MIGRATE/);
+    const after = state(VM);
+    assert.equal(after.pod, before.pod, 'the run still names the source pod');
+    assert.deepEqual(after.otherPods ?? [], []);
+    assert.deepEqual(leftovers(env).ns, nsBefore, 'the target pod is gone');
+    assert.match(await exec(VM, ['echo', 'still-here']), /still-here/);
   });
 
   await t.test('down leaves nothing behind', async () => {

@@ -26,7 +26,8 @@ export function migrateSummary(r: MigrateReport): string {
           ? `${ms(r.networkDowntimeMs)} (probe: ${r.probe?.answers ?? 0} answers from ${r.probe?.urls.join(', ') ?? ''})`
           : '- (not measured)',
       ],
-      ['new address after', ms(r.addressMs)],
+      ['first answer after cont', ms(r.contToAnswerMs)],
+      ['new address after cont', ms(r.addressMs)],
     ],
   )
     .split('\n')
