@@ -1,7 +1,8 @@
 // `bindery migrate` end to end with real QEMU (TCG): link-refresh gives the guest the target pod's address, --keep-ip keeps it, a non-migratable VM is refused untouched, and down leaves nothing.
 //
-// Two boots: a KubeVirt bridge VM on the pod network without the allow annotation (refused),
-// and the passt VM of examples/, migrated twice (link-refresh, then --keep-ip).
+// Three boots: a KubeVirt bridge VM on the pod network without the allow annotation (refused),
+// the passt VM of examples/ migrated twice (link-refresh, then --keep-ip) and once more against
+// a deadline it cannot meet, and the KubeVirt masquerade VM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,12 +42,12 @@ test('bindery migrate', { skip, timeout: 20 * 60_000 }, async (t) => {
     assert.equal(r.code, 0, `${cmd.join(' ')}: ${r.stdout}${r.stderr}`);
     return r.stdout;
   };
-  const migrate = async (args: string[]): Promise<MigrateReport> => {
-    const r = await bindery(env, ['migrate', VM, '--json', ...args, ...stateArgs]);
+  const migrate = async (args: string[], vm = VM): Promise<MigrateReport> => {
+    const r = await bindery(env, ['migrate', vm, '--json', ...args, ...stateArgs]);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     const rep = JSON.parse(r.stdout) as MigrateReport;
     t.diagnostic(
-      `migrate ${args.join(' ')}: migration ${rep.migrationMs} ms, VM stopped ${rep.stopMs} ms, ` +
+      `migrate ${vm} ${args.join(' ')}: migration ${rep.migrationMs} ms, VM stopped ${rep.stopMs} ms, ` +
         `network downtime ${rep.networkDowntimeMs} ms (${rep.contToAnswerMs} ms of it after cont), ` +
         `new address ${rep.addressMs} ms after cont, ` +
         `${rep.probe?.answers} probe answers; warnings: ${rep.warnings.join(' | ')}`,
@@ -163,8 +164,36 @@ test('bindery migrate', { skip, timeout: 20 * 60_000 }, async (t) => {
     assert.match(await exec(VM, ['echo', 'still-here']), /still-here/);
   });
 
+  await t.test(
+    'masquerade: the guest keeps 10.0.2.2, the node reaches it at the new pod IP',
+    async () => {
+      const up = await bindery(env, [
+        'up',
+        join(EXAMPLES, 'kubevirt-masquerade.yaml'),
+        ...stateArgs,
+      ]);
+      assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
+      const before = state('vm-masq');
+      const rep = await migrate([], 'vm-masq');
+      assert.notEqual(rep.target.podIPv4, rep.source.podIPv4);
+      assert.equal(rep.interfaces[0]?.action, 'none');
+      assert.equal(rep.interfaces[0]?.ipv4After, '10.0.2.2/24');
+      assert.ok(
+        rep.networkDowntimeMs !== undefined,
+        'the node reaches the guest at the new pod IP',
+      );
+      assert.ok(
+        (await exec('vm-masq', ['wget', '-q', '-O', '-', 'http://10.96.0.20/'])).includes(
+          HTTP_MARKER,
+        ),
+        'the guest reaches the node',
+      );
+      assertSourceGone(before);
+    },
+  );
+
   await t.test('down leaves nothing behind', async () => {
-    assert.equal((await bindery(env, ['down', VM, ...stateArgs])).code, 0);
+    assert.equal((await bindery(env, ['down', VM, 'vm-masq', ...stateArgs])).code, 0);
     await waitFor(() => leftovers(env).procs.length === 0, 10_000, 'processes gone');
     assertClean('up + two migrations + down');
   });
