@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BindingPlan, VmNetworkPlan } from '../plan/types.js';
 import {
-  longestGap,
   migrateFinished,
   migrationGate,
   networkDowntime,
@@ -137,6 +136,4 @@ test('network downtime: the gap around the switch-over, not another one', () => 
   assert.deepEqual(networkDowntime(answers, 150), { gapMs: 120, from: 100, to: 220 });
   assert.equal(networkDowntime([500, 600], 400), undefined, 'no answer before');
   assert.equal(networkDowntime([100, 200], 400), undefined, 'no answer after');
-  assert.deepEqual(longestGap(answers), { gapMs: 450, from: 300, to: 750 });
-  assert.equal(longestGap([5]), undefined);
 });

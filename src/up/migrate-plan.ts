@@ -156,14 +156,3 @@ export function networkDowntime(answers: readonly number[], around: number): Pro
   const to = t[after]!;
   return { gapMs: to - from, from, to };
 }
-
-/** The longest gap between successive answers, anywhere (for the report). */
-export function longestGap(answers: readonly number[]): ProbeGap | undefined {
-  const t = [...answers].sort((a, b) => a - b);
-  let best: ProbeGap | undefined;
-  for (let i = 1; i < t.length; i++) {
-    const g = t[i]! - t[i - 1]!;
-    if (best === undefined || g > best.gapMs) best = { gapMs: g, from: t[i - 1]!, to: t[i]! };
-  }
-  return best;
-}

@@ -4,7 +4,8 @@
 // created (names, the temp dir) or right after (pids), so `down` can undo any prefix of `up`:
 // kill the processes it started (checking /proc/PID/cmdline, so a reused pid is left alone),
 // `pod-net down`, delete both namespaces (their veth, taps, bridges and nft tables go with them),
-// remove the temp dir and the state.
+// remove the temp dir and the state. A migration (migrate.ts) adds a second pod to the same
+// node: recorded in `otherPods` before it is made, and undone by `down` like the run's own pod.
 //
 //   node ns  lo: 10.96.0.10 (dnsmasq)  10.96.0.20 (HTTP)       pod ns  eth0 10.244.N.2/24 ::2/64
 //            bdyXXXXXX 10.244.N.1/24 ::1/64  ─── veth ───────          default via .1 / ::1
