@@ -192,6 +192,23 @@ test('bindery migrate', { skip, timeout: 20 * 60_000 }, async (t) => {
     },
   );
 
+  await t.test('a migrate killed mid-way is undone by down', async () => {
+    let sent = false;
+    const r = await bindery(env, ['migrate', 'vm-masq', ...stateArgs], {
+      onStdout: (all, kill) => {
+        if (!sent && /\] migrate: /.test(all)) {
+          sent = true;
+          kill('SIGKILL');
+        }
+      },
+    });
+    assert.ok(sent, `reached the migrate step\n${r.stdout}\n${r.stderr}`);
+    assert.equal(r.signal, 'SIGKILL');
+    const st = state('vm-masq');
+    assert.equal(st.otherPods?.length, 1, 'the target pod is in the state');
+    assert.ok(leftovers(env).ns.includes(st.otherPods[0]!.pod), 'and exists');
+  });
+
   await t.test('down leaves nothing behind', async () => {
     assert.equal((await bindery(env, ['down', VM, 'vm-masq', ...stateArgs])).code, 0);
     await waitFor(() => leftovers(env).procs.length === 0, 10_000, 'processes gone');
