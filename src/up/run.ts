@@ -44,7 +44,6 @@ import {
   removeRunState,
   saveRunState,
   type PodSide,
-  type RunInterface,
   type RunState,
   type SavedPlan,
 } from './state.js';
@@ -195,7 +194,7 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
   }
 }
 
-/** The run's (the cluster's) records of what `up` and `migrate` do with a plan. */
+/** A loaded plan as the run state keeps it (its maps as entry lists), so `migrate` can bind the same interfaces. */
 export function savePlan(lp: LoadedPlan): SavedPlan {
   return {
     file: lp.file,
@@ -579,8 +578,8 @@ async function boot(
 }
 
 /** Polls the guest's `ip addr` until each NIC has its IPv4 lease (and IPv6 where expected, briefly). */
-export async function waitLeases(
-  s: { interfaces: RunInterface[] },
+async function waitLeases(
+  s: RunState,
   agent: GuestAgent,
   timeoutMs: number,
   signal?: AbortSignal,
