@@ -66,7 +66,7 @@ export class Probe {
 
   /**
    * Starts probing `urls` from `netns`.
-   * @param opts - `everyMs` (10), `timeoutMs` per request (500), `maxInFlight` per URL (60)
+   * @param opts - `everyMs` (10), `timeoutMs` per request (200), `maxInFlight` per URL (8)
    */
   static start(
     netns: string,
@@ -83,8 +83,8 @@ export class Probe {
         '-e',
         SCRIPT,
         String(opts.everyMs ?? 10),
-        String(opts.timeoutMs ?? 500),
-        String(opts.maxInFlight ?? 60),
+        String(opts.timeoutMs ?? 200),
+        String(opts.maxInFlight ?? 8),
         ...urls,
       ],
       { stdio: ['pipe', 'pipe', 'ignore'] },
