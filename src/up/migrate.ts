@@ -106,6 +106,8 @@ export interface MigrateReport {
   readonly addressMs?: number;
   readonly interfaces: readonly MigratedInterface[];
   readonly handover?: readonly HandoverReport[];
+  /** Epoch ms: the migration seen completed, the target's `cont` answered (to match captures). */
+  readonly at: { readonly completed: number; readonly cont: number };
   readonly warnings: readonly string[];
 }
 
@@ -420,6 +422,7 @@ export async function migrateVm(vm: string, ctx: MigrateContext): Promise<Migrat
       };
     }),
     ...(handovers.length > 0 ? { handover: handovers } : {}),
+    at: { completed: completedAt, cont: contAt },
     warnings,
   };
 }

@@ -24,6 +24,7 @@ test('the summary: pods, times, one row per interface, warnings', () => {
         ipv4After: '10.244.1.2/24',
       },
     ],
+    at: { completed: 1, cont: 2 },
     warnings: ['passtnet: TCP hand-over: not built yet'],
   });
   assert.match(text, /^target pod\s+bdy-up-vm-pod-bbbbbb \(10\.244\.1\.2, kept\)$/m);
