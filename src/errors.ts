@@ -39,6 +39,8 @@ export const ErrorCode = {
   Guest: 'BINDERY_ERR_GUEST',
   /** A translator's control socket (-c/--conf-path) refused a request or could not be reached. */
   Control: 'BINDERY_ERR_CONTROL',
+  /** `bindery migrate` refused a VM its platform would not migrate, or a migration step failed (the source runs on). */
+  Migrate: 'BINDERY_ERR_MIGRATE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -46,3 +46,19 @@ test('silent: nothing written; summary has the durations', () => {
     { step: 'boot', state: 'failed', ms: 2000, note: 'qemu exited' },
   );
 });
+
+test('a step list of its own (migrate)', () => {
+  const s = sink('plain');
+  const p = new Progress(s.sink, ['gate', 'migrate'] as const);
+  p.start('migrate');
+  s.advance(250);
+  p.done('migrate', '1 s');
+  assert.equal(p.running(), undefined);
+  assert.deepEqual(
+    p.summary().map((x) => [x.step, x.state]),
+    [
+      ['gate', 'pending'],
+      ['migrate', 'done'],
+    ],
+  );
+});

@@ -1,4 +1,4 @@
-// The progress of `bindery up` (pure rendering, injected clock and writer): a step list redrawn in place on a terminal, plain lines otherwise, silence for --json.
+// The progress of `bindery up` and `bindery migrate` (pure rendering, injected clock and writer): a step list redrawn in place on a terminal, plain lines otherwise, silence for --json.
 
 /** The steps of `up`, in order. */
 export const STEPS = ['validate', 'plan', 'pod', 'bindings', 'boot', 'dhcp', 'ready'] as const;
@@ -21,18 +21,24 @@ export interface ProgressSink {
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 
-/** A step list; `start`/`done`/`fail` update it and write what the mode calls for. */
-export class Progress {
-  private readonly steps = new Map<Step, StepState>(STEPS.map((s) => [s, { state: 'pending' }]));
+/** A step list (`up`'s unless given); `start`/`done`/`fail` update it and write what the mode calls for. */
+export class Progress<S extends string = Step> {
+  private readonly steps: Map<S, StepState>;
   private drawn = 0;
   private readonly t0: number;
+  private readonly order: readonly S[];
 
-  constructor(private readonly sink: ProgressSink) {
+  constructor(
+    private readonly sink: ProgressSink,
+    order?: readonly S[],
+  ) {
+    this.order = order ?? (STEPS as readonly string[] as readonly S[]);
+    this.steps = new Map(this.order.map((s) => [s, { state: 'pending' }]));
     this.t0 = sink.now();
   }
 
   /** Step `s` begins (with a note, e.g. the VM). */
-  start(s: Step, note?: string): void {
+  start(s: S, note?: string): void {
     const st = this.steps.get(s)!;
     st.state = 'running';
     st.start = this.sink.now();
@@ -43,23 +49,23 @@ export class Progress {
   }
 
   /** Step `s` finished. */
-  done(s: Step, note?: string): void {
+  done(s: S, note?: string): void {
     this.finish(s, 'done', note);
   }
 
   /** Step `s` failed. */
-  fail(s: Step, note?: string): void {
+  fail(s: S, note?: string): void {
     this.finish(s, 'failed', note);
   }
 
   /** The step running now, if any. */
-  running(): Step | undefined {
-    return STEPS.find((s) => this.steps.get(s)!.state === 'running');
+  running(): S | undefined {
+    return this.order.find((s) => this.steps.get(s)!.state === 'running');
   }
 
   /** Each step's state and duration (for --json). */
-  summary(): Array<{ step: Step; state: string; ms?: number; note?: string }> {
-    return STEPS.map((step) => {
+  summary(): Array<{ step: S; state: string; ms?: number; note?: string }> {
+    return this.order.map((step) => {
       const st = this.steps.get(step)!;
       return {
         step,
@@ -72,7 +78,7 @@ export class Progress {
     });
   }
 
-  private finish(s: Step, state: 'done' | 'failed', note?: string): void {
+  private finish(s: S, state: 'done' | 'failed', note?: string): void {
     const st = this.steps.get(s)!;
     st.state = state;
     st.start ??= this.sink.now();
@@ -93,8 +99,8 @@ export class Progress {
     this.drawn = lines.length;
   }
 
-  private summaryAt(now: number): Array<{ step: Step; st: StepState; now: number }> {
-    return STEPS.map((step) => ({ step, st: this.steps.get(step)!, now }));
+  private summaryAt(now: number): Array<{ step: S; st: StepState; now: number }> {
+    return this.order.map((step) => ({ step, st: this.steps.get(step)!, now }));
   }
 
   /** Redraws with the running step's time advanced (call on a timer on a terminal). */
@@ -105,7 +111,7 @@ export class Progress {
 
 /** The lines of the step list. */
 export function renderSteps(
-  rows: ReadonlyArray<{ step: Step; st: StepState; now: number }>,
+  rows: ReadonlyArray<{ step: string; st: StepState; now: number }>,
 ): string[] {
   return rows.map(({ step, st, now }) => {
     const mark = { pending: ' ', running: '…', done: '✓', failed: '✗' }[st.state];

@@ -4,7 +4,8 @@
 // created (names, the temp dir) or right after (pids), so `down` can undo any prefix of `up`:
 // kill the processes it started (checking /proc/PID/cmdline, so a reused pid is left alone),
 // `pod-net down`, delete both namespaces (their veth, taps, bridges and nft tables go with them),
-// remove the temp dir and the state.
+// remove the temp dir and the state. A migration (migrate.ts) adds a second pod to the same
+// node: recorded in `otherPods` before it is made, and undone by `down` like the run's own pod.
 //
 //   node ns  lo: 10.96.0.10 (dnsmasq)  10.96.0.20 (HTTP)       pod ns  eth0 10.244.N.2/24 ::2/64
 //            bdyXXXXXX 10.244.N.1/24 ::1/64  ─── veth ───────          default via .1 / ::1
@@ -18,9 +19,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 import type { LoadedPlan } from '../cli/plan-input.js';
+import type { PodNetwork } from './names.js';
 import { podNetDown, podNetUp } from '../podnet/index.js';
 import { guestImage } from '../guest/image.js';
-import { guestQemuArgs } from '../guest/qemu-args.js';
+import { guestQemuArgs, type GuestNic } from '../guest/qemu-args.js';
 import { GuestAgent } from '../guest/agent.js';
 import { bindingName, forwardsHttp, passtPortArgs, upInterfaces } from './bindings.js';
 import { HTTP_MARKER } from './checks.js';
@@ -35,7 +37,16 @@ import {
   slug,
 } from './names.js';
 import type { Progress } from './progress.js';
-import { listRuns, loadRunState, removeRunState, saveRunState, type RunState } from './state.js';
+import {
+  listRuns,
+  loadRunState,
+  podDirOf,
+  removeRunState,
+  saveRunState,
+  type PodSide,
+  type RunState,
+  type SavedPlan,
+} from './state.js';
 import { portsText } from './table.js';
 import { isAlive, isOurs, run, spawnDetached, stopProcess, tryRun, waitUntil } from './sys.js';
 
@@ -104,21 +115,19 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
       throw fail(`${vm} is already up (bindery down ${vm} first)`);
     await downVm(ctx.stateRoot, vm);
   }
-  const used: number[] = [];
-  for (const other of await listRuns(ctx.stateRoot)) {
-    const s = await loadRunState(ctx.stateRoot, other).catch(() => undefined);
-    if (s) used.push(s.index);
-  }
-  const index = allocateIndex(used);
+  const index = allocateIndex(await usedIndexes(ctx.stateRoot));
   const net = podNetwork(index);
   const names = runNames(vm, randomBytes(3).toString('hex'));
   const tmpDir = await mkdtemp(join(tmpdir(), `bindery-up-${vm}-`));
+  const accel = pickAccel(ctx.accel);
   const state: RunState = {
     version: 1,
     vm,
     namespace: lp.plan.namespace,
     platform: lp.plan.platform,
     startedAt: new Date().toISOString(),
+    loaded: savePlan(lp),
+    accel,
     suffix: names.suffix,
     index,
     node: names.node,
@@ -143,7 +152,8 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
   try {
     stop();
     p.start('pod', `${names.pod}, ${net.pod4}/${net.prefix4}`);
-    await buildNamespaces(state, net);
+    await buildNode(state);
+    await buildPod(state, net);
     stop();
     await startServices(state, save);
     stop();
@@ -157,7 +167,6 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
     p.done('bindings');
     stop();
 
-    const accel = pickAccel(ctx.accel);
     p.start('boot', accel.toUpperCase());
     const agent = await boot(state, nics, save, ctx.bootTimeoutMs ?? 240_000, accel, ctx.signal);
     stop();
@@ -185,28 +194,104 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
   }
 }
 
-async function buildNamespaces(s: RunState, net: ReturnType<typeof podNetwork>): Promise<void> {
+/** A loaded plan as the run state keeps it (its maps as entry lists), so `migrate` can bind the same interfaces. */
+export function savePlan(lp: LoadedPlan): SavedPlan {
+  return {
+    file: lp.file,
+    plan: lp.plan,
+    paths: [...lp.paths],
+    interfaceIndex: [...lp.interfaceIndex],
+  };
+}
+
+/** A saved plan as `up` had it loaded. */
+export function loadedPlanOf(sp: SavedPlan): LoadedPlan {
+  return {
+    file: sp.file,
+    plan: sp.plan,
+    paths: new Map(sp.paths),
+    interfaceIndex: new Map(sp.interfaceIndex),
+  };
+}
+
+/** The pod network indexes the runs in `root` hold (a migration's other pods too). */
+export async function usedIndexes(root: string): Promise<number[]> {
+  const used: number[] = [];
+  for (const other of await listRuns(root)) {
+    const s = await loadRunState(root, other).catch(() => undefined);
+    if (s) used.push(s.index, ...(s.otherPods ?? []).map((o) => o.index));
+  }
+  return used;
+}
+
+/** The node namespace: lo with the service addresses. */
+async function buildNode(s: RunState): Promise<void> {
   await run(['ip', 'netns', 'add', s.node]);
-  await run(['ip', 'netns', 'add', s.pod]);
   const n = (argv: string[]): Promise<string> => run(['ip', '-n', s.node, ...argv]);
-  const pd = (argv: string[]): Promise<string> => run(['ip', '-n', s.pod, ...argv]);
   await n(['link', 'set', 'lo', 'up']);
-  await pd(['link', 'set', 'lo', 'up']);
-  await n(['link', 'add', s.nodeVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', s.pod]);
-  await pd(['link', 'set', 'eth0', 'address', net.podMac]);
-  await n(['addr', 'add', `${net.node4}/${net.prefix4}`, 'dev', s.nodeVeth]);
-  await n(['addr', 'add', `${net.node6}/${net.prefix6}`, 'dev', s.nodeVeth, 'nodad']);
   for (const a of [SERVICES.dns4, SERVICES.http4]) await n(['addr', 'add', `${a}/32`, 'dev', 'lo']);
-  await n(['link', 'set', s.nodeVeth, 'up']);
+}
+
+/**
+ * A pod namespace of `side` on the node: its veth, the pod address of `net`, the default
+ * routes, the sysctls a pod runtime allows, its resolv.conf.
+ * @param opts - `sticky`: the pod takes an address another pod has (a sticky IP): the node end
+ *   gets the node's addresses without their prefix routes, and no route leads to this pod until
+ *   {@link routePodHere}.
+ */
+export async function buildPod(
+  side: PodSide,
+  net: PodNetwork,
+  opts: { sticky?: boolean } = {},
+): Promise<void> {
+  await run(['ip', 'netns', 'add', side.pod]);
+  const n = (argv: string[]): Promise<string> => run(['ip', '-n', side.node, ...argv]);
+  const pd = (argv: string[]): Promise<string> => run(['ip', '-n', side.pod, ...argv]);
+  const noRoute = opts.sticky === true ? ['noprefixroute'] : [];
+  await pd(['link', 'set', 'lo', 'up']);
+  await n([
+    'link',
+    'add',
+    side.nodeVeth,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth0',
+    'netns',
+    side.pod,
+  ]);
+  await pd(['link', 'set', 'eth0', 'address', net.podMac]);
+  await n(['addr', 'add', `${net.node4}/${net.prefix4}`, 'dev', side.nodeVeth, ...noRoute]);
+  await n([
+    'addr',
+    'add',
+    `${net.node6}/${net.prefix6}`,
+    'dev',
+    side.nodeVeth,
+    'nodad',
+    ...noRoute,
+  ]);
+  await n(['link', 'set', side.nodeVeth, 'up']);
   await pd(['link', 'set', 'eth0', 'up']);
   await pd(['addr', 'add', `${net.pod4}/${net.prefix4}`, 'dev', 'eth0']);
   await pd(['addr', 'add', `${net.pod6}/${net.prefix6}`, 'dev', 'eth0', 'nodad']);
   await pd(['route', 'add', 'default', 'via', net.node4]);
   await pd(['-6', 'route', 'add', 'default', 'via', net.node6]);
   // What a pod runtime allows: unprivileged ICMP echo sockets (passt's ping) and low ports.
-  await run(['sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647'], { netns: s.pod });
-  await run(['sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0'], { netns: s.pod });
-  await writeFile(join(s.tmpDir, 'resolv.conf'), podResolvConf());
+  await run(['sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647'], { netns: side.pod });
+  await run(['sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0'], { netns: side.pod });
+  await writeFile(join(podDirOf(side), 'resolv.conf'), podResolvConf());
+}
+
+/**
+ * The node's routes to the pod address of `net` lead to `side`'s veth (host routes, which win
+ * over the prefix route of the pod that had the address before): a sticky IP moving pods.
+ */
+export async function routePodHere(side: PodSide, net: PodNetwork): Promise<void> {
+  const n = (argv: string[]): Promise<string> => run(['ip', '-n', side.node, ...argv]);
+  await n(['route', 'replace', `${net.pod4}/32`, 'dev', side.nodeVeth]);
+  await n(['-6', 'route', 'replace', `${net.pod6}/128`, 'dev', side.nodeVeth]);
 }
 
 async function startServices(s: RunState, save: () => Promise<void>): Promise<void> {
@@ -266,7 +351,8 @@ async function startServices(s: RunState, save: () => Promise<void>): Promise<vo
     throw fail(`dnsmasq did not come up: ${tail(join(s.tmpDir, 'dnsmasq.log'))}`);
 }
 
-function tail(file: string, lines = 5): string {
+/** The last `lines` lines of a log file, on one line. */
+export function tail(file: string, lines = 5): string {
   try {
     return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join(' / ');
   } catch {
@@ -274,25 +360,33 @@ function tail(file: string, lines = 5): string {
   }
 }
 
-type Nic =
-  | { kind: 'tap'; ifname: string; mac: string; mtu?: number }
-  | { kind: 'stream'; socketPath: string; mac: string; mtu?: number };
+/** A guest NIC as QEMU gets it. */
+export type Nic = GuestNic;
 
-async function setUpBindings(
+/**
+ * Sets up every picked interface's binding in `side`'s pod (passt through `bindery passt` with
+ * a control socket, the rest through pod-net), recording processes and interfaces in `side`
+ * (and saving) as they come.
+ * @param macs - guest MACs by interface name that must be kept (a migration target's NICs)
+ * @returns QEMU's NICs in interface order
+ */
+export async function setUpBindings(
   lp: LoadedPlan,
-  s: RunState,
-  net: ReturnType<typeof podNetwork>,
+  s: PodSide,
+  net: PodNetwork,
   picked: ReadonlyArray<{
     iface: LoadedPlan['plan']['interfaces'][number];
     method: 'passt' | 'podnet';
   }>,
   save: () => Promise<void>,
+  macs?: ReadonlyMap<string, string>,
 ): Promise<Nic[]> {
+  const dir = podDirOf(s);
   const podUrl = `http://${net.pod4}/`;
   const reachPod = `ip netns exec ${s.node} curl ${podUrl}`;
   let podnet: Awaited<ReturnType<typeof podNetUp>> | undefined;
   if (picked.some((x) => x.method === 'podnet')) {
-    s.podnetStateDir = join(s.tmpDir, 'podnet');
+    s.podnetStateDir = join(dir, 'podnet');
     await save();
     try {
       podnet = await podNetUp({
@@ -301,7 +395,7 @@ async function setUpBindings(
         interfaceIndex: lp.interfaceIndex,
         netns: s.pod,
         stateDir: s.podnetStateDir,
-        resolvConf: join(s.tmpDir, 'resolv.conf'),
+        resolvConf: join(dir, 'resolv.conf'),
       });
     } catch (e) {
       throw fail(`pod-net: ${e instanceof Error ? e.message : String(e)}`, e);
@@ -312,9 +406,10 @@ async function setUpBindings(
   for (const { iface, method } of picked) {
     const name = iface.name;
     if (method === 'passt') {
-      const sock = join(s.tmpDir, `passt-${n}.sock`);
-      const pidFile = join(s.tmpDir, `passt-${n}.pid`);
-      const mac = iface.mac ?? guestMac(s.suffix, n);
+      const sock = join(dir, `passt-${n}.sock`);
+      const pidFile = join(dir, `passt-${n}.pid`);
+      const control = join(dir, `passt-${n}.ctl`);
+      const mac = macs?.get(name) ?? iface.mac ?? guestMac(s.suffix, n);
       const argv = [
         process.execPath,
         BIN,
@@ -323,8 +418,10 @@ async function setUpBindings(
         sock,
         '-P',
         pidFile,
+        '-c',
+        control,
         '--log-file',
-        join(s.tmpDir, `passt-${n}.log`),
+        join(dir, `passt-${n}.log`),
         '-D',
         SERVICES.dns4,
         '-S',
@@ -341,6 +438,7 @@ async function setUpBindings(
         mac,
         nic: 'stream',
         endpoint: sock,
+        control,
         ports: portsText(iface.ports, true),
         pid: `passt ${pid}`,
         reach: forwards ? reachPod : `ip netns exec ${s.pod} …`,
@@ -359,7 +457,7 @@ async function setUpBindings(
     } else {
       const r = podnet?.interfaces.find((x) => x.name === name);
       if (!r?.tap) throw fail(`${name}: pod-net gave no tap${r?.skipped ? ` (${r.skipped})` : ''}`);
-      const mac = r.guestMac ?? iface.mac ?? net.podMac;
+      const mac = macs?.get(name) ?? r.guestMac ?? iface.mac ?? net.podMac;
       const method = bindingName(iface);
       const masq = iface.masquerade;
       const bridged = !masq;
@@ -401,6 +499,44 @@ async function setUpBindings(
   return nics;
 }
 
+/**
+ * Starts QEMU with the bundled guest in `side`'s pod (sockets and console log in its pod dir),
+ * recorded in `side` as soon as it runs.
+ * @param extra - arguments after the usual ones (`-incoming defer -S` for a migration target)
+ * @returns its pid and log file
+ */
+export async function startQemu(
+  side: PodSide,
+  vm: string,
+  nics: Nic[],
+  accel: 'tcg' | 'kvm',
+  save: () => Promise<void>,
+  extra: readonly string[] = [],
+): Promise<{ pid: number; log: string }> {
+  const img = await guestImage();
+  const dir = podDirOf(side);
+  side.agentSocket = join(dir, 'agent.sock');
+  side.qmpSocket = join(dir, 'qmp.sock');
+  side.serialLog = join(dir, 'serial.log');
+  await writeFile(side.serialLog, '');
+  const args = guestQemuArgs({
+    kernel: img.kernel,
+    initrd: img.initrd,
+    memMb: 256,
+    hostname: vm,
+    agentSocket: side.agentSocket,
+    qmpSocket: side.qmpSocket,
+    serialLog: side.serialLog,
+    nics,
+    accel,
+  });
+  const log = join(dir, 'qemu.log');
+  const pid = spawnDetached(['qemu-system-x86_64', ...args, ...extra], log, side.pod);
+  side.processes.push({ role: 'qemu', pid, match: dir });
+  await save();
+  return { pid, log };
+}
+
 async function boot(
   s: RunState,
   nics: Nic[],
@@ -409,26 +545,7 @@ async function boot(
   accel: 'tcg' | 'kvm',
   signal?: AbortSignal,
 ): Promise<GuestAgent> {
-  const img = await guestImage();
-  s.agentSocket = join(s.tmpDir, 'agent.sock');
-  s.qmpSocket = join(s.tmpDir, 'qmp.sock');
-  s.serialLog = join(s.tmpDir, 'serial.log');
-  await writeFile(s.serialLog, '');
-  const args = guestQemuArgs({
-    kernel: img.kernel,
-    initrd: img.initrd,
-    memMb: 256,
-    hostname: s.vm,
-    agentSocket: s.agentSocket,
-    qmpSocket: s.qmpSocket,
-    serialLog: s.serialLog,
-    nics,
-    accel,
-  });
-  const qemuLog = join(s.tmpDir, 'qemu.log');
-  const pid = spawnDetached(['qemu-system-x86_64', ...args], qemuLog, s.pod);
-  s.processes.push({ role: 'qemu', pid, match: s.tmpDir });
-  await save();
+  const { pid, log: qemuLog } = await startQemu(s, s.vm, nics, accel, save);
   const serial = (): string => {
     try {
       return readFileSync(s.serialLog!, 'utf8');
@@ -454,7 +571,7 @@ async function boot(
     throw fail(`boot: ${why}; console: ${serial().trim().split('\n').slice(-5).join(' / ')}`);
   }
   try {
-    return await GuestAgent.connect(s.agentSocket, { timeoutMs: 30_000 });
+    return await GuestAgent.connect(s.agentSocket!, { timeoutMs: 30_000 });
   } catch (e) {
     throw fail(`guest agent: ${e instanceof Error ? e.message : String(e)}`, e);
   }
@@ -522,12 +639,37 @@ export async function downVm(
   const s = given ?? (await loadRunState(root, vm));
   if (!s) return { wasUp: false, warnings: [] };
   const warnings: string[] = [];
-  const order = ['qemu', 'passt', 'dnsmasq', 'http'] as const;
-  for (const role of order)
+  // QEMUs first (a migration's two at once would otherwise still talk), then each pod.
+  for (const side of [s, ...(s.otherPods ?? [])])
+    for (const pr of side.processes.filter((x) => x.role === 'qemu'))
+      await stopProcess(pr.pid, pr.match);
+  for (const side of [...(s.otherPods ?? []), s]) warnings.push(...(await downPod(side)));
+  for (const role of ['dnsmasq', 'http'] as const)
     for (const pr of s.processes.filter((x) => x.role === role))
       await stopProcess(pr.pid, pr.match);
-  if (s.podnetStateDir !== undefined && existsSync(`/run/netns/${s.pod}`)) {
-    const r = await podNetDown({ netns: s.pod, stateDir: s.podnetStateDir }).catch(
+  if (existsSync(`/run/netns/${s.node}`)) {
+    const r = await tryRun(['ip', 'netns', 'del', s.node]);
+    if (r.code !== 0) warnings.push(`ip netns del ${s.node}: ${r.stderr.trim()}`);
+  }
+  if (s.tmpDir.startsWith(join(tmpdir(), 'bindery-up-')))
+    await rm(s.tmpDir, { recursive: true, force: true });
+  await removeRunState(root, vm);
+  return { wasUp: true, warnings };
+}
+
+/**
+ * Undoes one pod of a run, whatever part of it exists: its QEMU and translators, pod-net, its
+ * namespace (the veth, taps, bridges and nft tables go with it), its pod dir when it has its
+ * own. Idempotent; node-wide processes (dnsmasq, http) are left alone.
+ * @returns warnings
+ */
+export async function downPod(side: PodSide): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const role of ['qemu', 'passt'] as const)
+    for (const pr of side.processes.filter((x) => x.role === role))
+      await stopProcess(pr.pid, pr.match);
+  if (side.podnetStateDir !== undefined && existsSync(`/run/netns/${side.pod}`)) {
+    const r = await podNetDown({ netns: side.pod, stateDir: side.podnetStateDir }).catch(
       (e: unknown) => ({
         wasUp: true,
         warnings: [`pod-net down: ${e instanceof Error ? e.message : String(e)}`],
@@ -535,15 +677,13 @@ export async function downVm(
     );
     warnings.push(...r.warnings);
   }
-  for (const ns of [s.pod, s.node]) {
-    if (!existsSync(`/run/netns/${ns}`)) continue;
-    const r = await tryRun(['ip', 'netns', 'del', ns]);
-    if (r.code !== 0) warnings.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
+  if (existsSync(`/run/netns/${side.pod}`)) {
+    const r = await tryRun(['ip', 'netns', 'del', side.pod]);
+    if (r.code !== 0) warnings.push(`ip netns del ${side.pod}: ${r.stderr.trim()}`);
   }
-  if (s.tmpDir.startsWith(join(tmpdir(), 'bindery-up-')))
-    await rm(s.tmpDir, { recursive: true, force: true });
-  await removeRunState(root, vm);
-  return { wasUp: true, warnings };
+  if (side.podDir !== undefined && side.podDir.startsWith(join(side.tmpDir, 'pod-')))
+    await rm(side.podDir, { recursive: true, force: true });
+  return warnings;
 }
 
 /**

@@ -2,6 +2,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BinderyError, ErrorCode } from '../errors.js';
+import type { VmNetworkPlan } from '../plan/types.js';
 
 /** Where run states live unless told otherwise. */
 export const DEFAULT_UP_STATE_DIR = '/run/bindery/up';
@@ -30,24 +31,28 @@ export interface RunInterface {
   readonly gateway4?: string;
   readonly ipv6?: { readonly expect: string; readonly gateway: string };
   readonly inboundUrl?: string;
+  /** The translator's control socket (passt). */
+  readonly control?: string;
   readonly guestIf?: string;
   readonly ipv4?: string;
   readonly ipv6Addr?: string;
 }
 
-/** The run. */
-export interface RunState {
-  readonly version: 1;
-  readonly vm: string;
-  readonly namespace: string;
-  readonly platform: string;
-  readonly startedAt: string;
+/**
+ * One pod of a run: the pod namespace with its veth to the node, its bindings and its QEMU.
+ * The run's current pod is the run state itself; a migration's other pod is a `PodSide` in
+ * `otherPods`.
+ */
+export interface PodSide {
   readonly suffix: string;
   readonly index: number;
   readonly node: string;
   readonly pod: string;
   readonly nodeVeth: string;
+  /** The run's temp dir (removed by `down`). */
   readonly tmpDir: string;
+  /** Where this pod's sockets and logs are: a subdirectory of tmpDir; tmpDir when absent. */
+  readonly podDir?: string;
   /** pod-net's state root, once pod-net is about to run. */
   podnetStateDir?: string;
   processes: RunProcess[];
@@ -55,7 +60,38 @@ export interface RunState {
   qmpSocket?: string;
   serialLog?: string;
   interfaces: RunInterface[];
+}
+
+/** A plan as `up` loaded it, kept so `migrate` can bind the same interfaces in a new pod. */
+export interface SavedPlan {
+  readonly file: string;
+  readonly plan: VmNetworkPlan;
+  readonly paths: ReadonlyArray<readonly [string, string]>;
+  readonly interfaceIndex: ReadonlyArray<readonly [string, number]>;
+}
+
+/** The run. */
+export interface RunState extends PodSide {
+  readonly version: 1;
+  readonly vm: string;
+  readonly namespace: string;
+  readonly platform: string;
+  readonly startedAt: string;
+  /** The plan the run was brought up from (runs of older binderys lack it). */
+  readonly loaded?: SavedPlan;
+  /** QEMU's accelerator (a migration target must use the same). */
+  readonly accel?: 'tcg' | 'kvm';
+  /**
+   * Pods of a migration in flight: the target before the switch-over, the source after it.
+   * Recorded before they are created; `down` removes them with the run.
+   */
+  otherPods?: PodSide[];
   ready: boolean;
+}
+
+/** Where `side` keeps its sockets and logs. */
+export function podDirOf(side: PodSide): string {
+  return side.podDir ?? side.tmpDir;
 }
 
 /** The state directory of `vm`. */

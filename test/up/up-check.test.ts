@@ -5,75 +5,13 @@
 // (`bdy-up-*` namespaces, `bindery-up-*` temp dirs in every command line it starts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { labSkipReason } from '../lab/lab.js';
 import { qemuSkipReason } from '../lab/qemu.js';
+import { EXAMPLES, bindery, leftovers } from '../lab/up-cli.js';
 import { waitFor } from '../lab/wait.js';
-
-const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
-const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
-
-interface Ran {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `bindery ARGS` with the run's TMPDIR; `onStdout` sees output as it comes. */
-function bindery(
-  env: { tmp: string },
-  args: string[],
-  opts: {
-    timeoutMs?: number;
-    onStdout?: (all: string, kill: (s: NodeJS.Signals) => void) => void;
-  } = {},
-): Promise<Ran> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, TMPDIR: env.tmp },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 600_000);
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      opts.onStdout?.(stdout, (s) => child.kill(s));
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-/** What a run may leave: namespaces, processes, host links, temp entries, state entries. */
-function leftovers(env: { tmp: string; state: string }): {
-  ns: string[];
-  procs: string[];
-  links: string[];
-  tmp: string[];
-  state: string[];
-} {
-  const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith('bdy-up-'));
-  const procs = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.includes(env.tmp) && !l.includes('ps -eo'));
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => /^\d+: bdy[0-9a-f]{6}[@:]/.test(l));
-  const ls = (d: string): string[] => (existsSync(d) ? readdirSync(d) : []);
-  return { ns, procs, links, tmp: ls(env.tmp), state: ls(env.state) };
-}
 
 const skip = labSkipReason() ?? qemuSkipReason();
 

@@ -4,6 +4,7 @@ import type { CliIo } from '../main.js';
 import { registerAddressServer } from './address-server.js';
 import { registerDemo } from './demo.js';
 import { registerInstallCni } from './install-cni.js';
+import { registerMigrate } from './migrate.js';
 import { registerDown } from './down.js';
 import { registerExec } from './exec.js';
 import { registerPasst } from './passt.js';
@@ -19,6 +20,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerAddressServer(program, io);
   registerDemo(program, io);
   registerInstallCni(program, io);
+  registerMigrate(program, io);
   registerDown(program, io);
   registerExec(program, io);
   registerPasst(program, io);
