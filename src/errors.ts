@@ -39,6 +39,8 @@ export const ErrorCode = {
   Guest: 'BINDERY_ERR_GUEST',
   /** A translator's control socket (-c/--conf-path) refused a request or could not be reached. */
   Control: 'BINDERY_ERR_CONTROL',
+  /** A TCP flow hand-over (migrate.export/import, the repair helper) failed or its state was malformed. */
+  Migrate: 'BINDERY_ERR_MIGRATE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

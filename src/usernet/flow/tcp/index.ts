@@ -10,6 +10,15 @@ import { allConns, resetHost, TcpCore, type TcpCounters, type TcpDeps } from './
 import { fromGuest } from './from-guest.js';
 import { listen } from './open.js';
 import { expire } from './recovery.js';
+import {
+  exportFlows,
+  freeze,
+  importFlows,
+  type ExportResult,
+  type ImportResult,
+} from './migrate.js';
+import type { TcpFlowState } from './migrate-state.js';
+import type { TcpRepair } from '../../host/repair.js';
 
 export {
   RECV_BUFFER,
@@ -99,10 +108,26 @@ export class TcpTranslator {
     s.arena?.reset();
   }
 
+  /**
+   * Hand-over, source side (migrate.ts): stops serving guest TCP (segments dropped silently)
+   * and exports every established flow; their sockets stay open in repair mode until close().
+   */
+  exportFlows(repair: TcpRepair): ExportResult {
+    freeze(this.core);
+    return exportFlows(this.core, repair);
+  }
+
+  /** Hand-over, target side (migrate.ts): restores exported flows. */
+  importFlows(repair: TcpRepair, flows: readonly TcpFlowState[]): ImportResult {
+    return importFlows(this.core, repair, flows);
+  }
+
   /** Resets every connection, closes the listening sockets and the epoll set. */
   close(): Promise<void> {
     const s = this.core;
     this.linkDown();
+    // Exported flows' sockets are in repair mode: closing them sends nothing.
+    for (const sock of s.held.splice(0)) s.host.close(sock, false);
     s.closed = true;
     if (s.tick !== undefined) s.deps.clearTimer(s.tick);
     s.tick = undefined;
