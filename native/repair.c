@@ -314,6 +314,24 @@ static int addr_str(const struct sockaddr_storage *ss, char *buf, size_t n) {
   return ntohs(s4->sin_port);
 }
 
+/*
+ * tcpSetBuffers(sock, sndbuf, rcvbuf): errno — SO_SNDBUF and SO_RCVBUF (0 leaves one as it is;
+ * the kernel caps them at wmem_max/rmem_max): room for a restored queue.
+ */
+static napi_value js_tcp_set_buffers(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], r;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int fd, snd, rcv;
+  if (!get_int(env, argv[1], &snd, "sndbuf must be a number") ||
+      !get_int(env, argv[2], &rcv, "rcvbuf must be a number"))
+    return NULL;
+  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  int e = snd > 0 ? sopt(fd, SOL_SOCKET, SO_SNDBUF, snd) : 0;
+  if (e == 0 && rcv > 0) e = sopt(fd, SOL_SOCKET, SO_RCVBUF, rcv);
+  return num(env, e);
+}
+
 /* tcpAddrs(sock): [localAddr, localPort, peerAddr, peerPort] | errno (getsockname/getpeername). */
 static napi_value js_tcp_addrs(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -648,6 +666,7 @@ bool bdy_repair_exports(napi_env env, napi_value exports) {
       {"repairWrite", js_repair_write},
       {"tcpBind", js_tcp_bind},
       {"tcpAddrs", js_tcp_addrs},
+      {"tcpSetBuffers", js_tcp_set_buffers},
       {"unixListen", js_unix_listen},
       {"unixAccept", js_unix_accept},
       {"unixRecvFds", js_unix_recv_fds},

@@ -80,6 +80,7 @@ export interface Shim {
   repairWrite(s: TcpHandle, data: Uint8Array): number;
   tcpBind(s: TcpHandle, family: 4 | 6, addr: string, port: number): number;
   tcpAddrs(s: TcpHandle): [string, number, string, number] | number;
+  tcpSetBuffers(s: TcpHandle, sndbuf: number, rcvbuf: number): number;
   unixListen(path: string, mode: number): UnixHandle;
   unixAccept(l: UnixHandle, timeoutMs: number): UnixHandle | number;
   unixRecvFds(c: UnixHandle, timeoutMs: number): [number, TcpHandle[]] | number;

@@ -63,6 +63,10 @@ export const repairWrite = (s: TcpHandle, data: Uint8Array): number =>
 export const tcpBind = (s: TcpHandle, family: 4 | 6, addr: string, port: number): number =>
   native().tcpBind(s, family, addr, port);
 
+/** SO_SNDBUF and SO_RCVBUF (0 leaves one as it is; the kernel caps them). */
+export const tcpSetBuffers = (s: TcpHandle, sndbuf: number, rcvbuf: number): number =>
+  native().tcpSetBuffers(s, sndbuf, rcvbuf);
+
 /** Local and peer address of a connected socket, or the errno. */
 export function tcpAddrs(
   s: TcpHandle,

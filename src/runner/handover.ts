@@ -3,9 +3,11 @@
 // The source exports (migrate.export: stops serving guest TCP, dumps the flows through the
 // repair helper, detaches its tap), the target imports (migrate.import: restores the host
 // sockets with TCP_REPAIR, rebuilds the flows, attaches the tap). The state travels in a file
-// of a private temporary directory (a state can be larger than a control-socket line). Moving
-// the pod's route or address to the target is the caller's part, as is starting the target
-// (with --repair-path, and --migrate-target when the tap is handed over). UDP and ICMP flows do
+// of a private temporary directory (a state can be larger than a control-socket line).
+// The caller's part: start the target (with --repair-path, and --migrate-target when the tap is
+// handed over); before calling, stop the pod address from reaching the source (withdraw its
+// route): a socket in repair mode still acknowledges what arrives, and that data would be lost
+// (usernet/flow/tcp/migrate.ts); after it returns, route the address to the target. UDP and ICMP flows do
 // not move; flows in a handshake or closing are dropped (usernet/flow/tcp/migrate.ts).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

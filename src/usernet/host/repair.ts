@@ -18,6 +18,7 @@ import {
   repairWrite,
   tcpAddrs,
   tcpBind,
+  tcpSetBuffers,
   type RepairInfo,
   type RepairWindow,
 } from '../../native/repair.js';
@@ -50,6 +51,8 @@ export interface TcpRepair {
   /** Writes all of `data` to the selected queue (halving chunks on ENOMEM): 0 or the errno. */
   write(s: TcpSock, data: Uint8Array): number;
   bind(s: TcpSock, family: 4 | 6, addr: string, port: number): number;
+  /** SO_SNDBUF/SO_RCVBUF (0: unchanged): room for the queues a restore writes. */
+  setBuffers(s: TcpSock, sndbuf: number, rcvbuf: number): number;
   addrs(
     s: TcpSock,
   ): { localAddr: string; localPort: number; peerAddr: string; peerPort: number } | number;
@@ -109,6 +112,7 @@ export function nativeTcpRepair(helperPath: string): TcpRepair {
       return 0;
     },
     bind: (s, family, addr, port) => tcpBind(h(s), family, addr, port),
+    setBuffers: (s, snd, rcv) => tcpSetBuffers(h(s), snd, rcv),
     addrs: (s) => tcpAddrs(h(s)),
   };
 }

@@ -280,8 +280,6 @@ export class TcpCore {
   closed = false;
   /** Handing over (migrate.ts): guest segments are dropped silently, nothing is sent. */
   frozen = false;
-  /** Sockets of exported flows, held open in repair mode until close (migrate.ts). */
-  readonly held: TcpSock[] = [];
   /** Build segments with partial checksums (the link offloads them). */
   readonly partial: boolean;
   /** Reused frame memory when the link is done with frames on return. */

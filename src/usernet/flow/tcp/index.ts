@@ -110,7 +110,7 @@ export class TcpTranslator {
 
   /**
    * Hand-over, source side (migrate.ts): stops serving guest TCP (segments dropped silently)
-   * and exports every established flow; their sockets stay open in repair mode until close().
+   * and exports every established flow; their sockets are closed in repair mode (silently).
    */
   exportFlows(repair: TcpRepair): ExportResult {
     freeze(this.core);
@@ -126,8 +126,6 @@ export class TcpTranslator {
   close(): Promise<void> {
     const s = this.core;
     this.linkDown();
-    // Exported flows' sockets are in repair mode: closing them sends nothing.
-    for (const sock of s.held.splice(0)) s.host.close(sock, false);
     s.closed = true;
     if (s.tick !== undefined) s.deps.clearTimer(s.tick);
     s.tick = undefined;

@@ -17,10 +17,15 @@
 // CRIU and passt do, the kernel's state is read: TCP_INFO (state, scales, options), the MSS
 // clamp, the RFC 7323 clock, TCP_REPAIR_WINDOW, and per queue its TCP_QUEUE_SEQ and its bytes
 // (MSG_PEEK in repair mode; the send queue holds what the peer has not acknowledged, the
-// receive queue what the guest has not acknowledged). The sockets are then held open in repair
-// mode, ignored, until the translator closes (passt's default "linger"): a socket in repair
-// mode sends nothing, and while it exists the pod's kernel does not answer the peer's late
-// segments with an RST; closing it in repair mode sends nothing either.
+// receive queue what the guest has not acknowledged). The sockets are then closed while in
+// repair mode, which sends nothing (no FIN, no RST).
+//
+// The pod's address must stop reaching the source before the export. A socket in repair mode
+// still takes in and acknowledges the peer's segments (seen on Linux 6.18): data acknowledged
+// after the dump would be lost to the target, and the peer would wait for it forever. And once
+// the socket is closed the source pod's kernel answers the peer's segments with RSTs. So the
+// orchestrator withdraws the route to the source first, exports, imports, then routes to the
+// target (runner/handover.ts); the peer's retransmissions find the target.
 //
 // Import (the target). A socket per flow, put in repair mode by the helper, bound to the same
 // local address and port, both queue sequence numbers set, connected (no SYN in repair mode),
@@ -62,6 +67,9 @@ import { markDirty, watch } from './to-guest.js';
 import { setDeadline } from './recovery.js';
 import type { HostSocketState, TcpFlowState } from './migrate-state.js';
 
+/** Queues up to this size fit a fresh socket's buffers; larger ones get SO_SNDBUF/SO_RCVBUF. */
+const DEFAULT_BUF = 64 << 10;
+const BUF_SLACK = 256 << 10;
 /** Extra room when reading a receive queue that may grow while it is read. */
 const QUEUE_SLACK = 4 << 20;
 
@@ -96,12 +104,9 @@ function movable(c: Conn): boolean {
   );
 }
 
-/** Takes a connection out of the flow table, its socket held open (in repair mode). */
-function hold(s: TcpCore, c: Conn): void {
-  const sock = c.sock;
-  c.sock = undefined;
+/** Takes a connection out of the flow table and closes its socket (in repair mode: silently). */
+function release(s: TcpCore, c: Conn): void {
   forget(s, c);
-  if (sock !== undefined) s.held.push(sock);
 }
 
 /** Reads one queue (selected) consistently: its bytes and the sequence number of its head. */
@@ -160,6 +165,7 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 
 /**
  * Exports every established flow (see the theory); the others are dropped. Call freeze first.
+ * The exported flows' sockets are closed in repair mode.
  *
  * @throws BinderyError (Migrate) when the helper does not set repair mode: the flows are then
  *   served again as before.
@@ -225,11 +231,11 @@ export function exportFlows(s: TcpCore, r: TcpRepair): ExportResult {
         },
         host: { ...host, recvQueue, rcvSeq: (host.rcvSeq + c.unconsumed) >>> 0 },
       });
-      hold(s, c);
+      release(s, c);
     } catch (e) {
       s.deps.log?.(`tcp: hand-over of a flow failed, dropped: ${(e as Error).message}`);
       dropped++;
-      hold(s, c); // closed in repair mode later: nothing reaches the peer
+      release(s, c); // closed in repair mode: nothing reaches the peer
     }
   }
   return { flows, dropped };
@@ -247,6 +253,13 @@ function restoreHost(r: TcpRepair, s: TcpCore, sock: TcpSock, f: TcpFlowState): 
   step('TCP_REPAIR_QUEUE', r.selectQueue(sock, RepairQueue.Recv));
   step('TCP_QUEUE_SEQ (receive)', r.setSeq(sock, h.rcvSeq));
   step('connect', s.host.connect(sock, f.family, h.peerAddr, h.peerPort));
+  // Room for the queues: a fresh socket's buffers are far smaller than a busy one's (the
+  // kernel refuses repair writes beyond them). Set only when needed: it ends autotuning.
+  const room = (n: number) => (n > DEFAULT_BUF ? Math.min(2 * n + BUF_SLACK, 0x7fffffff) : 0);
+  step(
+    'SO_SNDBUF/SO_RCVBUF',
+    r.setBuffers(sock, room(h.sendQueue.length), room(h.recvQueue.length)),
+  );
   step('receive queue', r.write(sock, h.recvQueue));
   step('TCP_REPAIR_QUEUE', r.selectQueue(sock, RepairQueue.Send));
   step('send queue', r.write(sock, h.sendQueue.subarray(0, h.sendQueue.length - h.notSent)));
@@ -337,7 +350,9 @@ export function importFlows(
     `${f.guest.guestAddr}:${f.guest.guestPort} → ${f.host.peerAddr}:${f.host.peerPort}`;
   const socks: (TcpSock | undefined)[] = flows.map((f) => {
     try {
-      return s.host.socket(f.family);
+      // TCP_MAXSEG before connect: the clamp the connection had (the repair options set it
+      // only after connect, too late for the MSS the kernel computes there).
+      return s.host.socket(f.family, f.host.mss);
     } catch (e) {
       failed.push(`${name(f)}: ${(e as Error).message}`);
       return undefined;

@@ -1,0 +1,324 @@
+// TCP flow hand-over on a real kernel: a guest's 256 MiB streams survive moving from one translator (pod A) to another (pod B, same pod IP) through TCP_REPAIR.
+//
+// Topology (all lab namespaces, no QEMU):
+//   guest ── persistent tap ── translator A (pod A, 10.77.0.2) ── veth ─┐
+//                         └─── translator B (pod B, 10.77.0.2) ── veth ─┴─ server (10.88.0.1)
+// The tap is created persistent (`ip tuntap add … mode tap user 0`) with the MTU and up state
+// the translator asks for, so it survives A's close and B can attach it; openTap leaves an
+// already matching MTU and up flag alone, so neither translator needs CAP_NET_ADMIN for it. The
+// server's route to the pod IP points at A, then at B once B has the flows.
+//
+// The translators run with every capability dropped but CAP_SYS_ADMIN (`setpriv
+// --bounding-set`): setns into the guest's namespace to attach its tap needs that one; TCP_REPAIR
+// would need CAP_NET_ADMIN, which only the repair helper has. Pass: both streams complete with
+// matching SHA-256, no endpoint exits with an error, no namespace's kernel sent an RST, and no
+// connection was reset but the source's exported sockets (closed in repair mode: silently). The network downtime (the longest gap between received chunks) is reported,
+// not asserted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Lab, labSkipReason, uniqueIfName, type LabProcess, type Netns } from '../lab/lab.js';
+import { lastJson } from '../lab/tcp-tools.js';
+import { waitFor } from '../lab/wait.js';
+import { controlRequest } from '../../src/runner/control.js';
+import { handOverTcp } from '../../src/runner/handover.js';
+
+const skip = labSkipReason();
+const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
+const MiB = 1024 ** 2;
+const SIZE = 256 * MiB;
+/** Sender pace (bytes/s): the hand-over happens mid-stream, with both streams running. */
+const RATE = 48 * MiB;
+const POD = '10.77.0.2';
+const SERVER = '10.88.0.1';
+const GUEST = '10.0.2.15';
+const GW = '10.0.2.2';
+const MTU = 65520;
+
+// A paced sender and a receiver that reports SHA-256 and the longest gap between reads.
+const TOOL = String.raw`
+import hashlib, json, socket, struct, sys, time
+def sender(s, size, rate):
+    base = bytes((i * 7 + 3) & 0xff for i in range(65536))
+    h = hashlib.sha256(); sent = 0; i = 0; t0 = time.monotonic()
+    while sent < size:
+        chunk = (struct.pack('>Q', i) + base[8:])[:size - sent]
+        s.sendall(chunk); h.update(chunk); sent += len(chunk); i += 1
+        ahead = sent / rate - (time.monotonic() - t0)
+        if ahead > 0: time.sleep(ahead)
+    s.shutdown(socket.SHUT_WR)
+    while s.recv(65536): pass
+    return {'sent': sent, 'sha256': h.hexdigest()}
+def receiver(s, tag):
+    h = hashlib.sha256(); got = 0; last = None; gap = 0.0; mark = 16 << 20
+    while True:
+        b = s.recv(1 << 20)
+        now = time.monotonic()
+        if not b: break
+        if last is not None: gap = max(gap, now - last)
+        last = now; h.update(b); got += len(b)
+        if got >= mark:
+            print(json.dumps({'progress': tag, 'got': got}), flush=True); mark += 16 << 20
+    return {'got': got, 'sha256': h.hexdigest(), 'maxGapMs': round(gap * 1000, 1)}
+mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == 'serve':
+    size, rate = int(sys.argv[4]), float(sys.argv[5])
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind((addr, port)); l.listen(4); print('ready', flush=True)
+    up, _ = l.accept()     # the guest sends on this one
+    down, _ = l.accept()   # and receives on this one
+    import threading
+    out = {}
+    t = threading.Thread(target=lambda: out.update(down=sender(down, size, rate))); t.start()
+    out['up'] = receiver(up, 'server'); up.close(); t.join(); down.close()
+    print(json.dumps(out), flush=True)
+else:
+    size, rate = int(sys.argv[4]), float(sys.argv[5])
+    up = socket.create_connection((addr, port)); down = socket.create_connection((addr, port))
+    import threading
+    out = {}
+    t = threading.Thread(target=lambda: out.update(down=receiver(down, 'guest'))); t.start()
+    out['up'] = sender(up, size, rate); t.join(); up.close(); down.close()
+    print(json.dumps(out), flush=True)
+`;
+
+interface Stream {
+  readonly sent?: number;
+  readonly got?: number;
+  readonly sha256: string;
+  readonly maxGapMs?: number;
+}
+
+/** Tcp counters of a namespace's kernel (/proc/net/snmp). */
+async function tcpStats(lab: Lab, ns: Netns): Promise<Record<string, number>> {
+  const out = await lab.run(ns, ['cat', '/proc/net/snmp']);
+  const lines = out.split('\n').filter((l) => l.startsWith('Tcp:'));
+  const keys = lines[0]!.split(/\s+/).slice(1);
+  const vals = lines[1]!.split(/\s+/).slice(1).map(Number);
+  return Object.fromEntries(keys.map((k, i) => [k, vals[i]!]));
+}
+
+test(
+  'guest TCP streams survive a hand-over between translators (TCP_REPAIR)',
+  { skip, timeout: 120_000 },
+  async (t) => {
+    const lab = await Lab.create(t);
+    const dir = await lab.tmpDir();
+    const tool = join(dir, 'tool.py');
+    await writeFile(tool, TOOL);
+    const guest = await lab.namespace('guest');
+    const podA = await lab.namespace('poda');
+    const podB = await lab.namespace('podb');
+    const server = await lab.namespace('srv');
+
+    // The guest's persistent tap, owned by uid 0, configured as the translators would.
+    const tap = uniqueIfName('ht');
+    await lab.ip(guest, ['tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', '0']);
+    await lab.ip(guest, ['link', 'set', tap, 'mtu', String(MTU), 'up']);
+    await lab.ip(guest, ['addr', 'add', `${GUEST}/24`, 'dev', tap]);
+    await lab.ip(guest, ['route', 'add', 'default', 'via', GW, 'dev', tap]);
+
+    // Two pods with the same address, each with a veth to the server.
+    await lab.ip(server, ['addr', 'add', `${SERVER}/32`, 'dev', 'lo']);
+    for (const k of ['all', 'default']) await lab.sysctl(server, `net.ipv4.conf.${k}.rp_filter`, 0);
+    const links: Record<string, string> = {};
+    for (const [pod, tag] of [
+      [podA, 'a'],
+      [podB, 'b'],
+    ] as const) {
+      const v = await lab.veth(pod, server, { addrsA: [`${POD}/32`] });
+      await lab.sysctl(server, `net.ipv4.conf.${v.nameB}.rp_filter`, 0);
+      await lab.ip(pod, ['route', 'add', `${SERVER}/32`, 'dev', v.nameA]);
+      await lab.ip(pod, ['route', 'add', 'default', 'via', SERVER, 'dev', v.nameA, 'onlink']);
+      links[tag] = v.nameB;
+    }
+    await lab.ip(server, ['route', 'add', `${POD}/32`, 'dev', links.a!]);
+
+    // The privileged helper, and the two translators without CAP_NET_ADMIN.
+    const repairPath = join(dir, 'repair.sock');
+    const helper = lab.spawn('host', [
+      process.execPath,
+      BIN,
+      'repair-helper',
+      '--socket',
+      repairPath,
+    ]);
+    await helper.waitForOutput(/listening/, 20_000);
+    const translator = (
+      pod: Netns,
+      name: string,
+      extra: string[],
+    ): [LabProcess, string, string] => {
+      const ctl = join(dir, `${name}.ctl`);
+      const log = join(dir, `${name}.log`);
+      const p = lab.spawn(pod, [
+        'setpriv',
+        '--bounding-set=-all,+sys_admin',
+        '--inh-caps=-all',
+        '--',
+        process.execPath,
+        BIN,
+        'passt',
+        '-f',
+        '--tap',
+        tap,
+        '--netns',
+        guest,
+        '-a',
+        `${GUEST}/24`,
+        '-g',
+        GW,
+        '-c',
+        ctl,
+        '--repair-path',
+        repairPath,
+        '--log-file',
+        log,
+        ...extra,
+      ]);
+      return [p, ctl, log];
+    };
+    const [a, ctlA, logA] = translator(podA, 'a', []);
+    await a.waitForOutput(/serving tap/, 30_000);
+    const capsA = (await readFile(`/proc/${await childPid(a)}/status`, 'utf8')).match(
+      /CapEff:\s*(\S+)/,
+    )![1]!;
+    t.diagnostic(
+      `translator A effective capabilities: ${capsA} (CAP_SYS_ADMIN only = 0000000000200000)`,
+    );
+    assert.equal(BigInt(`0x${capsA}`) & (1n << 12n), 0n, 'the translator has no CAP_NET_ADMIN');
+    const [b, ctlB, logB] = translator(podB, 'b', ['--migrate-target']);
+    await b.waitForOutput(/serving tap/, 30_000);
+    await controlRequest(ctlB, 'ping');
+
+    // Both streams: guest → server and server → guest.
+    const srv = lab.spawn(server, [
+      'python3',
+      '-u',
+      tool,
+      'serve',
+      SERVER,
+      '5001',
+      String(SIZE),
+      String(RATE),
+    ]);
+    await srv.waitForOutput(/ready/, 10_000);
+    const cli = lab.spawn(guest, [
+      'python3',
+      '-u',
+      tool,
+      'connect',
+      SERVER,
+      '5001',
+      String(SIZE),
+      String(RATE),
+    ]);
+    const progress = (p: LabProcess, tag: string) =>
+      Math.max(
+        0,
+        ...[...p.stdout.matchAll(new RegExp(`"progress": "${tag}", "got": (\\d+)`, 'g'))].map((m) =>
+          Number(m[1]),
+        ),
+      );
+    await waitFor(
+      () => progress(srv, 'server') >= 64 * MiB && progress(cli, 'guest') >= 64 * MiB,
+      60_000,
+      () =>
+        `64 MiB each way before the hand-over\nserver: ${srv.output}\nguest: ${cli.output}\nA: ${a.output}`,
+      20,
+    );
+    const before = { server: progress(srv, 'server'), guest: progress(cli, 'guest') };
+
+    // Only one pod routed at a time: none while the flows move (see runner/handover.ts).
+    await lab.ip(server, ['route', 'replace', 'blackhole', `${POD}/32`]);
+    const report = await handOverTcp({
+      sourceControl: ctlA,
+      targetControl: ctlB,
+      log: (m) => t.diagnostic(m),
+    });
+    await lab.ip(server, ['route', 'replace', `${POD}/32`, 'dev', links.b!]);
+    t.diagnostic(
+      `hand-over at ${(before.server / MiB) | 0} MiB up, ${(before.guest / MiB) | 0} MiB down: ${JSON.stringify(report)}`,
+    );
+    assert.equal(report.flows, 2, 'both connections moved');
+
+    const dump = async (): Promise<string> => {
+      const parts: string[] = [];
+      for (const [n, ns] of [
+        ['guest', guest],
+        ['server', server],
+        ['pod A', podA],
+        ['pod B', podB],
+      ] as const)
+        parts.push(`${n}:\n${(await lab.exec(ns, ['ss', '-tinmoe'])).stdout}`);
+      parts.push(
+        `B counters: ${JSON.stringify(await controlRequest(ctlB, 'counters').catch((e: Error) => e.message))}`,
+      );
+      parts.push(
+        `A log:\n${await readFile(logA, 'utf8')}\nB log:\n${await readFile(logB, 'utf8')}`,
+      );
+      return parts.join('\n');
+    };
+    try {
+      await waitFor(
+        () =>
+          progress(srv, 'server') >= before.server + 32 * MiB &&
+          progress(cli, 'guest') >= before.guest + 32 * MiB,
+        20_000,
+        'both streams to go on after the hand-over',
+        20,
+      );
+    } catch (e) {
+      t.diagnostic(await dump());
+      throw e;
+    }
+    const [cs, ss] = await Promise.all([cli.exited, srv.exited]);
+    const ctx = () =>
+      `guest: ${cli.output}\nserver: ${srv.output}\nA: ${a.output}\nB: ${b.output}\nhelper: ${helper.output}`;
+    assert.equal(cs.code, 0, ctx());
+    assert.equal(ss.code, 0, ctx());
+    const g = lastJson<{ up: Stream; down: Stream }>(cli.stdout);
+    const s = lastJson<{ up: Stream; down: Stream }>(srv.stdout);
+    assert.equal(s.up.got, SIZE, ctx());
+    assert.equal(s.up.sha256, g.up.sha256, 'guest → server: the server got what the guest sent');
+    assert.equal(g.down.got, SIZE, ctx());
+    assert.equal(
+      g.down.sha256,
+      s.down.sha256,
+      'server → guest: the guest got what the server sent',
+    );
+    t.diagnostic(
+      `network downtime (longest gap between reads): guest → server ${s.up.maxGapMs} ms, server → guest ${g.down.maxGapMs} ms`,
+    );
+
+    // No resets anywhere: neither end saw one, no kernel sent one.
+    await a.kill('SIGTERM', 5000);
+    await b.kill('SIGTERM', 5000);
+    for (const [name, ns] of [
+      ['guest', guest],
+      ['server', server],
+      ['pod A', podA],
+      ['pod B', podB],
+    ] as const) {
+      const st = await tcpStats(lab, ns);
+      t.diagnostic(
+        `${name}: OutRsts ${st.OutRsts}, EstabResets ${st.EstabResets}, RetransSegs ${st.RetransSegs}`,
+      );
+      assert.equal(st.OutRsts, 0, `${name} sent no RST`);
+      // Pod A closed the exported sockets in repair mode: the kernel counts each such close as
+      // an established connection "reset", though nothing was sent (OutRsts above).
+      assert.equal(st.EstabResets, ns === podA ? report.flows : 0, `${name} saw no reset`);
+    }
+    const la = await readFile(logA, 'utf8');
+    const lb = await readFile(logB, 'utf8');
+    assert.match(la, /migrate\.export: 2 TCP flows/, la);
+    assert.match(lb, /migrate\.import: 2 TCP flows restored, 0 failed, tap attached/, lb);
+  },
+);
+
+/** The pid of the node process under setpriv (setpriv execs it: the same pid). */
+async function childPid(p: LabProcess): Promise<number> {
+  return p.pid;
+}
