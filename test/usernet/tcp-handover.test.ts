@@ -182,9 +182,8 @@ test(
     };
     const [a, ctlA, logA] = translator(podA, 'a', []);
     await a.waitForOutput(/serving tap/, 30_000);
-    const capsA = (await readFile(`/proc/${await childPid(a)}/status`, 'utf8')).match(
-      /CapEff:\s*(\S+)/,
-    )![1]!;
+    // setpriv execs the translator: the pid is the translator's.
+    const capsA = (await readFile(`/proc/${a.pid}/status`, 'utf8')).match(/CapEff:\s*(\S+)/)![1]!;
     t.diagnostic(
       `translator A effective capabilities: ${capsA} (CAP_SYS_ADMIN only = 0000000000200000)`,
     );
@@ -317,8 +316,3 @@ test(
     assert.match(lb, /migrate\.import: 2 TCP flows restored, 0 failed, tap attached/, lb);
   },
 );
-
-/** The pid of the node process under setpriv (setpriv execs it: the same pid). */
-async function childPid(p: LabProcess): Promise<number> {
-  return p.pid;
-}

@@ -31,13 +31,23 @@
 // local address and port, both queue sequence numbers set, connected (no SYN in repair mode),
 // the receive queue written back, then the sent part of the send queue (in repair mode these
 // count as sent and unacknowledged: the retransmission timer resends them), the options and
-// the window; repair mode off (the kernel sends a window probe, which tells the peer where we
-// are); the never-sent tail of the send queue is then written normally. The guest side is
+// the window; repair mode off (see Probes); the never-sent tail of the send queue is then written normally. The guest side is
 // rebuilt from the state: our sequence numbers towards the guest restart at the first byte
 // the guest has not acknowledged (what was in flight is sent again from the socket's queue,
 // as after a timeout), and the guest data we had acknowledged but not written is queued for
 // the socket. An ACK goes to the guest at once. Out-of-order guest data is not moved (never
 // acknowledged, the guest sends it again).
+//
+// Probes. A restored socket has no RTT sample: its first retransmission waits 3 s (RFC 6298
+// §5.7, TCP_TIMEOUT_FALLBACK), and the peer, which may already hold everything in flight, says
+// nothing until asked. The window probe that repair-off normally sends would go out before the
+// caller routes the pod address to the target, and its answer would be lost; worse, the peer
+// answers such old-sequence probes with a duplicate ACK at most once per 500 ms (Linux
+// tcp_invalid_ratelimit), so the lost answer would silence the next probes too. So repair mode
+// is turned off without the probe (TCP_REPAIR_OFF_NO_WP), and a socket with unacknowledged data
+// gets window probes — TCP_REPAIR off again, by the helper — at PROBE_MS after the import
+// (spaced for that limit), until the peer acknowledges something (the bytes in flight
+// changed). The first answered probe restarts the ACK clock.
 import { BinderyError, ErrorCode } from '../../../errors.js';
 import { seqDiff } from '../../../wire/seq.js';
 import type { FlowSide } from '../table.js';
@@ -70,6 +80,8 @@ import type { HostSocketState, TcpFlowState } from './migrate-state.js';
 /** Queues up to this size fit a fresh socket's buffers; larger ones get SO_SNDBUF/SO_RCVBUF. */
 const DEFAULT_BUF = 64 << 10;
 const BUF_SLACK = 256 << 10;
+/** When restored sockets with unacknowledged data get window probes (ms after the import). */
+export const PROBE_MS = [100, 650, 1200, 1800, 2500, 3300] as const;
 /** Extra room when reading a receive queue that may grow while it is read. */
 const QUEUE_SLACK = 4 << 20;
 
@@ -382,7 +394,7 @@ export function importFlows(
   if (restored.length === 0) return { imported: 0, failed };
   const off = r.setRepair(
     restored.map(([c]) => c.sock!),
-    RepairMode.Off,
+    RepairMode.OffNoProbe,
   );
   if (off !== 0) {
     for (const [c] of restored) forget(s, c);
@@ -403,8 +415,43 @@ export function importFlows(
     c.ackDue = true;
     markDirty(s, c);
   }
+  scheduleProbes(
+    s,
+    r,
+    restored.map(([c]) => c),
+  );
   return {
     imported: restored.length - failed.filter((x) => x.includes('unsent tail')).length,
     failed,
   };
+}
+
+/** Window probes for restored sockets the peer has not answered yet (see the theory). */
+function scheduleProbes(s: TcpCore, r: TcpRepair, conns: readonly Conn[]): void {
+  // Bytes sent and not acknowledged (what the translator writes meanwhile waits unsent).
+  const queued = (c: Conn): number => {
+    if (c.sock === undefined || c.state !== 'established') return -1;
+    const info = r.info(c.sock);
+    return typeof info === 'number' ? -1 : info.sendQueue - info.notSent;
+  };
+  let waiting = conns.map((c) => [c, queued(c)] as const).filter(([, q]) => q > 0);
+  let elapsed = 0;
+  const next = (i: number): void => {
+    if (i >= PROBE_MS.length || waiting.length === 0 || s.closed) return;
+    const delay = PROBE_MS[i]! - elapsed;
+    elapsed = PROBE_MS[i]!;
+    s.deps.setTimer(() => {
+      if (s.closed) return;
+      // Still what was in flight at the import: nothing was acknowledged since.
+      waiting = waiting.filter(([c, q]) => queued(c) === q);
+      if (waiting.length === 0) return;
+      const e = r.setRepair(
+        waiting.map(([c]) => c.sock!),
+        RepairMode.Off,
+      );
+      if (e !== 0) s.deps.log?.(`tcp: window probe after hand-over failed: ${e}`);
+      next(i + 1);
+    }, delay);
+  };
+  next(0);
 }
