@@ -277,7 +277,7 @@ static napi_value js_repair_write(napi_env env, napi_callback_info info) {
   return num(env, n < 0 ? -errno : n);
 }
 
-/* tcpBind(sock, family, addr, port): errno — SO_REUSEADDR, then bind (a restored socket's address). */
+/* tcpBind(sock, family, addr, port): errno — bind (a restored socket's address, in repair mode). */
 static napi_value js_tcp_bind(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], r;
@@ -294,8 +294,8 @@ static napi_value js_tcp_bind(napi_env env, napi_callback_info info) {
   bdy_status st = {0};
   if (bdy_parse_addr(family == 6 ? AF_INET6 : AF_INET, addr, port, &ss, &sl, &st) < 0)
     return num(env, st.err);
-  int e = sopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-  if (e != 0) return num(env, e);
+  /* No SO_REUSEADDR here: it would replace the SK_FORCE_REUSE that repair mode sets, which is
+   * what lets a restored socket share its port with a listener (a -t forward). */
   return num(env, bind(fd, (struct sockaddr *)&ss, sl) < 0 ? errno : 0);
 }
 

@@ -59,7 +59,7 @@ export const repairPeek = (s: TcpHandle, buf: Uint8Array): number => native().re
 /** Appends to the selected queue (in repair mode) or sends (out of it): bytes, or −errno. */
 export const repairWrite = (s: TcpHandle, data: Uint8Array): number =>
   native().repairWrite(s, data);
-/** SO_REUSEADDR and bind. */
+/** bind (in repair mode the port may be in use: SK_FORCE_REUSE). */
 export const tcpBind = (s: TcpHandle, family: 4 | 6, addr: string, port: number): number =>
   native().tcpBind(s, family, addr, port);
 

@@ -1,19 +1,23 @@
-// TCP flow hand-over on a real kernel: a guest's 256 MiB streams survive moving from one translator (pod A) to another (pod B, same pod IP) through TCP_REPAIR.
+// TCP flow hand-over on a real kernel: a guest's streams survive moving from one translator (pod A) to another (pod B, same pod IP) through TCP_REPAIR.
 //
 // Topology (all lab namespaces, no QEMU):
 //   guest ── persistent tap ── translator A (pod A, 10.77.0.2) ── veth ─┐
 //                         └─── translator B (pod B, 10.77.0.2) ── veth ─┴─ server (10.88.0.1)
-// The tap is created persistent (`ip tuntap add … mode tap user 0`) with the MTU and up state
-// the translator asks for, so it survives A's close and B can attach it; openTap leaves an
-// already matching MTU and up flag alone, so neither translator needs CAP_NET_ADMIN for it. The
-// server's route to the pod IP points at A, then at B once B has the flows.
+// Four streams run across the hand-over: 256 MiB each way on two connections the guest opened
+// to the server (outbound), 128 MiB each way on two the server opened to the pod's forwarded
+// port -t 18080:8080 (inbound). The tap is created persistent (`ip tuntap add … mode tap user
+// 0`) with the MTU and up state the translator asks for, so it survives A's close and B can
+// attach it; openTap leaves an already matching MTU and up flag alone, so neither translator
+// needs CAP_NET_ADMIN for it. The server's route to the pod IP points at A, at nothing while
+// the flows move, then at B.
 //
 // The translators run with every capability dropped but CAP_SYS_ADMIN (`setpriv
 // --bounding-set`): setns into the guest's namespace to attach its tap needs that one; TCP_REPAIR
-// would need CAP_NET_ADMIN, which only the repair helper has. Pass: both streams complete with
+// would need CAP_NET_ADMIN, which only the repair helper has. Pass: every stream completes with
 // matching SHA-256, no endpoint exits with an error, no namespace's kernel sent an RST, and no
-// connection was reset but the source's exported sockets (closed in repair mode: silently). The network downtime (the longest gap between received chunks) is reported,
-// not asserted.
+// connection was reset but the source's exported sockets (closed in repair mode: silently).
+// The network downtime (the longest gap between reads at each receiver) is reported, not
+// asserted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile, readFile } from 'node:fs/promises';
@@ -36,6 +40,9 @@ const SERVER = '10.88.0.1';
 const GUEST = '10.0.2.15';
 const GW = '10.0.2.2';
 const MTU = 65520;
+/** The forwarded port (-t): the pod's, and the guest's. */
+const FWD_POD = 18080;
+const FWD_GUEST = 8080;
 
 // A paced sender and a receiver that reports SHA-256 and the longest gap between reads.
 const TOOL = String.raw`
@@ -101,7 +108,7 @@ async function tcpStats(lab: Lab, ns: Netns): Promise<Record<string, number>> {
 }
 
 test(
-  'guest TCP streams survive a hand-over between translators (TCP_REPAIR)',
+  'guest TCP streams, outbound and inbound, survive a hand-over between translators (TCP_REPAIR)',
   { skip, timeout: 120_000 },
   async (t) => {
     const lab = await Lab.create(t);
@@ -174,6 +181,8 @@ test(
         ctl,
         '--repair-path',
         repairPath,
+        '-t',
+        `${FWD_POD}:${FWD_GUEST}`,
         '--log-file',
         log,
         ...extra,
@@ -192,28 +201,8 @@ test(
     await b.waitForOutput(/serving tap/, 30_000);
     await controlRequest(ctlB, 'ping');
 
-    // Both streams: guest → server and server → guest.
-    const srv = lab.spawn(server, [
-      'python3',
-      '-u',
-      tool,
-      'serve',
-      SERVER,
-      '5001',
-      String(SIZE),
-      String(RATE),
-    ]);
-    await srv.waitForOutput(/ready/, 10_000);
-    const cli = lab.spawn(guest, [
-      'python3',
-      '-u',
-      tool,
-      'connect',
-      SERVER,
-      '5001',
-      String(SIZE),
-      String(RATE),
-    ]);
+    // Four streams: guest → server and server → guest on connections the guest opened
+    // (outbound), the same on connections the server opened to a forwarded port (inbound).
     const progress = (p: LabProcess, tag: string) =>
       Math.max(
         0,
@@ -221,14 +210,57 @@ test(
           Number(m[1]),
         ),
       );
+    /** One pair of connections: `lns` listens, `cns` connects; each sends `size` bytes. */
+    const pair = async (
+      lns: Netns,
+      laddr: string,
+      lport: number,
+      cns: Netns,
+      caddr: string,
+      cport: number,
+      size: number,
+    ) => {
+      const l = lab.spawn(lns, [
+        'python3',
+        '-u',
+        tool,
+        'serve',
+        laddr,
+        String(lport),
+        String(size),
+        String(RATE),
+      ]);
+      await l.waitForOutput(/ready/, 10_000);
+      const c = lab.spawn(cns, [
+        'python3',
+        '-u',
+        tool,
+        'connect',
+        caddr,
+        String(cport),
+        String(size),
+        String(RATE),
+      ]);
+      return {
+        l,
+        c,
+        size,
+        /** Bytes received so far by the listener and by the connector. */
+        got: () => Math.min(progress(l, 'server'), progress(c, 'guest')),
+      };
+    };
+    const outbound = await pair(server, SERVER, 5001, guest, SERVER, 5001, SIZE);
+    const inbound = await pair(guest, GUEST, FWD_GUEST, server, POD, FWD_POD, SIZE / 2);
+    const pairs = [outbound, inbound];
+    const all = () =>
+      pairs.map((p) => `listener: ${p.l.output}\nconnector: ${p.c.output}`).join('\n');
     await waitFor(
-      () => progress(srv, 'server') >= 64 * MiB && progress(cli, 'guest') >= 64 * MiB,
+      () => outbound.got() >= 64 * MiB && inbound.got() >= 32 * MiB,
       60_000,
-      () =>
-        `64 MiB each way before the hand-over\nserver: ${srv.output}\nguest: ${cli.output}\nA: ${a.output}`,
+      () => `the streams to be under way before the hand-over\n${all()}\nA: ${a.output}`,
       20,
     );
-    const before = { server: progress(srv, 'server'), guest: progress(cli, 'guest') };
+    const before = pairs.map((p) => p.got());
 
     // Only one pod routed at a time: none while the flows move (see runner/handover.ts).
     await lab.ip(server, ['route', 'replace', 'blackhole', `${POD}/32`]);
@@ -239,9 +271,9 @@ test(
     });
     await lab.ip(server, ['route', 'replace', `${POD}/32`, 'dev', links.b!]);
     t.diagnostic(
-      `hand-over at ${(before.server / MiB) | 0} MiB up, ${(before.guest / MiB) | 0} MiB down: ${JSON.stringify(report)}`,
+      `hand-over at ${before.map((x) => `${(x / MiB) | 0} MiB`).join(' / ')} (outbound / inbound): ${JSON.stringify(report)}`,
     );
-    assert.equal(report.flows, 2, 'both connections moved');
+    assert.equal(report.flows, 4, 'every connection moved');
 
     const dump = async (): Promise<string> => {
       const parts: string[] = [];
@@ -262,35 +294,41 @@ test(
     };
     try {
       await waitFor(
-        () =>
-          progress(srv, 'server') >= before.server + 32 * MiB &&
-          progress(cli, 'guest') >= before.guest + 32 * MiB,
+        () => pairs.every((p, i) => p.got() >= Math.min(before[i]! + 16 * MiB, p.size)),
         20_000,
-        'both streams to go on after the hand-over',
+        'every stream to go on after the hand-over',
         20,
       );
     } catch (e) {
       t.diagnostic(await dump());
       throw e;
     }
-    const [cs, ss] = await Promise.all([cli.exited, srv.exited]);
-    const ctx = () =>
-      `guest: ${cli.output}\nserver: ${srv.output}\nA: ${a.output}\nB: ${b.output}\nhelper: ${helper.output}`;
-    assert.equal(cs.code, 0, ctx());
-    assert.equal(ss.code, 0, ctx());
-    const g = lastJson<{ up: Stream; down: Stream }>(cli.stdout);
-    const s = lastJson<{ up: Stream; down: Stream }>(srv.stdout);
-    assert.equal(s.up.got, SIZE, ctx());
-    assert.equal(s.up.sha256, g.up.sha256, 'guest → server: the server got what the guest sent');
-    assert.equal(g.down.got, SIZE, ctx());
-    assert.equal(
-      g.down.sha256,
-      s.down.sha256,
-      'server → guest: the guest got what the server sent',
-    );
-    t.diagnostic(
-      `network downtime (longest gap between reads): guest → server ${s.up.maxGapMs} ms, server → guest ${g.down.maxGapMs} ms`,
-    );
+    const ctx = () => `${all()}\nA: ${a.output}\nB: ${b.output}\nhelper: ${helper.output}`;
+    for (const [name, p] of [
+      ['outbound', outbound],
+      ['inbound', inbound],
+    ] as const) {
+      const [cs, ls] = await Promise.all([p.c.exited, p.l.exited]);
+      assert.equal(cs.code, 0, ctx());
+      assert.equal(ls.code, 0, ctx());
+      const c = lastJson<{ up: Stream; down: Stream }>(p.c.stdout);
+      const l = lastJson<{ up: Stream; down: Stream }>(p.l.stdout);
+      assert.equal(l.up.got, p.size, ctx());
+      assert.equal(l.up.sha256, c.up.sha256, `${name}: the listener got what the connector sent`);
+      assert.equal(c.down.got, p.size, ctx());
+      assert.equal(
+        c.down.sha256,
+        l.down.sha256,
+        `${name}: the connector got what the listener sent`,
+      );
+      const [up, down] =
+        name === 'outbound'
+          ? ['guest → server', 'server → guest']
+          : ['server → guest', 'guest → server'];
+      t.diagnostic(
+        `${name} network downtime (longest gap between reads): ${up} ${l.up.maxGapMs} ms, ${down} ${c.down.maxGapMs} ms`,
+      );
+    }
 
     // No resets anywhere: neither end saw one, no kernel sent one.
     await a.kill('SIGTERM', 5000);
@@ -312,7 +350,7 @@ test(
     }
     const la = await readFile(logA, 'utf8');
     const lb = await readFile(logB, 'utf8');
-    assert.match(la, /migrate\.export: 2 TCP flows/, la);
-    assert.match(lb, /migrate\.import: 2 TCP flows restored, 0 failed, tap attached/, lb);
+    assert.match(la, /migrate\.export: 4 TCP flows/, la);
+    assert.match(lb, /migrate\.import: 4 TCP flows restored, 0 failed, tap attached/, lb);
   },
 );
