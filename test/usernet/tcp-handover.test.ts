@@ -303,6 +303,11 @@ test(
       t.diagnostic(await dump());
       throw e;
     }
+    // A malformed import now is refused, and the target goes on serving the moved flows.
+    await assert.rejects(
+      controlRequest(ctlB, 'migrate.import', { state: { version: 1, guestMac: null, flows: [7] } }),
+      /malformed hand-over state/,
+    );
     const ctx = () => `${all()}\nA: ${a.output}\nB: ${b.output}\nhelper: ${helper.output}`;
     for (const [name, p] of [
       ['outbound', outbound],

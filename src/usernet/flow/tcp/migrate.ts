@@ -31,11 +31,11 @@
 // local address and port, both queue sequence numbers set, connected (no SYN in repair mode),
 // the receive queue written back, then the sent part of the send queue (in repair mode these
 // count as sent and unacknowledged: the retransmission timer resends them), the options and
-// the window; repair mode off (see Probes); the never-sent tail of the send queue is then written normally. The guest side is
-// rebuilt from the state: our sequence numbers towards the guest restart at the first byte
-// the guest has not acknowledged (what was in flight is sent again from the socket's queue,
-// as after a timeout), and the guest data we had acknowledged but not written is queued for
-// the socket. An ACK goes to the guest at once. Out-of-order guest data is not moved (never
+// the window; repair mode off (see Probes). The guest side is rebuilt from the state: our
+// sequence numbers towards the guest restart at the first byte the guest has not acknowledged
+// (what was in flight is sent again from the socket's queue, as after a timeout), and the send
+// queue's never-sent tail, then the guest data we had acknowledged but not written, wait in our
+// own queue for the socket, written as it takes them. An ACK goes to the guest at once. Out-of-order guest data is not moved (never
 // acknowledged, the guest sends it again).
 //
 // Probes. A restored socket has no RTT sample: its first retransmission waits 3 s (RFC 6298
@@ -289,6 +289,7 @@ function restoreHost(r: TcpRepair, s: TcpCore, sock: TcpSock, f: TcpFlowState): 
 function restoreConn(s: TcpCore, sock: TcpSock, f: TcpFlowState): Conn | string {
   const g = f.guest;
   const h = f.host;
+  const tail = h.sendQueue.subarray(h.sendQueue.length - h.notSent);
   const guestB = addrBytes(f.family, g.guestAddr);
   const remoteB = addrBytes(f.family, g.remoteAddr);
   if (!guestB || !remoteB) return 'bad guest-side address';
@@ -314,8 +315,10 @@ function restoreConn(s: TcpCore, sock: TcpSock, f: TcpFlowState): Conn | string 
     peekOff: 0,
     unconsumed: 0,
     moreData: true,
-    pending: g.pending.length > 0 ? [{ data: g.pending, owned: true }] : [],
-    pendingBytes: g.pending.length,
+    // The socket's never-sent tail, then the guest data we had not written: both wait in our
+    // queue for the socket (written as it takes them, with back-pressure: flushWrites).
+    pending: [tail, g.pending].filter((d) => d.length > 0).map((data) => ({ data, owned: true })),
+    pendingBytes: tail.length + g.pending.length,
   });
   const guestSide: FlowSide = {
     endpointAddr: addrText(f.family, guestB),
@@ -401,16 +404,7 @@ export function importFlows(
     throw new BinderyError(ErrorCode.Migrate, `cannot clear TCP_REPAIR: ${off}`);
   }
   s.frozen = false;
-  for (const [c, f] of restored) {
-    const tail = f.host.sendQueue.subarray(f.host.sendQueue.length - f.host.notSent);
-    if (tail.length > 0) {
-      const e = r.write(c.sock!, tail);
-      if (e !== 0) {
-        failed.push(`${name(f)}: writing the unsent tail: errno ${e}`);
-        resetHost(s, c);
-        continue;
-      }
-    }
+  for (const [c] of restored) {
     watch(s, c.sock!, c.flow!.id, WATCH_CONN);
     c.ackDue = true;
     markDirty(s, c);
@@ -420,10 +414,7 @@ export function importFlows(
     r,
     restored.map(([c]) => c),
   );
-  return {
-    imported: restored.length - failed.filter((x) => x.includes('unsent tail')).length,
-    failed,
-  };
+  return { imported: restored.length, failed };
 }
 
 /** Window probes for restored sockets the peer has not answered yet (see the theory). */
