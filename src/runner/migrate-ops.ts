@@ -87,7 +87,9 @@ export function registerMigrateOps(
     const r = repair();
     const t = tcp();
     const mac = ctx.daemon.guestMac;
+    const t0 = performance.now();
     const res = t.exportFlows(r);
+    const dumpMs = performance.now() - t0;
     const state = {
       version: HANDOVER_STATE_VERSION,
       guestMac: mac.every((b) => b === 0xff) ? null : formatMac(mac),
@@ -102,11 +104,11 @@ export function registerMigrateOps(
       await ctx.guestLink.detach();
       detached = true;
     }
+    if (file !== undefined) await writeFile(file, JSON.stringify(json), { mode: 0o600 });
     ctx.logger.info(
-      `migrate.export: ${res.flows.length} TCP flows (${bytesQueued} bytes queued), ${res.dropped} dropped${detached ? ', tap detached' : ''}`,
+      `migrate.export: ${res.flows.length} TCP flows (${bytesQueued} bytes queued), ${res.dropped} dropped${detached ? ', tap detached' : ''}; dump ${dumpMs.toFixed(1)} ms, total ${(performance.now() - t0).toFixed(1)} ms`,
     );
     if (file !== undefined) {
-      await writeFile(file, JSON.stringify(json), { mode: 0o600 });
       return { flows: res.flows.length, bytesQueued, dropped: res.dropped, detached, file };
     }
     return { flows: res.flows.length, bytesQueued, dropped: res.dropped, detached, state: json };
@@ -115,6 +117,7 @@ export function registerMigrateOps(
   server.handle('migrate.import', async (args): Promise<ImportAnswer> => {
     const o = argsObject(args);
     const file = optString(o, 'file');
+    const t0 = performance.now();
     let raw: unknown = o.state;
     if (file !== undefined) {
       if (raw !== undefined)
@@ -132,7 +135,9 @@ export function registerMigrateOps(
       const mac = parseMac(state.guestMac);
       if (mac) ctx.daemon.adoptGuestMac(mac);
     }
+    const t1 = performance.now();
     const res = r ? t.importFlows(r, state.flows) : { imported: 0, failed: [] };
+    const restoreMs = performance.now() - t1;
     let attached = false;
     if (ctx.guestLink && !ctx.guestLink.attached) {
       ctx.guestLink.attach();
@@ -140,7 +145,7 @@ export function registerMigrateOps(
       attached = true;
     }
     ctx.logger.info(
-      `migrate.import: ${res.imported} TCP flows restored, ${res.failed.length} failed${attached ? ', tap attached' : ''}`,
+      `migrate.import: ${res.imported} TCP flows restored, ${res.failed.length} failed${attached ? ', tap attached' : ''}; restore ${restoreMs.toFixed(1)} ms, total ${(performance.now() - t0).toFixed(1)} ms`,
     );
     for (const f of res.failed) ctx.logger.warn(`migrate.import: ${f}`);
     return { imported: res.imported, failed: res.failed, attached };

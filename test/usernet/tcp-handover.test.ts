@@ -3,9 +3,9 @@
 // Topology (all lab namespaces, no QEMU):
 //   guest ── persistent tap ── translator A (pod A, 10.77.0.2) ── veth ─┐
 //                         └─── translator B (pod B, 10.77.0.2) ── veth ─┴─ server (10.88.0.1)
-// Four streams run across the hand-over: 256 MiB each way on two connections the guest opened
-// to the server (outbound), 128 MiB each way on two the server opened to the pod's forwarded
-// port -t 18080:8080 (inbound). The tap is created persistent (`ip tuntap add … mode tap user
+// Six streams run across the hand-over: 256 MiB each way on two connections the guest opened
+// to the server over IPv4 (outbound, 48 MiB/s each), 64 MiB each way on two the server opened
+// to the pod's forwarded port -t 18080:8080 (inbound) and on two over IPv6 (24 MiB/s each). The tap is created persistent (`ip tuntap add … mode tap user
 // 0`) with the MTU and up state the translator asks for, so it survives A's close and B can
 // attach it; openTap leaves an already matching MTU and up flag alone, so neither translator
 // needs CAP_NET_ADMIN for it. The server's route to the pod IP points at A, at nothing while
@@ -39,6 +39,10 @@ const POD = '10.77.0.2';
 const SERVER = '10.88.0.1';
 const GUEST = '10.0.2.15';
 const GW = '10.0.2.2';
+const POD6 = 'fd00:77::2';
+const SERVER6 = 'fd00:88::1';
+const GUEST6 = 'fd00:bd::15';
+const GW6 = 'fd00:bd::2';
 const MTU = 65520;
 /** The forwarded port (-t): the pod's, and the guest's. */
 const FWD_POD = 18080;
@@ -72,7 +76,7 @@ def receiver(s, tag):
 mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == 'serve':
     size, rate = int(sys.argv[4]), float(sys.argv[5])
-    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l = socket.socket(socket.AF_INET6 if ':' in addr else socket.AF_INET); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind((addr, port)); l.listen(4); print('ready', flush=True)
     up, _ = l.accept()     # the guest sends on this one
     down, _ = l.accept()   # and receives on this one
@@ -108,7 +112,7 @@ async function tcpStats(lab: Lab, ns: Netns): Promise<Record<string, number>> {
 }
 
 test(
-  'guest TCP streams, outbound and inbound, survive a hand-over between translators (TCP_REPAIR)',
+  'guest TCP streams (outbound, inbound, IPv6) survive a hand-over between translators (TCP_REPAIR)',
   { skip, timeout: 120_000 },
   async (t) => {
     const lab = await Lab.create(t);
@@ -119,6 +123,11 @@ test(
     const podA = await lab.namespace('poda');
     const podB = await lab.namespace('podb');
     const server = await lab.namespace('srv');
+    // Static IPv6: no router advertisements taken, no duplicate address detection delay.
+    for (const k of ['all', 'default']) {
+      await lab.sysctl(guest, `net.ipv6.conf.${k}.accept_ra`, 0);
+      await lab.sysctl(guest, `net.ipv6.conf.${k}.accept_dad`, 0);
+    }
 
     // The guest's persistent tap, owned by uid 0, configured as the translators would.
     const tap = uniqueIfName('ht');
@@ -126,6 +135,8 @@ test(
     await lab.ip(guest, ['link', 'set', tap, 'mtu', String(MTU), 'up']);
     await lab.ip(guest, ['addr', 'add', `${GUEST}/24`, 'dev', tap]);
     await lab.ip(guest, ['route', 'add', 'default', 'via', GW, 'dev', tap]);
+    await lab.ip(guest, ['addr', 'add', `${GUEST6}/64`, 'dev', tap, 'nodad']);
+    await lab.ip(guest, ['-6', 'route', 'add', 'default', 'via', GW6, 'dev', tap]);
 
     // Two pods with the same address, each with a veth to the server.
     await lab.ip(server, ['addr', 'add', `${SERVER}/32`, 'dev', 'lo']);
@@ -135,13 +146,29 @@ test(
       [podA, 'a'],
       [podB, 'b'],
     ] as const) {
-      const v = await lab.veth(pod, server, { addrsA: [`${POD}/32`] });
+      const v = await lab.veth(pod, server, { addrsA: [`${POD}/32`, `${POD6}/128`] });
       await lab.sysctl(server, `net.ipv4.conf.${v.nameB}.rp_filter`, 0);
+      // IPv6 neighbour discovery answers only for addresses of the asked interface.
+      await lab.ip(server, ['addr', 'add', `${SERVER6}/128`, 'dev', v.nameB, 'nodad']);
       await lab.ip(pod, ['route', 'add', `${SERVER}/32`, 'dev', v.nameA]);
+      await lab.ip(pod, ['-6', 'route', 'add', `${SERVER6}/128`, 'dev', v.nameA]);
+      // A default route per family: the translator serves a family only when the pod has one.
+      await lab.ip(pod, [
+        '-6',
+        'route',
+        'add',
+        'default',
+        'via',
+        SERVER6,
+        'dev',
+        v.nameA,
+        'onlink',
+      ]);
       await lab.ip(pod, ['route', 'add', 'default', 'via', SERVER, 'dev', v.nameA, 'onlink']);
       links[tag] = v.nameB;
     }
     await lab.ip(server, ['route', 'add', `${POD}/32`, 'dev', links.a!]);
+    await lab.ip(server, ['-6', 'route', 'add', `${POD6}/128`, 'dev', links.a!]);
 
     // The privileged helper, and the two translators without CAP_NET_ADMIN.
     const repairPath = join(dir, 'repair.sock');
@@ -177,6 +204,10 @@ test(
         `${GUEST}/24`,
         '-g',
         GW,
+        '-a',
+        GUEST6,
+        '-g',
+        GW6,
         '-c',
         ctl,
         '--repair-path',
@@ -219,6 +250,7 @@ test(
       caddr: string,
       cport: number,
       size: number,
+      rate = RATE,
     ) => {
       const l = lab.spawn(lns, [
         'python3',
@@ -228,7 +260,7 @@ test(
         laddr,
         String(lport),
         String(size),
-        String(RATE),
+        String(rate),
       ]);
       await l.waitForOutput(/ready/, 10_000);
       const c = lab.spawn(cns, [
@@ -239,7 +271,7 @@ test(
         caddr,
         String(cport),
         String(size),
-        String(RATE),
+        String(rate),
       ]);
       return {
         l,
@@ -250,12 +282,13 @@ test(
       };
     };
     const outbound = await pair(server, SERVER, 5001, guest, SERVER, 5001, SIZE);
-    const inbound = await pair(guest, GUEST, FWD_GUEST, server, POD, FWD_POD, SIZE / 2);
-    const pairs = [outbound, inbound];
+    const inbound = await pair(guest, GUEST, FWD_GUEST, server, POD, FWD_POD, SIZE / 4, RATE / 2);
+    const v6 = await pair(server, SERVER6, 5002, guest, SERVER6, 5002, SIZE / 4, RATE / 2);
+    const pairs = [outbound, inbound, v6];
     const all = () =>
       pairs.map((p) => `listener: ${p.l.output}\nconnector: ${p.c.output}`).join('\n');
     await waitFor(
-      () => outbound.got() >= 64 * MiB && inbound.got() >= 32 * MiB,
+      () => outbound.got() >= 48 * MiB && inbound.got() >= 16 * MiB && v6.got() >= 8 * MiB,
       60_000,
       () => `the streams to be under way before the hand-over\n${all()}\nA: ${a.output}`,
       20,
@@ -264,16 +297,18 @@ test(
 
     // Only one pod routed at a time: none while the flows move (see runner/handover.ts).
     await lab.ip(server, ['route', 'replace', 'blackhole', `${POD}/32`]);
+    await lab.ip(server, ['-6', 'route', 'replace', 'blackhole', `${POD6}/128`]);
     const report = await handOverTcp({
       sourceControl: ctlA,
       targetControl: ctlB,
       log: (m) => t.diagnostic(m),
     });
     await lab.ip(server, ['route', 'replace', `${POD}/32`, 'dev', links.b!]);
+    await lab.ip(server, ['-6', 'route', 'replace', `${POD6}/128`, 'dev', links.b!]);
     t.diagnostic(
-      `hand-over at ${before.map((x) => `${(x / MiB) | 0} MiB`).join(' / ')} (outbound / inbound): ${JSON.stringify(report)}`,
+      `hand-over at ${before.map((x) => `${(x / MiB) | 0} MiB`).join(' / ')} (outbound / inbound / IPv6): ${JSON.stringify(report)}`,
     );
-    assert.equal(report.flows, 4, 'every connection moved');
+    assert.equal(report.flows, 6, 'every connection moved');
 
     const dump = async (): Promise<string> => {
       const parts: string[] = [];
@@ -312,6 +347,7 @@ test(
     for (const [name, p] of [
       ['outbound', outbound],
       ['inbound', inbound],
+      ['IPv6 outbound', v6],
     ] as const) {
       const [cs, ls] = await Promise.all([p.c.exited, p.l.exited]);
       assert.equal(cs.code, 0, ctx());
@@ -327,7 +363,7 @@ test(
         `${name}: the connector got what the listener sent`,
       );
       const [up, down] =
-        name === 'outbound'
+        name !== 'inbound'
           ? ['guest → server', 'server → guest']
           : ['server → guest', 'guest → server'];
       t.diagnostic(
@@ -355,7 +391,8 @@ test(
     }
     const la = await readFile(logA, 'utf8');
     const lb = await readFile(logB, 'utf8');
-    assert.match(la, /migrate\.export: 4 TCP flows/, la);
-    assert.match(lb, /migrate\.import: 4 TCP flows restored, 0 failed, tap attached/, lb);
+    for (const m of `${la}${lb}`.matchAll(/migrate\.(?:export|import): .*/g)) t.diagnostic(m[0]);
+    assert.match(la, /migrate\.export: 6 TCP flows/, la);
+    assert.match(lb, /migrate\.import: 6 TCP flows restored, 0 failed, tap attached/, lb);
   },
 );
