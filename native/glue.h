@@ -45,5 +45,9 @@ int bdy_tcp_fd(napi_env env, napi_value v);
 
 /* Registers the TCP socket functions of tcp.c on `exports`; false after throwing. */
 bool bdy_tcp_exports(napi_env env, napi_value exports);
+/* Wraps an fd as a TCP socket handle (tcp.c; owns the fd even on failure); NULL after throwing. */
+napi_value bdy_tcp_wrap(napi_env env, int fd);
+/* Registers the TCP_REPAIR and repair-helper functions of repair.c; false after throwing. */
+bool bdy_repair_exports(napi_env env, napi_value exports);
 
 #endif

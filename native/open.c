@@ -114,6 +114,11 @@ int bdy_tap_open(void *arg, bdy_status *st) {
     }
     memset(&ifr, 0, sizeof ifr);
     memcpy(ifr.ifr_name, req->out_name, IFNAMSIZ);
+    /* A persistent tap set up beforehand needs no change: skipping it lets a translator without
+     * CAP_NET_ADMIN attach (the tap's owner set to its uid). */
+    if (req->mtu > 0 && ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu == req->mtu) req->mtu = 0;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, req->out_name, IFNAMSIZ);
     if (req->mtu > 0) {
       ifr.ifr_mtu = req->mtu;
       if (ioctl(s, SIOCSIFMTU, &ifr) < 0) {
@@ -125,7 +130,7 @@ int bdy_tap_open(void *arg, bdy_status *st) {
     if (req->up) {
       const char *call = "ioctl(SIOCGIFFLAGS)";
       int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
-      if (rc == 0) {
+      if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
         call = "ioctl(SIOCSIFFLAGS)";
         ifr.ifr_flags |= IFF_UP;
         rc = ioctl(s, SIOCSIFFLAGS, &ifr);

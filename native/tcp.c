@@ -110,6 +110,9 @@ static tcp_sock *sock_get(napi_env env, napi_value v) {
   return p;
 }
 
+/* Wraps an fd received from elsewhere (repair.c) as a socket handle; NULL after throwing. */
+napi_value bdy_tcp_wrap(napi_env env, int fd) { return sock_new(env, fd, NULL); }
+
 /* The fd of an open socket handle: >= 0, -1 when closed (EBADF), -2 after throwing. */
 int bdy_tcp_fd(napi_env env, napi_value v) {
   tcp_sock *s = sock_get(env, v);

@@ -39,7 +39,7 @@ export const ErrorCode = {
   Guest: 'BINDERY_ERR_GUEST',
   /** A translator's control socket (-c/--conf-path) refused a request or could not be reached. */
   Control: 'BINDERY_ERR_CONTROL',
-  /** `bindery migrate` refused a VM its platform would not migrate, or a migration step failed (the source runs on). */
+  /** `bindery migrate` refused a VM or a migration step failed (the source runs on), or a TCP flow hand-over (migrate.export/import, the repair helper) failed. */
   Migrate: 'BINDERY_ERR_MIGRATE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -190,3 +190,10 @@ test('parsed options resolve: the flags reach the configuration', () => {
   assert.deepEqual(c.nameservers, []);
   assert.equal(c.mtu, DEFAULT_MTU);
 });
+
+test('hand-over options: --repair-path (passt) and --migrate-target', () => {
+  const o = parsePasstArgs(['--repair-path', '/run/r.sock', '--migrate-target']);
+  assert.deepEqual([o.repairPath, o.migrateTarget], ['/run/r.sock', true]);
+  const n = parsePasstArgs([]);
+  assert.deepEqual([n.repairPath, n.migrateTarget], [undefined, false]);
+});

@@ -27,6 +27,8 @@ function program(): Command {
     .option('-f, --foreground', 'do not run in the background')
     .option('-P, --pid <file>', 'write the PID to FILE')
     .option('-c, --conf-path <path>', 'serve the control socket (bindery forwards/flows) at PATH')
+    .option('--repair-path <path>', 'the repair helper socket for TCP flow hand-over')
+    .option('--migrate-target', 'attach the --tap only when migrate.import has restored the flows')
     .option('-l, --log-file <path>', 'log to a file')
     .option('--log-size <bytes>', 'maximum log file size')
     .option('-d, --debug', 'print debugging messages')
@@ -149,6 +151,8 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
     foreground: raw['foreground'] === true,
     pidFile: str(raw, 'pid'),
     controlPath: str(raw, 'confPath'),
+    repairPath: str(raw, 'repairPath'),
+    migrateTarget: raw['migrateTarget'] === true,
     logFile: str(raw, 'logFile'),
     logSize,
     debug: raw['debug'] === true || raw['trace'] === true,

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 7;
+const NATIVE_ABI = 8;
 
 declare const handleBrand: unique symbol;
 /** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
@@ -16,6 +16,10 @@ declare const tcpBrand: unique symbol;
  * JS). Once closed, every call on it meets EBADF; one never closed is closed when collected.
  */
 export type TcpHandle = { readonly [tcpBrand]: true };
+
+declare const unixBrand: unique symbol;
+/** A unix socket of the repair helper's protocol inside the shim (native/repair.c). */
+export type UnixHandle = { readonly [unixBrand]: true };
 
 /**
  * One batch from the shim: `batch` starts with `count` pairs of u32 (length, source port) in host
@@ -62,6 +66,27 @@ export interface Shim {
   tcpClose(s: TcpHandle, reset: boolean): void;
   tcpSocketError(s: TcpHandle): number;
   tcpInfo(s: TcpHandle, out: Uint32Array): number;
+  // native/repair.c (typed in native/repair.ts)
+  repairSet(s: TcpHandle, mode: number): number;
+  repairQueue(s: TcpHandle, queue: number): number;
+  repairSeq(s: TcpHandle): number;
+  repairSetSeq(s: TcpHandle, seq: number): number;
+  repairWindow(s: TcpHandle, out: Uint32Array): number;
+  repairSetWindow(s: TcpHandle, w: Uint32Array): number;
+  repairSetOptions(s: TcpHandle, opts: Uint32Array): number;
+  repairInfo(s: TcpHandle, out: Uint32Array): number;
+  repairSetTimestamp(s: TcpHandle, ts: number): number;
+  repairPeek(s: TcpHandle, buf: Uint8Array): number;
+  repairWrite(s: TcpHandle, data: Uint8Array): number;
+  tcpBind(s: TcpHandle, family: 4 | 6, addr: string, port: number): number;
+  tcpAddrs(s: TcpHandle): [string, number, string, number] | number;
+  tcpSetBuffers(s: TcpHandle, sndbuf: number, rcvbuf: number): number;
+  unixListen(path: string, mode: number): UnixHandle;
+  unixAccept(l: UnixHandle, timeoutMs: number): UnixHandle | number;
+  unixRecvFds(c: UnixHandle, timeoutMs: number): [number, TcpHandle[]] | number;
+  unixSendByte(c: UnixHandle, byte: number): number;
+  unixClose(h: UnixHandle): void;
+  repairRequest(path: string, cmd: number, socks: readonly TcpHandle[], timeoutMs: number): number;
 }
 
 /**

@@ -9,6 +9,8 @@ import type { PasstDaemon } from '../usernet/passt.js';
 import type { Logger } from 'pino';
 import type { ControlServer } from './control.js';
 import type { FlowTranslators } from './passt.js';
+import type { SwitchableLink } from '../usernet/link/switchable.js';
+import { registerMigrateOps } from './migrate-ops.js';
 
 /** What the operations may reach in a serving translator. */
 export interface ControlContext {
@@ -18,6 +20,8 @@ export interface ControlContext {
   translators(): FlowTranslators | undefined;
   readonly logger: Logger;
   readonly pid: number;
+  /** The --tap link, which a hand-over detaches and attaches (runner/migrate-ops.ts). */
+  readonly guestLink?: SwitchableLink;
 }
 
 /**
@@ -39,4 +43,5 @@ export function registerControlOps(server: ControlServer, ctx: ControlContext): 
       control: server.counters,
     };
   });
+  registerMigrateOps(server, ctx);
 }

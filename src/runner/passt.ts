@@ -25,6 +25,7 @@ import { resolveConfig, type PasstOptions } from '../usernet/conf.js';
 import { readHostInfo } from '../usernet/hostinfo.js';
 import { StreamLink } from '../usernet/link/stream.js';
 import { tapLink } from '../usernet/link/tap.js';
+import { switchableLink, type SwitchableLink } from '../usernet/link/switchable.js';
 import type { GuestLink } from '../usernet/link/types.js';
 import { PasstDaemon, type Clock, type L4Hooks, type L4Deps } from '../usernet/passt.js';
 import { impairLink, parseImpairSpec } from '../usernet/link/impair.js';
@@ -254,18 +255,34 @@ async function serveWith(
   let link: GuestLink;
   let stream: StreamLink | undefined;
   let where: string;
+  let tapSwitch: SwitchableLink | undefined;
   if (opts.tap) {
     const { openTap } = await import('../native/index.js');
-    const dev = openTap({
-      netns: opts.tap.netns,
-      name: opts.tap.name,
-      up: true,
-      offload: opts.tapOffload,
-      reuseRx: true,
-      ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
-    });
-    link = tapLink(dev);
-    where = `tap ${dev.name} in ${opts.tap.netns}`;
+    const tap = opts.tap;
+    // Switchable: a hand-over detaches the tap (migrate.export) or attaches it late
+    // (--migrate-target, migrate.import); runner/migrate-ops.ts.
+    tapSwitch = switchableLink(
+      () =>
+        tapLink(
+          openTap({
+            netns: tap.netns,
+            name: tap.name,
+            up: true,
+            offload: opts.tapOffload,
+            reuseRx: true,
+            ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
+          }),
+        ),
+      {
+        kind: 'tap',
+        checksumOffload: opts.tapOffload,
+        consumesOnSend: true,
+        framesTransient: true,
+      },
+    );
+    if (opts.migrateTarget !== true) tapSwitch.attach();
+    link = tapSwitch;
+    where = `tap ${tap.name} in ${tap.netns}${tapSwitch.attached ? '' : ' (attached at migrate.import)'}`;
   } else if (opts.fd !== undefined) {
     stream = StreamLink.adopt(opts.fd);
     link = stream;
@@ -330,7 +347,7 @@ async function serveWith(
       s.on('close', () => stop());
       // An adopted --fd link is connected before these listeners exist.
       if (s.state === 'connected') daemon.linkUp();
-    } else {
+    } else if (tapSwitch?.attached !== false) {
       daemon.linkUp();
     }
     try {
@@ -350,6 +367,7 @@ async function serveWith(
         translators: () => translators,
         logger,
         pid: edge.pid,
+        ...(tapSwitch ? { guestLink: tapSwitch } : {}),
       });
     }
     if (opts.pidFile !== undefined) {

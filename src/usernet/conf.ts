@@ -23,6 +23,10 @@ export interface PasstOptions {
   readonly pidFile: string | undefined;
   /** `-c/--conf-path`: the control socket's path (runner/control.ts); undefined: none. */
   readonly controlPath: string | undefined;
+  /** `--repair-path`: the repair helper's socket (TCP flow hand-over, runner/migrate-ops.ts). */
+  readonly repairPath?: string | undefined;
+  /** `--migrate-target`: do not attach the --tap until migrate.import (runner/migrate-ops.ts). */
+  readonly migrateTarget?: boolean;
   readonly logFile: string | undefined;
   /** `--log-size`: the log file's size cap in bytes (undefined: the default, 1 MiB). */
   readonly logSize: number | undefined;

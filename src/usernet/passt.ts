@@ -287,6 +287,11 @@ export class PasstDaemon {
     return this.mac;
   }
 
+  /** Takes the guest's MAC from a hand-over (the source learnt it; this daemon saw no frame yet). */
+  adoptGuestMac(mac: Mac): void {
+    if (!isMulticastMac(mac)) this.mac = mac.slice();
+  }
+
   /** Starts reading frames from the link, builds the L4 hooks and arms the RA timer. Idempotent. */
   start(): void {
     if (this.started) return;

@@ -10,6 +10,7 @@ import { registerExec } from './exec.js';
 import { registerPasst } from './passt.js';
 import { registerPodNet } from './pod-net.js';
 import { registerRender } from './render.js';
+import { registerRepairHelper } from './repair-helper.js';
 import { registerSidecar } from './sidecar.js';
 import { registerStatus } from './status.js';
 import { registerUp } from './up.js';
@@ -26,6 +27,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerPasst(program, io);
   registerPodNet(program, io);
   registerRender(program, io);
+  registerRepairHelper(program, io);
   registerSidecar(program, io);
   registerStatus(program, io);
   registerUp(program, io);

@@ -278,6 +278,8 @@ export class TcpCore {
   readonly timed = new Set<Conn>();
   tick: unknown;
   closed = false;
+  /** Handing over (migrate.ts): guest segments are dropped silently, nothing is sent. */
+  frozen = false;
   /** Build segments with partial checksums (the link offloads them). */
   readonly partial: boolean;
   /** Reused frame memory when the link is done with frames on return. */

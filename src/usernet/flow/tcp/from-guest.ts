@@ -66,6 +66,11 @@ export function fromGuest(
 ): void {
   if (s.closed) return;
   s.counters.segmentsIn++;
+  if (s.frozen) {
+    // Handing over (migrate.ts): no RST, the flows live on in another translator.
+    s.counters.dropped++;
+    return;
+  }
   const flow = s.table.lookupBytes<Conn>('tcp', 'guest', src, seg.srcPort, dst, seg.dstPort);
   let c = flow === undefined ? undefined : flow.state;
   if (c && c.state === 'closed' && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN) {

@@ -10,6 +10,15 @@ import { allConns, resetHost, TcpCore, type TcpCounters, type TcpDeps } from './
 import { fromGuest } from './from-guest.js';
 import { listen } from './open.js';
 import { expire } from './recovery.js';
+import {
+  exportFlows,
+  freeze,
+  importFlows,
+  type ExportResult,
+  type ImportResult,
+} from './migrate.js';
+import type { TcpFlowState } from './migrate-state.js';
+import type { TcpRepair } from '../../host/repair.js';
 
 export {
   RECV_BUFFER,
@@ -97,6 +106,20 @@ export class TcpTranslator {
     for (const c of allConns(s)) resetHost(s, c);
     s.out = [];
     s.arena?.reset();
+  }
+
+  /**
+   * Hand-over, source side (migrate.ts): stops serving guest TCP (segments dropped silently)
+   * and exports every established flow; their sockets are closed in repair mode (silently).
+   */
+  exportFlows(repair: TcpRepair): ExportResult {
+    freeze(this.core);
+    return exportFlows(this.core, repair);
+  }
+
+  /** Hand-over, target side (migrate.ts): restores exported flows. */
+  importFlows(repair: TcpRepair, flows: readonly TcpFlowState[]): ImportResult {
+    return importFlows(this.core, repair, flows);
   }
 
   /** Resets every connection, closes the listening sockets and the epoll set. */
