@@ -46,4 +46,7 @@ int bdy_tcp_fd(napi_env env, napi_value v);
 /* Registers the TCP socket functions of tcp.c on `exports`; false after throwing. */
 bool bdy_tcp_exports(napi_env env, napi_value exports);
 
+/* Registers the vhost-user syscalls of vhost.c on `exports`; false after throwing. */
+bool bdy_vhost_exports(napi_env env, napi_value exports);
+
 #endif
