@@ -80,13 +80,17 @@ fi
 # every other QEMU suite and libvirt's qemu driver to a new QEMU at once; unpacked into a
 # private prefix, its libraries all come from bookworm (checked with ldd below) and only the
 # vhost-user tests use it, through the wrapper $Q10/bin/qemu-system-x86_64 (its own firmware
-# and modules first).
+# and modules first). Every module QEMU 10 knows must be found in its own directory (the
+# modules packages too): it falls back to Debian 12's module directory, and loading a 7.2
+# module aborts QEMU 10 (libvirt's capability probe, qom-list-types, loads them all).
 Q10=/opt/bindery/qemu-10
-if [ ! -x "$Q10/bin/qemu-system-x86_64" ]; then
+Q10_MODULES=$Q10/usr/lib/x86_64-linux-gnu/qemu
+if [ ! -x "$Q10/bin/qemu-system-x86_64" ] || [ ! -e "$Q10_MODULES/ui-opengl.so" ]; then
   tmp=$(mktemp -d)
   chmod 755 "$tmp"
   (cd "$tmp" && apt-get download -qq -t bookworm-backports \
-    qemu-system-x86 qemu-system-common qemu-system-data 2>/dev/null)
+    qemu-system-x86 qemu-system-common qemu-system-data \
+    qemu-system-modules-opengl qemu-system-modules-spice qemu-system-gui 2>/dev/null)
   rm -rf "$Q10" && mkdir -p "$Q10/bin"
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$Q10"; done
   rm -rf "$tmp"
@@ -98,7 +102,7 @@ if [ ! -x "$Q10/bin/qemu-system-x86_64" ]; then
   cat >"$Q10/bin/qemu-system-x86_64" <<EOF
 #!/bin/sh
 # QEMU 10 from bookworm-backports, unpacked beside Debian 12's QEMU (scripts/setup-debian.sh).
-export QEMU_MODULE_DIR=$Q10/usr/lib/x86_64-linux-gnu/qemu
+export QEMU_MODULE_DIR=$Q10_MODULES
 exec $Q10/usr/bin/qemu-system-x86_64 -L $Q10/usr/share/qemu "\$@"
 EOF
   chmod 755 "$Q10/bin/qemu-system-x86_64"
