@@ -396,7 +396,9 @@ export async function bootShell(
   opts: RigOptions,
 ): Promise<Guest> {
   const guest = await bootGuest(lab, {
-    ...(opts.vhostUser === true ? { vhostUser: sock, qemu: QEMU10_BINARY } : { socketPath: sock }),
+    ...(opts.vhostUser === true
+      ? { vhostUser: sock, qemu: opts.qemu ?? QEMU10_BINARY }
+      : { socketPath: sock, ...(opts.qemu !== undefined ? { qemu: opts.qemu } : {}) }),
     script: `export KEEP_MTU=${opts.keepMtu === true ? 1 : ''}\n${GUEST_SCRIPT}`,
     mac: GUEST_MAC,
     memMb: 256 + Math.ceil((3 * BIG) / (1024 * 1024)),
@@ -446,6 +448,8 @@ export interface Rig {
 export interface RigOptions {
   /** `--vhost-user` on QEMU 10 instead of the stream socket on Debian's QEMU. */
   readonly vhostUser?: boolean;
+  /** The QEMU binary (default: QEMU 10 for vhost-user, Debian's otherwise). */
+  readonly qemu?: string;
   /** Run the daemon with `-1` (default true). */
   readonly oneOff?: boolean;
   /** Environment of the daemon (BINDERY_IMPAIR). */
