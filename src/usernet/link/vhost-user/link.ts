@@ -98,6 +98,9 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
   private fds: VhostFd[] = [];
   private pending: { frame: Uint8Array; partial: boolean }[] = [];
   private blocked = false;
+  /** Bad-ring counters when last looked at; the first increase per connection is logged. */
+  private badSeen = 0;
+  private badLogged = false;
 
   private constructor(
     private readonly listener: VhostFd,
@@ -146,6 +149,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
       }
       this.counters.clients++;
       this.conn = c;
+      this.badLogged = false;
       this.device = new VhostUserDevice(this.sys, {
         ringsChanged: (ready) => this.onRings(ready),
         kick: (q) => this.onKick(q),
@@ -255,6 +259,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
       if (q === undefined) return;
       const { frames, notify } = drainTx(q, d.memory, d.hdrLen, this.counters);
       if (notify) d.notify(TX_QUEUE);
+      this.noteBadRing();
       if (frames.length === 0) return;
       const list = frames.map((f) => f.frame);
       let trusted: Uint8Array | undefined;
@@ -292,6 +297,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     let i = 0;
     for (; i < frames.length; i++) if (!this.put(d, frames[i]!, partial)) break;
     if (q.flush()) d.notify(RX_QUEUE);
+    this.noteBadRing();
     if (i < frames.length) {
       this.enqueue(frames.slice(i), partial);
       return false;
@@ -349,11 +355,26 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
       n++;
     }
     if (n > 0) this.pending.splice(0, n);
+    this.noteBadRing();
     if (q.flush()) d.notify(RX_QUEUE);
     if (this.pending.length === 0 && this.blocked) {
       this.blocked = false;
       this.emit('drain');
     }
+  }
+
+  /** Logs the first bad chain or frame of a connection; the rest are only counted. */
+  private noteBadRing(): void {
+    const c = this.counters;
+    const bad = c.txBadChain + c.txBadFrame + c.rxBadChain;
+    if (bad === this.badSeen) return;
+    this.badSeen = bad;
+    if (this.badLogged) return;
+    this.badLogged = true;
+    this.emit(
+      'fault',
+      `the guest's rings hold a bad descriptor chain or frame (dropped; further ones are only counted): ${JSON.stringify({ txBadChain: c.txBadChain, txBadFrame: c.txBadFrame, rxBadChain: c.rxBadChain })}`,
+    );
   }
 
   onFrames(listener: (frames: Uint8Array[], trusted?: Uint8Array) => void): void {
