@@ -50,4 +50,7 @@ napi_value bdy_tcp_wrap(napi_env env, int fd);
 /* Registers the TCP_REPAIR and repair-helper functions of repair.c; false after throwing. */
 bool bdy_repair_exports(napi_env env, napi_value exports);
 
+/* Registers the vhost-user syscalls of vhost.c on `exports`; false after throwing. */
+bool bdy_vhost_exports(napi_env env, napi_value exports);
+
 #endif

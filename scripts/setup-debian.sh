@@ -33,9 +33,8 @@ fi
 # tests run one domain each with `virt-qemu-run --root DIR`. The daemon packages depend on
 # `systemd-container | sysvinit-core`; unpinned, apt takes systemd-container from backports and
 # upgrades systemd itself (252 -> 254, checked with apt-get -s), so it is pinned to bookworm.
-# QEMU stays Debian 12's 7.2 (qemu-system-x86 above satisfies the driver's `qemu-system`
-# dependency; it has `-netdev stream`, which the type='user' passt form needs); backports'
-# QEMU 10 is not installed: only vhost-user migration with device state would need it.
+# Debian 12's QEMU 7.2 satisfies the driver's `qemu-system` dependency (it has `-netdev
+# stream`, which the type='user' passt form needs); QEMU 10 for vhost-user is unpacked below.
 BPO=/etc/apt/sources.list.d/bookworm-backports.sources
 if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
   # The mirror this machine already uses for bookworm itself (deb822 stanzas or one-line form).
@@ -73,6 +72,40 @@ if [ "${#libvirt_missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq -t bookworm-backports --no-install-recommends \
     "${LIBVIRT_PKGS[@]}" "${pin[@]}" >/dev/null
+fi
+
+# QEMU 10.0 from bookworm-backports, side by side with Debian 12's 7.2 (which stays the QEMU of
+# every other suite): Debian 12's 7.2 crashes on vhost-user under TCG, and 10.0 is what libvirt
+# 11 and KubeVirt >= 1.8 pair with passt's vhost-user. Installed instead of 7.2 it would move
+# every other QEMU suite and libvirt's qemu driver to a new QEMU at once; unpacked into a
+# private prefix, its libraries all come from bookworm (checked with ldd below) and only the
+# vhost-user tests use it, through the wrapper $Q10/bin/qemu-system-x86_64 (its own firmware
+# and modules first). Every module QEMU 10 knows must be found in its own directory (the
+# modules packages too): it falls back to Debian 12's module directory, and loading a 7.2
+# module aborts QEMU 10 (libvirt's capability probe, qom-list-types, loads them all).
+Q10=/opt/bindery/qemu-10
+Q10_MODULES=$Q10/usr/lib/x86_64-linux-gnu/qemu
+if [ ! -x "$Q10/bin/qemu-system-x86_64" ] || [ ! -e "$Q10_MODULES/ui-opengl.so" ]; then
+  tmp=$(mktemp -d)
+  chmod 755 "$tmp"
+  (cd "$tmp" && apt-get download -qq -t bookworm-backports \
+    qemu-system-x86 qemu-system-common qemu-system-data \
+    qemu-system-modules-opengl qemu-system-modules-spice qemu-system-gui 2>/dev/null)
+  rm -rf "$Q10" && mkdir -p "$Q10/bin"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$Q10"; done
+  rm -rf "$tmp"
+  if ldd "$Q10/usr/bin/qemu-system-x86_64" | grep -q 'not found'; then
+    echo "setup-debian: QEMU 10 needs libraries bookworm lacks:" >&2
+    ldd "$Q10/usr/bin/qemu-system-x86_64" | grep 'not found' >&2
+    exit 1
+  fi
+  cat >"$Q10/bin/qemu-system-x86_64" <<EOF
+#!/bin/sh
+# QEMU 10 from bookworm-backports, unpacked beside Debian 12's QEMU (scripts/setup-debian.sh).
+export QEMU_MODULE_DIR=$Q10_MODULES
+exec $Q10/usr/bin/qemu-system-x86_64 -L $Q10/usr/share/qemu "\$@"
+EOF
+  chmod 755 "$Q10/bin/qemu-system-x86_64"
 fi
 
 # node-gyp builds the shim against the installed Node's own headers (no download).

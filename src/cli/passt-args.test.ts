@@ -1,7 +1,7 @@
 // Tests of passt's argv grammar for `bindery passt` (passt's and libvirt's spellings, bad usage).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePasstArgs } from './passt-args.js';
+import { VHOST_USER_CAPABILITIES, parsePasstArgs, passtHelp } from './passt-args.js';
 import { DEFAULT_MTU, resolveConfig } from '../usernet/conf.js';
 import { UsageError } from '../errors.js';
 import { formatMac } from '../wire/common.js';
@@ -196,4 +196,30 @@ test('hand-over options: --repair-path (passt) and --migrate-target', () => {
   assert.deepEqual([o.repairPath, o.migrateTarget], ['/run/r.sock', true]);
   const n = parsePasstArgs([]);
   assert.deepEqual([n.repairPath, n.migrateTarget], [undefined, false]);
+});
+
+test('the vhost-user argv libvirt 11 builds is accepted; --help lists the vhost-user options', () => {
+  const o = parsePasstArgs([
+    '--vhost-user',
+    '--one-off',
+    '--socket',
+    '/run/passt/vm-net0.socket',
+    '--pid',
+    '/run/passt/vm-net0-passt.pid',
+    '--interface',
+    'eth0',
+    '--log-file',
+    '/var/log/passt.log',
+    '--tcp-ports',
+    '80',
+  ]);
+  assert.equal(o.vhostUser, true);
+  assert.equal(o.oneOff, true);
+  assert.equal(parsePasstArgs([]).vhostUser, false);
+  assert.throws(() => parsePasstArgs(['--vhost-user', '--fd', '3']), UsageError);
+  assert.throws(() => parsePasstArgs(['--vhost-user', '--tap', 't', '--netns', 'n']), UsageError);
+  const help = passtHelp();
+  assert.match(help, /--vhost-user/);
+  assert.match(help, /--print-capabilities/);
+  assert.equal(JSON.parse(VHOST_USER_CAPABILITIES).type, 'net');
 });

@@ -22,6 +22,8 @@ function program(): Command {
     .allowExcessArguments(false)
     .option('-s, --socket <path>', 'UNIX domain socket path')
     .addOption(new Option('--socket-path <path>').hideHelp())
+    .option('--vhost-user', 'be a vhost-user back-end on --socket (QEMU -netdev vhost-user)')
+    .option('--print-capabilities', 'print the vhost-user back-end capabilities (JSON) and exit')
     .option('-F, --fd <fd>', 'use a pre-opened connected socket (implies --one-off)')
     .option('-1, --one-off', 'quit after the first guest disconnects')
     .option('-f, --foreground', 'do not run in the background')
@@ -67,6 +69,14 @@ function program(): Command {
     );
   return p;
 }
+
+/** `bindery passt --help`: the options, one a line. */
+export function passtHelp(): string {
+  return program().helpOption('-h, --help', 'show this help').helpInformation();
+}
+
+/** What `--print-capabilities` prints: the vhost-user back-end convention's JSON (as passt). */
+export const VHOST_USER_CAPABILITIES = '{\n  "type": "net"\n}\n';
 
 type Raw = Record<string, string | string[] | boolean | undefined>;
 
@@ -142,6 +152,9 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
     throw new UsageError('--tap and --netns go together');
   if (tapName !== undefined && str(raw, 'socket') !== undefined)
     throw new UsageError('--tap and --socket cannot be combined');
+  const vhostUser = raw['vhostUser'] === true;
+  if (vhostUser && (tapName !== undefined || fd !== undefined))
+    throw new UsageError('--vhost-user cannot be combined with --tap or --fd');
   if (raw['ipv4Only'] === true && raw['ipv6Only'] === true)
     throw new UsageError('--ipv4-only and --ipv6-only cannot be combined');
   return {
@@ -179,5 +192,6 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
     mapHostLoopback: mapLo,
     tap: tapName !== undefined && netns !== undefined ? { name: tapName, netns } : undefined,
     tapOffload: raw['tapOffload'] !== false,
+    vhostUser,
   };
 }

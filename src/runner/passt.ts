@@ -26,6 +26,7 @@ import { readHostInfo } from '../usernet/hostinfo.js';
 import { StreamLink } from '../usernet/link/stream.js';
 import { tapLink } from '../usernet/link/tap.js';
 import { switchableLink, type SwitchableLink } from '../usernet/link/switchable.js';
+import { VhostUserLink } from '../usernet/link/vhost-user/link.js';
 import type { GuestLink } from '../usernet/link/types.js';
 import { PasstDaemon, type Clock, type L4Hooks, type L4Deps } from '../usernet/passt.js';
 import { impairLink, parseImpairSpec } from '../usernet/link/impair.js';
@@ -73,8 +74,10 @@ export interface PasstEdge {
   onCountersSignal(fn: () => void): () => void;
 }
 
-/** QEMU's options for a stream socket at `path` (passt's hint, qemu ≥ 7.2). */
-export function qemuHint(path: string): string {
+/** QEMU's options for a stream socket at `path` (passt's hint, qemu ≥ 7.2), or vhost-user's. */
+export function qemuHint(path: string, vhostUser = false): string {
+  if (vhostUser)
+    return `-chardev socket,id=c,path=${path},reconnect-ms=1000 -netdev vhost-user,id=v,chardev=c -device virtio-net-pci,netdev=v -object memory-backend-memfd,id=m,share=on,size=… -numa node,memdev=m`;
   return `-device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=${path}`;
 }
 
@@ -190,9 +193,9 @@ export function flowTranslators(
   };
 }
 
-function announce(io: PasstIo, path: string): void {
+function announce(io: PasstIo, path: string, vhostUser = false): void {
   io.out(
-    `UNIX domain socket bound at ${path}\n\nYou can now start qemu (>= 7.2):\n    kvm ... ${qemuHint(path)}\n`,
+    `UNIX domain socket bound at ${path}\n\nYou can now start qemu (>= ${vhostUser ? '9.2' : '7.2'}):\n    kvm ... ${qemuHint(path, vhostUser)}\n`,
   );
 }
 
@@ -254,6 +257,7 @@ async function serveWith(
   let translators: FlowTranslators | undefined;
   let link: GuestLink;
   let stream: StreamLink | undefined;
+  let vhost: VhostUserLink | undefined;
   let where: string;
   let tapSwitch: SwitchableLink | undefined;
   if (opts.tap) {
@@ -287,6 +291,11 @@ async function serveWith(
     stream = StreamLink.adopt(opts.fd);
     link = stream;
     where = stream.path;
+  } else if (opts.vhostUser) {
+    const path = opts.socketPath ?? (await firstFreeSocketPath());
+    vhost = await VhostUserLink.listen({ path, oneOff: opts.oneOff });
+    link = vhost;
+    where = path;
   } else {
     const path = opts.socketPath ?? (await firstFreeSocketPath());
     stream = await StreamLink.listen({ path, oneOff: opts.oneOff });
@@ -347,6 +356,8 @@ async function serveWith(
       s.on('close', () => stop());
       // An adopted --fd link is connected before these listeners exist.
       if (s.state === 'connected') daemon.linkUp();
+    } else if (vhost) {
+      vhostEvents(vhost, daemon, logger, stop);
     } else if (tapSwitch?.attached !== false) {
       daemon.linkUp();
     }
@@ -387,7 +398,8 @@ async function serveWith(
         // the parent went away: keep serving
       }
     } else if (!opts.quiet) {
-      if (stream && opts.fd === undefined) announce(io, where);
+      if (vhost) announce(io, where, true);
+      else if (stream && opts.fd === undefined) announce(io, where);
       else io.out(`serving ${where}\n`);
     }
     await stopped;
@@ -406,6 +418,20 @@ async function serveWith(
   return 0;
 }
 
+/** The vhost-user link's life in the log and the daemon (link up while both rings run). */
+function vhostEvents(v: VhostUserLink, daemon: PasstDaemon, logger: Logger, stop: () => void) {
+  v.on('connect', () => {
+    logger.info('guest connected (vhost-user rings running)');
+    daemon.linkUp();
+  });
+  v.on('disconnect', (reason) => {
+    logger.info(`guest disconnected (${reason}); counters ${JSON.stringify(v.counters)}`);
+    daemon.linkDown();
+  });
+  v.on('fault', (what) => logger.warn(`vhost-user: ${what}`));
+  v.on('close', () => stop());
+}
+
 /** Starts this command again detached with -f and waits for it to serve. */
 async function detach(opts: PasstOptions, edge: PasstEdge): Promise<number> {
   const out = opts.logFile !== undefined ? openSync(opts.logFile, 'a') : 'ignore';
@@ -416,7 +442,7 @@ async function detach(opts: PasstOptions, edge: PasstEdge): Promise<number> {
     const where = line.slice('ready '.length);
     if (!opts.quiet) {
       if (opts.tap) edge.io.out(`serving ${where}\n`);
-      else announce(edge.io, where);
+      else announce(edge.io, where, opts.vhostUser);
     }
     return 0;
   }

@@ -61,6 +61,8 @@ export interface PasstOptions {
   readonly tap: { readonly name: string; readonly netns: string } | undefined;
   /** `--no-tap-offload`: open the tap without checksum/TSO offloads (full checksums both ways). */
   readonly tapOffload: boolean;
+  /** `--vhost-user`: serve QEMU's vhost-user on the socket instead of a stream (link/vhost-user). */
+  readonly vhostUser?: boolean;
 }
 
 /** The addresses of one family as the guest sees them. */

@@ -31,6 +31,8 @@ import type { Lab, LabProcess, Netns } from './lab.js';
 
 /** The QEMU binary the guest runs on. */
 export const QEMU_BINARY = 'qemu-system-x86_64';
+/** QEMU 10 from bookworm-backports, unpacked beside Debian's by scripts/setup-debian.sh (vhost-user). */
+export const QEMU10_BINARY = '/opt/bindery/qemu-10/bin/qemu-system-x86_64';
 
 /** Options of `bootGuest`. */
 export interface BootGuestOptions {
@@ -38,6 +40,13 @@ export interface BootGuestOptions {
   readonly socketPath?: string;
   /** Instead of `socketPath`: an existing tap in `netns` the guest's NIC opens. */
   readonly tap?: string;
+  /**
+   * Instead of `socketPath`: a vhost-user server's socket (QEMU the client, reconnecting every
+   * second); guest memory is then a shared memfd, as vhost-user needs. Use with `qemu`.
+   */
+  readonly vhostUser?: string;
+  /** The QEMU binary; default QEMU_BINARY (Debian's). */
+  readonly qemu?: string;
   /** MTU the device offers the guest (virtio-net `host_mtu`, as libvirt's `<mtu size=…/>`). */
   readonly hostMtu?: number;
   /** A second NIC (eth1 in the guest, left down); its MAC defaults to 52:54:00:12:34:57. */
@@ -61,7 +70,9 @@ export interface BootGuestOptions {
 }
 
 /** Where one guest NIC is attached: a stream socket or an existing tap, and its MAC. */
-export type GuestNic = ({ readonly socketPath: string } | { readonly tap: string }) & {
+export type GuestNic = (
+  { readonly socketPath: string } | { readonly tap: string } | { readonly vhostUser: string }
+) & {
   readonly mac?: string;
   readonly hostMtu?: number;
 };
@@ -122,19 +133,43 @@ export function qemuSkipReason(): string | undefined {
   return undefined;
 }
 
-/** The first NIC of `opts`: exactly one of socketPath and tap. */
+/** Why QEMU 10 guests (vhost-user) cannot run here, or undefined when they can. */
+export function qemu10SkipReason(): string | undefined {
+  const base = qemuSkipReason();
+  if (base !== undefined) return base;
+  if (!existsSync(QEMU10_BINARY)) return `${QEMU10_BINARY} is missing (scripts/setup-debian.sh)`;
+  return undefined;
+}
+
+/** The first NIC of `opts`: exactly one of socketPath, tap and vhostUser. */
 function nicOf(opts: BootGuestOptions): GuestNic {
+  if (opts.vhostUser !== undefined && opts.socketPath === undefined && opts.tap === undefined)
+    return { vhostUser: opts.vhostUser };
   if (opts.socketPath !== undefined && opts.tap === undefined)
     return { socketPath: opts.socketPath };
   if (opts.tap !== undefined && opts.socketPath === undefined) return { tap: opts.tap };
-  throw new BinderyError(ErrorCode.Lab, 'bootGuest needs exactly one of socketPath and tap');
+  throw new BinderyError(
+    ErrorCode.Lab,
+    'bootGuest needs exactly one of socketPath, tap and vhostUser',
+  );
 }
 
 /** QEMU arguments of one virtio-net NIC: its -netdev and its -device. */
 function nicArgs(id: string, nic: GuestNic, mac: string): string[] {
-  const where = 'socketPath' in nic ? nic.socketPath : nic.tap;
+  const where = 'socketPath' in nic ? nic.socketPath : 'tap' in nic ? nic.tap : nic.vhostUser;
   if (/[,=]/.test(where)) {
     throw new BinderyError(ErrorCode.Lab, `NIC path or name must not contain ',' or '=': ${where}`);
+  }
+  if ('vhostUser' in nic) {
+    const mtu = nic.hostMtu !== undefined ? `,host_mtu=${nic.hostMtu}` : '';
+    return [
+      '-chardev',
+      `socket,id=c${id},path=${nic.vhostUser},reconnect-ms=1000`,
+      '-netdev',
+      `vhost-user,id=${id},chardev=c${id}`,
+      '-device',
+      `virtio-net-pci,netdev=${id},mac=${mac}${mtu}`,
+    ];
   }
   const netdev =
     'socketPath' in nic
@@ -190,13 +225,22 @@ export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest
     '-s',
     'KILL',
     String(Math.ceil(timeoutMs / 1000) + 5),
-    QEMU_BINARY,
+    opts.qemu ?? QEMU_BINARY,
     '-accel',
     'tcg',
     '-smp',
     '1',
     '-m',
     String(opts.memMb ?? 256),
+    // vhost-user: the back-end maps guest memory, so it must be a shared fd.
+    ...(nics.flat().some((a) => a.startsWith('vhost-user,'))
+      ? [
+          '-object',
+          `memory-backend-memfd,id=mem,size=${opts.memMb ?? 256}M,share=on`,
+          '-numa',
+          'node,memdev=mem',
+        ]
+      : []),
     '-nographic',
     '-nodefaults',
     '-no-user-config',

@@ -9,8 +9,8 @@
 // `<backend type='passt'/>`, `<portForward proto='tcp'><range start='80'/>`; completed by
 // `bootableDomain` (TCG, the test guest's kernel and initramfs, console to a file).
 //
-// The `type='vhostuser'` form (KubeVirt >= 1.8) is not run: libvirt passes `--vhost-user`,
-// which bindery passt does not serve yet (issue 15).
+// The `type='vhostuser'` form (KubeVirt >= 1.8, `--vhost-user`, QEMU 10) is
+// test/vhost/libvirt.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import type { CliIo } from '../main.js';
 import { binderyVersion } from '../../version.js';
-import { parsePasstArgs } from '../passt-args.js';
+import { VHOST_USER_CAPABILITIES, parsePasstArgs, passtHelp } from '../passt-args.js';
 import { READY_FD_ENV, runPasstDaemon, type PasstEdge } from '../../runner/passt.js';
 
 /** Registers `fn` for each of `signals`; returns a function that unregisters it. */
@@ -57,6 +57,14 @@ export function processEdge(io: CliIo): PasstEdge {
 export async function runPasst(argv: readonly string[], edge: PasstEdge): Promise<number> {
   if (argv.includes('--version')) {
     edge.io.out(`bindery passt ${binderyVersion()}\n`);
+    return 0;
+  }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    edge.io.out(passtHelp());
+    return 0;
+  }
+  if (argv.includes('--print-capabilities')) {
+    edge.io.out(VHOST_USER_CAPABILITIES);
     return 0;
   }
   return runPasstDaemon(parsePasstArgs(argv), edge);

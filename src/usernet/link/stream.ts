@@ -465,7 +465,7 @@ export class StreamLink extends EventEmitter<StreamLinkEvents> implements GuestL
  *
  * @throws BinderyError (ErrorCode.Link) when something accepts on it or it is not a socket.
  */
-async function clearStaleSocket(path: string): Promise<void> {
+export async function clearStaleSocket(path: string): Promise<void> {
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();

@@ -53,7 +53,7 @@ export function tapLink(dev: TapDevice): GuestLink {
  * marked trusted (the translator terminates TCP and never forwards the checksum); other partial
  * checksums (UDP) are completed here, so the services can verify them as usual.
  */
-function offloadedChecksums(frames: Uint8Array[], vnet: Uint16Array): Uint8Array {
+export function offloadedChecksums(frames: Uint8Array[], vnet: Uint16Array): Uint8Array {
   const trusted = new Uint8Array(frames.length);
   for (let i = 0; i < frames.length; i++) {
     const flags = vnet[3 * i]!;

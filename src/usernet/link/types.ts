@@ -9,7 +9,7 @@
  */
 export interface GuestLink {
   /** What carries the frames. */
-  readonly kind: 'stream' | 'tap';
+  readonly kind: 'stream' | 'tap' | 'vhost-user';
   /**
    * The link accepts TCP/UDP frames whose checksum field holds only the pseudo-header sum
    * (`send(frames, true)`), as an offloading tap does; nobody computes it for local delivery.

@@ -1,0 +1,215 @@
+// The vhost-user bench (issue 15): one TCG guest on QEMU 10, iperf3 each way through bindery stream, bindery vhost-user, newest passt stream and newest passt vhost-user.
+//
+// Run as root: `node --import tsx bench/vhost.ts` (after `npm run build`). Per setup one boot of
+// the test guest (test/qemu/passt-tcp-rig.ts: the pod namespace, the guest's command loop, with
+// iperf3 copied in), all on the same QEMU 10 binary, one after the other; per direction
+// BINDERY_VHOST_BENCH_REPS (default 2) iperf3 runs of BINDERY_VHOST_BENCH_SECS (default 5) s,
+// IPv4, guest to pod's loopback through the gateway. Recorded per setup: the median Mbit/s each
+// way, and the translator's CPU (utime + stime from /proc/PID/stat) per GB moved. TCP RR and
+// connections/s are not measured here (no such tool in the busybox guest yet). The JSON goes to
+// bench/results/vhost-<time>.json (BINDERY_BENCH_RESULTS_DIR overrides).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Lab } from '../test/lab/lab.js';
+import type { LabProcess } from '../test/lab/lab.js';
+import { QEMU10_BINARY } from '../test/lab/qemu.js';
+import { programWithLibraries } from '../test/lab/initramfs.js';
+import { waitFor } from '../test/lab/wait.js';
+import {
+  GW4,
+  GUEST4,
+  GUEST6,
+  GW6,
+  GuestShell,
+  IPERF3,
+  bootShell,
+  makePod,
+} from '../test/qemu/passt-tcp-rig.js';
+import { BINDERY_BIN, ensureUpstreamPasta, upstreamPasstDir } from './peers.js';
+import { median } from './stats.js';
+
+const SECS = Number(process.env.BINDERY_VHOST_BENCH_SECS ?? 5);
+const REPS = Number(process.env.BINDERY_VHOST_BENCH_REPS ?? 2);
+const PORT = 5201;
+const CLK_TCK = 100;
+
+interface Setup {
+  readonly name: string;
+  readonly vhostUser: boolean;
+  argv(sock: string): string[];
+}
+
+const common = (sock: string): string[] => [
+  '-f',
+  '-s',
+  sock,
+  '-a',
+  GUEST4,
+  '-n',
+  '24',
+  '-g',
+  GW4,
+  '-a',
+  GUEST6,
+  '-g',
+  GW6,
+];
+
+function setups(passt: string | undefined): Setup[] {
+  const bindery = (vhostUser: boolean): Setup => ({
+    name: `bindery ${vhostUser ? 'vhost-user' : 'stream'}`,
+    vhostUser,
+    argv: (sock) => [
+      process.execPath,
+      BINDERY_BIN,
+      'passt',
+      '-q',
+      ...(vhostUser ? ['--vhost-user'] : []),
+      ...common(sock),
+    ],
+  });
+  const upstream = (vhostUser: boolean): Setup => ({
+    name: `passt 2026_07_24 ${vhostUser ? 'vhost-user' : 'stream'}`,
+    vhostUser,
+    argv: (sock) => [
+      passt!,
+      '--runas',
+      '0',
+      '-q',
+      ...(vhostUser ? ['--vhost-user'] : []),
+      ...common(sock),
+    ],
+  });
+  return [
+    bindery(false),
+    bindery(true),
+    ...(passt !== undefined ? [upstream(false), upstream(true)] : []),
+  ];
+}
+
+/** CPU seconds a process has used. */
+function cpuSecs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
+}
+
+interface Row {
+  setup: string;
+  toPodMbps: number[];
+  toGuestMbps: number[];
+  cpuSecPerGB: number[];
+  failed?: string;
+}
+
+async function runSetup(lab: Lab, s: Setup): Promise<Row> {
+  const row: Row = { setup: s.name, toPodMbps: [], toGuestMbps: [], cpuSecPerGB: [] };
+  const pod = await makePod(lab);
+  const sock = join(pod.dir, 'bench.sock');
+  const daemon: LabProcess = lab.spawn(pod.ns, s.argv(sock), { label: s.name });
+  const { existsSync } = await import('node:fs');
+  await waitFor(
+    () => existsSync(sock) || daemon.exitStatus !== undefined,
+    30_000,
+    `${s.name} socket`,
+    50,
+  );
+  if (!existsSync(sock)) throw new Error(`${s.name} did not start:\n${daemon.output}`);
+  const t = { diagnostic: (m: string) => console.error(`  ${m}`) } as unknown as TestContext;
+  const guest = await bootShell(t, lab, sock, {
+    vhostUser: s.vhostUser,
+    qemu: QEMU10_BINARY,
+    lifetimeMs: 600_000,
+    extraFiles: IPERF3 ? programWithLibraries(IPERF3) : [],
+  });
+  const sh = new GuestShell(guest, () => guest.console.slice(-2000));
+  const srv = lab.spawn(pod.ns, ['iperf3', '-s', '--forceflush', '-p', String(PORT)], {
+    label: 'iperf3 -s',
+  });
+  await srv.waitForOutput(/Server listening/, 10_000);
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const [flag, list] of [
+      ['', row.toPodMbps],
+      ['-R', row.toGuestMbps],
+    ] as const) {
+      const cpu0 = cpuSecs(daemon.pid);
+      const g = await sh.run(
+        `timeout ${SECS + 30} iperf3 -c ${GW4} -p ${PORT} -t ${SECS} -f m ${flag} 2>&1 | grep -E 'receiver|error'`,
+        (SECS + 60) * 1000,
+      );
+      const cpu = cpuSecs(daemon.pid) - cpu0;
+      const m = /([\d.]+) MBytes\s+([\d.]+) Mbits\/sec\s+receiver/.exec(g.out);
+      if (m === null) {
+        row.failed = g.out.trim().slice(-300);
+        continue;
+      }
+      list.push(Number(m[2]));
+      const gb = Number(m[1]) / 1024;
+      if (gb > 0) row.cpuSecPerGB.push(cpu / gb);
+    }
+  }
+  await guest.kill();
+  await daemon.kill('SIGTERM', 5_000);
+  return row;
+}
+
+async function main(): Promise<void> {
+  const up = ensureUpstreamPasta();
+  const passt = 'path' in up ? join(upstreamPasstDir(), 'passt') : undefined;
+  if (passt === undefined)
+    console.error(`  no upstream passt: ${(up as { failed: string }).failed}`);
+  const lab = await Lab.create();
+  const rows: Row[] = [];
+  try {
+    for (const s of setups(passt)) {
+      console.error(`bench: ${s.name}`);
+      try {
+        rows.push(await runSetup(lab, s));
+      } catch (e) {
+        rows.push({
+          setup: s.name,
+          toPodMbps: [],
+          toGuestMbps: [],
+          cpuSecPerGB: [],
+          failed: String(e).slice(0, 500),
+        });
+      }
+    }
+  } finally {
+    await lab.teardown();
+  }
+  const med = (xs: number[]): number | null => (xs.length ? median(xs) : null);
+  const table = rows.map((r) => ({
+    setup: r.setup,
+    guestToPodMbps: med(r.toPodMbps),
+    podToGuestMbps: med(r.toGuestMbps),
+    translatorCpuSecPerGB: med(r.cpuSecPerGB),
+    ...(r.failed !== undefined ? { failed: r.failed } : {}),
+  }));
+  console.table(table);
+  const dir =
+    process.env.BINDERY_BENCH_RESULTS_DIR ?? fileURLToPath(new URL('./results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d+Z$/, 'Z');
+  const file = join(dir, `vhost-${stamp}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        meta: { qemu: QEMU10_BINARY, accel: 'tcg', secs: SECS, reps: REPS, smp: 1 },
+        table,
+        samples: rows,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  console.error(`wrote ${file}`);
+}
+
+await main();

@@ -1,0 +1,404 @@
+// The vhost-user guest link: bindery as the vhost-user server on a unix socket, QEMU the client; frames through the guest's own virtqueues.
+//
+// Life: `listen` binds the socket; QEMU connects (and reconnects after it restarts, with
+// `reconnect-ms`); each connection gets a fresh VhostUserDevice. Messages are read header
+// first (12 bytes, with the fds riding on it), then the payload; a malformed header ends the
+// connection (the stream can no longer be framed), a malformed payload is refused and counted.
+// When both rings run, 'connect' is emitted; when the connection ends, every fd and mapping of
+// it is released and 'disconnect' emitted; with `oneOff` the server closes then ('close').
+// Frames to the guest go straight into its RX buffers; when there are none, up to
+// MAX_PENDING frames wait for the guest's next kick on the RX queue (send returns false and
+// 'drain' follows), beyond that they are dropped and counted.
+import { EventEmitter } from 'node:events';
+import { unlink } from 'node:fs/promises';
+import { BinderyError, ErrorCode } from '../../../errors.js';
+import { vhostShim, type VhostFd, type VhostMap } from '../../../native/vhost.js';
+import { completePartialChecksum } from '../../../wire/checksum.js';
+import { clearStaleSocket } from '../stream.js';
+import { checksumPlaces, offloadedChecksums } from '../tap.js';
+import type { GuestLink } from '../types.js';
+import { RX_QUEUE, TX_QUEUE, VhostUserDevice, type VhostSys } from './device.js';
+import { drainTx, newNetCounters, putRx, type NetCounters } from './net.js';
+import { Feature, VHOST_USER_HDR_LEN, decodeHeader, requestName, type Header } from './protocol.js';
+
+/** Frames waiting for RX buffers before further ones are dropped. */
+export const MAX_PENDING = 1024;
+
+/** Events of a VhostUserLink. */
+export interface VhostUserLinkEvents {
+  /** Both rings of a front-end run: frames flow. */
+  connect: [];
+  /** The front-end's connection ended (or its rings stopped). */
+  disconnect: [reason: string];
+  frames: [frames: Uint8Array[], trusted: Uint8Array | undefined];
+  drain: [];
+  close: [];
+  /** A refused message or ring (for the log). */
+  fault: [what: string];
+}
+
+/** Counters of a VhostUserLink; monotonic. */
+export interface VhostUserCounters extends NetCounters {
+  clients: number;
+  messages: number;
+  badMessages: number;
+  badHeaders: number;
+  txDropped: number;
+  pendingDropped: number;
+}
+
+/** Options of `VhostUserLink.listen`. */
+export interface VhostUserLinkOptions {
+  readonly path: string;
+  readonly oneOff?: boolean;
+}
+
+/** The real syscalls, over the shim. */
+function nativeSys(): VhostSys<VhostFd, VhostMap> {
+  const s = vhostShim();
+  return {
+    mmap(fd, size, offset) {
+      const [map, ab] = s.vhostMmap(fd, size, offset);
+      return { map, bytes: new Uint8Array(ab) };
+    },
+    unmap: (m) => s.vhostUnmap(m),
+    close: (fd) => s.vhostClose(fd),
+    watch: (fd, cb) => void s.vhostWatch(fd, cb),
+    eventRead: (fd) => void s.vhostEventRead(fd),
+    eventWrite: (fd) => void s.vhostEventWrite(fd),
+  };
+}
+
+/** The vhost-user server end (what passt offers with `--vhost-user --socket`). */
+export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements GuestLink {
+  readonly kind = 'vhost-user' as const;
+  readonly checksumOffload = true;
+  readonly consumesOnSend = false;
+  readonly counters: VhostUserCounters = {
+    ...newNetCounters(),
+    clients: 0,
+    messages: 0,
+    badMessages: 0,
+    badHeaders: 0,
+    txDropped: 0,
+    pendingDropped: 0,
+  };
+  private conn: VhostFd | undefined;
+  private device: VhostUserDevice<VhostFd, VhostMap> | undefined;
+  private ready = false;
+  private closed = false;
+  private readonly shim = vhostShim();
+  private readonly sys = nativeSys();
+  // Message assembly: the header, then `want` payload bytes.
+  private readonly hdrBuf = new Uint8Array(VHOST_USER_HDR_LEN);
+  private hdrHave = 0;
+  private header: Header | undefined;
+  private payload = new Uint8Array(0);
+  private payloadHave = 0;
+  private fds: VhostFd[] = [];
+  private pending: { frame: Uint8Array; partial: boolean }[] = [];
+  private blocked = false;
+  /** Bad-ring counters when last looked at; the first increase per connection is logged. */
+  private badSeen = 0;
+  private badLogged = false;
+
+  private constructor(
+    private readonly listener: VhostFd,
+    readonly path: string,
+    private readonly oneOff: boolean,
+  ) {
+    super();
+    this.shim.vhostWatch(listener, () => this.onAcceptable());
+  }
+
+  /**
+   * Listens on a unix socket for the guest's QEMU.
+   *
+   * @throws BinderyError (Link) when the path is in use, is not a socket, or cannot be bound.
+   */
+  static async listen(opts: VhostUserLinkOptions): Promise<VhostUserLink> {
+    await clearStaleSocket(opts.path);
+    let l: VhostFd;
+    try {
+      l = vhostShim().vhostListen(opts.path);
+    } catch (e) {
+      throw new BinderyError(
+        ErrorCode.Link,
+        `cannot listen on ${opts.path}: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    return new VhostUserLink(l, opts.path, opts.oneOff ?? false);
+  }
+
+  /** Whether a front-end is connected. */
+  get connected(): boolean {
+    return this.conn !== undefined;
+  }
+
+  private onAcceptable(): void {
+    for (;;) {
+      const c = this.shim.vhostAccept(this.listener);
+      if (typeof c === 'number') return;
+      if (this.conn !== undefined || this.closed) {
+        // One front-end at a time, as passt.
+        this.shim.vhostClose(c);
+        continue;
+      }
+      this.counters.clients++;
+      this.conn = c;
+      this.badLogged = false;
+      this.device = new VhostUserDevice(this.sys, {
+        ringsChanged: (ready) => this.onRings(ready),
+        kick: (q) => this.onKick(q),
+        fault: (what) => this.emit('fault', what),
+      });
+      this.shim.vhostWatch(c, () => this.onReadable());
+    }
+  }
+
+  private onRings(ready: boolean): void {
+    if (ready === this.ready) return;
+    this.ready = ready;
+    if (ready) this.emit('connect');
+    else this.emit('disconnect', 'rings stopped');
+  }
+
+  private onReadable(): void {
+    const c = this.conn;
+    if (c === undefined) return;
+    for (let guard = 0; guard < 64 && this.conn === c; guard++) {
+      let n: number;
+      let fds: VhostFd[];
+      if (this.header === undefined) {
+        [n, fds] = this.shim.vhostRecv(c, this.hdrBuf.subarray(this.hdrHave));
+      } else {
+        [n, fds] = this.shim.vhostRecv(c, this.payload.subarray(this.payloadHave));
+      }
+      this.fds.push(...fds);
+      if (n === -11) return; // EAGAIN
+      if (n <= 0) {
+        this.endConnection(n === 0 ? 'eof' : `error ${-n}`);
+        return;
+      }
+      if (this.header === undefined) {
+        this.hdrHave += n;
+        if (this.hdrHave < VHOST_USER_HDR_LEN) continue;
+        const h = decodeHeader(this.hdrBuf);
+        if (typeof h === 'string') {
+          this.counters.badHeaders++;
+          this.emit('fault', `bad message header: ${h}`);
+          this.endConnection('bad header');
+          return;
+        }
+        this.header = h;
+        this.payload = new Uint8Array(h.size);
+        this.payloadHave = 0;
+        if (h.size > 0) continue;
+      } else {
+        this.payloadHave += n;
+        if (this.payloadHave < this.payload.length) continue;
+      }
+      this.dispatch();
+    }
+  }
+
+  private dispatch(): void {
+    const h = this.header!;
+    const d = this.device!;
+    const fds = this.fds;
+    this.fds = [];
+    this.header = undefined;
+    this.hdrHave = 0;
+    this.counters.messages++;
+    const before = d.counters.badMessages;
+    const reply = d.handle(h, this.payload, fds);
+    if (d.counters.badMessages !== before) this.counters.badMessages++;
+    if (reply !== undefined && this.conn !== undefined) {
+      const w = this.shim.vhostSend(this.conn, reply);
+      if (w !== reply.length) {
+        this.emit('fault', `cannot reply to ${requestName(h.request)} (${w})`);
+        this.endConnection('reply failed');
+      }
+    }
+  }
+
+  private endConnection(reason: string): void {
+    const c = this.conn;
+    if (c === undefined) return;
+    this.conn = undefined;
+    for (const fd of this.fds) this.shim.vhostClose(fd);
+    this.fds = [];
+    this.header = undefined;
+    this.hdrHave = 0;
+    this.device?.reset();
+    this.device = undefined;
+    this.shim.vhostClose(c);
+    this.counters.pendingDropped += this.pending.length;
+    this.pending = [];
+    if (this.ready) {
+      this.ready = false;
+    }
+    this.emit('disconnect', reason);
+    if (this.oneOff) void this.close();
+  }
+
+  private onKick(q: number): void {
+    const d = this.device;
+    if (d === undefined) return;
+    if (q === TX_QUEUE) this.pollTx(d);
+    else if (q === RX_QUEUE) this.flushPending(d);
+  }
+
+  private pollTx(d: VhostUserDevice<VhostFd, VhostMap>): void {
+    // Take batches until the ring is empty (the listener runs between batches).
+    for (let round = 0; round < 16; round++) {
+      const q = d.queue(TX_QUEUE);
+      if (q === undefined) return;
+      const { frames, notify } = drainTx(q, d.memory, d.hdrLen, this.counters);
+      if (notify) d.notify(TX_QUEUE);
+      this.noteBadRing();
+      if (frames.length === 0) return;
+      const list = frames.map((f) => f.frame);
+      let trusted: Uint8Array | undefined;
+      if (frames.some((f) => f.csumStart >= 0)) {
+        const vnet = new Uint16Array(3 * frames.length);
+        frames.forEach((f, i) => {
+          if (f.csumStart < 0) return;
+          vnet[3 * i] = 1;
+          vnet[3 * i + 1] = f.csumStart;
+          vnet[3 * i + 2] = f.csumOffset;
+        });
+        trusted = offloadedChecksums(list, vnet);
+      }
+      this.emit('frames', list, trusted);
+    }
+  }
+
+  send(frames: readonly Uint8Array[], partialChecksum?: boolean): boolean {
+    const d = this.device;
+    if (d === undefined || !this.ready) {
+      this.counters.txDropped += frames.length;
+      return false;
+    }
+    const partial = partialChecksum === true;
+    if (this.pending.length > 0) {
+      this.enqueue(frames, partial);
+      this.flushPending(d);
+      return this.pending.length === 0;
+    }
+    const q = d.queue(RX_QUEUE);
+    if (q === undefined) {
+      this.counters.txDropped += frames.length;
+      return false;
+    }
+    let i = 0;
+    for (; i < frames.length; i++) if (!this.put(d, frames[i]!, partial)) break;
+    if (q.flush()) d.notify(RX_QUEUE);
+    this.noteBadRing();
+    if (i < frames.length) {
+      this.enqueue(frames.slice(i), partial);
+      return false;
+    }
+    return true;
+  }
+
+  private enqueue(frames: readonly Uint8Array[], partial: boolean): void {
+    for (const frame of frames) {
+      if (this.pending.length >= MAX_PENDING) this.counters.pendingDropped++;
+      else this.pending.push({ frame, partial });
+    }
+    this.blocked = true;
+  }
+
+  /** Writes one frame; false when the guest has no buffer for it now. */
+  private put(d: VhostUserDevice<VhostFd, VhostMap>, frame: Uint8Array, partial: boolean): boolean {
+    const q = d.queue(RX_QUEUE);
+    if (q === undefined) return false;
+    let csum: [number, number] | undefined;
+    if (partial) {
+      const places = checksumPlaces([frame]);
+      if (places[0] !== 0) {
+        if (d.has(Feature.NET_GUEST_CSUM)) csum = [places[0]!, places[1]!];
+        else completePartialChecksum(frame, places[0]!, places[1]!);
+      }
+    }
+    for (let tries = 0; tries < 4; tries++) {
+      const r = putRx(
+        q,
+        d.memory,
+        frame,
+        d.hdrLen,
+        d.has(Feature.NET_MRG_RXBUF),
+        csum,
+        this.counters,
+      );
+      if (r === 'ok') return true;
+      if (r === 'full') {
+        q.armKick();
+        // The guest may have added buffers between our look and arming the kick.
+        if (q.available() === 0) return false;
+      }
+    }
+    return false;
+  }
+
+  private flushPending(d: VhostUserDevice<VhostFd, VhostMap>): void {
+    const q = d.queue(RX_QUEUE);
+    if (q === undefined) return;
+    let n = 0;
+    while (n < this.pending.length) {
+      const p = this.pending[n]!;
+      if (!this.put(d, p.frame, p.partial)) break;
+      n++;
+    }
+    if (n > 0) this.pending.splice(0, n);
+    this.noteBadRing();
+    if (q.flush()) d.notify(RX_QUEUE);
+    if (this.pending.length === 0 && this.blocked) {
+      this.blocked = false;
+      this.emit('drain');
+    }
+  }
+
+  /** Logs the first bad chain or frame of a connection; the rest are only counted. */
+  private noteBadRing(): void {
+    const c = this.counters;
+    const bad = c.txBadChain + c.txBadFrame + c.rxBadChain;
+    if (bad === this.badSeen) return;
+    this.badSeen = bad;
+    if (this.badLogged) return;
+    this.badLogged = true;
+    this.emit(
+      'fault',
+      `the guest's rings hold a bad descriptor chain or frame (dropped; further ones are only counted): ${JSON.stringify({ txBadChain: c.txBadChain, txBadFrame: c.txBadFrame, rxBadChain: c.rxBadChain })}`,
+    );
+  }
+
+  onFrames(listener: (frames: Uint8Array[], trusted?: Uint8Array) => void): void {
+    this.on('frames', listener);
+  }
+
+  onDrain(listener: () => void): void {
+    this.on('drain', listener);
+  }
+
+  /** Ends the current front-end's connection (it may reconnect). */
+  disconnect(): void {
+    this.endConnection('local');
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.endConnection('local');
+    this.shim.vhostClose(this.listener);
+    return unlink(this.path)
+      .catch(() => {})
+      .then(() => {
+        this.emit('close');
+      });
+  }
+}
