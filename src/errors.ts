@@ -39,6 +39,8 @@ export const ErrorCode = {
   Guest: 'BINDERY_ERR_GUEST',
   /** A translator's control socket (-c/--conf-path) refused a request or could not be reached. */
   Control: 'BINDERY_ERR_CONTROL',
+  /** A packet capture (-p/--pcap, `capture.start`) could not start, or one is already running. */
+  Capture: 'BINDERY_ERR_CAPTURE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
