@@ -9,6 +9,8 @@ import type { PasstDaemon } from '../usernet/passt.js';
 import type { Logger } from 'pino';
 import type { ControlServer } from './control.js';
 import type { FlowTranslators } from './passt.js';
+import type { CaptureManager } from './capture.js';
+import { registerObserveOps } from './observe-ops.js';
 
 /** What the operations may reach in a serving translator. */
 export interface ControlContext {
@@ -18,6 +20,8 @@ export interface ControlContext {
   translators(): FlowTranslators | undefined;
   readonly logger: Logger;
   readonly pid: number;
+  /** The packet capture (capture.* operations); undefined: those operations are not offered. */
+  readonly capture?: CaptureManager;
 }
 
 /**
@@ -39,4 +43,5 @@ export function registerControlOps(server: ControlServer, ctx: ControlContext): 
       control: server.counters,
     };
   });
+  registerObserveOps(server, ctx);
 }

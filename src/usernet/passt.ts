@@ -316,6 +316,11 @@ export class PasstDaemon {
     return this.mac;
   }
 
+  /** The daemon clock's now() (the flow table's times are on it). */
+  now(): number {
+    return this.opts.clock.now();
+  }
+
   /** Sets (or, with undefined, removes) the tap that sees every frame both ways. */
   setFrameTap(tap: FrameTap | undefined): void {
     this.frameTap = tap;
