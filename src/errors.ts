@@ -41,6 +41,8 @@ export const ErrorCode = {
   Control: 'BINDERY_ERR_CONTROL',
   /** `bindery migrate` refused a VM or a migration step failed (the source runs on), or a TCP flow hand-over (migrate.export/import, the repair helper) failed. */
   Migrate: 'BINDERY_ERR_MIGRATE',
+  /** A packet capture (-p/--pcap, `capture.start`) could not start, or one is already running. */
+  Capture: 'BINDERY_ERR_CAPTURE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

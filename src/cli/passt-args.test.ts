@@ -223,3 +223,21 @@ test('the vhost-user argv libvirt 11 builds is accepted; --help lists the vhost-
   assert.match(help, /--print-capabilities/);
   assert.equal(JSON.parse(VHOST_USER_CAPABILITIES).type, 'net');
 });
+
+test('-p/--pcap, --metrics (loopback or unix only) and --stats', () => {
+  const o = parsePasstArgs(['-p', '/tmp/a.pcap', '--metrics', '[::1]:9100', '--stats', '5']);
+  assert.equal(o.pcap, '/tmp/a.pcap');
+  assert.deepEqual(o.metrics, { kind: 'tcp', host: '::1', port: 9100 });
+  assert.equal(o.stats, 5);
+  assert.equal(parsePasstArgs(['--pcap', 'x.pcap']).pcap, 'x.pcap');
+  assert.deepEqual(parsePasstArgs(['--metrics', 'unix:/run/m.sock']).metrics, {
+    kind: 'unix',
+    path: '/run/m.sock',
+  });
+  const none = parsePasstArgs([]);
+  assert.deepEqual([none.pcap, none.metrics, none.stats], [undefined, undefined, undefined]);
+  assert.throws(() => parsePasstArgs(['--metrics', '0.0.0.0:9100']), /not a loopback address/);
+  assert.throws(() => parsePasstArgs(['--metrics', '192.0.2.1:9100']), UsageError);
+  assert.throws(() => parsePasstArgs(['--stats', '0']), UsageError);
+  assert.throws(() => parsePasstArgs(['--stats', 'x']), UsageError);
+});

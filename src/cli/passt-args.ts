@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { parseMac, parseIpv4, parseIpv6 } from '../wire/common.js';
 import { parsePortSpec } from '../usernet/fwd/portspec.js';
+import { parseMetricsAddr } from '../usernet/metrics-addr.js';
 import { DEFAULT_MTU, DEFAULT_OUR_MAC, type PasstOptions } from '../usernet/conf.js';
 
 /** Smallest `--log-size` accepted (passt refuses sizes too small to rotate in). */
@@ -31,6 +32,12 @@ function program(): Command {
     .option('-c, --conf-path <path>', 'serve the control socket (bindery forwards/flows) at PATH')
     .option('--repair-path <path>', 'the repair helper socket for TCP flow hand-over')
     .option('--migrate-target', 'attach the --tap only when migrate.import has restored the flows')
+    .option('-p, --pcap <file>', 'capture every guest frame both ways to FILE (pcap)')
+    .option(
+      '--metrics <addr>',
+      'serve Prometheus /metrics on 127.0.0.1:PORT, [::1]:PORT or unix:PATH',
+    )
+    .option('--stats <delay>', 'print event statistics at most every DELAY seconds')
     .option('-l, --log-file <path>', 'log to a file')
     .option('--log-size <bytes>', 'maximum log file size')
     .option('-d, --debug', 'print debugging messages')
@@ -157,6 +164,10 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
     throw new UsageError('--vhost-user cannot be combined with --tap or --fd');
   if (raw['ipv4Only'] === true && raw['ipv6Only'] === true)
     throw new UsageError('--ipv4-only and --ipv6-only cannot be combined');
+  const metricsText = str(raw, 'metrics');
+  const metrics = metricsText !== undefined ? parseMetricsAddr(metricsText) : undefined;
+  if (typeof metrics === 'string') throw new UsageError(metrics);
+  const stats = int(raw, 'stats', '--stats', 1, 86_400);
   return {
     socketPath: str(raw, 'socket') ?? str(raw, 'socketPath'),
     fd,
@@ -193,5 +204,8 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
     tap: tapName !== undefined && netns !== undefined ? { name: tapName, netns } : undefined,
     tapOffload: raw['tapOffload'] !== false,
     vhostUser,
+    pcap: str(raw, 'pcap'),
+    metrics,
+    stats,
   };
 }

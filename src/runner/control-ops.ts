@@ -11,6 +11,8 @@ import type { ControlServer } from './control.js';
 import type { FlowTranslators } from './passt.js';
 import type { SwitchableLink } from '../usernet/link/switchable.js';
 import { registerMigrateOps } from './migrate-ops.js';
+import type { CaptureManager } from './capture.js';
+import { registerObserveOps } from './observe-ops.js';
 
 /** What the operations may reach in a serving translator. */
 export interface ControlContext {
@@ -22,6 +24,8 @@ export interface ControlContext {
   readonly pid: number;
   /** The --tap link, which a hand-over detaches and attaches (runner/migrate-ops.ts). */
   readonly guestLink?: SwitchableLink;
+  /** The packet capture (capture.* operations); undefined: those operations are not offered. */
+  readonly capture?: CaptureManager;
 }
 
 /**
@@ -44,4 +48,5 @@ export function registerControlOps(server: ControlServer, ctx: ControlContext): 
     };
   });
   registerMigrateOps(server, ctx);
+  registerObserveOps(server, ctx);
 }

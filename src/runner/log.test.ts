@@ -34,6 +34,12 @@ test('a pino record becomes `<ISO time> <prefix><msg>`', () => {
     '2026-01-02T03:04:05.006Z WARNING: x\n',
   );
   assert.equal(textLine('not json'), 'not json\n');
+  assert.equal(
+    textLine(
+      JSON.stringify({ level: 20, time, msg: 'flow close', proto: 'tcp', bytes: 12, why: 'a b' }),
+    ),
+    '2026-01-02T03:04:05.006Z flow close proto=tcp bytes=12 why="a b"\n',
+  );
 });
 
 test('the log file: truncated at open, header first, levels filtered, flushed on demand', async (t) => {

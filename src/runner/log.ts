@@ -7,6 +7,8 @@
 //   The destination turns it back into passt's text form, `<ISO time> <message>` (warnings and
 //   errors prefixed `WARNING: ` / `ERROR: ` as in passt's log.c), so the log stays greppable
 //   (tests look for `stopped; counters {...}`), and queues it. Nothing blocks per line.
+//   Structured fields of a record (`logger.debug({ proto: 'tcp', … }, 'flow open')`) follow the
+//   message as ` key=value` pairs (logfmt: values quoted as JSON when they need it).
 // - The file (`CappedLogFile`) is opened once, truncated, and starts with a header line, as
 //   passt's logfile_init() does. Lines are appended by one asynchronous writer that drains the
 //   queue in batches. When the next batch would take the file past `--log-size` (default 1 MiB,
@@ -52,7 +54,7 @@ const PREFIX: Readonly<Record<number, string>> = { 40: 'WARNING: ', 50: 'ERROR: 
  * @returns The text line (the input unchanged if it is not a pino record).
  */
 export function textLine(json: string): string {
-  let rec: { level?: unknown; time?: unknown; msg?: unknown };
+  let rec: { level?: unknown; time?: unknown; msg?: unknown } & Record<string, unknown>;
   try {
     rec = JSON.parse(json) as typeof rec;
   } catch {
@@ -60,7 +62,14 @@ export function textLine(json: string): string {
   }
   const time = typeof rec.time === 'number' ? new Date(rec.time).toISOString() : '';
   const prefix = typeof rec.level === 'number' ? (PREFIX[rec.level] ?? '') : '';
-  return `${time} ${prefix}${String(rec.msg ?? '')}\n`;
+  let fields = '';
+  for (const k of Object.keys(rec)) {
+    if (k === 'level' || k === 'time' || k === 'msg') continue;
+    const v = rec[k];
+    const text = typeof v === 'string' && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+    fields += ` ${k}=${text}`;
+  }
+  return `${time} ${prefix}${String(rec.msg ?? '')}${fields}\n`;
 }
 
 /** Where text lines go. */

@@ -173,3 +173,25 @@ test('-c serves the control socket while running: ping, ops, counters; removed a
   assert.equal(await done, 0);
   assert.equal(existsSync(ctl), false);
 });
+
+test('--stats: a line on stderr per DELAY when the counts changed, none when they did not', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), `bindery-lab-${RUN}-runner-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 's.sock');
+  const f = fakeEdge();
+  const done = runPasstDaemon(parsePasstArgs(['-f', '-q', '-s', sock, '--stats', '3']), f.edge);
+  await until(() => existsSync(sock) && f.registered(), 'the socket');
+  const fire = (): void => {
+    const live = f.timers.filter((x) => x.ms === 3000 && x.live);
+    assert.equal(live.length, 1, 'one stats timer');
+    live[0]!.live = false;
+    live[0]!.fn();
+  };
+  fire();
+  assert.match(f.err(), /^stats: rx=0 tx=0 rx_bytes=0 tx_bytes=0 .* flows=0 drops=0\n$/);
+  fire();
+  assert.equal(f.err().split('\n').filter(Boolean).length, 1, 'nothing changed: no line');
+  f.shutdown();
+  assert.equal(await done, 0);
+  assert.equal(f.timers.filter((x) => x.ms === 3000 && x.live).length, 0, 'timer cancelled');
+});

@@ -13,6 +13,10 @@
 //      file), remove the pid file and log the counters.
 //   Counters (daemon, TCP translator, flow table) are logged at debug level every
 //   COUNTERS_INTERVAL_MS of the injected clock and at info level on SIGUSR1.
+//   Observation (docs/operators.md): -p/--pcap captures from the start (runner/capture.ts),
+//   --metrics serves Prometheus metrics (runner/metrics.ts, loaded only then), --stats prints
+//   the event counts (runner/stats.ts), flow open/close lines at debug level and rate-limited
+//   warnings for guest misbehaviour (runner/observe-log.ts).
 // Process-wide things (signals, clock, argv to re-run ourselves, the ready fd) come in through
 // `PasstEdge`, which the CLI builds (cli/commands/passt.ts).
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -45,12 +49,18 @@ import { openDaemonLog, passtLogLevel, type DaemonLog } from './log.js';
 import { serveReporting, startDetached } from './detach.js';
 import { ControlServer } from './control.js';
 import { registerControlOps } from './control-ops.js';
+import { CaptureManager } from './capture.js';
+import { flowLogObserver, guestErrorReporter } from './observe-log.js';
+import { statsLine } from './stats.js';
+import type { MetricsServer } from './metrics.js';
 
 export { READY_FD_ENV } from './detach.js';
 /** Environment variable that impairs the guest link like netem (link/impair.ts), for tests. */
 export const IMPAIR_ENV = 'BINDERY_IMPAIR';
 /** How often the counters are logged at debug level. */
 export const COUNTERS_INTERVAL_MS = 60_000;
+/** How often the summaries of suppressed guest warnings are due (runner/observe-log.ts). */
+export const WARN_SUMMARY_INTERVAL_MS = 15_000;
 
 /** Where the daemon prints (stdout and stderr of the command). */
 export interface PasstIo {
@@ -125,6 +135,9 @@ export interface FlowTranslators extends L4Hooks {
   readonly listening: Promise<void>;
   /** The TCP translator (for counters). */
   readonly tcpTranslator: TcpTranslator;
+  /** The UDP and ping translators (for counters). */
+  readonly udpTranslator: UdpTranslator;
+  readonly pingTranslator: PingTranslator;
 }
 
 /** Groups the enabled specs by bind address (one port map per address). */
@@ -179,6 +192,8 @@ export function flowTranslators(
       ping.fromGuest(family, src, dst, ident, seqNo, data),
     tcp: (family, src, dst, seg, payload) => tcp.fromGuest(family, src, dst, seg, payload),
     tcpTranslator: tcp,
+    udpTranslator: udp,
+    pingTranslator: ping,
     linkDown: () => tcp.linkDown(),
     expire: (now) => {
       udp.expire(now);
@@ -312,7 +327,9 @@ async function serveWith(
     link = impairLink(link, spec, edge.clock);
     warn(`${IMPAIR_ENV} is set: the guest link loses, delays and reorders frames (${impair})`);
   }
+  const guestErrors = guestErrorReporter(logger, () => edge.clock.now());
   const daemon = new PasstDaemon(cfg, link, {
+    onGuestError: (kind, frame) => guestErrors.report(kind, frame),
     noDhcp: opts.noDhcp,
     noDhcpv6: opts.noDhcpv6,
     noRa: opts.noRa,
@@ -322,6 +339,12 @@ async function serveWith(
     clock: edge.clock,
     l4: (deps) =>
       (translators = flowTranslators(deps, warn, opts.udpPorts, ephemeral, opts.tcpPorts)),
+  });
+  if (logger.isLevelEnabled('debug'))
+    daemon.table.observer = flowLogObserver(logger, () => edge.clock.now());
+  const capture = new CaptureManager((tap) => daemon.setFrameTap(tap), {
+    wallUs: () => (performance.timeOrigin + performance.now()) * 1000,
+    warn,
   });
   // Keeps the event loop alive while serving (a tap's reader alone may not).
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -337,11 +360,29 @@ async function serveWith(
   );
   let countersTimer: unknown;
   let control: ControlServer | undefined;
+  let metrics: MetricsServer | undefined;
+  let statsTimer: unknown;
+  let lastStats: string | undefined;
+  const printStats = (): void => {
+    const line = statsLine(daemon.counters, daemon.table.size, lastStats);
+    if (line !== undefined) io.err(`${line}\n`);
+    lastStats = line ?? lastStats;
+    statsTimer = edge.clock.setTimer(printStats, (opts.stats ?? 1) * 1000);
+  };
+  let warnTimer: unknown;
+  const summariseWarnings = (): void => {
+    guestErrors.due();
+    warnTimer = edge.clock.setTimer(summariseWarnings, WARN_SUMMARY_INTERVAL_MS);
+  };
   const periodic = (): void => {
     logCounters(logger, 'debug', daemon, translators);
     countersTimer = edge.clock.setTimer(periodic, COUNTERS_INTERVAL_MS);
   };
   try {
+    if (opts.pcap !== undefined) {
+      await capture.start({ path: opts.pcap });
+      logger.info(`capturing guest frames to ${opts.pcap}`);
+    }
     daemon.start();
     if (stream) {
       const s = stream;
@@ -379,8 +420,23 @@ async function serveWith(
         logger,
         pid: edge.pid,
         ...(tapSwitch ? { guestLink: tapSwitch } : {}),
+        capture,
       });
     }
+    if (opts.metrics !== undefined) {
+      const m = await import('./metrics.js');
+      const reg = m.translatorRegistry({
+        daemon,
+        tcp: () => translators?.tcpTranslator.counters,
+        udp: () => translators?.udpTranslator.counters,
+        ping: () => translators?.pingTranslator.counters,
+        capture: () => capture.status(),
+      });
+      metrics = await m.serveMetrics(opts.metrics, reg);
+      logger.info(`metrics at ${metrics.where}`);
+    }
+    if (opts.stats !== undefined) statsTimer = edge.clock.setTimer(printStats, opts.stats * 1000);
+    warnTimer = edge.clock.setTimer(summariseWarnings, WARN_SUMMARY_INTERVAL_MS);
     if (opts.pidFile !== undefined) {
       await writeFile(opts.pidFile, `${edge.pid}\n`);
       wrotePid = true;
@@ -407,8 +463,12 @@ async function serveWith(
     unregister();
     unregisterCounters();
     if (countersTimer !== undefined) edge.clock.clearTimer(countersTimer);
+    if (statsTimer !== undefined) edge.clock.clearTimer(statsTimer);
+    if (warnTimer !== undefined) edge.clock.clearTimer(warnTimer);
     clearInterval(keepAlive);
     await control?.close();
+    await metrics?.close();
+    await capture.stop('shutdown');
     await daemon.close();
     if (wrotePid && opts.pidFile !== undefined) await unlink(opts.pidFile).catch(() => {});
     logger.info(`stopped; counters ${JSON.stringify(daemon.counters)}`);

@@ -8,6 +8,7 @@
 import { parseIpv4, parseIpv6, type Mac } from '../wire/common.js';
 import type { PortSpec } from './fwd/portspec.js';
 import type { HostInfo } from './hostinfo.js';
+import type { MetricsAddr } from './metrics-addr.js';
 
 /** passt's own MAC as the guest sees it (passt default, -M). */
 export const DEFAULT_OUR_MAC = '9a:55:9a:55:9a:55';
@@ -63,6 +64,12 @@ export interface PasstOptions {
   readonly tapOffload: boolean;
   /** `--vhost-user`: serve QEMU's vhost-user on the socket instead of a stream (link/vhost-user). */
   readonly vhostUser?: boolean;
+  /** `-p/--pcap FILE`: capture every guest frame from the start (runner/capture.ts). */
+  readonly pcap?: string | undefined;
+  /** `--metrics ADDR`: serve Prometheus metrics there (runner/metrics.ts); off when undefined. */
+  readonly metrics?: MetricsAddr | undefined;
+  /** `--stats DELAY`: print the event counts at most every DELAY seconds (runner/stats.ts). */
+  readonly stats?: number | undefined;
 }
 
 /** The addresses of one family as the guest sees them. */

@@ -25,6 +25,12 @@
 // their default route), and flow expiry (the L4 hooks' `expire`, every 5 s, when they have
 // one). Time, randomness and the timer functions come in through `Clock`.
 //
+// Observation. A FrameTap (setFrameTap: the pcap capture) sees every batch both ways before it
+// is dispatched or sent; with none set the cost is one branch per batch. Frame and byte counters
+// are plain numbers read by whoever reports them (the metrics endpoint reads them at scrape
+// time). `onGuestError` hears of each frame dropped as guest misbehaviour (malformed, bad
+// checksum, unsupported or unhandled protocol); only those frames pay for it.
+//
 // Shutdown. `close()` is idempotent: it stops the RA timer, closes the L4 hooks (their
 // sockets) and then the link (for a stream link that also removes the socket file).
 import { isMulticastMac } from '../wire/ethernet.js';
@@ -139,6 +145,20 @@ export interface L4Hooks {
   close?(): void | Promise<void>;
 }
 
+/**
+ * Sees every guest frame both ways (the pcap capture). Frames are valid only during the call
+ * (a link may reuse them): whatever keeps them copies them.
+ */
+export interface FrameTap {
+  /** A batch from the guest, before dispatch. */
+  fromGuest(frames: readonly Uint8Array[]): void;
+  /** A batch to the guest, as handed to the link (`partialChecksum`: see GuestLink.send). */
+  toGuest(frames: readonly Uint8Array[], partialChecksum: boolean): void;
+}
+
+/** Why a guest frame was dropped as misbehaviour (a WireErrorKind, or no handler for it). */
+export type GuestErrorKind = WireErrorKind | 'unhandled';
+
 /** Options of a PasstDaemon beyond the PasstConfig. */
 export interface PasstDaemonOptions {
   readonly noDhcp?: boolean;
@@ -154,13 +174,19 @@ export interface PasstDaemonOptions {
   readonly l4?: (deps: L4Deps) => L4Hooks;
   /** The frame parser (default parseGuestFrame); tests pass a wrapper to count parses. */
   readonly parser?: GuestFrameParser;
+  /** Called for each guest frame dropped as misbehaviour (for rate-limited warnings). */
+  readonly onGuestError?: (kind: GuestErrorKind, frame: Uint8Array) => void;
 }
 
 /** Daemon-level counters; the services' own counters are in `PasstDaemon.serviceCounters`. */
 export interface PasstCounters {
   rxFrames: number;
+  /** Bytes of the frames from the guest (Ethernet header included). */
+  rxBytes: number;
   /** Frames handed to the link. */
   txFrames: number;
+  /** Bytes of the frames handed to the link. */
+  txBytes: number;
   /** Sends the link refused or queued (no guest, or back-pressure). */
   txBlocked: number;
   /** Frames dropped because they could not be parsed, by reason (services' drops included). */
@@ -213,7 +239,9 @@ export class PasstDaemon {
   /** Daemon-level counters. */
   readonly counters: PasstCounters = {
     rxFrames: 0,
+    rxBytes: 0,
     txFrames: 0,
+    txBytes: 0,
     txBlocked: 0,
     malformed: { truncated: 0, malformed: 0, 'bad-checksum': 0, unsupported: 0 },
     arp: 0,
@@ -256,6 +284,7 @@ export class PasstDaemon {
   private policy: DispatchPolicy;
   private readonly parse: GuestFrameParser;
   private closing: Promise<void> | undefined;
+  private frameTap: FrameTap | undefined;
 
   /**
    * @param cfg - The resolved configuration (addresses, MTU, our MAC, DNS).
@@ -290,6 +319,16 @@ export class PasstDaemon {
   /** Takes the guest's MAC from a hand-over (the source learnt it; this daemon saw no frame yet). */
   adoptGuestMac(mac: Mac): void {
     if (!isMulticastMac(mac)) this.mac = mac.slice();
+  }
+
+  /** The daemon clock's now() (the flow table's times are on it). */
+  now(): number {
+    return this.opts.clock.now();
+  }
+
+  /** Sets (or, with undefined, removes) the tap that sees every frame both ways. */
+  setFrameTap(tap: FrameTap | undefined): void {
+    this.frameTap = tap;
   }
 
   /** Starts reading frames from the link, builds the L4 hooks and arms the RA timer. Idempotent. */
@@ -371,16 +410,19 @@ export class PasstDaemon {
     const out: Uint8Array[] = [];
     // One packet object for the batch, refilled per frame (not per daemon: a hook may re-enter).
     const packet = newGuestPacket();
+    if (this.frameTap !== undefined) this.frameTap.fromGuest(frames);
+    const c = this.counters;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
-      this.counters.rxFrames++;
+      c.rxFrames++;
+      c.rxBytes += f.length;
       // The guest MAC is learnt from the frame's source before dispatch (the reply to this very
       // frame may need it) and taken back if the frame turns out to be malformed, so junk
       // frames cannot redirect replies to a junk MAC.
       const macBefore = this.mac;
       const dropsBefore = this.dropTotal();
       try {
-        this.dispatch(this.parse(f, trusted !== undefined && trusted[i] === 1, packet), out);
+        this.dispatch(this.parse(f, trusted !== undefined && trusted[i] === 1, packet), out, f);
       } catch {
         // A bug guard: a codec or hook that throws on odd input must not take the daemon down.
         this.counters.exceptions++;
@@ -411,8 +453,11 @@ export class PasstDaemon {
 
   private send(frames: readonly Uint8Array[], partialChecksum?: boolean): void {
     if (frames.length === 0) return;
-    this.counters.txFrames += frames.length;
-    if (!this.link.send(frames, partialChecksum)) this.counters.txBlocked++;
+    const c = this.counters;
+    c.txFrames += frames.length;
+    for (let i = 0; i < frames.length; i++) c.txBytes += frames[i]!.length;
+    if (this.frameTap !== undefined) this.frameTap.toGuest(frames, partialChecksum === true);
+    if (!this.link.send(frames, partialChecksum)) c.txBlocked++;
   }
 
   private armRa(): void {
@@ -489,7 +534,7 @@ export class PasstDaemon {
   }
 
   /** Executes the route of one parsed frame (iface/dispatch.ts). */
-  private dispatch(p: GuestPacket, out: Uint8Array[]): void {
+  private dispatch(p: GuestPacket, out: Uint8Array[], frame: Uint8Array): void {
     if (p.eth) this.learnMac(p.eth.src);
     const r = route(p, this.policy);
     const c = this.counters;
@@ -497,12 +542,14 @@ export class PasstDaemon {
     switch (r.to) {
       case 'malformed':
         c.malformed[r.kind]++;
+        this.opts.onGuestError?.(r.kind, frame);
         return;
       case 'ignored':
         c.ignored++;
         return;
       case 'unhandled':
         c.unhandled++;
+        this.opts.onGuestError?.('unhandled', frame);
         return;
       case 'arp':
         c.arp++;

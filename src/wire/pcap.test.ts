@@ -6,7 +6,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { pcapFile, readPcap, LINKTYPE_ETHERNET } from './pcap.js';
+import {
+  pcapFile,
+  pcapHeader,
+  putPcapRecord,
+  readPcap,
+  LINKTYPE_ETHERNET,
+  PCAP_RECORD_HEADER_LEN,
+} from './pcap.js';
 
 test('write then read gives the same records', () => {
   fc.assert(
@@ -26,6 +33,31 @@ test('write then read gives the same records', () => {
           back.records.map((r) => [r.timeUs, Array.from(r.frame)]),
           recs.map((r) => [r.timeUs, Array.from(r.frame)]),
         );
+      },
+    ),
+  );
+});
+
+test('records put one after another in a buffer read back as the same file pcapFile writes', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          timeUs: fc.integer({ min: 0, max: 2 ** 42 }),
+          frame: fc.uint8Array({ minLength: 14, maxLength: 200 }),
+        }),
+        { maxLength: 8 },
+      ),
+      fc.nat({ max: 7 }),
+      (recs, lead) => {
+        const size = recs.reduce((n, r) => n + PCAP_RECORD_HEADER_LEN + r.frame.length, 0);
+        // Written at an offset inside a larger buffer, as the capture's chunks are.
+        const buf = new Uint8Array(lead + 24 + size + 3);
+        buf.set(pcapHeader(), lead);
+        let off = lead + 24;
+        for (const r of recs) off = putPcapRecord(buf, off, r.timeUs, r.frame);
+        assert.equal(off, lead + 24 + size);
+        assert.deepEqual(buf.subarray(lead, off), pcapFile(recs));
       },
     ),
   );

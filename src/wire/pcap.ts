@@ -37,6 +37,31 @@ export function pcapRecordHeader(timeUs: number, len: number): Uint8Array {
   return b;
 }
 
+/** Bytes of a record header. */
+export const PCAP_RECORD_HEADER_LEN = 16;
+
+/**
+ * Writes one record (header and frame) into `dst` at `off`, for writers that batch records in
+ * one buffer; the caller made sure `PCAP_RECORD_HEADER_LEN + frame.length` bytes fit.
+ *
+ * @returns The offset after the record.
+ */
+export function putPcapRecord(
+  dst: Uint8Array,
+  off: number,
+  timeUs: number,
+  frame: Uint8Array,
+): number {
+  const v = new DataView(dst.buffer, dst.byteOffset + off, PCAP_RECORD_HEADER_LEN);
+  const sec = Math.floor(timeUs / 1e6);
+  v.setUint32(0, sec >>> 0, true);
+  v.setUint32(4, Math.floor(timeUs - sec * 1e6), true);
+  v.setUint32(8, frame.length, true);
+  v.setUint32(12, frame.length, true);
+  dst.set(frame, off + PCAP_RECORD_HEADER_LEN);
+  return off + PCAP_RECORD_HEADER_LEN + frame.length;
+}
+
 /** A whole pcap file holding `records`, as one buffer. */
 export function pcapFile(records: readonly PcapRecord[]): Uint8Array {
   const parts: Uint8Array[] = [pcapHeader()];

@@ -44,33 +44,60 @@ export async function tsharkDecode(
       file,
       pcapFile(frames.map((frame, i) => ({ timeUs: 1_700_000_000_000_000 + i, frame }))),
     );
-    const args = ['-r', file, '-T', 'json'];
-    for (const p of PREFS) args.push('-o', p);
-    for (const d of decodeAs) args.push('-d', d);
-    for (const f of [
-      'frame.number',
-      'frame.protocols',
-      '_ws.expert.severity',
-      '_ws.expert.message',
-      '_ws.malformed',
-    ])
-      args.push('-e', f);
-    const { stdout } = await run('tshark', args, { maxBuffer: 256 * 1024 * 1024 });
-    const docs = JSON.parse(stdout) as Array<{ _source: { layers: Record<string, string[]> } }>;
-    return docs.map((d) => {
-      const l = d._source.layers;
-      const sev = l['_ws.expert.severity'] ?? [];
-      const msg = l['_ws.expert.message'] ?? [];
-      return {
-        number: Number(l['frame.number']?.[0] ?? 0),
-        protocols: l['frame.protocols']?.[0] ?? '',
-        experts: sev.map((s, i) => ({ severity: Number(s), message: msg[i] ?? '' })),
-        malformed: l['_ws.malformed'] !== undefined,
-      };
-    });
+    return await tsharkDecodeFile(file, decodeAs);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** tsharkDecode of a pcap file already written (e.g. by `bindery passt --pcap`). */
+export async function tsharkDecodeFile(
+  file: string,
+  decodeAs: readonly string[] = [],
+): Promise<TsharkFrame[]> {
+  const args = ['-r', file, '-T', 'json'];
+  for (const p of PREFS) args.push('-o', p);
+  for (const d of decodeAs) args.push('-d', d);
+  for (const f of [
+    'frame.number',
+    'frame.protocols',
+    '_ws.expert.severity',
+    '_ws.expert.message',
+    '_ws.malformed',
+  ])
+    args.push('-e', f);
+  const { stdout } = await run('tshark', args, { maxBuffer: 256 * 1024 * 1024 });
+  const docs = JSON.parse(stdout) as Array<{ _source: { layers: Record<string, string[]> } }>;
+  return docs.map((d) => {
+    const l = d._source.layers;
+    const sev = l['_ws.expert.severity'] ?? [];
+    const msg = l['_ws.expert.message'] ?? [];
+    return {
+      number: Number(l['frame.number']?.[0] ?? 0),
+      protocols: l['frame.protocols']?.[0] ?? '',
+      experts: sev.map((s, i) => ({ severity: Number(s), message: msg[i] ?? '' })),
+      malformed: l['_ws.malformed'] !== undefined,
+    };
+  });
+}
+
+/**
+ * Fields of the frames of `file` that match the display `filter`, one array per frame
+ * (`tshark -T fields`, '|' between occurrences of a field).
+ */
+export async function tsharkFields(
+  file: string,
+  fields: readonly string[],
+  filter = '',
+): Promise<string[][]> {
+  const args = ['-r', file, '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=|'];
+  if (filter !== '') args.push('-Y', filter);
+  for (const f of fields) args.push('-e', f);
+  const { stdout } = await run('tshark', args, { maxBuffer: 256 * 1024 * 1024 });
+  return stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('\t'));
 }
 
 /**

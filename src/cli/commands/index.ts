@@ -7,6 +7,7 @@ import { registerInstallCni } from './install-cni.js';
 import { registerMigrate } from './migrate.js';
 import { registerDown } from './down.js';
 import { registerExec } from './exec.js';
+import { registerFlows } from './flows.js';
 import { registerPasst } from './passt.js';
 import { registerPodNet } from './pod-net.js';
 import { registerRender } from './render.js';
@@ -24,6 +25,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerMigrate(program, io);
   registerDown(program, io);
   registerExec(program, io);
+  registerFlows(program, io);
   registerPasst(program, io);
   registerPodNet(program, io);
   registerRender(program, io);

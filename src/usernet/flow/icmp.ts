@@ -156,7 +156,7 @@ export class PingTranslator {
   close(): void {
     this.closed = true;
     for (const f of [...this.flows]) {
-      this.deps.table.remove(f);
+      this.deps.table.remove(f, 'closed', 'shutdown');
       this.drop(f);
     }
   }

@@ -22,6 +22,9 @@
 //   timeout (time is passed in, never read here) and returns them so the owner can close sockets.
 // - Timers: per-protocol idle timeouts chosen by the owner (UDP 30 s one-way / 120 s two-way as
 //   conntrack; ping 60 s), stored per flow so a flow can move between them.
+// - Observation: an optional `observer` hears of every insert and removal (flow open/close logs;
+//   unset, it costs one branch per flow, never per frame), and each protocol's owner registers a
+//   `describer` that tells its flows' state (and RTT) for `bindery flows` and the metrics.
 
 import { randomBytes } from 'node:crypto';
 import { parseIpv4, parseIpv6 } from '../../wire/common.js';
@@ -55,7 +58,9 @@ export interface Flow<S = unknown> {
   lastActivityMs: number;
   /** Idle time after which expire() removes it. */
   timeoutMs: number;
-  /** Counters of the flow. */
+  /** When the flow was created (ms, the caller's clock). */
+  readonly createdMs: number;
+  /** Counters of the flow: In is from the guest, Out is to the guest. */
   packetsIn: number;
   packetsOut: number;
   bytesIn: number;
@@ -116,6 +121,26 @@ export interface FlowTableCounters {
   full: number;
 }
 
+/** Why a flow was removed, as the table counts it. */
+export type RemoveReason = 'closed' | 'expired';
+
+/** Hears of flows coming and going (set `FlowTable.observer`). */
+export interface FlowObserver {
+  opened(flow: Flow): void;
+  /** `why`: the owner's finer reason when it gave one (e.g. `fin`, `guest-reset`, `idle`). */
+  closed(flow: Flow, reason: RemoveReason, why: string | undefined): void;
+}
+
+/** What a protocol's owner tells about one of its flows. */
+export interface FlowDetail {
+  /** The protocol's state (TCP: connecting, established, …; UDP: one-way, two-way). */
+  readonly state: string;
+  /** The translator's own smoothed RTT to the guest, in µs, when measured (TCP). */
+  readonly rttGuestUs?: number;
+  /** The kernel's smoothed RTT of the host socket (TCP_INFO), in µs, when known. */
+  readonly rttHostUs?: number;
+}
+
 /** A bounded flow table with an index on both sides of each flow. */
 export class FlowTable {
   private readonly byId = new Map<number, Flow>();
@@ -125,6 +150,9 @@ export class FlowTable {
   private readonly seed: Uint32Array = new Uint32Array(randomBytes(8).buffer);
   private nextId = 1;
   readonly counters: FlowTableCounters = { created: 0, expired: 0, closed: 0, full: 0 };
+  /** Hears of every insert and removal; undefined (the default) costs one branch per flow. */
+  observer: FlowObserver | undefined;
+  private readonly describers = new Map<FlowType, (flow: Flow) => FlowDetail>();
 
   constructor(readonly maxFlows = 131071) {}
 
@@ -159,6 +187,7 @@ export class FlowTable {
       sides,
       state,
       lastActivityMs: nowMs,
+      createdMs: nowMs,
       timeoutMs,
       packetsIn: 0,
       packetsOut: 0,
@@ -171,6 +200,7 @@ export class FlowTable {
     this.indexBytes(flow, 0);
     this.indexBytes(flow, 1);
     this.counters.created++;
+    if (this.observer !== undefined) this.observer.opened(flow);
     return flow;
   }
 
@@ -272,14 +302,26 @@ export class FlowTable {
    * Removes a flow, counted as closed by its owner or as expired (idle past its timeout);
    * returns whether it was there.
    */
-  remove(flow: Flow, reason: 'closed' | 'expired' = 'closed'): boolean {
+  remove(flow: Flow, reason: RemoveReason = 'closed', why?: string): boolean {
     if (!this.byId.delete(flow.id)) return false;
     this.index.delete(sideKey(flow.type, flow.pif[0], flow.sides[0]));
     this.index.delete(sideKey(flow.type, flow.pif[1], flow.sides[1]));
     this.unindexBytes(flow, 0);
     this.unindexBytes(flow, 1);
     this.counters[reason]++;
+    if (this.observer !== undefined) this.observer.closed(flow, reason, why);
     return true;
+  }
+
+  /** Registers how the flows of `type` describe themselves (their owner calls this once). */
+  setDescriber<S>(type: FlowType, fn: (flow: Flow<S>) => FlowDetail): void {
+    this.describers.set(type, fn as (flow: Flow) => FlowDetail);
+  }
+
+  /** The flow's state and RTTs as its owner tells them (state `active` without a describer). */
+  describe(flow: Flow): FlowDetail {
+    const fn = this.describers.get(flow.type);
+    return fn === undefined ? { state: 'active' } : fn(flow);
   }
 
   /** Removes and returns every flow idle for at least its timeout at `nowMs`. */
@@ -326,7 +368,7 @@ export function expireOwned<F extends Flow>(
       continue;
     }
     if (nowMs - f.lastActivityMs < f.timeoutMs) continue;
-    table.remove(f, 'expired');
+    table.remove(f, 'expired', 'idle');
     expired++;
     release(f);
   }

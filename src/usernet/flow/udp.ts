@@ -120,7 +120,11 @@ export class UdpTranslator {
   private readonly listeners: UdpSocket[] = [];
   private closed = false;
 
-  constructor(private readonly deps: FlowDeps) {}
+  constructor(private readonly deps: FlowDeps) {
+    deps.table.setDescriber<UdpState>('udp', (f) => ({
+      state: f.state.fromGuest > 0 && f.state.fromHost > 0 ? 'two-way' : 'one-way',
+    }));
+  }
 
   /**
    * A UDP datagram from the guest (already parsed by the caller): finds or opens its flow and
@@ -221,7 +225,7 @@ export class UdpTranslator {
   close(): void {
     this.closed = true;
     for (const f of [...this.flows]) {
-      this.deps.table.remove(f);
+      this.deps.table.remove(f, 'closed', 'shutdown');
       this.drop(f);
     }
     for (const s of this.listeners.splice(0)) s.close();

@@ -6,6 +6,7 @@ import {
   tcpClose,
   tcpConnect,
   tcpConsume,
+  tcpInfo,
   tcpListen,
   tcpPeek,
   tcpSend,
@@ -38,6 +39,11 @@ export function nativeTcpHost(): TcpHost {
     shutdown: (s) => tcpShutdown(handleOf(s)),
     close: (s, reset) => tcpClose(handleOf(s), reset),
     socketError: (s) => tcpSocketError(handleOf(s)),
+    // TCP_INFO's tcpi_rtt; 0 means "not measured yet".
+    rttUs: (s) => {
+      const r = tcpInfo(handleOf(s))?.rttUs;
+      return r === undefined || r === 0 ? undefined : r;
+    },
     poller(): TcpPoller {
       const p = openTcpPoller();
       return {

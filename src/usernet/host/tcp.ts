@@ -79,6 +79,8 @@ export interface TcpHost {
   close(sock: TcpSock, reset: boolean): void;
   /** The pending socket error (SO_ERROR), cleared by reading: 0 if none. */
   socketError(sock: TcpSock): number;
+  /** The kernel's smoothed RTT of the connection (TCP_INFO) in µs; undefined when unknown. */
+  rttUs?(sock: TcpSock): number | undefined;
   /** A new readiness set for this host's sockets. */
   poller(): TcpPoller;
 }

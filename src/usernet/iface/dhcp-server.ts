@@ -50,6 +50,8 @@ export interface AddressServiceCounters {
   unhandled: number;
   /** Frames dropped because they could not be parsed, by WireError kind. */
   drops: Record<WireErrorKind, number>;
+  /** Leases given: DHCP ACKs with an address, DHCPv6 Replies holding an IA_NA address. */
+  leases: number;
 }
 
 /** Fresh zeroed counters. */
@@ -60,6 +62,7 @@ export function newAddressServiceCounters(): AddressServiceCounters {
     ignored: 0,
     unhandled: 0,
     drops: { truncated: 0, malformed: 0, 'bad-checksum': 0, unsupported: 0 },
+    leases: 0,
   };
 }
 
@@ -257,6 +260,7 @@ function answer(
       ? req.ciaddr
       : yiaddr;
   const dstMac: Mac = toBroadcast ? BROADCAST_MAC : eth.src.slice();
+  if (type === DhcpMessageType.Ack && !isZero(yiaddr)) c.leases++;
   const udpRepr = { srcPort: DHCP_SERVER_PORT, dstPort: DHCP_CLIENT_PORT, payloadLen };
   return buildIpv4Frame(
     cfg.ourMac,

@@ -198,6 +198,7 @@ function answer(
     return drop(c, 'unsupported');
   }
   const src = routerLinkLocal(cfg);
+  if (msgType === T.Reply && options.some((o) => o.code === 3)) c.leases++;
   const udpRepr = { srcPort: DHCPV6_SERVER_PORT, dstPort: DHCPV6_CLIENT_PORT, payloadLen };
   return buildIpv6Frame(
     cfg.ourMac,

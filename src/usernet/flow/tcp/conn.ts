@@ -452,23 +452,36 @@ function closeSocket(s: TcpCore, c: Conn, reset: boolean): void {
   c.sock = undefined;
 }
 
-/** Resets the host connection (the guest reset, gave up or went away) and drops the flow. */
-export function resetHost(s: TcpCore, c: Conn, reason: 'closed' | 'expired' = 'closed'): void {
+/**
+ * Resets the host connection (the guest reset, gave up or went away) and drops the flow; `why`
+ * is the close reason the flow log shows.
+ */
+export function resetHost(
+  s: TcpCore,
+  c: Conn,
+  reason: 'closed' | 'expired' = 'closed',
+  why?: string,
+): void {
   if (c.sock !== undefined) {
     s.counters.resetsToHost++;
     closeSocket(s, c, true);
   }
-  forget(s, c, reason);
+  forget(s, c, reason, why);
 }
 
 /** The host side failed: drop the flow (the RST to the guest was sent by the caller). */
-export function finish(s: TcpCore, c: Conn): void {
+export function finish(s: TcpCore, c: Conn, why?: string): void {
   closeSocket(s, c, false);
-  forget(s, c);
+  forget(s, c, 'closed', why);
 }
 
 /** Drops a connection: its timers, queues, socket and flow. */
-export function forget(s: TcpCore, c: Conn, reason: 'closed' | 'expired' = 'closed'): void {
+export function forget(
+  s: TcpCore,
+  c: Conn,
+  reason: 'closed' | 'expired' = 'closed',
+  why?: string,
+): void {
   c.state = 'closed';
   c.ooo = [];
   c.pending = [];
@@ -478,7 +491,7 @@ export function forget(s: TcpCore, c: Conn, reason: 'closed' | 'expired' = 'clos
   s.delayed.delete(c);
   closeSocket(s, c, false);
   if (c.flow) {
-    s.table.remove(c.flow, reason);
+    s.table.remove(c.flow, reason, why);
     c.flow = undefined;
   }
 }

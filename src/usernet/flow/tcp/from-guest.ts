@@ -75,7 +75,7 @@ export function fromGuest(
   let c = flow === undefined ? undefined : flow.state;
   if (c && c.state === 'closed' && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN) {
     // A new connection reusing the 4-tuple of one that is lingering (RFC 6191 accepts it).
-    forget(s, c);
+    forget(s, c, 'closed', 'fin');
     c = undefined;
   }
   if (!c) {
@@ -101,7 +101,7 @@ function segment(s: TcpCore, c: Conn, seg: TcpRepr, payload: Uint8Array): void {
       c.state === 'syn-sent'
         ? (f & TcpFlag.ACK) !== 0 && seg.ack === seqAdd(c.iss, 1)
         : seqGe(seg.seq, c.rcvNxt) && seqLe(seg.seq, c.rcvEdge);
-    if (inWin) resetHost(s, c);
+    if (inWin) resetHost(s, c, 'closed', 'guest-reset');
     return;
   }
   if (f & TcpFlag.SYN) return syn(s, c, seg);

@@ -6,7 +6,7 @@
 // RFC 6582 and the timers) and frame.ts (segment layout). TcpTranslator below is the facade the
 // daemon uses; the parts are plain functions over its one TcpCore.
 import type { TcpRepr } from '../../../wire/tcp.js';
-import { allConns, resetHost, TcpCore, type TcpCounters, type TcpDeps } from './conn.js';
+import { allConns, resetHost, TcpCore, type Conn, type TcpCounters, type TcpDeps } from './conn.js';
 import { fromGuest } from './from-guest.js';
 import { listen } from './open.js';
 import { expire } from './recovery.js';
@@ -48,6 +48,16 @@ export class TcpTranslator {
   constructor(deps: TcpDeps, secret?: Uint8Array) {
     this.core = new TcpCore(deps, secret);
     this.counters = this.core.counters;
+    const host = this.core.host;
+    deps.table.setDescriber<Conn>('tcp', (f) => {
+      const c = f.state;
+      const rttHostUs = c.sock !== undefined ? host.rttUs?.(c.sock) : undefined;
+      return {
+        state: c.state,
+        ...(c.srtt !== undefined ? { rttGuestUs: Math.round(c.srtt * 1000) } : {}),
+        ...(rttHostUs !== undefined ? { rttHostUs } : {}),
+      };
+    });
   }
 
   /** Live connections (lingering finished ones included). */
@@ -103,7 +113,7 @@ export class TcpTranslator {
   /** The guest went away (stream client disconnected): reset every host connection. */
   linkDown(): void {
     const s = this.core;
-    for (const c of allConns(s)) resetHost(s, c);
+    for (const c of allConns(s)) resetHost(s, c, 'closed', 'link-down');
     s.out = [];
     s.arena?.reset();
   }

@@ -120,7 +120,7 @@ export function open(
     // Refused at once (no route, no address): the guest learns it the same way.
     s.counters.refused++;
     segmentRst(s, c.tpl, 0, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
-    finish(s, c);
+    finish(s, c, 'refused');
     return;
   }
   watch(s, sock, c.flow!.id, WATCH_CONN);

@@ -101,7 +101,7 @@ function timeout(s: TcpCore, c: Conn, now: number): void {
   if (c.retries > limit) {
     s.counters.resetsToGuest++;
     segmentRst(s, c.tpl, c.sndNxt, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
-    resetHost(s, c);
+    resetHost(s, c, 'closed', 'retries');
     return;
   }
   c.rto = Math.min(RTO_MAX_MS, c.rto * 2);
@@ -182,8 +182,8 @@ export function expire(s: TcpCore, nowMs: number): void {
       if (c.state !== 'closed') {
         s.counters.resetsToGuest++;
         segmentRst(s, c.tpl, c.sndNxt, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
-        resetHost(s, c, 'expired');
-      } else forget(s, c, 'expired');
+        resetHost(s, c, 'expired', 'idle');
+      } else forget(s, c, 'expired', 'fin');
       continue;
     }
     if (c.state !== 'established' || c.sndUna !== c.sndMax) continue;
@@ -191,7 +191,7 @@ export function expire(s: TcpCore, nowMs: number): void {
     if (c.keepaliveSent >= KEEPALIVE_PROBES) {
       s.counters.resetsToGuest++;
       segmentRst(s, c.tpl, c.sndNxt, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
-      resetHost(s, c);
+      resetHost(s, c, 'closed', 'keepalive');
       continue;
     }
     c.keepaliveSent++;

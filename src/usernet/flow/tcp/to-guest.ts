@@ -95,7 +95,7 @@ function hostEvent(s: TcpCore, c: Conn, m: number): void {
     // Refused or failed: the guest sees "connection refused" at once.
     s.counters.refused++;
     segmentRst(s, c.tpl, 0, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
-    finish(s, c);
+    finish(s, c, 'refused');
     return;
   }
   if (m & TcpEvent.Err) {
@@ -114,7 +114,7 @@ export function hostFailed(s: TcpCore, c: Conn): void {
     s.counters.resetsToGuest++;
     segmentRst(s, c.tpl, c.sndNxt, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK);
   }
-  finish(s, c);
+  finish(s, c, 'host-reset');
 }
 
 export function markDirty(s: TcpCore, c: Conn): void {
