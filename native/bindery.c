@@ -20,7 +20,7 @@
 #include "glue.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 7
+#define BDY_ABI 9
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
@@ -1114,7 +1114,7 @@ static napi_value init(napi_env env, napi_value exports) {
     CHECK(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
     CHECK(env, napi_set_named_property(env, exports, fns[i].name, fn));
   }
-  if (!bdy_tcp_exports(env, exports)) return NULL;
+  if (!bdy_tcp_exports(env, exports) || !bdy_fwd_exports(env, exports)) return NULL;
   return exports;
 }
 

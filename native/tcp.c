@@ -98,6 +98,9 @@ static napi_value sock_new(napi_env env, int fd, tcp_sock **out) {
   return ext;
 }
 
+/* Wraps a fresh fd in a socket handle for the shim's other files (fwd.c). */
+napi_value bdy_tcp_wrap(napi_env env, int fd) { return sock_new(env, fd, NULL); }
+
 /* The socket behind a handle argument, or NULL after throwing a TypeError. */
 static tcp_sock *sock_get(napi_env env, napi_value v) {
   bool ok = false;

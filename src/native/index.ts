@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 7;
+const NATIVE_ABI = 9;
 
 declare const handleBrand: unique symbol;
 /** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
@@ -62,6 +62,19 @@ export interface Shim {
   tcpClose(s: TcpHandle, reset: boolean): void;
   tcpSocketError(s: TcpHandle): number;
   tcpInfo(s: TcpHandle, out: Uint32Array): number;
+  fwdListen(family: 4 | 6, port: number, backlog: number): TcpHandle;
+  fwdUdpOpen(family: 4 | 6, port: number): TcpHandle;
+  fwdOriginalDst(s: TcpHandle, family: 4 | 6): [string, number] | number;
+  fwdUdpRecv(s: TcpHandle, buf: Uint8Array): [number, string, number, string] | number;
+  fwdUdpSend(
+    s: TcpHandle,
+    family: 4 | 6,
+    data: Uint8Array,
+    addr: string,
+    port: number,
+    src: string,
+  ): number;
+  fwdRaiseNofile(): [number, number];
 }
 
 /**

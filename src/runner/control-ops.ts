@@ -9,6 +9,7 @@ import type { PasstDaemon } from '../usernet/passt.js';
 import type { Logger } from 'pino';
 import type { ControlServer } from './control.js';
 import type { FlowTranslators } from './passt.js';
+import { registerForwardOps } from './forward-ops.js';
 
 /** What the operations may reach in a serving translator. */
 export interface ControlContext {
@@ -39,4 +40,5 @@ export function registerControlOps(server: ControlServer, ctx: ControlContext): 
       control: server.counters,
     };
   });
+  registerForwardOps(server, ctx);
 }

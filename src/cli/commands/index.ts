@@ -6,6 +6,7 @@ import { registerDemo } from './demo.js';
 import { registerInstallCni } from './install-cni.js';
 import { registerDown } from './down.js';
 import { registerExec } from './exec.js';
+import { registerForwards } from './forwards.js';
 import { registerPasst } from './passt.js';
 import { registerPodNet } from './pod-net.js';
 import { registerRender } from './render.js';
@@ -21,6 +22,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerInstallCni(program, io);
   registerDown(program, io);
   registerExec(program, io);
+  registerForwards(program, io);
   registerPasst(program, io);
   registerPodNet(program, io);
   registerRender(program, io);
