@@ -141,7 +141,7 @@ export interface FwdOptions {
 }
 
 /** File descriptors the daemon needs besides its per-port sockets (guest link, flows, log). */
-export const FD_RESERVE = 4096;
+export const FD_RESERVE = 1024;
 
 /**
  * The L4 hooks of the real daemon: flow/tcp/, flow/udp.ts and flow/icmp.ts translators
@@ -385,6 +385,7 @@ async function serveWith(
     try {
       await translators?.listening;
     } catch (e) {
+      if (e instanceof BinderyError && e.code === ErrorCode.Link) throw e; // the fd budget's own
       throw new BinderyError(
         ErrorCode.Link,
         `cannot bind a -t/--tcp-ports or -u/--udp-ports socket: ${(e as Error).message}`,
