@@ -60,7 +60,7 @@ async function translator(
 }
 
 /** Configures the guest's link: IPv4 as DHCP would, IPv6 by SLAAC or as DHCPv6 would. */
-async function guestUp(p: Pod, v6: 'slaac' | 'dhcpv6'): Promise<void> {
+async function guestUp(p: Pod, v6: 'slaac' | 'dhcpv6'): Promise<string> {
   const { lab, guest, tap } = p;
   await lab.sysctl(guest, `net.ipv6.conf.${tap}.accept_ra`, v6 === 'slaac' ? 2 : 0);
   await lab.sysctl(guest, `net.ipv6.conf.${tap}.autoconf`, v6 === 'slaac' ? 1 : 0);
@@ -86,6 +86,7 @@ async function guestUp(p: Pod, v6: 'slaac' | 'dhcpv6'): Promise<void> {
   const addr = /inet6 (fd77:[0-9a-f:]+)\//.exec(a.stdout)?.[1];
   // Make the guest send from its IPv6 address once, as any guest does soon after boot.
   await lab.exec(guest, ['ping', '-6', '-c', '1', '-W', '1', '-I', addr ?? 'fd77::1', 'fd77::2']);
+  return addr ?? '';
 }
 
 async function until(
@@ -235,3 +236,29 @@ test(
     assertReached(rs, ports, /10\.77\.0\.1$/);
   },
 );
+
+for (const v6 of ['slaac', 'dhcpv6'] as const) {
+  test(
+    `inbound to the pod's IPv6 address reaches a guest that uses ${v6 === 'slaac' ? 'SLAAC only' : 'its DHCPv6 address'} (TCP and UDP)`,
+    { skip },
+    async (t) => {
+      const p = await topology(t);
+      const ports = randomPorts(0).slice(0, 2);
+      const spec = ports.join(',');
+      const tr = await translator(p, ['-t', spec, '-u', spec]);
+      assert.match(tr.output, /serving tap/, tr.output);
+      const addr = await guestUp(p, v6);
+      if (v6 === 'slaac') assert.notEqual(addr, 'fd77::1', 'SLAAC picked an address of its own');
+      else assert.equal(addr, 'fd77::1');
+      await echoServer(p, ports);
+      const rs = await probe(
+        p,
+        'fd77::1',
+        ports.flatMap((x) => [`tcp:${x}`, `udp:${x}`]),
+      );
+      assertReached(rs, ports, new RegExp(`:${addr.replace(/\./g, '\\.')}$`));
+      const r4 = await probe(p, '10.77.0.1', [`tcp:${ports[0]}`, `udp:${ports[0]}`]);
+      assertReached(r4, ports.slice(0, 1), /10\.77\.0\.1$/);
+    },
+  );
+}
