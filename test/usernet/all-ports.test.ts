@@ -193,6 +193,13 @@ test(
     assertReached(v6, ports, /fd77::1$/);
     assertBlocked(v6, excluded);
     assert.ok(fds(tr.pid) < 100, `the translator has ${fds(tr.pid)} open fds after the probes`);
+    // Runtime forwards on the all-ports path: the rule stays, the translator stops answering.
+    const spec = ['-t', `~${excluded}`, '-u', `~${excluded}`];
+    const two = ports.slice(0, 2).flatMap((x) => [`tcp:${x}`, `udp:${x}`]);
+    assert.equal((await cli(['forwards', p.ctl, '--delete', ...spec])).code, 0);
+    for (const x of ports.slice(0, 2)) assertBlocked(await probe(p, '10.77.0.1', two), x);
+    assert.equal((await cli(['forwards', p.ctl, '--add', ...spec])).code, 0);
+    assertReached(await probe(p, '10.77.0.1', two), ports.slice(0, 2), /10\.77\.0\.1$/);
     const down = await cli(['fwd-rules', 'down', '--netns', p.pod, '--marker-dir', p.dir]);
     assert.equal(down.code, 0, down.err);
   },
@@ -262,3 +269,64 @@ for (const v6 of ['slaac', 'dhcpv6'] as const) {
     },
   );
 }
+
+test(
+  '`bindery forwards` adds and removes forwards on a running translator; a flow on another forward keeps transferring',
+  { skip },
+  async (t) => {
+    const p = await topology(t);
+    const [a, b] = randomPorts(0);
+    const tr = await translator(p, ['-t', `${a}`, '-u', `${a}`]);
+    assert.match(tr.output, /serving tap/, tr.output);
+    await guestUp(p, 'dhcpv6');
+    await echoServer(p, [a!, b!]);
+    const stream = p.lab.spawn(p.client, [
+      NODE,
+      join(FIX, 'probe.mjs'),
+      '10.77.0.1',
+      `stream:${a}`,
+    ]);
+    const ticks = () => stream.stdout.split('\n').filter((l) => l.startsWith('tick:')).length;
+    await until(async () => ticks() > 3, 20_000, 'the long transfer to start');
+    const items = [`tcp:${b}`, `udp:${b}`];
+    assertBlocked(await probe(p, '10.77.0.1', items), b!);
+
+    const add = await cli(['forwards', p.ctl, '--add', '-t', `${b}`, '-u', `${b}`]);
+    assert.equal(add.code, 0, add.err);
+    assert.match(add.out, new RegExp(`^tcp: ${a} ${b}$`, 'm'));
+    assertReached(await probe(p, '10.77.0.1', items), [b!], /10\.77\.0\.1$/);
+    assertReached(await probe(p, 'fd77::1', items), [b!], /fd77::1$/);
+
+    const del = await cli(['forwards', p.ctl, '--delete', '-t', `${b}`, '-u', `${b}`]);
+    assert.equal(del.code, 0, del.err);
+    assertBlocked(await probe(p, '10.77.0.1', items), b!);
+    const show = await cli(['forwards', p.ctl, '--show', '--json']);
+    assert.deepEqual(JSON.parse(show.out), {
+      tcp: [`${a}`],
+      udp: [`${a}`],
+      sockets: { tcp: 1, udp: 1 },
+    });
+
+    // The long transfer on the other forward went on through all of it.
+    const before = ticks();
+    await until(async () => ticks() > before + 3, 20_000, 'the long transfer to go on');
+    assert.equal(stream.exitStatus, undefined, stream.output);
+
+    // Usage errors are one line and exit 2; a forward that is not there is an error (1).
+    for (const argv of [
+      ['forwards', p.ctl, '--add'],
+      ['forwards', p.ctl, '--add', '--delete', '-t', '1'],
+      ['forwards', p.ctl, '--add', '-t', '70000'],
+    ]) {
+      const r = await cli(argv);
+      assert.equal(r.code, 2, `${argv.join(' ')}: ${r.err}`);
+      assert.equal(r.err.trim().split('\n').length, 1);
+    }
+    const missing = await cli(['forwards', p.ctl, '--delete', '-t', '9']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /no tcp forward '9'/);
+    const clear = await cli(['forwards', p.ctl, '--clear']);
+    assert.equal(clear.code, 0, clear.err);
+    assert.match(clear.out, /^tcp: none$/m);
+  },
+);
