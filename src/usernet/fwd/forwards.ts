@@ -85,9 +85,7 @@ export function planForwards(
     const exact = resolved.get(addr);
     const cands = [
       ...(exact ? [exact] : []),
-      ...wild.filter(
-        (w) => w.addr === undefined || (w.addr === '0.0.0.0' ? fam === 4 : fam === 6),
-      ),
+      ...wild.filter((w) => w.addr === undefined || (w.addr === '0.0.0.0' ? fam === 4 : fam === 6)),
     ];
     for (const r of cands) {
       const gp = r.map[port] ?? 0;

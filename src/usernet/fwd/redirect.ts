@@ -5,12 +5,7 @@
 // (unprivileged) stats /proc/self/ns/net, reads its file and, for each protocol the rule steers,
 // opens one socket per family instead of one per port. Ports the rule does not cover (a -t/-u the
 // rule was not made for, or a forward added at run time) still get per-port sockets.
-import {
-  parsePortSpec,
-  resolvePortMap,
-  type EphemeralRange,
-  type PortSpec,
-} from './portspec.js';
+import { parsePortSpec, resolvePortMap, type EphemeralRange, type PortSpec } from './portspec.js';
 
 /** The IPv6 /112 whose last 16 bits encode a forwarded UDP port. */
 export const FWD_V6_NET = 'fd62:696e:6465:7279::';
