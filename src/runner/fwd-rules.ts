@@ -1,5 +1,5 @@
 // `bindery fwd-rules up|down`: installs (privileged) the all-ports table in a pod namespace and the marker the translator reads.
-import { mkdir, rm, stat, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nsenterExec, type NetnsExec } from '../podnet/exec.js';
 import {
@@ -9,8 +9,13 @@ import {
   renderFwdRules,
   renderFwdRulesDown,
 } from '../render/fwd-rules.js';
-import { parseEphemeralRange, type PortSpec } from '../usernet/fwd/portspec.js';
-import { FWD_MARKER_DIR, markerName, type FwdMarker } from '../usernet/fwd/redirect.js';
+import { parseEphemeralRange, parsePortSpec, type PortSpec } from '../usernet/fwd/portspec.js';
+import {
+  FWD_DIR_ENV,
+  FWD_MARKER_DIR,
+  markerName,
+  type FwdMarker,
+} from '../usernet/fwd/redirect.js';
 
 /** What `fwd-rules up` installs. */
 export interface FwdRulesUp {
@@ -48,10 +53,23 @@ export async function fwdRulesUp(up: FwdRulesUp, ex?: NetnsExec): Promise<string
   );
   const tcpPort = up.tcp.length > 0 ? (up.tcpPort ?? FWD_DEFAULT_TCP_PORT) : 0;
   const udpPort = up.udp.length > 0 ? (up.udpPort ?? FWD_DEFAULT_UDP_PORT) : 0;
+  // Always on: it lets UDP be DNATed to 127.1/16 (the guard chain keeps 127/8 from outside
+  // out), and it is how the translator tells its marker from a stale one (readOwnMarker).
+  await x.run(['sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=1']);
   if (up.udp.length > 0) {
-    await x.run(['sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=1']);
     // No IPv6 in the namespace: the IPv4 half still works.
-    await x.tryRun(['ip', '-6', 'route', 'replace', 'local', `${FWD_V6_NET}/112`, 'dev', 'lo', 'table', 'local']);
+    await x.tryRun([
+      'ip',
+      '-6',
+      'route',
+      'replace',
+      'local',
+      `${FWD_V6_NET}/112`,
+      'dev',
+      'lo',
+      'table',
+      'local',
+    ]);
   }
   const script = renderFwdRules({
     tcp: up.tcp.map((t) => t.spec),
@@ -72,7 +90,6 @@ export async function fwdRulesUp(up: FwdRulesUp, ex?: NetnsExec): Promise<string
   const path = await markerPath(up.netns, up.dir);
   await mkdir(join(path, '..'), { recursive: true });
   await writeFile(`${path}.tmp`, JSON.stringify(marker) + '\n');
-  const { rename } = await import('node:fs/promises');
   await rename(`${path}.tmp`, path);
   return path;
 }
@@ -82,17 +99,54 @@ export async function fwdRulesDown(netns: string, dir?: string, ex?: NetnsExec):
   const x = ex ?? nsenterExec(netnsPath(netns));
   const path = await markerPath(netns, dir).catch(() => undefined);
   await x.run(['nft', '-f', '-'], renderFwdRulesDown());
-  await x.tryRun(['ip', '-6', 'route', 'del', 'local', `${FWD_V6_NET}/112`, 'dev', 'lo', 'table', 'local']);
+  await x.tryRun([
+    'ip',
+    '-6',
+    'route',
+    'del',
+    'local',
+    `${FWD_V6_NET}/112`,
+    'dev',
+    'lo',
+    'table',
+    'local',
+  ]);
   if (path !== undefined) await rm(path, { force: true });
 }
 
-/** The marker text of the namespace this process runs in, if an installer left one. */
+/**
+ * `fwd-rules up` from passt-style arguments (`-t SPEC -u SPEC …`).
+ *
+ * Specs that do not parse are left out (the translator reports them when it starts).
+ *
+ * @returns the marker path
+ */
+export async function fwdRulesUpArgs(netns: string, args: readonly string[]): Promise<string> {
+  const tcp: Array<{ text: string; spec: PortSpec }> = [];
+  const udp: Array<{ text: string; spec: PortSpec }> = [];
+  for (let i = 0; i + 1 < args.length; i += 2) {
+    const r = parsePortSpec(args[i + 1]!);
+    if (!r.ok || r.spec.mode === 'none') continue;
+    if (args[i] === '-t') tcp.push({ text: args[i + 1]!, spec: r.spec });
+    if (args[i] === '-u') udp.push({ text: args[i + 1]!, spec: r.spec });
+  }
+  return fwdRulesUp({ netns, tcp, udp });
+}
+
+/**
+ * The marker text of the namespace this process runs in, if an installer left one there: the
+ * file named after /proc/self/ns/net's inode, trusted only while route_localnet is on in this
+ * namespace (the installer turns it on; a new namespace that reuses a dead one's inode has it
+ * off), so a marker that outlived its namespace is not taken for a rule.
+ */
 export async function readOwnMarker(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<string | undefined> {
   try {
+    const on = await readFile('/proc/sys/net/ipv4/conf/all/route_localnet', 'utf8');
+    if (on.trim() !== '1') return undefined;
     const st = await stat('/proc/self/ns/net', { bigint: true });
-    return await readFile(join(env['BINDERY_FWD_DIR'] ?? FWD_MARKER_DIR, markerName(st.ino)), 'utf8');
+    return await readFile(join(env[FWD_DIR_ENV] ?? FWD_MARKER_DIR, markerName(st.ino)), 'utf8');
   } catch {
     return undefined;
   }

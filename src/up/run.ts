@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 import type { LoadedPlan } from '../cli/plan-input.js';
 import { podNetDown, podNetUp } from '../podnet/index.js';
+import { fwdRulesDown, fwdRulesUpArgs } from '../runner/fwd-rules.js';
 import { guestImage } from '../guest/image.js';
 import { guestQemuArgs } from '../guest/qemu-args.js';
 import { GuestAgent } from '../guest/agent.js';
@@ -331,6 +332,8 @@ async function setUpBindings(
         SERVICES.search,
         ...passtPortArgs(iface.ports),
       ];
+      // The pod's first passt interface forwards every port in O(1) sockets (docs/all-ports.md).
+      if (n === 0) await fwdRulesUpArgs(s.pod, passtPortArgs(iface.ports));
       await run(argv, { netns: s.pod, timeoutMs: 30_000 });
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       s.processes.push({ role: 'passt', pid, match: sock, iface: name });
@@ -535,6 +538,8 @@ export async function downVm(
     );
     warnings.push(...r.warnings);
   }
+  // The all-ports marker is named after the namespace's inode, which a later one may reuse.
+  if (existsSync(`/run/netns/${s.pod}`)) await fwdRulesDown(s.pod).catch(() => {});
   for (const ns of [s.pod, s.node]) {
     if (!existsSync(`/run/netns/${ns}`)) continue;
     const r = await tryRun(['ip', 'netns', 'del', ns]);
