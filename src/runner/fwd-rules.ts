@@ -9,13 +9,22 @@ import {
   renderFwdRules,
   renderFwdRulesDown,
 } from '../render/fwd-rules.js';
-import { parseEphemeralRange, parsePortSpec, type PortSpec } from '../usernet/fwd/portspec.js';
+import {
+  DEFAULT_EPHEMERAL,
+  parseEphemeralRange,
+  parsePortSpec,
+  resolvePortMap,
+  type PortSpec,
+} from '../usernet/fwd/portspec.js';
 import {
   FWD_DIR_ENV,
   FWD_MARKER_DIR,
   markerName,
   type FwdMarker,
 } from '../usernet/fwd/redirect.js';
+
+/** Forwarded ports of one protocol above which `bindery up` installs the all-ports rule. */
+export const ALL_PORTS_THRESHOLD = 256;
 
 /** What `fwd-rules up` installs. */
 export interface FwdRulesUp {
@@ -117,11 +126,15 @@ export async function fwdRulesDown(netns: string, dir?: string, ex?: NetnsExec):
 /**
  * `fwd-rules up` from passt-style arguments (`-t SPEC -u SPEC …`).
  *
- * Specs that do not parse are left out (the translator reports them when it starts).
+ * Only when a protocol forwards more than ALL_PORTS_THRESHOLD ports (`all`, wide ranges); specs
+ * that do not parse are left out (the translator reports them when it starts).
  *
- * @returns the marker path
+ * @returns the marker path, or undefined when no rule was needed
  */
-export async function fwdRulesUpArgs(netns: string, args: readonly string[]): Promise<string> {
+export async function fwdRulesUpArgs(
+  netns: string,
+  args: readonly string[],
+): Promise<string | undefined> {
   const tcp: Array<{ text: string; spec: PortSpec }> = [];
   const udp: Array<{ text: string; spec: PortSpec }> = [];
   for (let i = 0; i + 1 < args.length; i += 2) {
@@ -130,6 +143,13 @@ export async function fwdRulesUpArgs(netns: string, args: readonly string[]): Pr
     if (args[i] === '-t') tcp.push({ text: args[i + 1]!, spec: r.spec });
     if (args[i] === '-u') udp.push({ text: args[i + 1]!, spec: r.spec });
   }
+  // A few ports are as well served by their own sockets; the rule is for the many.
+  const many = (xs: typeof tcp) =>
+    resolvePortMap(
+      xs.map((x) => x.spec),
+      DEFAULT_EPHEMERAL,
+    ).reduce((n, v) => n + (v !== 0 ? 1 : 0), 0) > ALL_PORTS_THRESHOLD;
+  if (!many(tcp) && !many(udp)) return undefined;
   return fwdRulesUp({ netns, tcp, udp });
 }
 
