@@ -168,6 +168,14 @@ function isIpText(s: string): boolean {
   return isIP(s) !== 0;
 }
 
+/** A test of a spec's excludes, from a mask built once (no allocation per port). */
+function exclusionTest(spec: PortSpec): (p: number) => boolean {
+  if (spec.excludes.length === 0) return () => false;
+  const mask = new Uint8Array(65536);
+  for (const e of spec.excludes) mask.fill(1, e.first, e.last + 1);
+  return (p) => mask[p] === 1;
+}
+
 /**
  * Resolves specs into a table: entry `p` is the guest port for host port `p`, or 0 when `p`
  * is not forwarded. Later specs override earlier ones for the same port; excludes of a spec
@@ -180,7 +188,7 @@ export function resolvePortMap(
   const map = new Uint16Array(65536);
   for (const spec of specs) {
     if (spec.mode === 'none') continue;
-    const excluded = (p: number) => spec.excludes.some((e) => p >= e.first && p <= e.last);
+    const excluded = exclusionTest(spec);
     if (spec.mode === 'all') {
       for (let p = 1; p <= 65535; p++) {
         if (p >= ephemeral.first && p <= ephemeral.last) continue;
@@ -207,7 +215,7 @@ export function resolveTargetAddrs(
   const map = resolvePortMap(specs, ephemeral);
   for (const spec of specs) {
     if (spec.mode === 'none') continue;
-    const excluded = (p: number) => spec.excludes.some((e) => p >= e.first && p <= e.last);
+    const excluded = exclusionTest(spec);
     const set = (p: number, to: string | undefined) => {
       if (excluded(p) || map[p] === 0) return;
       if (to !== undefined) out.set(p, to);
