@@ -87,7 +87,10 @@ export function registerForwards(program: Command, io: CliIo): void {
     .option('-u, --udp-ports <spec>', 'a UDP port spec, passt grammar (repeatable)', collect, [])
     .option('--tcp-listen <port>', 'the translator-side TCP port (default 47998)')
     .option('--udp-listen <port>', 'the translator-side UDP port (default 47998)')
-    .option('--marker-dir <dir>', 'where the translator finds the marker (default /run/bindery/fwd)')
+    .option(
+      '--marker-dir <dir>',
+      'where the translator finds the marker (default /run/bindery/fwd)',
+    )
     .action(
       async (
         action: string,

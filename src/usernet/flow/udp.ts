@@ -242,7 +242,8 @@ export class UdpTranslator {
     }
     for (const [key, entry] of [...this.perPort]) {
       const f = plan.perPort.get(key);
-      if (f && f.guestPort === entry.forward.guestPort && f.toAddr === entry.forward.toAddr) continue;
+      if (f && f.guestPort === entry.forward.guestPort && f.toAddr === entry.forward.toAddr)
+        continue;
       entry.sock.close();
       this.perPort.delete(key);
     }
@@ -274,7 +275,8 @@ export class UdpTranslator {
     to: string,
   ): void {
     const port = portOfUdpTarget(family, to);
-    const f = port !== undefined ? this.plan?.lookup(family === 4 ? '0.0.0.0' : '::', port) : undefined;
+    const f =
+      port !== undefined ? this.plan?.lookup(family === 4 ? '0.0.0.0' : '::', port) : undefined;
     if (port === undefined || f === undefined) {
       this.counters.dropNotForwardable++;
       return;

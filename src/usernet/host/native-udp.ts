@@ -18,7 +18,8 @@ function bindAll(family: 4 | 6, port: number, h: AllPortsHandlers): AllPortsSock
     for (let i = 0; i < ALL_PORTS_BATCH && !closed; i++) {
       const r = fwdUdpRecv(sock, buf);
       if (typeof r === 'number') {
-        if (r !== Errno.EAGAIN) h.error({ code: errnoName(r), message: `recvmsg: ${errnoName(r)}` });
+        if (r !== Errno.EAGAIN)
+          h.error({ code: errnoName(r), message: `recvmsg: ${errnoName(r)}` });
         return;
       }
       const from = { address: r.srcAddr, port: r.srcPort, family } as const;
