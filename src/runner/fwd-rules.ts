@@ -96,6 +96,10 @@ export async function fwdRulesUp(up: FwdRulesUp, ex?: NetnsExec): Promise<string
     udp: up.udp.map((t) => t.text),
     ephemeral,
   };
+  // The marker travels with the namespace as lo's alias when it fits (IFALIASZ): a translator
+  // in another mount namespace (a container) finds it there; the file is for longer ones.
+  const text = JSON.stringify(marker);
+  await x.run(['ip', 'link', 'set', 'dev', 'lo', 'alias', text.length <= MAX_ALIAS ? text : '']);
   const path = await markerPath(up.netns, up.dir);
   await mkdir(join(path, '..'), { recursive: true });
   await writeFile(`${path}.tmp`, JSON.stringify(marker) + '\n');
@@ -108,6 +112,7 @@ export async function fwdRulesDown(netns: string, dir?: string, ex?: NetnsExec):
   const x = ex ?? nsenterExec(netnsPath(netns));
   const path = await markerPath(netns, dir).catch(() => undefined);
   await x.run(['nft', '-f', '-'], renderFwdRulesDown());
+  await x.tryRun(['ip', 'link', 'set', 'dev', 'lo', 'alias', '']);
   await x.tryRun([
     'ip',
     '-6',
@@ -153,15 +158,21 @@ export async function fwdRulesUpArgs(
   return fwdRulesUp({ netns, tcp, udp });
 }
 
+/** Longest alias of a link (IFALIASZ − 1). */
+const MAX_ALIAS = 255;
+
 /**
- * The marker text of the namespace this process runs in, if an installer left one there: the
- * file named after /proc/self/ns/net's inode, trusted only while route_localnet is on in this
- * namespace (the installer turns it on; a new namespace that reuses a dead one's inode has it
- * off), so a marker that outlived its namespace is not taken for a rule.
+ * The marker text of the namespace this process runs in, if an installer left one there: lo's
+ * alias (read through this namespace's sysfs), else the file named after /proc/self/ns/net's
+ * inode, trusted only while route_localnet is on in this namespace (the installer turns it on;
+ * a new namespace that reuses a dead one's inode has it off), so a marker that outlived its
+ * namespace is not taken for a rule.
  */
 export async function readOwnMarker(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<string | undefined> {
+  const alias = await readFile('/sys/class/net/lo/ifalias', 'utf8').catch(() => '');
+  if (alias.trim().startsWith('{')) return alias.trim();
   try {
     const on = await readFile('/proc/sys/net/ipv4/conf/all/route_localnet', 'utf8');
     if (on.trim() !== '1') return undefined;
