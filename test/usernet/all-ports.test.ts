@@ -142,13 +142,20 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
   return { code, out, err };
 }
 
+/** The client's own addresses, as the guest should see them (passt: no NAT of the source). */
+const CLIENT = /^(::ffff:)?10\.77\.0\.2$|^fd77::2$/;
+
 function assertReached(rs: Probe[], ports: readonly number[], guestAddr: RegExp): void {
   for (const port of ports) {
     const t = rs.find((r) => r.item === `tcp:${port}`);
     const u = rs.find((r) => r.item === `udp:${port}`);
-    assert.match(t?.got ?? JSON.stringify(t), new RegExp(`^tcp:${port}:`), `tcp ${port}`);
-    assert.match(t?.got ?? '', guestAddr, `tcp ${port} reached the guest address`);
-    assert.equal(u?.got, `udp:${port}:ping`, `udp ${port}: ${JSON.stringify(u)}`);
+    const [tcpTo, tcpFrom] = (t?.got ?? '').split(' from ');
+    const [udpTo, udpFrom] = (u?.got ?? '').split(' from ');
+    assert.match(tcpTo ?? '', new RegExp(`^tcp:${port}:`), `tcp ${port}: ${JSON.stringify(t)}`);
+    assert.match(tcpTo ?? '', guestAddr, `tcp ${port} reached the guest address`);
+    assert.match(tcpFrom ?? '', CLIENT, `tcp ${port}: the guest saw the client's own address`);
+    assert.equal(udpTo, `udp:${port}:ping`, `udp ${port}: ${JSON.stringify(u)}`);
+    assert.match(udpFrom ?? '', CLIENT, `udp ${port}: the guest saw the client's own address`);
   }
 }
 
