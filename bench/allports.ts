@@ -52,6 +52,10 @@ async function pod(lab: Lab): Promise<Pod> {
   await lab.ip(p, ['-6', 'route', 'add', 'default', 'via', 'fd77::2']);
   // As KubeVirt's pods: the unprivileged translator (passt runs as nobody) may bind any port.
   await lab.sysctl(p, 'net.ipv4.ip_unprivileged_port_start', 0);
+  // Thousands of short connections per repetition: without reuse the client's ports sit in
+  // TIME_WAIT and later repetitions measure the wait for a free port, not the translator.
+  await lab.sysctl(client, 'net.ipv4.tcp_tw_reuse', 1);
+  await lab.sysctl(client, 'net.ipv4.ip_local_port_range', '1024 65000');
   return { pod: p, client, guest, dir: await lab.tmpDir() };
 }
 
