@@ -43,10 +43,14 @@ napi_value pair(napi_env env, napi_value a, napi_value b);
 /* The fd of a TCP socket handle (tcp.c): >= 0 open, -1 closed, -2 not a socket handle (thrown). */
 int bdy_tcp_fd(napi_env env, napi_value v);
 
+/* Wraps a fresh fd in a TCP socket handle (tcp.c); on failure closes it, throws, returns NULL. */
+napi_value bdy_tcp_wrap(napi_env env, int fd);
+
+/* Registers the all-ports forwarding functions of fwd.c on `exports`; false after throwing. */
+bool bdy_fwd_exports(napi_env env, napi_value exports);
+
 /* Registers the TCP socket functions of tcp.c on `exports`; false after throwing. */
 bool bdy_tcp_exports(napi_env env, napi_value exports);
-/* Wraps an fd as a TCP socket handle (tcp.c; owns the fd even on failure); NULL after throwing. */
-napi_value bdy_tcp_wrap(napi_env env, int fd);
 /* Registers the TCP_REPAIR and repair-helper functions of repair.c; false after throwing. */
 bool bdy_repair_exports(napi_env env, napi_value exports);
 

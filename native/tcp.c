@@ -98,6 +98,9 @@ static napi_value sock_new(napi_env env, int fd, tcp_sock **out) {
   return ext;
 }
 
+/* Wraps a fresh or received fd in a socket handle for the shim's other files (fwd.c, repair.c). */
+napi_value bdy_tcp_wrap(napi_env env, int fd) { return sock_new(env, fd, NULL); }
+
 /* The socket behind a handle argument, or NULL after throwing a TypeError. */
 static tcp_sock *sock_get(napi_env env, napi_value v) {
   bool ok = false;
@@ -109,9 +112,6 @@ static tcp_sock *sock_get(napi_env env, napi_value v) {
   }
   return p;
 }
-
-/* Wraps an fd received from elsewhere (repair.c) as a socket handle; NULL after throwing. */
-napi_value bdy_tcp_wrap(napi_env env, int fd) { return sock_new(env, fd, NULL); }
 
 /* The fd of an open socket handle: >= 0, -1 when closed (EBADF), -2 after throwing. */
 int bdy_tcp_fd(napi_env env, napi_value v) {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 10;
+const NATIVE_ABI = 11;
 
 declare const handleBrand: unique symbol;
 /** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
@@ -87,6 +87,19 @@ export interface Shim {
   unixSendByte(c: UnixHandle, byte: number): number;
   unixClose(h: UnixHandle): void;
   repairRequest(path: string, cmd: number, socks: readonly TcpHandle[], timeoutMs: number): number;
+  fwdListen(family: 4 | 6, port: number, backlog: number): TcpHandle;
+  fwdUdpOpen(family: 4 | 6, port: number): TcpHandle;
+  fwdOriginalDst(s: TcpHandle, family: 4 | 6): [string, number] | number;
+  fwdUdpRecv(s: TcpHandle, buf: Uint8Array): [number, string, number, string] | number;
+  fwdUdpSend(
+    s: TcpHandle,
+    family: 4 | 6,
+    data: Uint8Array,
+    addr: string,
+    port: number,
+    src: string,
+  ): number;
+  fwdRaiseNofile(): [number, number];
 }
 
 /**

@@ -13,6 +13,7 @@ import type { SwitchableLink } from '../usernet/link/switchable.js';
 import { registerMigrateOps } from './migrate-ops.js';
 import type { CaptureManager } from './capture.js';
 import { registerObserveOps } from './observe-ops.js';
+import { registerForwardOps } from './forward-ops.js';
 
 /** What the operations may reach in a serving translator. */
 export interface ControlContext {
@@ -49,4 +50,5 @@ export function registerControlOps(server: ControlServer, ctx: ControlContext): 
   });
   registerMigrateOps(server, ctx);
   registerObserveOps(server, ctx);
+  registerForwardOps(server, ctx);
 }

@@ -38,7 +38,7 @@ async function withTranslator(
     exportFlows: () => ({ flows: [], dropped: 0 }),
   };
   const ctx = {
-    opts: { repairPath },
+    opts: { repairPath, tcpPorts: [], udpPorts: [] },
     daemon: {
       guestMac: new Uint8Array(6).fill(0xff),
       adoptGuestMac() {},
@@ -51,10 +51,10 @@ async function withTranslator(
     logger: quiet,
     pid: 1,
   } as unknown as ControlContext;
-  registerControlOps(server, ctx);
-  // The fake helper: never reached by a malformed state.
-  registerMigrateOps(server, ctx, () => ({}) as TcpRepair);
   try {
+    registerControlOps(server, ctx);
+    // The fake helper: never reached by a malformed state.
+    registerMigrateOps(server, ctx, () => ({}) as TcpRepair);
     await fn(path, imported);
   } finally {
     await server.close();

@@ -40,11 +40,13 @@ import { UdpTranslator } from '../usernet/flow/udp.js';
 import { PingTranslator } from '../usernet/flow/icmp.js';
 import {
   parseEphemeralRange,
-  resolvePortMap,
   DEFAULT_EPHEMERAL,
   type EphemeralRange,
   type PortSpec,
 } from '../usernet/fwd/portspec.js';
+import { planForwards } from '../usernet/fwd/forwards.js';
+import { markerCoverage, parseMarker, type FwdMarker } from '../usernet/fwd/redirect.js';
+import { readOwnMarker } from './fwd-rules.js';
 import { openDaemonLog, passtLogLevel, type DaemonLog } from './log.js';
 import { serveReporting, startDetached } from './detach.js';
 import { ControlServer } from './control.js';
@@ -135,20 +137,26 @@ export interface FlowTranslators extends L4Hooks {
   readonly listening: Promise<void>;
   /** The TCP translator (for counters). */
   readonly tcpTranslator: TcpTranslator;
-  /** The UDP and ping translators (for counters). */
+  /** The UDP and ping translators (for counters and sockets). */
   readonly udpTranslator: UdpTranslator;
   readonly pingTranslator: PingTranslator;
+  /**
+   * Replaces the -t and -u specs at run time (forwards.* control operations): sockets of
+   * forwards that went away close, new ones open, flows already open stay.
+   */
+  setForwards(tcpPorts: readonly PortSpec[], udpPorts: readonly PortSpec[]): Promise<void>;
 }
 
-/** Groups the enabled specs by bind address (one port map per address). */
-function byBindAddr(specs: readonly PortSpec[]): Map<string | undefined, PortSpec[]> {
-  const byAddr = new Map<string | undefined, PortSpec[]>();
-  for (const spec of specs) {
-    if (spec.mode === 'none') continue;
-    byAddr.set(spec.addr, [...(byAddr.get(spec.addr) ?? []), spec]);
-  }
-  return byAddr;
+/** How inbound forwarding is served beyond per-port sockets. */
+export interface FwdOptions {
+  /** The all-ports rule installed in this namespace (`bindery fwd-rules up`), if any. */
+  readonly marker?: FwdMarker;
+  /** Raises the soft fd limit to the hard one and returns both (−1: unlimited). */
+  readonly raiseNofile?: () => { soft: number; hard: number };
 }
+
+/** File descriptors the daemon needs besides its per-port sockets (guest link, flows, log). */
+export const FD_RESERVE = 1024;
 
 /**
  * The L4 hooks of the real daemon: flow/tcp/, flow/udp.ts and flow/icmp.ts translators
@@ -170,29 +178,42 @@ export function flowTranslators(
   ephemeral: EphemeralRange = DEFAULT_EPHEMERAL,
   tcpPorts: readonly PortSpec[] = [],
   host: HostSockets = nativeHost(),
+  fwd: FwdOptions = {},
 ): FlowTranslators {
   const fdeps = { ...deps, log, host };
   const udp = new UdpTranslator(fdeps);
   const ping = new PingTranslator(fdeps);
   const tcp = new TcpTranslator(fdeps);
-  const listening = Promise.all([
-    ...[...byBindAddr(udpPorts)].map(([addr, specs]) =>
-      udp.listen(resolvePortMap(specs, ephemeral), addr),
-    ),
-    ...[...byBindAddr(tcpPorts)].map(([addr, specs]) =>
-      tcp.listen(resolvePortMap(specs, ephemeral), addr),
-    ),
-  ]).then(() => undefined);
+  const m = fwd.marker;
+  const tcpCovered = m ? markerCoverage(m, 'tcp') : undefined;
+  const udpCovered = m ? markerCoverage(m, 'udp') : undefined;
+  const apply = async (t: readonly PortSpec[], u: readonly PortSpec[]): Promise<void> => {
+    const tp = planForwards(t, ephemeral, tcpCovered);
+    const up = planForwards(u, ephemeral, udpCovered);
+    const perPort = tp.perPort.size + up.perPort.size;
+    if (perPort > 256 && fwd.raiseNofile) {
+      const { soft, hard } = fwd.raiseNofile();
+      if (soft >= 0 && soft < perPort + FD_RESERVE)
+        throw new BinderyError(
+          ErrorCode.Link,
+          `forwarding ${tp.perPort.size} TCP and ${up.perPort.size} UDP ports needs about ${perPort + FD_RESERVE} file descriptors, but RLIMIT_NOFILE allows ${soft} (hard limit ${hard}): raise the hard limit or install the all-ports rule (bindery fwd-rules up)`,
+        );
+    }
+    tcp.applyForwards(tp, tcpCovered ? m!.tcpPort : undefined);
+    await udp.applyForwards(up, udpCovered ? m!.udpPort : undefined);
+  };
+  const listening = apply(tcpPorts, udpPorts);
   listening.catch(() => {}); // observed by the caller; never an unhandled rejection
   return {
     listening,
+    udpTranslator: udp,
+    setForwards: apply,
     udp: (family, src, dst, srcPort, dstPort, payload) =>
       udp.fromGuest(family, src, dst, srcPort, dstPort, payload),
     ping: (family, src, dst, ident, seqNo, data) =>
       ping.fromGuest(family, src, dst, ident, seqNo, data),
     tcp: (family, src, dst, seg, payload) => tcp.fromGuest(family, src, dst, seg, payload),
     tcpTranslator: tcp,
-    udpTranslator: udp,
     pingTranslator: ping,
     linkDown: () => tcp.linkDown(),
     expire: (now) => {
@@ -206,6 +227,22 @@ export function flowTranslators(
       await tcp.close();
     },
   };
+}
+
+/** The all-ports marker of this namespace (a warning when it is unreadable) and the fd raiser. */
+async function fwdOptions(
+  env: Readonly<Record<string, string | undefined>>,
+  warn: (msg: string) => void,
+): Promise<FwdOptions> {
+  const { raiseNofile } = await import('../native/fwd.js');
+  const text = await readOwnMarker(env);
+  if (text === undefined) return { raiseNofile };
+  const marker = parseMarker(text);
+  if (typeof marker === 'string') {
+    warn(`ignoring the all-ports marker of this namespace: ${marker}`);
+    return { raiseNofile };
+  }
+  return { marker, raiseNofile };
 }
 
 function announce(io: PasstIo, path: string, vhostUser = false): void {
@@ -269,6 +306,7 @@ async function serveWith(
   const ephemeral = parseEphemeralRange(
     await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => ''),
   );
+  const fwd = await fwdOptions(edge.env, warn);
   let translators: FlowTranslators | undefined;
   let link: GuestLink;
   let stream: StreamLink | undefined;
@@ -338,7 +376,15 @@ async function serveWith(
     hostResolvers: host.nameservers,
     clock: edge.clock,
     l4: (deps) =>
-      (translators = flowTranslators(deps, warn, opts.udpPorts, ephemeral, opts.tcpPorts)),
+      (translators = flowTranslators(
+        deps,
+        warn,
+        opts.udpPorts,
+        ephemeral,
+        opts.tcpPorts,
+        nativeHost(),
+        fwd,
+      )),
   });
   if (logger.isLevelEnabled('debug'))
     daemon.table.observer = flowLogObserver(logger, () => edge.clock.now());
@@ -405,6 +451,7 @@ async function serveWith(
     try {
       await translators?.listening;
     } catch (e) {
+      if (e instanceof BinderyError && e.code === ErrorCode.Link) throw e; // the fd budget's own
       throw new BinderyError(
         ErrorCode.Link,
         `cannot bind a -t/--tcp-ports or -u/--udp-ports socket: ${(e as Error).message}`,

@@ -21,6 +21,7 @@ import { BinderyError, ErrorCode } from '../errors.js';
 import type { LoadedPlan } from '../cli/plan-input.js';
 import type { PodNetwork } from './names.js';
 import { podNetDown, podNetUp } from '../podnet/index.js';
+import { fwdRulesDown, fwdRulesUpArgs } from '../runner/fwd-rules.js';
 import { guestImage } from '../guest/image.js';
 import { guestQemuArgs, type GuestNic } from '../guest/qemu-args.js';
 import { GuestAgent } from '../guest/agent.js';
@@ -428,6 +429,8 @@ export async function setUpBindings(
         SERVICES.search,
         ...passtPortArgs(iface.ports),
       ];
+      // The pod's first passt interface forwards every port in O(1) sockets (docs/all-ports.md).
+      if (n === 0) await fwdRulesUpArgs(s.pod, passtPortArgs(iface.ports));
       await run(argv, { netns: s.pod, timeoutMs: 30_000 });
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       s.processes.push({ role: 'passt', pid, match: sock, iface: name });
@@ -677,6 +680,8 @@ export async function downPod(side: PodSide): Promise<string[]> {
     );
     warnings.push(...r.warnings);
   }
+  // The all-ports marker is named after the namespace's inode, which a later one may reuse.
+  if (existsSync(`/run/netns/${side.pod}`)) await fwdRulesDown(side.pod).catch(() => {});
   if (existsSync(`/run/netns/${side.pod}`)) {
     const r = await tryRun(['ip', 'netns', 'del', side.pod]);
     if (r.code !== 0) warnings.push(`ip netns del ${side.pod}: ${r.stderr.trim()}`);

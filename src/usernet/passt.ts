@@ -33,6 +33,7 @@
 //
 // Shutdown. `close()` is idempotent: it stops the RA timer, closes the L4 hooks (their
 // sockets) and then the link (for a stream link that also removes the socket file).
+import { GuestAddrs } from './fwd/guest-addrs.js';
 import { isMulticastMac } from '../wire/ethernet.js';
 import { IpProtocol } from '../wire/ipv4.js';
 import { solicitedNode, multicastMac6 } from '../wire/ipv6.js';
@@ -91,6 +92,8 @@ export interface L4Deps {
   readonly ourMac: Mac;
   /** The guest's MAC as last learnt (broadcast until the guest has sent a frame). */
   guestMac(): Mac;
+  /** Where inbound flows of a family go: the address the guest is seen using (fwd/guest-addrs.ts). */
+  guestAddr(family: 4 | 6): string | undefined;
   /** Sends frames to the guest (`partialChecksum`: see GuestLink.send). */
   toGuest(frames: readonly Uint8Array[], partialChecksum?: boolean): void;
   /** The link takes partial TCP/UDP checksums (GuestLink.checksumOffload). */
@@ -297,6 +300,7 @@ export class PasstDaemon {
     private readonly opts: PasstDaemonOptions,
   ) {
     this.gateway4 = cfg.v4 ? parseIpv4(cfg.v4.gateway) : undefined;
+    this.guestAddrs = new GuestAddrs(cfg.v4?.guestAddr, cfg.v6?.guestAddr);
     const g6 = cfg.v6 ? parseIpv6(cfg.v6.gateway) : undefined;
     this.gateways6 = cfg.v6 ? [routerLinkLocal(cfg)] : [];
     if (g6 && !this.gateways6.some((g) => eq(g, g6))) this.gateways6.push(g6);
@@ -310,6 +314,9 @@ export class PasstDaemon {
     this.parse = opts.parser ?? parseGuestFrame;
     this.policy = this.dispatchPolicy();
   }
+
+  /** The addresses the guest is seen using (the assigned ones until it sends). */
+  readonly guestAddrs: GuestAddrs;
 
   /** The guest's MAC as last learnt (broadcast until the guest has sent a unicast-sourced frame). */
   get guestMac(): Mac {
@@ -342,6 +349,7 @@ export class PasstDaemon {
         hostResolvers: this.opts.hostResolvers ?? [],
         ourMac: this.cfg.ourMac,
         guestMac: () => this.mac,
+        guestAddr: (family) => this.guestAddrs.get(family),
         toGuest: (frames, partial) => this.send(frames, partial),
         checksumOffload: this.link.checksumOffload === true,
         framesReusable: this.link.consumesOnSend === true,
@@ -536,6 +544,7 @@ export class PasstDaemon {
   /** Executes the route of one parsed frame (iface/dispatch.ts). */
   private dispatch(p: GuestPacket, out: Uint8Array[], frame: Uint8Array): void {
     if (p.eth) this.learnMac(p.eth.src);
+    if (p.family !== 0) this.guestAddrs.seen(p.family, p.src);
     const r = route(p, this.policy);
     const c = this.counters;
     const svc = this.serviceCounters;

@@ -8,6 +8,7 @@ import { registerMigrate } from './migrate.js';
 import { registerDown } from './down.js';
 import { registerExec } from './exec.js';
 import { registerFlows } from './flows.js';
+import { registerForwards } from './forwards.js';
 import { registerPasst } from './passt.js';
 import { registerPodNet } from './pod-net.js';
 import { registerRender } from './render.js';
@@ -26,6 +27,7 @@ export function registerCommands(program: Command, io: CliIo): void {
   registerDown(program, io);
   registerExec(program, io);
   registerFlows(program, io);
+  registerForwards(program, io);
   registerPasst(program, io);
   registerPodNet(program, io);
   registerRender(program, io);

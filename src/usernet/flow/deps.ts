@@ -15,6 +15,11 @@ export interface FlowDeps {
   readonly ourMac: Uint8Array;
   /** The guest's MAC, once known. */
   guestMac(): Uint8Array | undefined;
+  /**
+   * The address inbound flows of `family` go to: the one the guest was last seen using as a
+   * source (global before link-local), else the assigned one (undefined: cfg's guestAddr).
+   */
+  guestAddr?(family: 4 | 6): string | undefined;
   /** Sends frames to the guest. */
   toGuest(frames: Uint8Array[]): void;
   /** Current time in ms. */

@@ -17,7 +17,9 @@
 // - Failure: nothing from the guest throws; every drop is counted by reason.
 import type { Flow, FlowSide } from './table.js';
 import type { FlowDeps } from './deps.js';
-import type { UdpFrom, UdpSocket } from '../host/udp.js';
+import type { AllPortsSocket, UdpFrom, UdpSocket } from '../host/udp.js';
+import type { Forward, ForwardPlan } from '../fwd/forwards.js';
+import { portOfUdpTarget } from '../fwd/redirect.js';
 import { expireOwned } from './table.js';
 import { guestToHost, hostToGuestSource, canonicalAddr } from './nat.js';
 import { emitUdp, UDP_HEADER_LEN } from '../../wire/udp.js';
@@ -118,6 +120,11 @@ export class UdpTranslator {
   };
   private readonly flows = new Set<Flow<UdpState>>();
   private readonly listeners: UdpSocket[] = [];
+  /** Per-port sockets of applyForwards, by forwardKey. */
+  private readonly perPort = new Map<string, { sock: UdpSocket; forward: Forward }>();
+  /** The all-ports sockets (one per family) and the plan they look ports up in. */
+  private readonly allPorts: AllPortsSocket[] = [];
+  private plan: ForwardPlan | undefined;
   private closed = false;
 
   constructor(private readonly deps: FlowDeps) {
@@ -200,14 +207,90 @@ export class UdpTranslator {
     for (let p = 1; p < portMap.length && p < 65536; p++) {
       const guestPort = portMap[p] ?? 0;
       if (guestPort === 0) continue;
+      const f: Forward = { addr: bindAddr, port: p, guestPort };
       const { sock, bound } = this.deps.host.udp.bind(family, addr, p, {
-        message: (msg, from) => this.inbound(sock, addr, p, guestPort, msg, from),
+        message: (msg, from) => this.inbound(sock, addr, p, f, msg, from),
         error: () => this.counters.socketErrors++,
       });
       this.listeners.push(sock);
       binds.push(bound);
     }
     await Promise.all(binds);
+  }
+
+  /**
+   * Makes the inbound sockets match `plan` (start, and runtime forwards): closes per-port
+   * sockets the plan dropped (flows already open on them get no more replies through them),
+   * binds the new ones, and with `allPortsPort` opens the all-ports sockets (one per family)
+   * once; datagrams on those are looked up in `plan` by the port their DNATed address encodes.
+   *
+   * @returns when the new per-port sockets are bound; rejects with the first bind error
+   * @throws Error when an all-ports socket cannot be opened
+   */
+  async applyForwards(plan: ForwardPlan, allPortsPort?: number): Promise<void> {
+    this.plan = plan;
+    const udp = this.deps.host.udp;
+    if (allPortsPort !== undefined && this.allPorts.length === 0) {
+      if (!udp.bindAll) throw new Error('the host has no all-ports UDP sockets');
+      for (const family of [4, 6] as const) {
+        try {
+          const all: AllPortsSocket = udp.bindAll(family, allPortsPort, {
+            message: (msg, from, to) => this.allPortsInbound(family, all, msg, from, to),
+            error: () => this.counters.socketErrors++,
+          });
+          this.allPorts.push(all);
+        } catch (e) {
+          if (family === 4 || !/EAFNOSUPPORT|EADDRNOTAVAIL/.test((e as Error).message)) throw e;
+        }
+      }
+    }
+    for (const [key, entry] of [...this.perPort]) {
+      const f = plan.perPort.get(key);
+      if (f && f.guestPort === entry.forward.guestPort && f.toAddr === entry.forward.toAddr)
+        continue;
+      entry.sock.close();
+      this.perPort.delete(key);
+    }
+    const binds: Promise<void>[] = [];
+    for (const [key, f] of plan.perPort) {
+      if (this.perPort.has(key)) continue;
+      const addr = f.addr ?? '::';
+      const family: 4 | 6 = canonicalAddr(4, addr) !== undefined ? 4 : 6;
+      const { sock, bound } = this.deps.host.udp.bind(family, addr, f.port, {
+        message: (msg, from) => this.inbound(sock, addr, f.port, f, msg, from),
+        error: () => this.counters.socketErrors++,
+      });
+      this.perPort.set(key, { sock, forward: f });
+      binds.push(bound);
+    }
+    await Promise.all(binds);
+  }
+
+  /** Open inbound sockets (all-ports and per-port). */
+  get sockets(): number {
+    return this.listeners.length + this.perPort.size + this.allPorts.length;
+  }
+
+  private allPortsInbound(
+    family: 4 | 6,
+    all: AllPortsSocket,
+    msg: Uint8Array,
+    from: UdpFrom,
+    to: string,
+  ): void {
+    const port = portOfUdpTarget(family, to);
+    const f =
+      port !== undefined ? this.plan?.lookup(family === 4 ? '0.0.0.0' : '::', port) : undefined;
+    if (port === undefined || f === undefined) {
+      this.counters.dropNotForwardable++;
+      return;
+    }
+    // Replies leave from `to`, so conntrack restores the address and port the client used.
+    const reply: UdpSocket = {
+      send: (data, addr, p) => all.sendFrom(data, addr ?? from.address, p ?? from.port, to),
+      close: () => {},
+    };
+    this.inbound(reply, to, port, f, msg, from);
   }
 
   /**
@@ -229,6 +312,9 @@ export class UdpTranslator {
       this.drop(f);
     }
     for (const s of this.listeners.splice(0)) s.close();
+    for (const e of this.perPort.values()) e.sock.close();
+    this.perPort.clear();
+    for (const s of this.allPorts.splice(0)) s.close();
   }
 
   /** Number of live UDP flows of this translator. */
@@ -325,10 +411,11 @@ export class UdpTranslator {
     sock: UdpSocket,
     bindAddr: string,
     hostPort: number,
-    guestPort: number,
+    fwd: Forward,
     msg: Uint8Array,
     rinfo: UdpFrom,
   ): void {
+    const guestPort = fwd.guestPort;
     if (this.closed) return;
     this.counters.inbound++;
     const family: 4 | 6 = rinfo.family === 4 || rinfo.address.startsWith('::ffff:') ? 4 : 6;
@@ -349,7 +436,8 @@ export class UdpTranslator {
     if (!flow) {
       const remote = hostToGuestSource(this.deps.cfg, family, peer);
       const remoteBytes = addrBytes(family, remote);
-      const guestBytes = addrBytes(family, fc.guestAddr);
+      const target = fwd.toAddr ?? this.deps.guestAddr?.(family) ?? fc.guestAddr;
+      const guestBytes = addrBytes(family, target);
       if (!remoteBytes || !guestBytes) {
         this.counters.dropNotForwardable++;
         return;

@@ -2,7 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parsePortSpec, resolvePortMap, parseEphemeralRange, type PortSpec } from './portspec.js';
+import {
+  parsePortSpec,
+  resolvePortMap,
+  resolveTargetAddrs,
+  parseEphemeralRange,
+  formatPortSpec,
+  type PortSpec,
+} from './portspec.js';
 
 function ok(text: string): PortSpec {
   const r = parsePortSpec(text);
@@ -84,4 +91,50 @@ test('parsing never throws on arbitrary text', () => {
 test('ephemeral range from /proc text', () => {
   assert.deepEqual(parseEphemeralRange('32768\t60999\n'), { first: 32768, last: 60999 });
   assert.deepEqual(parseEphemeralRange('junk'), { first: 49152, last: 65535 });
+});
+
+test('target-address rules (upstream passt 2026-07)', () => {
+  const s = ok('0.0.0.0/5000:192.0.2.5/6000');
+  assert.equal(s.addr, '0.0.0.0');
+  assert.deepEqual(s.ranges, [{ first: 5000, last: 5000, toFirst: 6000, toAddr: '192.0.2.5' }]);
+  assert.equal(resolvePortMap([s])[5000], 6000);
+  assert.deepEqual([...resolveTargetAddrs([s])], [[5000, '192.0.2.5']]);
+  const all = ok('127.0.0.6/all:192.0.2.6');
+  assert.equal(all.mode, 'all');
+  assert.equal(all.addr, '127.0.0.6');
+  assert.equal(all.toAddr, '192.0.2.6');
+  assert.equal(resolveTargetAddrs([all]).get(22), '192.0.2.6');
+  assert.equal(ok('all:192.0.2.7').toAddr, '192.0.2.7');
+  const mixed = ok('8000-8001:10.0.0.9/9000-9001,8080,~8001');
+  assert.deepEqual(
+    [...resolveTargetAddrs([mixed])].sort((a, b) => a[0] - b[0]),
+    [[8000, '10.0.0.9']],
+  );
+  // A bare-port IPv6 target needs the (empty) bind part so the first '/' is not taken for it.
+  assert.equal(ok('5000:2001:db8::1/6000').addr, '5000:2001:db8::1');
+  assert.equal(ok('2001:db8::1/80').addr, '2001:db8::1');
+  const v6 = ok('/5000:2001:db8::1/6000');
+  assert.equal(v6.addr, undefined);
+  assert.equal(v6.ranges[0]?.toAddr, '2001:db8::1');
+  // Later specs override earlier ones, target address included.
+  assert.equal(resolveTargetAddrs([ok('5000:10.0.0.1/5000'), ok('5000')]).get(5000), undefined);
+  for (const bad of ['5000:300.1.1.1/6000', 'all:nope', '5000:10.0.0.1/', '5000:/6000'])
+    assert.equal(parsePortSpec(bad).ok, false, bad);
+});
+
+test('formatPortSpec reads back to the same spec', () => {
+  for (const t of [
+    'none',
+    'all',
+    '%eth0/all',
+    '80,443',
+    '127.0.0.1%lo/8000-8002:9000-9002,~8001',
+    '0.0.0.0/5000:192.0.2.5/6000',
+    '127.0.0.6/all:192.0.2.6',
+    '~15000,~15001-15002',
+    '/5000:2001:db8::1/6000',
+  ]) {
+    const s = ok(t);
+    assert.deepEqual(ok(formatPortSpec(s)), s, t);
+  }
 });

@@ -1,5 +1,6 @@
 // The real TcpHost: kernel sockets of the pod through the native shim (native/tcp.c).
 import type { Accepted, TcpHost, TcpPoller, TcpSock } from './tcp.js';
+import { fwdListen, fwdOriginalDst } from '../../native/fwd.js';
 import {
   openTcpPoller,
   tcpAccept,
@@ -44,6 +45,8 @@ export function nativeTcpHost(): TcpHost {
       const r = tcpInfo(handleOf(s))?.rttUs;
       return r === undefined || r === 0 ? undefined : r;
     },
+    listenFamily: (family, port, backlog = 1024) => sockOf(fwdListen(family, port, backlog)),
+    originalDst: (s, family) => fwdOriginalDst(handleOf(s), family),
     poller(): TcpPoller {
       const p = openTcpPoller();
       return {

@@ -83,4 +83,14 @@ export interface TcpHost {
   rttUs?(sock: TcpSock): number | undefined;
   /** A new readiness set for this host's sockets. */
   poller(): TcpPoller;
+  /**
+   * All-ports forwarding (optional): a listener of one family on the wildcard address that the
+   * pod's REDIRECT rule sends every forwarded port to (IPV6_V6ONLY, so both families share the
+   * port).
+   *
+   * @throws Error (EADDRINUSE, …)
+   */
+  listenFamily?(family: 4 | 6, port: number, backlog?: number): TcpSock;
+  /** The destination a redirected connection asked for (SO_ORIGINAL_DST), or the errno. */
+  originalDst?(sock: TcpSock, family: 4 | 6): { addr: string; port: number } | number;
 }

@@ -43,6 +43,21 @@ export interface UdpSocket {
   close(): void;
 }
 
+/** What an all-ports socket reports: each datagram with the address it was sent to. */
+export interface AllPortsHandlers {
+  /** A datagram arrived for `to` (after the pod rule's DNAT; `data` may be kept). */
+  message(data: Uint8Array, from: UdpFrom, to: string): void;
+  error(e: UdpError): void;
+}
+
+/** A socket of one family that every forwarded UDP port reaches through the pod's DNAT rule. */
+export interface AllPortsSocket {
+  /** Sends one datagram to (addr, port) from `src` (the address a datagram came `to`). */
+  sendFrom(data: Uint8Array, addr: string, port: number, src: string): void;
+  /** Closes the socket; nothing is reported after. Idempotent. */
+  close(): void;
+}
+
 /** The pod kernel's UDP, as the translator uses it. */
 export interface UdpHost {
   /**
@@ -68,4 +83,11 @@ export interface UdpHost {
     port: number,
     h: UdpHandlers,
   ): { readonly sock: UdpSocket; readonly bound: Promise<void> };
+  /**
+   * All-ports forwarding (optional): a socket of `family` on the wildcard address and `port`
+   * that reports where each datagram was sent (pktinfo) and answers from that address.
+   *
+   * @throws Error (EADDRINUSE, …)
+   */
+  bindAll?(family: 4 | 6, port: number, h: AllPortsHandlers): AllPortsSocket;
 }

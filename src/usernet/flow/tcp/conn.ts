@@ -28,6 +28,7 @@
 // Limits: the shared flow table bounds connections (full → RST to the guest's SYN); memory per
 // connection is the kernel's socket buffers plus at most RECV_BUFFER bytes of our own (guest
 // data the socket did not take yet, and out-of-order data, both within the window we offered).
+import type { Forward, ForwardPlan } from '../../fwd/forwards.js';
 import { randomBytes } from 'node:crypto';
 import { MAX_FLOW_ID, type Flow, type FlowSide, type FlowTable } from '../table.js';
 import type { FlowDeps } from '../deps.js';
@@ -227,10 +228,13 @@ export interface Conn {
   readonly remotePort: number;
 }
 
-/** A forwarded (-t) port's listening socket. */
+/** A listening socket: one forwarded (-t) port's, or an all-ports one of a family. */
 export interface Listener {
   readonly sock: TcpSock;
-  readonly guestPort: number;
+  /** A per-port listener's forward (replaced when the specs change). */
+  forward?: Forward;
+  /** An all-ports listener's family: the forward is looked up by the original destination. */
+  readonly family?: 4 | 6;
 }
 
 /** The translator's state, shared by the parts of tcp/ (one per translator). */
@@ -262,8 +266,12 @@ export class TcpCore {
   /** The one index of connections (see the theory of operation). */
   readonly table: FlowTable;
   poller: TcpPoller | undefined;
-  /** Listening sockets; listeners[i] is watched under LISTENER_ID_BASE + i. */
-  readonly listeners: Listener[] = [];
+  /** Listening sockets; listeners[i] is watched under LISTENER_ID_BASE + i (undefined: closed). */
+  readonly listeners: Array<Listener | undefined> = [];
+  /** Per-port listeners by forwardKey → index in listeners. */
+  readonly byKey = new Map<string, number>();
+  /** The forwards in force (lookups for all-ports connections). */
+  plan: ForwardPlan | undefined;
   readonly secret: SipKey;
   /** The 4-tuple hashed for an ISN (addresses and ports; 36 bytes for IPv6). */
   readonly tuple = new Uint8Array(36);

@@ -8,7 +8,8 @@
 import type { TcpRepr } from '../../../wire/tcp.js';
 import { allConns, resetHost, TcpCore, type Conn, type TcpCounters, type TcpDeps } from './conn.js';
 import { fromGuest } from './from-guest.js';
-import { listen } from './open.js';
+import { applyForwards, listen } from './open.js';
+import type { ForwardPlan } from '../../fwd/forwards.js';
 import { expire } from './recovery.js';
 import {
   exportFlows,
@@ -101,6 +102,22 @@ export class TcpTranslator {
   }
 
   /**
+   * Makes the listening sockets match `plan` (start, and runtime forwards): closes per-port
+   * listeners the plan dropped (their connections stay), opens new ones, and with
+   * `allPortsPort` opens the all-ports listeners the pod's REDIRECT rule feeds.
+   *
+   * @throws BinderyError (Syscall) from the first socket that cannot listen
+   */
+  applyForwards(plan: ForwardPlan, allPortsPort?: number): void {
+    applyForwards(this.core, plan, allPortsPort);
+  }
+
+  /** Open listening sockets (all-ports and per-port). */
+  get listeners(): number {
+    return this.core.listeners.filter((l) => l !== undefined).length;
+  }
+
+  /**
    * Resets connections idle past INACTIVITY_MS, sends keepalives to quiet guests, resets those
    * whose guest stopped answering, and removes lingering finished flows.
    *
@@ -141,7 +158,8 @@ export class TcpTranslator {
     s.tick = undefined;
     if (s.ackTimer !== undefined) s.deps.clearTimer(s.ackTimer);
     s.ackTimer = undefined;
-    for (const l of s.listeners.splice(0)) s.host.close(l.sock, false);
+    for (const l of s.listeners.splice(0)) if (l) s.host.close(l.sock, false);
+    s.byKey.clear();
     s.poller?.close();
     s.poller = undefined;
     return Promise.resolve();

@@ -24,6 +24,7 @@ import { guestToHost, hostToGuestSource } from '../nat.js';
 import type { SynOptions } from './frame.js';
 import { Errno, errnoName, TcpWatch, type Accepted, type TcpSock } from '../../host/tcp.js';
 import { BinderyError, ErrorCode } from '../../../errors.js';
+import { forwardKey, type Forward, type ForwardPlan } from '../../fwd/forwards.js';
 import { TcpFlag, type TcpRepr } from '../../../wire/tcp.js';
 import { seqAdd } from '../../../wire/seq.js';
 import {
@@ -162,36 +163,88 @@ function synOptions(s: TcpCore, c: Conn, scale: boolean): SynOptions {
   };
 }
 
+/** Opens a listening socket, throwing a BinderyError that reads like Node's. */
+function listenOn(s: TcpCore, host: string, p: number, family?: 4 | 6): TcpSock {
+  try {
+    if (family !== undefined) {
+      if (!s.host.listenFamily) throw new Error('the host has no all-ports listeners');
+      return s.host.listenFamily(family, p, 1024);
+    }
+    return s.host.listen(host, p, 1024)[0];
+  } catch (e) {
+    const errno = (e as { errno?: string }).errno ?? 'EINVAL';
+    const where = host.includes(':') ? `[${host}]:${p}` : `${host}:${p}`;
+    throw new BinderyError(
+      ErrorCode.Syscall,
+      `listen ${errno}: ${(e as Error).message.replace(/^.*\((.*)\)$/, '$1').toLowerCase()} ${where}`,
+      { cause: e },
+    );
+  }
+}
+
+function addListener(s: TcpCore, l: Listener): number {
+  const i = s.listeners.length;
+  s.listeners.push(l);
+  watch(s, l.sock, LISTENER_ID_BASE + i, TcpWatch.In);
+  return i;
+}
+
 /**
- * Inbound forwarding: listens on every host port `p` with portMap[p] ≠ 0 and connects each
- * accepted connection to that guest port.
+ * Inbound forwarding: makes the listening sockets match `plan` — closes per-port listeners it
+ * no longer has (their connections stay), opens the new ones, and with `allPortsPort` opens the
+ * all-ports listeners (one per family) once. Connections on those are looked up in `plan` by
+ * the destination they asked for.
+ *
+ * @param plan - from planForwards
+ * @param allPortsPort - the port of the pod's REDIRECT rule, when it is installed
+ * @throws BinderyError (Syscall) from the first socket that cannot listen, e.g. "listen
+ *   EADDRINUSE: address already in use 127.0.0.1:8080" (sockets opened before it stay)
+ */
+export function applyForwards(s: TcpCore, plan: ForwardPlan, allPortsPort?: number): void {
+  s.plan = plan;
+  if (allPortsPort !== undefined && !s.listeners.some((l) => l?.family !== undefined)) {
+    addListener(s, { sock: listenOn(s, '0.0.0.0', allPortsPort, 4), family: 4 });
+    try {
+      addListener(s, { sock: listenOn(s, '::', allPortsPort, 6), family: 6 });
+    } catch (e) {
+      // A pod without IPv6 has no IPv6 socket to open: IPv4 still works.
+      if (!/EAFNOSUPPORT|EADDRNOTAVAIL/.test((e as Error).message)) throw e;
+    }
+  }
+  for (const [key, i] of [...s.byKey]) {
+    const l = s.listeners[i];
+    const f = plan.perPort.get(key);
+    if (l && f) {
+      l.forward = f;
+      continue;
+    }
+    if (l) s.host.close(l.sock, false);
+    s.listeners[i] = undefined;
+    s.byKey.delete(key);
+  }
+  for (const [key, f] of plan.perPort) {
+    if (s.byKey.has(key)) continue;
+    const sock = listenOn(s, f.addr ?? '::', f.port);
+    s.byKey.set(key, addListener(s, { sock, forward: f }));
+  }
+}
+
+/**
+ * Inbound forwarding with one port map: listens on every host port `p` with portMap[p] ≠ 0 and
+ * connects each accepted connection to that guest port.
  *
  * @param portMap - from resolvePortMap (65536 entries)
  * @param bindAddr - host address to bind (default '::', IPv4 and IPv6)
- * @returns when every port listens; throws the first error (a BinderyError whose message
- *   reads like Node's: "listen EADDRINUSE: address already in use 127.0.0.1:8080")
+ * @throws the first error (a BinderyError whose message reads like Node's: "listen
+ *   EADDRINUSE: address already in use 127.0.0.1:8080")
  */
 export function listen(s: TcpCore, portMap: Uint16Array, bindAddr?: string): void {
   const host = bindAddr ?? '::';
   for (let p = 1; p < portMap.length && p < 65536; p++) {
     const guestPort = portMap[p] ?? 0;
     if (guestPort === 0) continue;
-    let sock: TcpSock;
-    try {
-      [sock] = s.host.listen(host, p, 1024);
-    } catch (e) {
-      const errno = (e as { errno?: string }).errno ?? 'EINVAL';
-      const where = host.includes(':') ? `[${host}]:${p}` : `${host}:${p}`;
-      throw new BinderyError(
-        ErrorCode.Syscall,
-        `listen ${errno}: ${(e as Error).message.replace(/^.*\((.*)\)$/, '$1').toLowerCase()} ${where}`,
-        { cause: e },
-      );
-    }
-    const l: Listener = { sock, guestPort };
-    const id = LISTENER_ID_BASE + s.listeners.length;
-    s.listeners.push(l);
-    watch(s, sock, id, TcpWatch.In);
+    const f: Forward = { addr: bindAddr, port: p, guestPort };
+    s.byKey.set(forwardKey(f), addListener(s, { sock: listenOn(s, host, p), forward: f }));
   }
 }
 
@@ -203,19 +256,36 @@ export function acceptAll(s: TcpCore, l: Listener): void {
       if (a !== Errno.EAGAIN) s.deps.log?.(`tcp: accept failed: ${errnoName(a)}`);
       return;
     }
-    accept(s, a, l.guestPort);
+    accept(s, a, l);
   }
 }
 
-function accept(s: TcpCore, a: Accepted, guestPort: number): void {
+function accept(s: TcpCore, a: Accepted, l: Listener): void {
+  const reject = () => s.host.close(a.sock, true);
+  let fwd = l.forward;
+  let ourAddr = a.localAddr;
+  let ourPort = a.localPort;
+  if (l.family !== undefined) {
+    // All-ports: the port the client asked for, from conntrack (the socket's own is LISTEN).
+    const o = s.host.originalDst?.(a.sock, l.family);
+    if (o === undefined || typeof o === 'number') return reject();
+    ourAddr = o.addr;
+    ourPort = o.port;
+    fwd = s.plan?.lookup(o.addr, o.port);
+  }
+  if (fwd === undefined) {
+    s.counters.refused++;
+    return reject();
+  }
+  const guestPort = fwd.guestPort;
   const peer = a.peerAddr;
   const family: 4 | 6 = peer.includes(':') ? 6 : 4;
   const fc = family === 4 ? s.deps.cfg.v4 : s.deps.cfg.v6;
-  const guest = fc ? addrBytes(family, fc.guestAddr) : undefined;
+  const target = fwd.toAddr ?? s.deps.guestAddr?.(family) ?? fc?.guestAddr;
+  const guest = fc && target !== undefined ? addrBytes(family, target) : undefined;
   const remoteText = hostToGuestSource(s.deps.cfg, family, peer);
   const remote = addrBytes(family, remoteText);
   const remotePort = a.peerPort;
-  const reject = () => s.host.close(a.sock, true);
   if (s.closed || !guest || !remote || remotePort === 0) return reject();
   if (s.table.lookupBytes('tcp', 'guest', guest, guestPort, remote, remotePort)) return reject();
   const c = newConn(s, family, guest, remote, guestPort, remotePort, a.sock, true);
@@ -225,8 +295,8 @@ function accept(s: TcpCore, a: Accepted, guestPort: number): void {
     {
       endpointAddr: peer,
       endpointPort: remotePort,
-      ourAddr: a.localAddr,
-      ourPort: a.localPort,
+      ourAddr,
+      ourPort,
     },
     {
       endpointAddr: guestText,
