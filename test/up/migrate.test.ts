@@ -1,4 +1,4 @@
-// `bindery migrate` end to end with real QEMU (TCG): link-refresh gives the guest the target pod's address, --keep-ip keeps it, a non-migratable VM is refused untouched, and down leaves nothing.
+// `bindery migrate` end to end with real QEMU (TCG): link-refresh gives the guest the target pod's addresses (IPv4 and IPv6), --keep-ip keeps it, a non-migratable VM is refused untouched, and down leaves nothing.
 //
 // Three boots: a KubeVirt bridge VM on the pod network without the allow annotation (refused),
 // the passt VM of examples/ migrated twice (link-refresh, then --keep-ip) and once more against
