@@ -26,6 +26,8 @@ test('the scripts hold the contract markers', () => {
     'httpd -p 80 -h /www',
     'dhclient -6 -1 -v -sf',
     '-O mtu',
+    'BINDERY-LINK6-RESTART $n',
+    '/proc/sys/net/ipv6/conf/$n/disable_ipv6',
   ]) {
     assert.ok(all.includes(m), m);
   }

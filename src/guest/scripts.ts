@@ -8,7 +8,8 @@
 //     default accept_ra=1 with forwarding off) plus ISC `dhclient -6 -1` per ethN once its
 //     link-local address is usable (DHCPv6 IA_NA, RFC 8415), a carrier watcher that makes udhcpc
 //     start over after the link went down and up (so QMP `set_link` off/on renews the lease, as
-//     KubeVirt's link-refresh migration expects), busybox httpd on port 80 serving /www/index.html
+//     KubeVirt's link-refresh migration expects; IPv6 starts over too: addresses dropped,
+//     SLAAC and DHCPv6 anew), busybox httpd on port 80 serving /www/index.html
 //     with the host name; then it prints BINDERY-GUEST-READY.
 //   - respawn `/etc/bindery/agent`: the command channel on the virtio-serial port named
 //     org.bindery.agent (see agent.ts for the protocol). The port reads EOF while no host side is
@@ -23,6 +24,8 @@ export const GUEST_READY = 'BINDERY-GUEST-READY';
 export const GUEST_DHCP4 = 'BINDERY-DHCP4';
 /** `BINDERY-DHCP6 <if> <addr>` after a DHCPv6 lease. */
 export const GUEST_DHCP6 = 'BINDERY-DHCP6';
+/** `BINDERY-LINK6-RESTART <if>` when the carrier came back and IPv6 starts over. */
+export const GUEST_LINK6 = 'BINDERY-LINK6-RESTART';
 /** `BINDERY-INSMOD-FAILED <module>` when a module does not load. */
 export const GUEST_INSMOD_FAILED = 'BINDERY-INSMOD-FAILED';
 /** The virtio-serial port name the agent listens on. */
@@ -189,7 +192,12 @@ exit 0
 `;
 
 const LINKWATCH = `#!/bin/sh
-# Watches $1's carrier; after down→up, udhcpc releases and discovers anew (link-refresh).
+# Watches $1's carrier; after down→up (link-refresh) the guest takes its addresses anew:
+# udhcpc releases and discovers; for IPv6 (kubevirt#17841: the kernel keeps SLAAC addresses and
+# dhclient its lease across a carrier flap, so the guest kept the old pod's prefix) dhclient -6
+# stops and forgets its lease, disable_ipv6 1→0 drops every IPv6 address and restarts
+# autoconfiguration (link-local DAD, router solicitation, SLAAC: RFC 4862 §5.3–5.5), and
+# dhclient -6 starts again once the link-local address is usable.
 ${PATH_LINE}
 n=$1
 read -r prev < /sys/class/net/$n/carrier
@@ -200,6 +208,13 @@ while :; do
   if [ "$prev" = 0 ] && [ "$cur" = 1 ]; then
     echo "BINDERY-LINK-UP $n" > /dev/console
     read -r pid < /run/udhcpc.$n.pid && kill -USR2 "$pid" && kill -USR1 "$pid"
+    read -r pid6 < /run/dhclient6.$n.pid 2>/dev/null && kill "$pid6" 2>/dev/null
+    rm -f /run/dhclient6.$n.pid /run/dhclient6.$n.leases /run/bindery/resolv.$n.6
+    sh /etc/bindery/resolv
+    echo 1 > /proc/sys/net/ipv6/conf/$n/disable_ipv6
+    echo 0 > /proc/sys/net/ipv6/conf/$n/disable_ipv6
+    echo "${GUEST_LINK6} $n" > /dev/console
+    /bin/sh /etc/bindery/dhcp6 "$n" >/dev/null 2>&1 &
   fi
   prev=$cur
 done

@@ -84,16 +84,19 @@ export function migrationGate(plan: VmNetworkPlan, keepIp: boolean): Gate {
 }
 
 /** What the switch-over does, in order, once the memory has moved and the source is paused. */
-export type SwitchAction = 'handover' | 'route' | 'cont';
+export type SwitchAction = 'withdraw' | 'handover' | 'route' | 'cont';
 
 /**
- * The switch-over order: with a sticky IP, the translators' TCP hand-over (when there are
- * passt interfaces), then the node's route to the pod IP moves to the target veth; then the
- * target runs (`cont`).
+ * The switch-over order. With a sticky IP and passt interfaces: the node's routes to the pod IP
+ * are withdrawn (blackholed) first — a socket in repair mode still acknowledges what reaches
+ * it, and that data would be lost (runner/handover.ts) — then the translators hand their TCP
+ * flows over, then the routes lead to the target veth. With a sticky IP alone the routes move.
+ * Then the target runs (`cont`).
  */
 export function switchActions(keepIp: boolean, passtInterfaces: number): SwitchAction[] {
   if (!keepIp) return ['cont'];
-  return [...(passtInterfaces > 0 ? (['handover'] as const) : []), 'route', 'cont'];
+  if (passtInterfaces === 0) return ['route', 'cont'];
+  return ['withdraw', 'handover', 'route', 'cont'];
 }
 
 /** QMP `query-migrate` as `migrate` needs it. */

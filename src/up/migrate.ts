@@ -63,7 +63,7 @@ import {
   type RunInterface,
   type RunState,
 } from './state.js';
-import { isOurs, tryRun, waitUntil } from './sys.js';
+import { isOurs, run, tryRun, waitUntil } from './sys.js';
 
 export { MIGRATE_STEPS };
 
@@ -193,7 +193,15 @@ export async function migrateVm(vm: string, ctx: MigrateContext): Promise<Migrat
     stop();
 
     p.start('bindings');
-    const nics = await setUpBindings(lp, target, net, picked.interfaces, save, macs);
+    const nics = await setUpBindings(
+      lp,
+      target,
+      net,
+      picked.interfaces,
+      save,
+      macs,
+      s.repairSocket,
+    );
     p.done('bindings');
     stop();
 
@@ -265,7 +273,11 @@ export async function migrateVm(vm: string, ctx: MigrateContext): Promise<Migrat
     p.start('switch');
     const passtIfaces = source.interfaces.filter((i) => i.control !== undefined);
     for (const a of switchActions(keepIp, passtIfaces.length)) {
-      if (a === 'handover')
+      if (a === 'withdraw') {
+        // Nothing may reach the source's sockets once they are in repair mode.
+        routed = true;
+        await withdrawPodRoutes(s.node, net);
+      } else if (a === 'handover')
         for (const i of passtIfaces) {
           const t = target.interfaces.find((x) => x.name === i.name);
           if (t?.control === undefined) continue;
@@ -326,7 +338,7 @@ export async function migrateVm(vm: string, ctx: MigrateContext): Promise<Migrat
     podDir: target.podDir!,
     ...(target.podnetStateDir !== undefined ? { podnetStateDir: target.podnetStateDir } : {}),
     processes: [
-      ...s.processes.filter((x) => x.role === 'dnsmasq' || x.role === 'http'),
+      ...s.processes.filter((x) => x.role !== 'qemu' && x.role !== 'passt'),
       ...target.processes,
     ],
     agentSocket: target.agentSocket!,
@@ -425,6 +437,12 @@ export async function migrateVm(vm: string, ctx: MigrateContext): Promise<Migrat
     at: { completed: completedAt, cont: contAt },
     warnings,
   };
+}
+
+/** The node's routes to the pod IP blackholed: no pod receives it (while the flows move). */
+async function withdrawPodRoutes(node: string, net: ReturnType<typeof podNetwork>): Promise<void> {
+  await run(['ip', '-n', node, 'route', 'replace', 'blackhole', `${net.pod4}/32`]);
+  await run(['ip', '-n', node, '-6', 'route', 'replace', 'blackhole', `${net.pod6}/128`]);
 }
 
 /** The guest's addresses per interface, read through the target's agent. */

@@ -157,6 +157,7 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
     await buildPod(state, net);
     stop();
     await startServices(state, save);
+    await startRepairHelper(state, save);
     stop();
     p.done('pod', `${names.node} / ${names.pod}`);
 
@@ -164,7 +165,15 @@ export async function upVm(lp: LoadedPlan, ctx: UpContext): Promise<RunState> {
       'bindings',
       picked.interfaces.map((x) => `${x.iface.name}:${bindingName(x.iface)}`).join(' '),
     );
-    const nics = await setUpBindings(lp, state, net, picked.interfaces, save);
+    const nics = await setUpBindings(
+      lp,
+      state,
+      net,
+      picked.interfaces,
+      save,
+      undefined,
+      state.repairSocket,
+    );
     p.done('bindings');
     stop();
 
@@ -352,6 +361,27 @@ async function startServices(s: RunState, save: () => Promise<void>): Promise<vo
     throw fail(`dnsmasq did not come up: ${tail(join(s.tmpDir, 'dnsmasq.log'))}`);
 }
 
+/**
+ * The run's repair helper (`bindery repair-helper`, CAP_NET_ADMIN: TCP_REPAIR for the
+ * translators' flow hand-over when `migrate --keep-ip` moves the VM), in the node namespace.
+ * Its socket is recorded before it starts, its pid right after; `down` stops it.
+ */
+async function startRepairHelper(s: RunState, save: () => Promise<void>): Promise<void> {
+  const sock = join(s.tmpDir, 'repair.sock');
+  const log = join(s.tmpDir, 'repair.log');
+  s.repairSocket = sock;
+  await save();
+  const pid = spawnDetached(
+    [process.execPath, BIN, 'repair-helper', '--socket', sock],
+    log,
+    s.node,
+  );
+  s.processes.push({ role: 'repair', pid, match: sock });
+  await save();
+  if (!(await waitUntil(() => existsSync(sock) || !isAlive(pid), 20_000, 50)) || !isAlive(pid))
+    throw fail(`the repair helper did not start: ${tail(log)}`);
+}
+
 /** The last `lines` lines of a log file, on one line. */
 export function tail(file: string, lines = 5): string {
   try {
@@ -369,6 +399,7 @@ export type Nic = GuestNic;
  * a control socket, the rest through pod-net), recording processes and interfaces in `side`
  * (and saving) as they come.
  * @param macs - guest MACs by interface name that must be kept (a migration target's NICs)
+ * @param repairPath - the run's repair helper socket, given to each translator (--repair-path)
  * @returns QEMU's NICs in interface order
  */
 export async function setUpBindings(
@@ -381,6 +412,7 @@ export async function setUpBindings(
   }>,
   save: () => Promise<void>,
   macs?: ReadonlyMap<string, string>,
+  repairPath?: string,
 ): Promise<Nic[]> {
   const dir = podDirOf(s);
   const podUrl = `http://${net.pod4}/`;
@@ -427,6 +459,7 @@ export async function setUpBindings(
         SERVICES.dns4,
         '-S',
         SERVICES.search,
+        ...(repairPath !== undefined ? ['--repair-path', repairPath] : []),
         ...passtPortArgs(iface.ports),
       ];
       // The pod's first passt interface forwards every port in O(1) sockets (docs/all-ports.md).
@@ -647,7 +680,7 @@ export async function downVm(
     for (const pr of side.processes.filter((x) => x.role === 'qemu'))
       await stopProcess(pr.pid, pr.match);
   for (const side of [...(s.otherPods ?? []), s]) warnings.push(...(await downPod(side)));
-  for (const role of ['dnsmasq', 'http'] as const)
+  for (const role of ['dnsmasq', 'http', 'repair'] as const)
     for (const pr of s.processes.filter((x) => x.role === role))
       await stopProcess(pr.pid, pr.match);
   if (existsSync(`/run/netns/${s.node}`)) {

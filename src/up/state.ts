@@ -9,7 +9,7 @@ export const DEFAULT_UP_STATE_DIR = '/run/bindery/up';
 
 /** A process the run started; `match` is a string its command line holds (pid reuse guard). */
 export interface RunProcess {
-  readonly role: 'qemu' | 'passt' | 'dnsmasq' | 'http';
+  readonly role: 'qemu' | 'passt' | 'dnsmasq' | 'http' | 'repair';
   readonly pid: number;
   readonly match: string;
   /** The interface (passt). */
@@ -79,6 +79,11 @@ export interface RunState extends PodSide {
   readonly startedAt: string;
   /** The plan the run was brought up from (runs of older binderys lack it). */
   readonly loaded?: SavedPlan;
+  /**
+   * The run's repair helper socket (`bindery repair-helper`, the translators' --repair-path):
+   * recorded before the helper starts; runs of older binderys lack it (no TCP hand-over).
+   */
+  repairSocket?: string;
   /** QEMU's accelerator (a migration target must use the same). */
   readonly accel?: 'tcg' | 'kvm';
   /**

@@ -24,8 +24,9 @@ test('the summary: pods, times, one row per interface, warnings', () => {
         ipv4After: '10.244.1.2/24',
       },
     ],
+    handover: [{ flows: 3, bytesQueued: 4096, freezeMs: 41.6 }],
     at: { completed: 1, cont: 2 },
-    warnings: ['passtnet: TCP hand-over: not built yet'],
+    warnings: ['passtnet: TCP hand-over: no --repair-path'],
   });
   assert.match(text, /^target pod\s+bdy-up-vm-pod-bbbbbb \(10\.244\.1\.2, kept\)$/m);
   assert.match(text, /^VM stopped\s+66 ms$/m);
@@ -38,5 +39,6 @@ test('the summary: pods, times, one row per interface, warnings', () => {
     text,
     /^passtnet\s+link-refresh\s+none\s+10\.244\.1\.2\/24\s+10\.244\.1\.2\/24\s+sticky IP$/m,
   );
-  assert.match(text, /^warning: passtnet: TCP hand-over: not built yet$/m);
+  assert.match(text, /^TCP hand-over\s+3 flows, 4096 bytes queued, frozen 42 ms$/m);
+  assert.match(text, /^warning: passtnet: TCP hand-over: no --repair-path$/m);
 });

@@ -28,6 +28,10 @@ export function migrateSummary(r: MigrateReport): string {
       ],
       ['first answer after cont', ms(r.contToAnswerMs)],
       ['new address after cont', ms(r.addressMs)],
+      ...(r.handover ?? []).map((h): [string, string] => [
+        'TCP hand-over',
+        `${h.flows} flows, ${h.bytesQueued} bytes queued, frozen ${ms(h.freezeMs)}`,
+      ]),
     ],
   )
     .split('\n')
