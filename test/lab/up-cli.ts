@@ -1,6 +1,7 @@
 // Runs the `bindery` CLI as the `up`/`migrate` suites do (own TMPDIR per run) and lists what a run may leave behind.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
@@ -67,4 +68,33 @@ export function leftovers(env: { tmp: string; state: string }): {
     .sort();
   const ls = (d: string): string[] => (existsSync(d) ? readdirSync(d) : []);
   return { ns, procs, links, nft, tmp: ls(env.tmp), state: ls(env.state) };
+}
+
+/** The lock the `up`/`migrate` suites share (their leftover checks see the whole machine). */
+export const UP_SUITE_LOCK = '/run/bindery-test-up-suite.lock';
+
+/**
+ * Waits until no other `up`/`migrate` suite runs, then holds the lock until the returned
+ * function is called. The test runner runs two files at once, and these suites' leftover
+ * checks list namespaces, host links and nft tables machine-wide, so two of them at once would
+ * see each other's. A lock whose holder died is taken over.
+ */
+export async function upSuiteLock(deadlineMs = 45 * 60_000): Promise<() => void> {
+  const end = Date.now() + deadlineMs;
+  const owner = join(UP_SUITE_LOCK, 'pid');
+  for (;;) {
+    try {
+      mkdirSync(UP_SUITE_LOCK);
+      writeFileSync(owner, `${process.pid}\n`);
+      return () => rmSync(UP_SUITE_LOCK, { recursive: true, force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = Number((existsSync(owner) ? readFileSync(owner, 'utf8') : '').trim());
+    // A holder that is gone (or a lock without its pid file for a while) is stale.
+    if (Number.isInteger(holder) && holder > 0 && !existsSync(`/proc/${holder}`))
+      rmSync(UP_SUITE_LOCK, { recursive: true, force: true });
+    if (Date.now() > end) throw new Error(`${UP_SUITE_LOCK}: still held by pid ${holder}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, labSkipReason } from '../lab/lab.js';
 import { qemuSkipReason } from '../lab/qemu.js';
-import { EXAMPLES, bindery, leftovers } from '../lab/up-cli.js';
+import { EXAMPLES, bindery, leftovers, upSuiteLock } from '../lab/up-cli.js';
 import { waitFor } from '../lab/wait.js';
 import { SERVICES } from '../../src/up/names.js';
 import type { MigrateReport } from '../../src/up/migrate.js';
@@ -103,6 +103,9 @@ test(
       await bindery(env, ['down', '--all', ...stateArgs], { timeoutMs: 120_000 });
       rmSync(root, { recursive: true, force: true });
     });
+    // After the cleanup above (after-hooks run in order): no other up/migrate suite meanwhile.
+    const release = await upSuiteLock();
+    t.after(release);
     const clean = leftovers(env);
     const exec = async (cmd: string): Promise<string> => {
       const r = await bindery(env, ['exec', VM, ...stateArgs, '--', 'sh', '-c', cmd]);

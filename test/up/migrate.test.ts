@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labSkipReason } from '../lab/lab.js';
 import { qemuSkipReason } from '../lab/qemu.js';
-import { EXAMPLES, bindery, leftovers } from '../lab/up-cli.js';
+import { EXAMPLES, bindery, leftovers, upSuiteLock } from '../lab/up-cli.js';
 import { waitFor } from '../lab/wait.js';
 import { HTTP_MARKER } from '../../src/up/checks.js';
 import { isOurs } from '../../src/up/sys.js';
@@ -32,6 +32,9 @@ test('bindery migrate', { skip, timeout: 20 * 60_000 }, async (t) => {
     await bindery(env, ['down', '--all', ...stateArgs], { timeoutMs: 120_000 });
     rmSync(root, { recursive: true, force: true });
   });
+  // After the cleanup above (after-hooks run in order): no other up/migrate suite meanwhile.
+  const release = await upSuiteLock();
+  t.after(release);
   const clean = leftovers(env);
   const assertClean = (what: string): void =>
     assert.deepEqual(leftovers(env), clean, `${what} left something behind`);
