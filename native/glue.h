@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <node_api.h>
 
 #include "bindery.h"
@@ -71,6 +73,13 @@ bool define_exports(napi_env env, napi_value exports, const bdy_export *fns, siz
 /* The fd of a TCP socket handle argument (tcp.c): true when open; false with *r set to
  * num(ebadf) when closed, or NULL after throwing when not a socket handle. */
 bool bdy_tcp_arg_fd(napi_env env, napi_value v, int *fd, napi_value *r, int64_t ebadf);
+/*
+ * Reads the (sock, family 4|6, addr, port) arguments of tcpConnect/tcpBind (tcp.c): true with the
+ * open fd and the address; false with *r what to return (NULL after throwing, EBADF for a closed
+ * handle, the errno of an address that does not parse).
+ */
+bool bdy_tcp_addr_args(napi_env env, napi_value *argv, int *fd, struct sockaddr_storage *ss,
+                       socklen_t *sl, napi_value *r);
 
 /* The fd of a TCP socket handle (tcp.c): >= 0 open, -1 closed, -2 not a socket handle (thrown). */
 int bdy_tcp_fd(napi_env env, napi_value v);

@@ -246,18 +246,10 @@ static napi_value js_tcp_bind(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd, family, port;
-  char addr[STR_MAX];
-  if (!get_int(env, argv[1], &family, "family must be 4 or 6") ||
-      !get_string(env, argv[2], addr, false, "addr must be a string") ||
-      !get_int(env, argv[3], &port, "port must be a number"))
-    return NULL;
-  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  int fd;
   struct sockaddr_storage ss;
   socklen_t sl;
-  bdy_status st = {0};
-  if (bdy_parse_addr(family == 6 ? AF_INET6 : AF_INET, addr, port, &ss, &sl, &st) < 0)
-    return num(env, st.err);
+  if (!bdy_tcp_addr_args(env, argv, &fd, &ss, &sl, &r)) return r;
   /* No SO_REUSEADDR here: it would replace the SK_FORCE_REUSE that repair mode sets, which is
    * what lets a restored socket share its port with a listener (a -t forward). */
   return num(env, bind(fd, (struct sockaddr *)&ss, sl) < 0 ? errno : 0);

@@ -129,6 +129,24 @@ bool bdy_tcp_arg_fd(napi_env env, napi_value v, int *fd, napi_value *r, int64_t 
   return false;
 }
 
+bool bdy_tcp_addr_args(napi_env env, napi_value *argv, int *fd, struct sockaddr_storage *ss,
+                       socklen_t *sl, napi_value *r) {
+  int family, port;
+  char addr[STR_MAX];
+  *r = NULL;
+  if (!get_int(env, argv[1], &family, "family must be 4 or 6") ||
+      !get_string(env, argv[2], addr, false, "addr must be a string") ||
+      !get_int(env, argv[3], &port, "port must be a number"))
+    return false;
+  if (!bdy_tcp_arg_fd(env, argv[0], fd, r, EBADF)) return false;
+  bdy_status st = {0};
+  if (bdy_parse_addr(family == 6 ? AF_INET6 : AF_INET, addr, port, ss, sl, &st) < 0) {
+    *r = num(env, st.err);
+    return false;
+  }
+  return true;
+}
+
 /* tcpSocket(family 4|6, mss): handle — a non-blocking, close-on-exec stream socket, tuned. */
 static napi_value js_tcp_socket(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -153,18 +171,10 @@ static napi_value js_tcp_connect(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd, family, port;
-  char addr[STR_MAX];
-  if (!get_int(env, argv[1], &family, "family must be 4 or 6") ||
-      !get_string(env, argv[2], addr, false, "addr must be a string") ||
-      !get_int(env, argv[3], &port, "port must be a number"))
-    return NULL;
-  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  int fd;
   struct sockaddr_storage ss;
   socklen_t sl;
-  bdy_status st = {0};
-  if (bdy_parse_addr(family == 6 ? AF_INET6 : AF_INET, addr, port, &ss, &sl, &st) < 0)
-    return num(env, st.err);
+  if (!bdy_tcp_addr_args(env, argv, &fd, &ss, &sl, &r)) return r;
   int rc;
   do {
     rc = connect(fd, (struct sockaddr *)&ss, sl);
