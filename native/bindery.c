@@ -385,14 +385,7 @@ static napi_value ep_new(napi_env env, ep_kind kind, int family, int fd) {
 
 /* Returns the endpoint behind a handle argument, or NULL after throwing. */
 static endpoint *ep_get(napi_env env, napi_value v) {
-  bool ok = false;
-  void *p = NULL;
-  if (napi_check_object_type_tag(env, v, &ENDPOINT_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, v, &p) != napi_ok) {
-    napi_throw_type_error(env, NULL, "not a bindery native handle");
-    return NULL;
-  }
-  return p;
+  return tagged_get(env, v, &ENDPOINT_TAG, "not a bindery native handle");
 }
 
 /* Returns [handle, extra] as a JS array. */
@@ -1097,10 +1090,7 @@ static napi_value init(napi_env env, napi_value exports) {
     throw_napi(env);
     return NULL;
   }
-  static const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {
+  static const bdy_export fns[] = {
       {"abiVersion", js_abi_version}, {"setErrorClass", js_set_error_class},
       {"tapOpen", js_tap_open},       {"pingOpen", js_ping_open},
       {"udpOpen", js_udp_open},       {"start", js_start},
@@ -1109,11 +1099,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"pollerWatch", js_poller_watch}, {"failBatches", js_fail_batches},
       {"packetOpen", js_packet_open},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    CHECK(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
-    CHECK(env, napi_set_named_property(env, exports, fns[i].name, fn));
-  }
+  if (!DEFINE_EXPORTS(env, exports, fns)) return NULL;
   if (!bdy_tcp_exports(env, exports)) return NULL;
   if (!bdy_repair_exports(env, exports)) return NULL;
   if (!bdy_vhost_exports(env, exports)) return NULL;

@@ -37,12 +37,6 @@
 #define IPV6_FREEBIND 78
 #endif
 
-static napi_value num(napi_env env, int64_t v) {
-  napi_value r;
-  CHECK(env, napi_create_int64(env, v, &r));
-  return r;
-}
-
 /* Formats an address of either family and returns its port. */
 static int text_of(const struct sockaddr_storage *ss, char *buf, size_t n) {
   if (ss->ss_family == AF_INET6) {
@@ -53,14 +47,6 @@ static int text_of(const struct sockaddr_storage *ss, char *buf, size_t n) {
   const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
   inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)n);
   return ntohs(s4->sin_port);
-}
-
-/* The fd of a socket handle argument: >= 0, or the JS value to return (EBADF / thrown). */
-static bool arg_fd(napi_env env, napi_value v, int *fd, napi_value *r) {
-  *fd = bdy_tcp_fd(env, v);
-  if (*fd >= 0) return true;
-  *r = *fd == -1 ? num(env, EBADF) : NULL;
-  return false;
 }
 
 /* Opens, binds (and for TCP listens) a non-blocking socket of one family on the wildcard address. */
@@ -141,7 +127,7 @@ static napi_value js_fwd_original_dst(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, family;
   if (!get_int(env, argv[1], &family, "family must be 4 or 6")) return NULL;
-  if (!arg_fd(env, argv[0], &fd, &r)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   socklen_t sl = family == 6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -168,7 +154,7 @@ static napi_value js_fwd_udp_recv(napi_env env, napi_callback_info info) {
   size_t len;
   if (!get_bytes(env, argv[1], &data, &len)) return NULL;
   int fd;
-  if (!arg_fd(env, argv[0], &fd, &r)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   struct sockaddr_storage from;
   union {
     struct cmsghdr h;
@@ -223,7 +209,7 @@ static napi_value js_fwd_udp_send(napi_env env, napi_callback_info info) {
       !get_int(env, argv[4], &port, "port must be a number") ||
       !get_string(env, argv[5], srca, false, "srcAddr must be a string"))
     return NULL;
-  if (!arg_fd(env, argv[0], &fd, &r)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   int af = family == 6 ? AF_INET6 : AF_INET;
   struct sockaddr_storage to;
   socklen_t tl;
@@ -280,21 +266,10 @@ static napi_value js_fwd_raise_nofile(napi_env env, napi_callback_info info) {
 }
 
 bool bdy_fwd_exports(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {
+  static const bdy_export fns[] = {
       {"fwdListen", js_fwd_listen},           {"fwdUdpOpen", js_fwd_udp_open},
       {"fwdOriginalDst", js_fwd_original_dst}, {"fwdUdpRecv", js_fwd_udp_recv},
       {"fwdUdpSend", js_fwd_udp_send},         {"fwdRaiseNofile", js_fwd_raise_nofile},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok) {
-      throw_napi(env);
-      return false;
-    }
-  }
-  return true;
+  return DEFINE_EXPORTS(env, exports, fns);
 }

@@ -31,42 +31,6 @@
 /* Most fds one request carries (the kernel's SCM_MAX_FD). */
 #define REPAIR_MAX_FDS 253
 
-static napi_value num(napi_env env, int64_t v) {
-  napi_value r;
-  CHECK(env, napi_create_int64(env, v, &r));
-  return r;
-}
-
-static bool get_u32(napi_env env, napi_value v, uint32_t *out, const char *what) {
-  if (napi_get_value_uint32(env, v, out) != napi_ok) {
-    napi_throw_type_error(env, NULL, what);
-    return false;
-  }
-  return true;
-}
-
-static bool get_u32s(napi_env env, napi_value v, uint32_t **data, size_t *len) {
-  bool is_ta = false;
-  napi_typedarray_type type;
-  void *p = NULL;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok ||
-      type != napi_uint32_array) {
-    napi_throw_type_error(env, NULL, "expected a Uint32Array");
-    return false;
-  }
-  *data = p;
-  return true;
-}
-
-/* The fd of a TCP socket handle argument: true when open; false with *r set (EBADF or thrown). */
-static bool sock_fd(napi_env env, napi_value v, int *fd, napi_value *r, int64_t ebadf) {
-  *fd = bdy_tcp_fd(env, v);
-  if (*fd >= 0) return true;
-  *r = *fd == -1 ? num(env, ebadf) : NULL;
-  return false;
-}
-
 static int sopt(int fd, int level, int name, int v) {
   return setsockopt(fd, level, name, &v, sizeof v) < 0 ? errno : 0;
 }
@@ -78,7 +42,7 @@ static napi_value js_repair_set(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, mode;
   if (!get_int(env, argv[1], &mode, "mode must be a number")) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   return num(env, sopt(fd, IPPROTO_TCP, TCP_REPAIR, mode));
 }
 
@@ -89,7 +53,7 @@ static napi_value js_repair_queue(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, q;
   if (!get_int(env, argv[1], &q, "queue must be a number")) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   return num(env, sopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, q));
 }
 
@@ -99,7 +63,7 @@ static napi_value js_repair_seq(napi_env env, napi_callback_info info) {
   napi_value argv[1], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (!sock_fd(env, argv[0], &fd, &r, -EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   uint32_t v = 0;
   socklen_t l = sizeof v;
   if (getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &v, &l) < 0) return num(env, -errno);
@@ -114,7 +78,7 @@ static napi_value js_repair_set_seq(napi_env env, napi_callback_info info) {
   int fd;
   uint32_t seq;
   if (!get_u32(env, argv[1], &seq, "seq must be a number")) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   return num(env, setsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, sizeof seq) < 0 ? errno : 0);
 }
 
@@ -130,7 +94,7 @@ static napi_value js_repair_window(napi_env env, napi_callback_info info) {
   uint32_t *out;
   size_t len;
   if (!get_u32s(env, argv[1], &out, &len)) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   if (len < 5) return num(env, EINVAL);
   struct tcp_repair_window w;
   socklen_t l = sizeof w;
@@ -152,7 +116,7 @@ static napi_value js_repair_set_window(napi_env env, napi_callback_info info) {
   uint32_t *in;
   size_t len;
   if (!get_u32s(env, argv[1], &in, &len)) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   if (len < 5) return num(env, EINVAL);
   struct tcp_repair_window w = {
       .snd_wl1 = in[0], .snd_wnd = in[1], .max_window = in[2], .rcv_wnd = in[3], .rcv_wup = in[4]};
@@ -172,7 +136,7 @@ static napi_value js_repair_set_options(napi_env env, napi_callback_info info) {
   uint32_t *in;
   size_t len;
   if (!get_u32s(env, argv[1], &in, &len)) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   if (len % 2 != 0 || len > 16) return num(env, EINVAL);
   struct tcp_repair_opt o[8];
   for (size_t i = 0; i < len / 2; i++) {
@@ -195,7 +159,7 @@ static napi_value js_repair_info(napi_env env, napi_callback_info info) {
   uint32_t *out;
   size_t len;
   if (!get_u32s(env, argv[1], &out, &len)) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   if (len < 9) return num(env, EINVAL);
   struct tcp_info ti;
   memset(&ti, 0, sizeof ti);
@@ -231,7 +195,7 @@ static napi_value js_repair_set_timestamp(napi_env env, napi_callback_info info)
   int fd;
   uint32_t ts;
   if (!get_u32(env, argv[1], &ts, "ts must be a number")) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   return num(env, setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, sizeof ts) < 0 ? errno : 0);
 }
 
@@ -248,7 +212,7 @@ static napi_value js_repair_peek(napi_env env, napi_callback_info info) {
   const uint8_t *buf;
   size_t len;
   if (!get_bytes(env, argv[1], &buf, &len)) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, -EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   int e = sopt(fd, SOL_SOCKET, SO_PEEK_OFF, -1);
   if (e != 0) return num(env, -e);
   if (len == 0) return num(env, 0);
@@ -269,7 +233,7 @@ static napi_value js_repair_write(napi_env env, napi_callback_info info) {
   const uint8_t *buf;
   size_t len;
   if (!get_bytes(env, argv[1], &buf, &len)) return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, -EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   ssize_t n;
   do {
     n = send(fd, buf, len, MSG_NOSIGNAL);
@@ -282,18 +246,10 @@ static napi_value js_tcp_bind(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd, family, port;
-  char addr[STR_MAX];
-  if (!get_int(env, argv[1], &family, "family must be 4 or 6") ||
-      !get_string(env, argv[2], addr, false, "addr must be a string") ||
-      !get_int(env, argv[3], &port, "port must be a number"))
-    return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  int fd;
   struct sockaddr_storage ss;
   socklen_t sl;
-  bdy_status st = {0};
-  if (bdy_parse_addr(family == 6 ? AF_INET6 : AF_INET, addr, port, &ss, &sl, &st) < 0)
-    return num(env, st.err);
+  if (!bdy_tcp_addr_args(env, argv, &fd, &ss, &sl, &r)) return r;
   /* No SO_REUSEADDR here: it would replace the SK_FORCE_REUSE that repair mode sets, which is
    * what lets a restored socket share its port with a listener (a -t forward). */
   return num(env, bind(fd, (struct sockaddr *)&ss, sl) < 0 ? errno : 0);
@@ -326,7 +282,7 @@ static napi_value js_tcp_set_buffers(napi_env env, napi_callback_info info) {
   if (!get_int(env, argv[1], &snd, "sndbuf must be a number") ||
       !get_int(env, argv[2], &rcv, "rcvbuf must be a number"))
     return NULL;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   int e = snd > 0 ? sopt(fd, SOL_SOCKET, SO_SNDBUF, snd) : 0;
   if (e == 0 && rcv > 0) e = sopt(fd, SOL_SOCKET, SO_RCVBUF, rcv);
   return num(env, e);
@@ -338,7 +294,7 @@ static napi_value js_tcp_addrs(napi_env env, napi_callback_info info) {
   napi_value argv[1], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (!sock_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   struct sockaddr_storage l, p;
   socklen_t ll = sizeof l, pl = sizeof p;
   if (getsockname(fd, (struct sockaddr *)&l, &ll) < 0 || getpeername(fd, (struct sockaddr *)&p, &pl) < 0)
@@ -379,29 +335,11 @@ static napi_value unix_new(napi_env env, int fd) {
     return throw_errno(env, ENOMEM, "malloc", NULL);
   }
   u->fd = fd;
-  napi_value ext;
-  if (napi_create_external(env, u, unix_finalize, NULL, &ext) != napi_ok) {
-    close(fd);
-    free(u);
-    throw_napi(env);
-    return NULL;
-  }
-  if (napi_type_tag_object(env, ext, &UNIX_SOCK_TAG) != napi_ok) {
-    throw_napi(env);
-    return NULL;
-  }
-  return ext;
+  return tagged_new(env, u, fd, unix_finalize, &UNIX_SOCK_TAG, NULL);
 }
 
 static unix_sock *unix_get(napi_env env, napi_value v) {
-  bool ok = false;
-  void *p = NULL;
-  if (napi_check_object_type_tag(env, v, &UNIX_SOCK_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, v, &p) != napi_ok) {
-    napi_throw_type_error(env, NULL, "not a bindery unix socket handle");
-    return NULL;
-  }
-  return p;
+  return tagged_get(env, v, &UNIX_SOCK_TAG, "not a bindery unix socket handle");
 }
 
 static bool fill_un(const char *path, struct sockaddr_un *a) {
@@ -649,10 +587,7 @@ static napi_value js_repair_request(napi_env env, napi_callback_info info) {
 }
 
 bool bdy_repair_exports(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {
+  static const bdy_export fns[] = {
       {"repairSet", js_repair_set},
       {"repairQueue", js_repair_queue},
       {"repairSeq", js_repair_seq},
@@ -674,13 +609,5 @@ bool bdy_repair_exports(napi_env env, napi_value exports) {
       {"unixClose", js_unix_close},
       {"repairRequest", js_repair_request},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok) {
-      throw_napi(env);
-      return false;
-    }
-  }
-  return true;
+  return DEFINE_EXPORTS(env, exports, fns);
 }

@@ -73,6 +73,9 @@ static void sock_close(tcp_sock *s) {
   s->fd = -1;
 }
 
+/* Closes the fd of a socket whose handle could not be tagged (the finaliser frees it). */
+static void sock_drop(void *data) { sock_close(data); }
+
 /* Wraps a fresh fd in a tagged external; on failure closes the fd, throws and returns NULL. */
 static napi_value sock_new(napi_env env, int fd, tcp_sock **out) {
   tcp_sock *s = malloc(sizeof *s);
@@ -81,20 +84,8 @@ static napi_value sock_new(napi_env env, int fd, tcp_sock **out) {
     return throw_errno(env, ENOMEM, "malloc", NULL);
   }
   s->fd = fd;
-  napi_value ext;
-  if (napi_create_external(env, s, sock_finalize, NULL, &ext) != napi_ok) {
-    close(fd);
-    free(s);
-    throw_napi(env);
-    return NULL;
-  }
-  /* From here the finaliser owns s (and closes the fd if nobody else does). */
-  if (napi_type_tag_object(env, ext, &TCP_SOCK_TAG) != napi_ok) {
-    sock_close(s);
-    throw_napi(env);
-    return NULL;
-  }
-  if (out != NULL) *out = s;
+  napi_value ext = tagged_new(env, s, fd, sock_finalize, &TCP_SOCK_TAG, sock_drop);
+  if (ext != NULL && out != NULL) *out = s;
   return ext;
 }
 
@@ -103,26 +94,13 @@ napi_value bdy_tcp_wrap(napi_env env, int fd) { return sock_new(env, fd, NULL); 
 
 /* The socket behind a handle argument, or NULL after throwing a TypeError. */
 static tcp_sock *sock_get(napi_env env, napi_value v) {
-  bool ok = false;
-  void *p = NULL;
-  if (napi_check_object_type_tag(env, v, &TCP_SOCK_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, v, &p) != napi_ok) {
-    napi_throw_type_error(env, NULL, "not a bindery TCP socket handle");
-    return NULL;
-  }
-  return p;
+  return tagged_get(env, v, &TCP_SOCK_TAG, "not a bindery TCP socket handle");
 }
 
 /* The fd of an open socket handle: >= 0, -1 when closed (EBADF), -2 after throwing. */
 int bdy_tcp_fd(napi_env env, napi_value v) {
   tcp_sock *s = sock_get(env, v);
   return s == NULL ? -2 : s->fd;
-}
-
-static napi_value num(napi_env env, int64_t v) {
-  napi_value r;
-  CHECK(env, napi_create_int64(env, v, &r));
-  return r;
 }
 
 /* Formats an address ("10.0.0.1", "::1", v4-mapped shown as IPv4) and returns its port. */
@@ -144,11 +122,29 @@ static int addr_text(const struct sockaddr_storage *ss, char *buf, size_t n) {
  * Reads a socket handle argument into `fd`: true with fd >= 0 when open; false when it is closed
  * (*r = the EBADF result for the caller to return) or not a socket handle (*r = NULL, thrown).
  */
-static bool arg_fd(napi_env env, napi_value v, int *fd, napi_value *r, int64_t ebadf) {
+bool bdy_tcp_arg_fd(napi_env env, napi_value v, int *fd, napi_value *r, int64_t ebadf) {
   *fd = bdy_tcp_fd(env, v);
   if (*fd >= 0) return true;
   *r = *fd == -1 ? num(env, ebadf) : NULL;
   return false;
+}
+
+bool bdy_tcp_addr_args(napi_env env, napi_value *argv, int *fd, struct sockaddr_storage *ss,
+                       socklen_t *sl, napi_value *r) {
+  int family, port;
+  char addr[STR_MAX];
+  *r = NULL;
+  if (!get_int(env, argv[1], &family, "family must be 4 or 6") ||
+      !get_string(env, argv[2], addr, false, "addr must be a string") ||
+      !get_int(env, argv[3], &port, "port must be a number"))
+    return false;
+  if (!bdy_tcp_arg_fd(env, argv[0], fd, r, EBADF)) return false;
+  bdy_status st = {0};
+  if (bdy_parse_addr(family == 6 ? AF_INET6 : AF_INET, addr, port, ss, sl, &st) < 0) {
+    *r = num(env, st.err);
+    return false;
+  }
+  return true;
 }
 
 /* tcpSocket(family 4|6, mss): handle — a non-blocking, close-on-exec stream socket, tuned. */
@@ -175,18 +171,10 @@ static napi_value js_tcp_connect(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int fd, family, port;
-  char addr[STR_MAX];
-  if (!get_int(env, argv[1], &family, "family must be 4 or 6") ||
-      !get_string(env, argv[2], addr, false, "addr must be a string") ||
-      !get_int(env, argv[3], &port, "port must be a number"))
-    return NULL;
-  if (!arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  int fd;
   struct sockaddr_storage ss;
   socklen_t sl;
-  bdy_status st = {0};
-  if (bdy_parse_addr(family == 6 ? AF_INET6 : AF_INET, addr, port, &ss, &sl, &st) < 0)
-    return num(env, st.err);
+  if (!bdy_tcp_addr_args(env, argv, &fd, &ss, &sl, &r)) return r;
   int rc;
   do {
     rc = connect(fd, (struct sockaddr *)&ss, sl);
@@ -274,7 +262,7 @@ static napi_value js_tcp_accept(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int lfd, mss;
   if (!get_int(env, argv[1], &mss, "mss must be a number")) return NULL;
-  if (!arg_fd(env, argv[0], &lfd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &lfd, &r, EBADF)) return r;
   struct sockaddr_storage peer, local;
   socklen_t pl = sizeof peer, ll = sizeof local;
   int fd;
@@ -302,21 +290,6 @@ static napi_value js_tcp_accept(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* Returns the data pointer and length of a Uint32Array argument, or false after throwing. */
-static bool get_u32s(napi_env env, napi_value v, uint32_t **data, size_t *len) {
-  bool is_ta = false;
-  napi_typedarray_type type;
-  void *p = NULL;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
-      napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok ||
-      type != napi_uint32_array) {
-    napi_throw_type_error(env, NULL, "expected a Uint32Array");
-    return false;
-  }
-  *data = p;
-  return true;
-}
-
 /*
  * tcpPeek(sock, buf: Uint8Array, iov: Uint32Array, count, offset): number — copies queued bytes,
  * without removing them, into `count` regions of `buf` (iov holds (start, length) pairs), in
@@ -337,7 +310,7 @@ static napi_value js_tcp_peek(napi_env env, napi_callback_info info) {
       !get_int(env, argv[3], &count, "count must be a number") ||
       !get_int(env, argv[4], &offset, "offset must be a number"))
     return NULL;
-  if (!arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   if (count < 1 || count > IOV_MAX_ENTRIES || (size_t)count * 2 > ilen) return num(env, -EINVAL);
   struct iovec v[IOV_MAX_ENTRIES];
   for (int i = 0; i < count; i++) {
@@ -366,7 +339,7 @@ static napi_value js_tcp_consume(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, n;
   if (!get_int(env, argv[1], &n, "n must be a number")) return NULL;
-  if (!arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   int64_t done = 0;
   while (done < n) {
     ssize_t got = recv(fd, NULL, (size_t)(n - done), MSG_TRUNC | MSG_DONTWAIT);
@@ -389,7 +362,7 @@ static napi_value js_tcp_send(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, count;
   if (!get_int(env, argv[2], &count, "count must be a number")) return NULL;
-  if (!arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, -EBADF)) return r;
   struct iovec v[IOV_MAX_ENTRIES];
   int64_t total = 0;
   for (int base = 0; base < count;) {
@@ -424,7 +397,7 @@ static napi_value js_tcp_shutdown(napi_env env, napi_callback_info info) {
   napi_value argv[1], r;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd;
-  if (!arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   return num(env, shutdown(fd, SHUT_WR) < 0 ? errno : 0);
 }
 
@@ -457,7 +430,7 @@ static napi_value js_tcp_socket_error(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int fd, err = 0;
   socklen_t l = sizeof err;
-  if (!arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0) err = errno;
   return num(env, err);
 }
@@ -475,7 +448,7 @@ static napi_value js_tcp_info(napi_env env, napi_callback_info info) {
   uint32_t *out;
   size_t len;
   if (!get_u32s(env, argv[1], &out, &len)) return NULL;
-  if (!arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
+  if (!bdy_tcp_arg_fd(env, argv[0], &fd, &r, EBADF)) return r;
   if (len < 7) return num(env, EINVAL);
   int outq = 0, inq = 0, sndbuf = 0, nsd = 0;
   socklen_t l = sizeof sndbuf;
@@ -497,10 +470,7 @@ static napi_value js_tcp_info(napi_env env, napi_callback_info info) {
 }
 
 bool bdy_tcp_exports(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {
+  static const bdy_export fns[] = {
       {"tcpSocket", js_tcp_socket},   {"tcpConnect", js_tcp_connect},
       {"tcpListen", js_tcp_listen},   {"tcpAccept", js_tcp_accept},
       {"tcpPeek", js_tcp_peek},       {"tcpConsume", js_tcp_consume},
@@ -508,13 +478,5 @@ bool bdy_tcp_exports(napi_env env, napi_value exports) {
       {"tcpClose", js_tcp_close},     {"tcpSocketError", js_tcp_socket_error},
       {"tcpInfo", js_tcp_info},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok) {
-      throw_napi(env);
-      return false;
-    }
-  }
-  return true;
+  return DEFINE_EXPORTS(env, exports, fns);
 }

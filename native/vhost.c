@@ -50,12 +50,6 @@ typedef struct {
 static const napi_type_tag VU_FD_TAG = {0x62696e6465727976ULL, 0x686f737466643031ULL};
 static const napi_type_tag VU_MAP_TAG = {0x62696e6465727976ULL, 0x686f73746d617031ULL};
 
-static napi_value num(napi_env env, int64_t v) {
-  napi_value r;
-  CHECK(env, napi_create_int64(env, v, &r));
-  return r;
-}
-
 static void poll_closed(uv_handle_t *h) { free(h); }
 
 /* Stops watching (the uv handle is freed once libuv has closed it). */
@@ -92,6 +86,9 @@ static void fd_finalize(napi_env env, void *data, void *hint) {
   free(f);
 }
 
+/* Closes the fd of a handle that could not be tagged (the finaliser frees it). */
+static void fd_drop(void *data) { fd_close(data); }
+
 static napi_value fd_new(napi_env env, int fd) {
   vu_fd *f = calloc(1, sizeof *f);
   if (f == NULL) {
@@ -100,30 +97,11 @@ static napi_value fd_new(napi_env env, int fd) {
   }
   f->fd = fd;
   f->env = env;
-  napi_value ext;
-  if (napi_create_external(env, f, fd_finalize, NULL, &ext) != napi_ok) {
-    close(fd);
-    free(f);
-    throw_napi(env);
-    return NULL;
-  }
-  if (napi_type_tag_object(env, ext, &VU_FD_TAG) != napi_ok) {
-    fd_close(f);
-    throw_napi(env);
-    return NULL;
-  }
-  return ext;
+  return tagged_new(env, f, fd, fd_finalize, &VU_FD_TAG, fd_drop);
 }
 
 static vu_fd *fd_get(napi_env env, napi_value v) {
-  bool ok = false;
-  void *p = NULL;
-  if (napi_check_object_type_tag(env, v, &VU_FD_TAG, &ok) != napi_ok || !ok ||
-      napi_get_value_external(env, v, &p) != napi_ok) {
-    napi_throw_type_error(env, NULL, "not a bindery vhost-user fd handle");
-    return NULL;
-  }
-  return p;
+  return tagged_get(env, v, &VU_FD_TAG, "not a bindery vhost-user fd handle");
 }
 
 /* vhostListen(path): handle — a non-blocking unix stream listener bound at path (backlog 1). */
@@ -425,23 +403,12 @@ static napi_value js_unmap(napi_env env, napi_callback_info info) {
 }
 
 bool bdy_vhost_exports(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback fn;
-  } fns[] = {
+  static const bdy_export fns[] = {
       {"vhostListen", js_listen},       {"vhostAccept", js_accept},
       {"vhostRecv", js_recv},           {"vhostSend", js_send},
       {"vhostWatch", js_watch},         {"vhostClose", js_close_fd},
       {"vhostEventRead", js_event_read}, {"vhostEventWrite", js_event_write},
       {"vhostMmap", js_mmap},           {"vhostUnmap", js_unmap},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok) {
-      throw_napi(env);
-      return false;
-    }
-  }
-  return true;
+  return DEFINE_EXPORTS(env, exports, fns);
 }

@@ -15,6 +15,7 @@
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
 import { BinderyError, ErrorCode } from '../errors.js';
+import { LineSplitter, PendingRequests } from './line-client.js';
 
 /** A reply line from the guest. */
 export type AgentReply =
@@ -94,13 +95,9 @@ function openSocket(path: string): Promise<Socket> {
 /** A connection to the agent of a running guest. */
 export class GuestAgent {
   private readonly socket: Socket;
-  private readonly handlers = new Map<number, (r: AgentReply) => void>();
-  private readonly closers = new Set<(e: Error) => void>();
-  /** Pieces of the current, not yet complete line. */
-  private partial: string[] = [];
-  private nextId = 1;
+  private readonly lines = new LineSplitter();
+  private readonly pending = new PendingRequests<AgentReply>();
   private chain: Promise<unknown> = Promise.resolve();
-  private closedError: Error | undefined;
 
   private constructor(socket: Socket) {
     this.socket = socket;
@@ -110,7 +107,7 @@ export class GuestAgent {
       /* 'close' follows and fails what is pending */
     });
     socket.on('close', () =>
-      this.fail(new BinderyError(ErrorCode.Guest, 'the guest agent connection closed')),
+      this.pending.fail(new BinderyError(ErrorCode.Guest, 'the guest agent connection closed')),
     );
   }
 
@@ -135,7 +132,7 @@ export class GuestAgent {
         continue;
       }
       const agent = new GuestAgent(socket);
-      while (Date.now() < deadline && agent.closedError === undefined) {
+      while (Date.now() < deadline && agent.pending.closedError === undefined) {
         try {
           await agent.ping(Math.min(CONNECT_PING_MS, Math.max(1, deadline - Date.now())));
           return agent;
@@ -196,7 +193,7 @@ export class GuestAgent {
 
   /** Closes the connection; calls in flight reject with BinderyError (Guest). */
   close(): void {
-    this.fail(new BinderyError(ErrorCode.Guest, 'the guest agent connection was closed'));
+    this.pending.fail(new BinderyError(ErrorCode.Guest, 'the guest agent connection was closed'));
     this.socket.destroy();
   }
 
@@ -214,54 +211,23 @@ export class GuestAgent {
     onReply: (r: AgentReply, done: (v: T) => void) => void,
     rest?: string,
   ): Promise<T> {
-    if (this.closedError !== undefined) return Promise.reject(this.closedError);
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.handlers.delete(id);
-        this.closers.delete(onClose);
-      };
-      const onClose = (e: Error): void => {
-        finish();
-        reject(e);
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(
-          new BinderyError(
-            ErrorCode.Timeout,
-            `guest agent: ${verb} ${id} got no answer in ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      this.closers.add(onClose);
-      this.handlers.set(id, (r) =>
-        onReply(r, (v) => {
-          finish();
-          resolve(v);
-        }),
-      );
-      this.socket.write(`${verb} ${id}${rest !== undefined ? ` ${rest}` : ''}\n`);
-    });
+    return this.pending.request<T>(
+      timeoutMs,
+      (id) =>
+        new BinderyError(
+          ErrorCode.Timeout,
+          `guest agent: ${verb} ${id} got no answer in ${timeoutMs} ms`,
+        ),
+      (id) => this.socket.write(`${verb} ${id}${rest !== undefined ? ` ${rest}` : ''}\n`),
+      (r, resolve) => onReply(r, resolve),
+    );
   }
 
   private onData(chunk: string): void {
-    // Only the new chunk is searched: an OUT line of megabytes arrives in many chunks.
-    let start = 0;
-    let nl: number;
-    while ((nl = chunk.indexOf('\n', start)) >= 0) {
-      const line = this.partial.join('') + chunk.slice(start, nl);
-      this.partial = [];
-      start = nl + 1;
+    // An OUT line of megabytes arrives in many chunks; the splitter searches each only once.
+    this.lines.push(chunk, (line) => {
       const r = parseAgentLine(line);
-      if (r !== undefined) this.handlers.get(r.id)?.(r);
-    }
-    if (start < chunk.length) this.partial.push(chunk.slice(start));
-  }
-
-  private fail(e: Error): void {
-    this.closedError ??= e;
-    for (const c of [...this.closers]) c(e);
+      if (r !== undefined) this.pending.deliver(r.id, r);
+    });
   }
 }

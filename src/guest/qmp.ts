@@ -6,6 +6,7 @@
 // (`{"event": …}`) may come between replies; they are counted by name and otherwise ignored.
 import { createConnection, type Socket } from 'node:net';
 import { BinderyError, ErrorCode } from '../errors.js';
+import { LineSplitter, PendingRequests } from './line-client.js';
 
 /** One parsed QMP line. */
 export type QmpMessage =
@@ -47,12 +48,9 @@ export function parseQmpLine(line: string): QmpMessage | undefined {
 export class Qmp {
   /** Events seen, by name. */
   readonly events = new Map<string, number>();
-  private buf = '';
-  private nextId = 1;
-  private readonly waiting = new Map<number, (m: QmpMessage) => void>();
+  private readonly lines = new LineSplitter();
+  private readonly pending = new PendingRequests<QmpMessage>();
   private greeted: (() => void) | undefined;
-  private closedError: Error | undefined;
-  private readonly closers = new Set<(e: Error) => void>();
 
   private constructor(
     private readonly socket: Socket,
@@ -63,10 +61,9 @@ export class Qmp {
     socket.on('error', () => {
       /* 'close' follows */
     });
-    socket.on('close', () => {
-      this.closedError ??= new BinderyError(ErrorCode.Guest, `QMP ${path}: connection closed`);
-      for (const c of [...this.closers]) c(this.closedError);
-    });
+    socket.on('close', () =>
+      this.pending.fail(new BinderyError(ErrorCode.Guest, `QMP ${path}: connection closed`)),
+    );
   }
 
   /**
@@ -110,37 +107,23 @@ export class Qmp {
    * @throws BinderyError (Guest) for a QMP error (its class and description), a closed connection; (Timeout) at the deadline
    */
   execute(command: string, args?: Record<string, unknown>, timeoutMs = 10_000): Promise<unknown> {
-    if (this.closedError) return Promise.reject(this.closedError);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        this.closers.delete(onClose);
-      };
-      const onClose = (e: Error): void => {
-        finish();
-        reject(e);
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new BinderyError(ErrorCode.Timeout, `QMP ${command}: no reply in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.closers.add(onClose);
-      this.waiting.set(id, (m) => {
-        finish();
+    return this.pending.request<unknown>(
+      timeoutMs,
+      () => new BinderyError(ErrorCode.Timeout, `QMP ${command}: no reply in ${timeoutMs} ms`),
+      (id) =>
+        this.socket.write(
+          JSON.stringify({
+            execute: command,
+            ...(args !== undefined ? { arguments: args } : {}),
+            id,
+          }) + '\n',
+        ),
+      (m, resolve, reject) => {
         if (m.kind === 'error')
           reject(new BinderyError(ErrorCode.Guest, `QMP ${command}: ${m.class}: ${m.desc}`));
         else resolve(m.kind === 'return' ? m.value : undefined);
-      });
-      this.socket.write(
-        JSON.stringify({
-          execute: command,
-          ...(args !== undefined ? { arguments: args } : {}),
-          id,
-        }) + '\n',
-      );
-    });
+      },
+    );
   }
 
   /** Closes the connection. */
@@ -162,19 +145,15 @@ export class Qmp {
   }
 
   private onData(chunk: string): void {
-    this.buf += chunk;
-    let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, nl).trim();
-      this.buf = this.buf.slice(nl + 1);
-      const m = parseQmpLine(line);
-      if (!m) continue;
+    this.lines.push(chunk, (line) => {
+      const m = parseQmpLine(line.trim());
+      if (!m) return;
       if (m.kind === 'greeting') {
         const g = this.greeted;
         this.greeted = undefined;
         g?.();
       } else if (m.kind === 'event') this.events.set(m.event, (this.events.get(m.event) ?? 0) + 1);
-      else if (m.id !== undefined) this.waiting.get(m.id)?.(m);
-    }
+      else if (m.id !== undefined) this.pending.deliver(m.id, m);
+    });
   }
 }

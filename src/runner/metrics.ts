@@ -84,6 +84,19 @@ function snapshot(d: PasstDaemon): FlowSnapshot {
 
 type Rows = ReadonlyArray<readonly [LabelValues<string>, number]>;
 
+/** One row per (value of `label`, number) pair. */
+function labelled(label: string, pairs: ReadonlyArray<readonly [string, number]>): Rows {
+  return pairs.map(([value, n]) => [{ [label]: value }, n] as const);
+}
+
+/** Rows of a count of the guest link, by direction. */
+function byDirection(fromGuest: number, toGuest: number): Rows {
+  return labelled('direction', [
+    ['from_guest', fromGuest],
+    ['to_guest', toGuest],
+  ]);
+}
+
 /**
  * The translator's registry: every metric reads its source at scrape time.
  *
@@ -124,39 +137,31 @@ export function translatorRegistry(src: MetricsSources, processMetrics = true): 
     'bindery_guest_frames_total',
     'Ethernet frames on the guest link, by direction',
     ['direction'],
-    () => [
-      [{ direction: 'from_guest' }, c.rxFrames],
-      [{ direction: 'to_guest' }, c.txFrames],
-    ],
+    () => byDirection(c.rxFrames, c.txFrames),
   );
   counter(
     'bindery_guest_bytes_total',
     'Bytes of the frames on the guest link (Ethernet headers included), by direction',
     ['direction'],
-    () => [
-      [{ direction: 'from_guest' }, c.rxBytes],
-      [{ direction: 'to_guest' }, c.txBytes],
-    ],
+    () => byDirection(c.rxBytes, c.txBytes),
   );
   counter(
     'bindery_guest_events_total',
     'Guest frames by where the daemon dispatched them',
     ['route'],
     () =>
-      (
-        [
-          ['arp', c.arp],
-          ['ndp', c.ndp],
-          ['echo_gateway', c.echoGateway],
-          ['dhcp', c.dhcp],
-          ['dhcpv6', c.dhcpv6],
-          ['router_solicit', c.routerSolicits],
-          ['udp', c.udp],
-          ['ping', c.ping],
-          ['tcp', c.tcp],
-          ['ignored', c.ignored],
-        ] as const
-      ).map(([route, v]) => [{ route }, v] as const),
+      labelled('route', [
+        ['arp', c.arp],
+        ['ndp', c.ndp],
+        ['echo_gateway', c.echoGateway],
+        ['dhcp', c.dhcp],
+        ['dhcpv6', c.dhcpv6],
+        ['router_solicit', c.routerSolicits],
+        ['udp', c.udp],
+        ['ping', c.ping],
+        ['tcp', c.tcp],
+        ['ignored', c.ignored],
+      ]),
   );
   counter(
     'bindery_drops_total',
@@ -167,7 +172,7 @@ export function translatorRegistry(src: MetricsSources, processMetrics = true): 
       const p = src.ping();
       const t = src.tcp();
       const m = c.malformed;
-      const rows: Array<[string, number]> = [
+      return labelled('kind', [
         ['truncated', m.truncated],
         ['malformed', m.malformed],
         ['bad_checksum', m['bad-checksum']],
@@ -186,8 +191,7 @@ export function translatorRegistry(src: MetricsSources, processMetrics = true): 
         ['no_ping_permission', p?.dropNoPermission ?? 0],
         ['tcp_out_of_window', t?.dropped ?? 0],
         ['capture', src.capture()?.dropped ?? 0],
-      ];
-      return rows.map(([kind, v]) => [{ kind }, v] as const);
+      ]);
     },
   );
   gauge('bindery_flows', 'Live flows by protocol and state', ['protocol', 'state'], () =>
@@ -205,22 +209,23 @@ export function translatorRegistry(src: MetricsSources, processMetrics = true): 
     ['event'],
     () => {
       const t = d.table.counters;
-      return [
-        [{ event: 'created' }, t.created],
-        [{ event: 'closed' }, t.closed],
-        [{ event: 'expired' }, t.expired],
-        [{ event: 'full' }, t.full],
-      ];
+      return labelled('event', [
+        ['created', t.created],
+        ['closed', t.closed],
+        ['expired', t.expired],
+        ['full', t.full],
+      ]);
     },
   );
   counter(
     'bindery_dhcp_leases_total',
     'Leases given to the guest (DHCP ACKs with an address, DHCPv6 Replies with IA_NA)',
     ['protocol'],
-    () => [
-      [{ protocol: 'dhcp' }, d.serviceCounters.dhcp.leases],
-      [{ protocol: 'dhcpv6' }, d.serviceCounters.dhcpv6.leases],
-    ],
+    () =>
+      labelled('protocol', [
+        ['dhcp', d.serviceCounters.dhcp.leases],
+        ['dhcpv6', d.serviceCounters.dhcpv6.leases],
+      ]),
   );
   counter(
     'bindery_tcp_connections_total',
@@ -228,11 +233,11 @@ export function translatorRegistry(src: MetricsSources, processMetrics = true): 
     ['outcome'],
     () => {
       const t = src.tcp();
-      return [
-        [{ outcome: 'outbound' }, t?.outbound ?? 0],
-        [{ outcome: 'inbound' }, t?.inbound ?? 0],
-        [{ outcome: 'refused' }, t?.refused ?? 0],
-      ];
+      return labelled('outcome', [
+        ['outbound', t?.outbound ?? 0],
+        ['inbound', t?.inbound ?? 0],
+        ['refused', t?.refused ?? 0],
+      ]);
     },
   );
   counter(
@@ -241,10 +246,10 @@ export function translatorRegistry(src: MetricsSources, processMetrics = true): 
     ['cause'],
     () => {
       const t = src.tcp();
-      return [
-        [{ cause: 'timeout' }, t?.retransmits ?? 0],
-        [{ cause: 'fast' }, t?.fastRetransmits ?? 0],
-      ];
+      return labelled('cause', [
+        ['timeout', t?.retransmits ?? 0],
+        ['fast', t?.fastRetransmits ?? 0],
+      ]);
     },
   );
   const rtt: Histogram<string> = new Histogram({

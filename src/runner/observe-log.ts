@@ -13,7 +13,7 @@
 // lines actually written.
 import type { Logger } from 'pino';
 import type { FlowObserver } from '../usernet/flow/table.js';
-import { flowRow } from '../usernet/flow/view.js';
+import { flowRow, type FlowRow } from '../usernet/flow/view.js';
 import type { GuestErrorKind } from '../usernet/passt.js';
 import { formatIpv4, formatIpv6, formatMac } from '../wire/common.js';
 import { WarnLimiter } from './ratelimit.js';
@@ -21,33 +21,30 @@ import { WarnLimiter } from './ratelimit.js';
 /** Warnings per kind per minute. */
 export const WARN_PER_MINUTE = 10;
 
+/** The fields of a flow's log lines that name it and its two sides. */
+function sides(r: FlowRow): Record<string, unknown> {
+  return {
+    id: r.id,
+    proto: r.protocol,
+    dir: r.direction,
+    guest: r.guest,
+    guestPeer: r.guestPeer,
+    host: r.host,
+  };
+}
+
 /** The observer that logs each flow's open and close at debug level. */
 export function flowLogObserver(logger: Logger, now: () => number): FlowObserver {
   return {
     opened(flow) {
       const r = flowRow(flow, { state: '' }, now());
-      logger.debug(
-        {
-          id: r.id,
-          proto: r.protocol,
-          dir: r.direction,
-          guest: r.guest,
-          guestPeer: r.guestPeer,
-          host: r.host,
-        },
-        'flow open',
-      );
+      logger.debug(sides(r), 'flow open');
     },
     closed(flow, reason, why) {
       const r = flowRow(flow, { state: '' }, now());
       logger.debug(
         {
-          id: r.id,
-          proto: r.protocol,
-          dir: r.direction,
-          guest: r.guest,
-          guestPeer: r.guestPeer,
-          host: r.host,
+          ...sides(r),
           bytesFromGuest: r.bytesFromGuest,
           bytesToGuest: r.bytesToGuest,
           durationMs: r.ageMs,

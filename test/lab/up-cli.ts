@@ -1,7 +1,18 @@
 // Runs the `bindery` CLI as the `up`/`migrate` suites do (own TMPDIR per run) and lists what a run may leave behind.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
@@ -97,4 +108,41 @@ export async function upSuiteLock(deadlineMs = 45 * 60_000): Promise<() => void>
     if (Date.now() > end) throw new Error(`${UP_SUITE_LOCK}: still held by pid ${holder}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** One suite's own directories and the checks that it left nothing behind. */
+export interface UpSuiteRun {
+  /** The run's root directory (TMPDIR and state dir below it; removed after the test). */
+  readonly root: string;
+  readonly env: { tmp: string; state: string };
+  /** `--state-dir <state>`, for every command of the run. */
+  readonly stateArgs: string[];
+  /** Asserts that nothing more is left than at the start. */
+  assertClean(what: string): void;
+}
+
+/**
+ * Sets up an `up`/`migrate` suite: a fresh root (TMPDIR and state dir) under `prefix`, an
+ * after-hook that runs `down --all` and removes the root, then the suite lock (released by a
+ * later after-hook, so after the cleanup), then the leftovers seen before anything starts.
+ */
+export async function upSuiteSetup(t: TestContext, prefix: string): Promise<UpSuiteRun> {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const env = { tmp: join(root, 'tmp'), state: join(root, 'state') };
+  mkdirSync(env.tmp);
+  const stateArgs = ['--state-dir', env.state];
+  t.after(async () => {
+    await bindery(env, ['down', '--all', ...stateArgs], { timeoutMs: 120_000 });
+    rmSync(root, { recursive: true, force: true });
+  });
+  // After the cleanup above (after-hooks run in order): no other up/migrate suite meanwhile.
+  const release = await upSuiteLock();
+  t.after(release);
+  const clean = leftovers(env);
+  return {
+    root,
+    env,
+    stateArgs,
+    assertClean: (what) => assert.deepEqual(leftovers(env), clean, `${what} left something behind`),
+  };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, labSkipReason } from '../lab/lab.js';
 import { bootGuest, qemuSkipReason, qemu10SkipReason, QEMU10_BINARY } from '../lab/qemu.js';
+import { udhcpcLines } from '../lab/guest-shell.js';
 
 const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
 const PASST = [process.execPath, BIN, 'passt'];
@@ -31,22 +32,7 @@ while True:
 // The guest's udhcpc script: busybox's default one is not in the initramfs.
 const GUEST_SCRIPT = `
 mkdir -p /tmp
-cat > /tmp/udhcpc.sh <<'EOF'
-#!/bin/sh
-case "$1" in
-  deconfig) ip addr flush dev "$interface" ;;
-  bound|renew)
-    ip addr add "$ip/$mask" dev "$interface"
-    ip route add default via "$router"
-    echo "LEASE ip=$ip mask=$mask router=$router dns=$dns"
-    ;;
-esac
-exit 0
-EOF
-chmod 755 /tmp/udhcpc.sh
-udhcpc -i eth0 -n -q -t 5 -s /tmp/udhcpc.sh
-echo "UDHCPC-RC=$?"
-ip -4 addr show dev eth0
+${udhcpcLines({ dns: true })}ip -4 addr show dev eth0
 ip route
 ping -c 3 -W 5 10.91.0.1
 echo "PING-RC=$?"

@@ -5,12 +5,11 @@
 // a deadline it cannot meet, and the KubeVirt masquerade VM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labSkipReason } from '../lab/lab.js';
 import { qemuSkipReason } from '../lab/qemu.js';
-import { EXAMPLES, bindery, leftovers, upSuiteLock } from '../lab/up-cli.js';
+import { EXAMPLES, bindery, leftovers, upSuiteSetup } from '../lab/up-cli.js';
 import { waitFor } from '../lab/wait.js';
 import { HTTP_MARKER } from '../../src/up/checks.js';
 import { isOurs } from '../../src/up/sys.js';
@@ -24,20 +23,7 @@ const VM = 'vm-net-binding-passt';
 const skip = labSkipReason() ?? qemuSkipReason();
 
 test('bindery migrate', { skip, timeout: 20 * 60_000 }, async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'bdy-migtest-'));
-  const env = { tmp: join(root, 'tmp'), state: join(root, 'state') };
-  mkdirSync(env.tmp);
-  const stateArgs = ['--state-dir', env.state];
-  t.after(async () => {
-    await bindery(env, ['down', '--all', ...stateArgs], { timeoutMs: 120_000 });
-    rmSync(root, { recursive: true, force: true });
-  });
-  // After the cleanup above (after-hooks run in order): no other up/migrate suite meanwhile.
-  const release = await upSuiteLock();
-  t.after(release);
-  const clean = leftovers(env);
-  const assertClean = (what: string): void =>
-    assert.deepEqual(leftovers(env), clean, `${what} left something behind`);
+  const { root, env, stateArgs, assertClean } = await upSuiteSetup(t, 'bdy-migtest-');
   const state = (vm: string): RunState =>
     JSON.parse(readFileSync(join(env.state, vm, 'state.json'), 'utf8')) as RunState;
   const exec = async (vm: string, cmd: string[]): Promise<string> => {

@@ -5,31 +5,17 @@
 // (`bdy-up-*` namespaces, `bindery-up-*` temp dirs in every command line it starts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labSkipReason } from '../lab/lab.js';
 import { qemuSkipReason } from '../lab/qemu.js';
-import { EXAMPLES, bindery, leftovers, upSuiteLock } from '../lab/up-cli.js';
+import { EXAMPLES, bindery, leftovers, upSuiteSetup } from '../lab/up-cli.js';
 import { waitFor } from '../lab/wait.js';
 
 const skip = labSkipReason() ?? qemuSkipReason();
 
 test('bindery up', { skip, timeout: 40 * 60_000 }, async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'bdy-uptest-'));
-  const env = { tmp: join(root, 'tmp'), state: join(root, 'state') };
-  mkdirSync(env.tmp);
-  const stateArgs = ['--state-dir', env.state];
-  t.after(async () => {
-    await bindery(env, ['down', '--all', ...stateArgs], { timeoutMs: 120_000 });
-    rmSync(root, { recursive: true, force: true });
-  });
-  // After the cleanup above (after-hooks run in order): no other up/migrate suite meanwhile.
-  const release = await upSuiteLock();
-  t.after(release);
-  const clean = leftovers(env);
-  const assertClean = (what: string): void =>
-    assert.deepEqual(leftovers(env), clean, `${what} left something behind`);
+  const { root, env, stateArgs, assertClean } = await upSuiteSetup(t, 'bdy-uptest-');
 
   await t.test(
     'a manifest with admission errors: exit 1 with the errors, nothing created',

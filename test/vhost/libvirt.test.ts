@@ -23,6 +23,7 @@ import {
   validateDomain,
   virtQemuRunSkipReason,
 } from '../lab/libvirt.js';
+import { fetchServeScript } from '../lab/guest-shell.js';
 
 const POD_ADDR = '10.88.0.2';
 const NODE_ADDR = '10.88.0.1';
@@ -60,36 +61,7 @@ function domainXml(name: string): string {
 }
 
 function guestScript(token: string): string {
-  return `
-cat > /tmp/udhcpc.sh <<'EOF'
-#!/bin/sh
-case "$1" in
-  deconfig) ip addr flush dev "$interface" ;;
-  bound|renew)
-    ip addr add "$ip/$mask" dev "$interface"
-    ip route add default via "$router"
-    echo "LEASE ip=$ip mask=$mask router=$router"
-    ;;
-esac
-exit 0
-EOF
-chmod 755 /tmp/udhcpc.sh
-udhcpc -i eth0 -n -q -t 5 -s /tmp/udhcpc.sh
-echo "UDHCPC-RC=$?"
-wget -q -O /tmp/got http://${SERVER_ADDR}:${SERVER_PORT}/hello.txt
-echo "WGET-RC=$?"
-echo "GOT=[$(cat /tmp/got)]"
-mkdir -p /www
-echo "${token}-from-guest" > /www/index.html
-httpd -p ${VM_PORT} -h /www
-echo "HTTPD-UP"
-i=0
-while [ $i -lt 120 ] && ! wget -q -O /dev/null http://${SERVER_ADDR}:${SERVER_PORT}/done; do
-  sleep 0.5; i=$((i+1))
-done
-echo "DONE-SEEN=$i"
-exit 0
-`;
+  return fetchServeScript(token, { addr: SERVER_ADDR, port: SERVER_PORT }, VM_PORT);
 }
 
 const skip = virtQemuRunSkipReason() ?? qemu10SkipReason() ?? labSkipReason();
