@@ -61,22 +61,27 @@ export async function runSidecar(
     },
     { write: (line: string) => io.err(line) },
   );
-  const sidecar = await startSidecar(
-    {
-      socketDir: opts.socketDir,
-      socketName,
-      binding,
-      attachment: opts.attachment,
-      vhostUser: opts.vhostUser === true,
-      name: opts.name,
-    },
-    log,
-  );
+  // The handlers exist before the socket does: whoever sees "sidecar serving" may signal at once.
+  let sidecar: Awaited<ReturnType<typeof startSidecar>> | undefined;
+  let stopAsked = false;
   const off = onSignal(() => {
     log.info('signal: stopping');
-    void sidecar.stop();
+    if (sidecar) void sidecar.stop();
+    else stopAsked = true;
   });
   try {
+    sidecar = await startSidecar(
+      {
+        socketDir: opts.socketDir,
+        socketName,
+        binding,
+        attachment: opts.attachment,
+        vhostUser: opts.vhostUser === true,
+        name: opts.name,
+      },
+      log,
+    );
+    if (stopAsked) void sidecar.stop();
     await sidecar.closed;
   } finally {
     off();
