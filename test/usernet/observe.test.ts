@@ -155,8 +155,10 @@ test('operators see into a running translator', { skip, timeout: 240_000 }, asyn
 
     const frames = await tsharkDecodeFile(pcap);
     assert.equal(frames.length, st.frames);
-    // Flow control at work is no defect: tshark warns of a full receive window.
-    assert.deepEqual(tsharkProblems(frames, [/window .*full/i]), []);
+    // Flow control at work is no defect: tshark warns of a full receive window, and of a zero
+    // window when a side's kernel has buffered all it will take — each side sends all before it
+    // reads, so under load the guest's socket fills and its segments advertise 0 (seen in CI).
+    assert.deepEqual(tsharkProblems(frames, [/window .*full/i, /^TCP Zero Window segment$/]), []);
     // The DHCP exchange: DISCOVER, OFFER, REQUEST, ACK (option 53 values 1, 2, 3, 5).
     const dhcp = (await tsharkFields(pcap, ['dhcp.option.dhcp'], 'dhcp')).map((r) => r[0]);
     assert.deepEqual(dhcp, ['1', '2', '3', '5']);
