@@ -101,6 +101,15 @@ export async function tsharkFields(
 }
 
 /**
+ * tshark's warnings about flow control at work — a receiver's window filled up or closed to
+ * zero while its application had not read yet. No fault of the frames.
+ */
+export const FLOW_CONTROL: readonly RegExp[] = [
+  /window specified by the receiver is now completely full/,
+  /^TCP Zero Window segment$/,
+];
+
+/**
  * The problems tshark found: malformed frames and expert entries of warning severity or
  * worse, except those whose message matches one of `allow` (e.g. /Connection reset/ for an RST).
  */
