@@ -98,6 +98,8 @@ export interface L4Deps {
   toGuest(frames: readonly Uint8Array[], partialChecksum?: boolean): void;
   /** The link takes partial TCP/UDP checksums (GuestLink.checksumOffload). */
   readonly checksumOffload: boolean;
+  /** The link segments TCP frames of up to this many bytes for the guest (GuestLink.tsoMax). */
+  readonly tsoMax?: number;
   /** Frames passed to `toGuest` may be reused once it returns (GuestLink.consumesOnSend). */
   readonly framesReusable: boolean;
   /**
@@ -352,6 +354,7 @@ export class PasstDaemon {
         guestAddr: (family) => this.guestAddrs.get(family),
         toGuest: (frames, partial) => this.send(frames, partial),
         checksumOffload: this.link.checksumOffload === true,
+        ...(this.link.tsoMax !== undefined ? { tsoMax: this.link.tsoMax } : {}),
         framesReusable: this.link.consumesOnSend === true,
         framesTransient: this.link.framesTransient === true,
         now: () => this.opts.clock.now(),

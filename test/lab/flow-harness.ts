@@ -328,6 +328,7 @@ export class TcpGuest<H extends HostSockets = HostSockets> {
     readonly family: 4 | 6,
     readonly host: H,
     readonly table: FlowTable,
+    link: { readonly tsoMax?: number } = {},
   ) {
     const toGuest = (frames: Uint8Array[]): void => {
       for (const f of frames) this.got.push(decodeTcp(f, this.family));
@@ -336,6 +337,7 @@ export class TcpGuest<H extends HostSockets = HostSockets> {
     this.tcp = new TcpTranslator(
       {
         ...fixtureDeps(host, table, toGuest, this.time.now),
+        ...link,
         setTimer: this.time.setTimer,
         clearTimer: this.time.clearTimer,
       },

@@ -29,8 +29,8 @@ import { waitFor } from '../lab/wait.js';
 class Guest extends TcpGuest {
   private waiters: (() => void)[] = [];
 
-  constructor(family: 4 | 6 = 4, maxFlows?: number) {
-    super(family, nativeHost(), new FlowTable(maxFlows));
+  constructor(family: 4 | 6 = 4, maxFlows?: number, link: { tsoMax?: number } = {}) {
+    super(family, nativeHost(), new FlowTable(maxFlows), link);
   }
 
   protected override received(): void {
@@ -610,6 +610,47 @@ test('unacknowledged host data stays in the kernel: the host sender is held back
   }
   assert.equal(acked, total);
 });
+
+for (const family of [4, 6] as const) {
+  test(`IPv${family}: on a link with TSO, segments to the guest grow past its MSS up to the link's largest frame`, async (t) => {
+    const tsoMax = 65535 + 14;
+    const g = new Guest(family, undefined, { tsoMax });
+    const total = 1 << 20;
+    const s = await server(family, (c) => c.end(Buffer.alloc(total, 0x5a)));
+    t.after(() => {
+      s.close();
+      void g.tcp.close();
+    });
+    g.send(40020, s.port, { seq: 1, flags: TcpFlag.SYN, options: { mss: 1000, windowScale: 14 } });
+    const sa = await g.waitFor((x) => (x.flags & TcpFlag.SYN) !== 0, 'SYN-ACK');
+    const hs = seqAdd(sa.seq, 1);
+    g.take();
+    g.send(40020, s.port, { seq: 2, ack: hs, flags: TcpFlag.ACK, window: 65535 });
+    let acked = 0;
+    let largest = 0;
+    let fin = false;
+    while (!fin) {
+      await g.waitFor(() => true, 'more data');
+      for (const x of g.take()) {
+        assert.equal(seqDiff(x.seq, hs), acked, 'in order, no hole');
+        acked += x.data.length;
+        largest = Math.max(largest, x.data.length);
+        // Every frame fits an IP datagram and the link's largest frame.
+        const head = 14 + (family === 4 ? 20 : 40) + 20;
+        assert.ok(head + x.data.length <= tsoMax, `${x.data.length} B segment`);
+        if (x.flags & TcpFlag.FIN) fin = true;
+      }
+      g.send(40020, s.port, {
+        seq: 2,
+        ack: seqAdd(hs, acked + (fin ? 1 : 0)),
+        flags: TcpFlag.ACK,
+        window: 65535,
+      });
+    }
+    assert.equal(acked, total);
+    assert.ok(largest > 32 * 1000, `segments past the 1000 B MSS: largest ${largest} B`);
+  });
+}
 
 const waitUntil = (cond: () => boolean, what: string, ms = 3000): Promise<void> =>
   waitFor(cond, ms, what);

@@ -19,6 +19,7 @@ export interface SwitchableProps {
   readonly checksumOffload: boolean;
   readonly consumesOnSend: boolean;
   readonly framesTransient: boolean;
+  readonly tsoMax?: number;
 }
 
 /**

@@ -16,6 +16,13 @@ export interface GuestLink {
    */
   readonly checksumOffload?: boolean;
   /**
+   * TCP segmentation offload toward the guest: the link takes TCP frames of up to this many
+   * bytes (Ethernet header included) even when they exceed the MTU, and marks them so the guest
+   * treats each as a train of MTU-sized segments (virtio_net_hdr gso_type TCPV4/TCPV6, gso_size
+   * from the MTU). Unset: no TCP frame longer than the MTU allows.
+   */
+  readonly tsoMax?: number;
+  /**
    * `send()` has written (or dropped) every frame when it returns, so the caller may reuse
    * their memory at once (a tap: one write() per frame). Links that queue frames leave it unset.
    */

@@ -89,6 +89,8 @@ export interface TcpDeps extends FlowDeps {
   toGuest(frames: Uint8Array[], partialChecksum?: boolean): void;
   /** The link takes partial TCP checksums (GuestLink.checksumOffload). */
   readonly checksumOffload?: boolean;
+  /** The link segments TCP frames up to this size for the guest (GuestLink.tsoMax). */
+  readonly tsoMax?: number;
   /** Frames may be reused once toGuest returns (GuestLink.consumesOnSend). */
   readonly framesReusable?: boolean;
 }
@@ -295,6 +297,8 @@ export class TcpCore {
   /** (start, length) pairs of one peek's payload regions. */
   readonly iov = new Uint32Array(2 * PEEK_SEGMENTS);
   readonly frameStarts = new Uint32Array(PEEK_SEGMENTS);
+  /** Largest TCP frame the link takes beyond the MTU (GuestLink.tsoMax); 0: none. */
+  readonly tsoMax: number;
   /** flush() of this core, made once (queued as a promise reaction per batch). */
   readonly flushNow = (): void => flush(this);
 
@@ -306,6 +310,7 @@ export class TcpCore {
     this.host = deps.host.tcp;
     this.table = deps.table;
     this.partial = deps.checksumOffload === true;
+    this.tsoMax = deps.tsoMax ?? 0;
     this.arena = deps.framesReusable === true ? new FrameArena() : undefined;
   }
 }

@@ -29,6 +29,7 @@
 // event-loop turn marks connections dirty; one flush at the end of the batch (a promise reaction)
 // writes their guest data to the sockets, peeks what the guest's window allows, sends due ACKs
 // and hands every frame to the link at once.
+import { ETHERNET_HEADER_LEN } from '../../../wire/ethernet.js';
 import { TcpFlag, type TcpRepr } from '../../../wire/tcp.js';
 import { seqAdd, seqDiff, seqGt, seqGe, seqLt } from '../../../wire/seq.js';
 import { Errno, TcpEvent, type TcpSock } from '../../host/tcp.js';
@@ -264,13 +265,17 @@ export function pump(s: TcpCore, c: Conn): void {
 
 /**
  * Peeks up to `want` bytes starting at `seq` (at or after sndUna) into segments of at most
- * the guest's MSS and queues them for the guest. Returns the bytes sent, 0 at the end of the
- * host's stream, or −errno (−EAGAIN: nothing queued there yet).
+ * the guest's MSS — or, on a link with TCP segmentation offload, of up to the link's largest
+ * frame, which the guest takes as MSS-sized segments — and queues them for the guest. Returns
+ * the bytes sent, 0 at the end of the host's stream, or −errno (−EAGAIN: nothing queued there
+ * yet).
  */
 export function peekSegments(s: TcpCore, c: Conn, seq: number, want: number): number {
   const t = c.tpl;
   const head = dataOffset(t);
-  const mss = c.mss;
+  // IPv4's total length caps a frame's payload at 65535 minus its IP and TCP headers.
+  const mss =
+    s.tsoMax > head + c.mss ? Math.min(s.tsoMax, 65535 + ETHERNET_HEADER_LEN) - head : c.mss;
   const count = Math.min(PEEK_SEGMENTS, Math.ceil(want / mss));
   want = Math.min(want, count * mss);
   const iov = s.iov;
