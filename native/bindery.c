@@ -20,7 +20,7 @@
 #include "glue.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 11
+#define BDY_ABI 12
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
@@ -871,7 +871,7 @@ static bool get_u16s(napi_env env, napi_value v, const uint16_t **data, size_t *
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
       napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL) != napi_ok ||
       type != napi_uint16_array) {
-    napi_throw_type_error(env, NULL, "csum must be a Uint16Array");
+    napi_throw_type_error(env, NULL, "csum and gso must be Uint16Arrays");
     return false;
   }
   *data = p;
@@ -882,11 +882,21 @@ static bool get_u16s(napi_env env, napi_value v, const uint16_t **data, size_t *
  * Fills the virtio_net_hdr (little endian, as on every host this runs on) of a frame from what
  * the caller says about it, without looking into the frame: csum_offset 0 means complete;
  * otherwise the checksum field at csum_start + csum_offset holds only the pseudo-header sum and
- * the kernel is told where the sum starts (VIRTIO_NET_HDR_F_NEEDS_CSUM). The kernel checks the
- * places against the frame's length (EINVAL).
+ * the kernel is told where the sum starts (VIRTIO_NET_HDR_F_NEEDS_CSUM). `gso`, when given, is
+ * (gso_type, gso_size, hdr_len) for a frame longer than the MTU that the kernel takes as a train
+ * of gso_size segments (virtio 1.2 §5.1.6.2). The kernel checks the places against the frame's
+ * length (EINVAL).
  */
-static void vnet_header(uint8_t hdr[BDY_VNET_HDR_LEN], unsigned start, unsigned offset) {
+static void vnet_header(uint8_t hdr[BDY_VNET_HDR_LEN], unsigned start, unsigned offset,
+                        const uint16_t *gso) {
   memset(hdr, 0, BDY_VNET_HDR_LEN);
+  if (gso != NULL && gso[0] != 0) {
+    hdr[1] = (uint8_t)gso[0];
+    hdr[2] = (uint8_t)(gso[2] & 0xff);
+    hdr[3] = (uint8_t)(gso[2] >> 8);
+    hdr[4] = (uint8_t)(gso[1] & 0xff);
+    hdr[5] = (uint8_t)(gso[1] >> 8);
+  }
   if (offset == 0) return;
   hdr[0] = 1; /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
   hdr[6] = (uint8_t)(start & 0xff);
@@ -896,26 +906,29 @@ static void vnet_header(uint8_t hdr[BDY_VNET_HDR_LEN], unsigned start, unsigned 
 }
 
 /*
- * tapSend(handle, frames: Uint8Array[], csum?: Uint16Array): number — writes each frame with one
- * non-blocking write() (writev with its virtio_net_hdr on an offloading tap, where `csum` holds
- * (csum_start, csum_offset) per frame, offset 0 for a complete frame; frames past its end are
- * complete); stops at EAGAIN/ENOBUFS and returns how many frames were written (the rest are the
+ * tapSend(handle, frames: Uint8Array[], csum?: Uint16Array, gso?: Uint16Array): number — writes
+ * each frame with one non-blocking write() (writev with its virtio_net_hdr on an offloading tap,
+ * where `csum` holds (csum_start, csum_offset) per frame, offset 0 for a complete frame, and
+ * `gso` (gso_type, gso_size, hdr_len) per frame, type 0 for none; frames past an array's end are
+ * complete / not segmented); stops at EAGAIN/ENOBUFS and returns how many frames were written (the rest are the
  * caller's drops). Any other error throws, with `sent` = frames written before it.
  */
 static napi_value js_tap_send(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   endpoint *ep = ep_get(env, argv[0]);
   if (ep == NULL) return NULL;
   if (ep->closed || (ep->kind != EP_TAP && ep->kind != EP_PACKET))
     return throw_errno(env, EBADF, "write", "closed");
-  const uint16_t *csum = NULL;
-  size_t ncsum = 0;
-  if (argc >= 3) {
+  const uint16_t *csum = NULL, *gso = NULL;
+  size_t ncsum = 0, ngso = 0;
+  for (size_t a = 2; a < argc && a < 4; a++) {
     napi_valuetype t;
-    CHECK(env, napi_typeof(env, argv[2], &t));
-    if (t != napi_undefined && t != napi_null && !get_u16s(env, argv[2], &csum, &ncsum)) return NULL;
+    CHECK(env, napi_typeof(env, argv[a], &t));
+    if (t != napi_undefined && t != napi_null &&
+        !get_u16s(env, argv[a], a == 2 ? &csum : &gso, a == 2 ? &ncsum : &ngso))
+      return NULL;
   }
   uint32_t count = 0, sent = 0;
   CHECK(env, napi_get_array_length(env, argv[1], &count));
@@ -930,7 +943,9 @@ static napi_value js_tap_send(napi_env env, napi_callback_info info) {
     struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)data, len}};
     if (ep->vnet) {
       bool have = csum != NULL && 2 * (size_t)sent + 1 < ncsum;
-      vnet_header(hdr, have ? csum[2 * sent] : 0, have ? csum[2 * sent + 1] : 0);
+      bool seg = gso != NULL && 3 * (size_t)sent + 2 < ngso;
+      vnet_header(hdr, have ? csum[2 * sent] : 0, have ? csum[2 * sent + 1] : 0,
+                  seg ? gso + 3 * sent : NULL);
     }
     do {
       w = ep->vnet ? writev(ep->fd, iov, 2) : write(ep->fd, data, len);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 11;
+const NATIVE_ABI = 12;
 
 declare const handleBrand: unique symbol;
 /** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
@@ -48,7 +48,7 @@ export interface Shim {
   udpOpen(device: string, addr: string, port: number, netns: string | null): [Handle, number];
   packetOpen(device: string, netns: string | null): [Handle, number];
   start(h: Handle, onData: DataCallback, onError: (e: SyscallError) => void): void;
-  tapSend(h: Handle, frames: readonly Uint8Array[], csum?: Uint16Array): number;
+  tapSend(h: Handle, frames: readonly Uint8Array[], csum?: Uint16Array, gso?: Uint16Array): number;
   dgramSend(h: Handle, addr: string, port: number, data: Uint8Array): boolean;
   close(h: Handle): void;
   pollerOpen(): Handle;
@@ -237,10 +237,13 @@ export interface TapDevice {
    *   frame's first byte, for frames whose TCP/UDP checksum field holds only the pseudo-header
    *   sum (the kernel is told so and never computes it for local delivery); csum_offset 0, or no
    *   entry, for a complete frame. The shim does not look into the frames.
-   * @throws SyscallError on other write errors (EINVAL for places outside the frame; `sent` =
-   *   frames written before it), EBADF after close().
+   * @param gso - On an offloading tap: (gso_type, gso_size, hdr_len) per frame for TCP frames
+   *   past the MTU that the kernel takes as gso_size segments (usernet/link/gso.ts); type 0, or
+   *   no entry, for a frame sent as is.
+   * @throws SyscallError on other write errors (EINVAL for places outside the frame or a gso
+   *   header the kernel refuses; `sent` = frames written before it), EBADF after close().
    */
-  send(frames: readonly Uint8Array[], csum?: Uint16Array): number;
+  send(frames: readonly Uint8Array[], csum?: Uint16Array, gso?: Uint16Array): number;
   /** Sets the receiver of asynchronous read errors (reading stops after one; default: a warning). */
   onError(cb: (e: SyscallError) => void): void;
   /** Stops reading and closes the fd: the tap disappears from its namespace. Idempotent. */
@@ -320,8 +323,8 @@ class Tap extends Endpoint implements TapDevice {
     });
   }
 
-  send(frames: readonly Uint8Array[], csum?: Uint16Array): number {
-    return native().tapSend(this.handle, frames, csum);
+  send(frames: readonly Uint8Array[], csum?: Uint16Array, gso?: Uint16Array): number {
+    return native().tapSend(this.handle, frames, csum, gso);
   }
 }
 
