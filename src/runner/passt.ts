@@ -28,7 +28,7 @@ import { binderyVersion } from '../version.js';
 import { resolveConfig, type PasstOptions } from '../usernet/conf.js';
 import { readHostInfo } from '../usernet/hostinfo.js';
 import { StreamLink } from '../usernet/link/stream.js';
-import { tapLink } from '../usernet/link/tap.js';
+import { tapLink, tapLinkProps } from '../usernet/link/tap.js';
 import { switchableLink, type SwitchableLink } from '../usernet/link/switchable.js';
 import { VhostUserLink } from '../usernet/link/vhost-user/link.js';
 import type { GuestLink } from '../usernet/link/types.js';
@@ -329,10 +329,11 @@ async function serveWith(
             reuseRx: true,
             ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
           }),
+          cfg.mtu >= 68 ? { mtu: cfg.mtu } : {},
         ),
       {
         kind: 'tap',
-        checksumOffload: opts.tapOffload,
+        ...tapLinkProps(opts.tapOffload),
         consumesOnSend: true,
         framesTransient: true,
       },

@@ -6,31 +6,53 @@ import { IPV4_HEADER_LEN, IpProtocol } from '../../wire/ipv4.js';
 import { IPV6_HEADER_LEN } from '../../wire/ipv6.js';
 import { TcpField } from '../../wire/tcp.js';
 import { UdpField } from '../../wire/udp.js';
+import { gsoPlaces, TAP_TSO_MAX } from './gso.js';
 import type { GuestLink } from './types.js';
+
+/** The kernel's MTU for a tap nobody set one on. */
+const TAP_DEFAULT_MTU = 1500;
+
+/**
+ * The link properties a tap opened with or without offload has (what `tapLink` returns), for a
+ * link that stands in for it (link/switchable.ts): an offloading tap takes partial checksums
+ * and TCP frames up to 64 KiB, which it writes as segmentation-offload frames (link/gso.ts).
+ */
+export function tapLinkProps(offload: boolean): { checksumOffload: boolean; tsoMax?: number } {
+  return offload ? { checksumOffload: true, tsoMax: TAP_TSO_MAX } : { checksumOffload: false };
+}
 
 /**
  * Adapts a native tap device to the GuestLink interface: a frame the kernel queue cannot take
  * is a drop (counted by the caller through `send`'s false).
  *
  * @param dev - An open tap.
+ * @param opts.mtu - The tap's MTU (default: the kernel's, 1500): on an offloading tap, TCP
+ *   frames longer than it go out as segmentation-offload frames cut to fit it.
  * @returns The link; `close()` closes the tap.
  */
-export function tapLink(dev: TapDevice): GuestLink {
-  // The checksum places of one send, reused (the shim reads them before send returns).
+export function tapLink(dev: TapDevice, opts: { mtu?: number } = {}): GuestLink {
+  const mtu = opts.mtu ?? TAP_DEFAULT_MTU;
+  // The checksum and gso places of one send, reused (the shim reads them before send returns).
   let places = new Uint16Array(2 * 64);
+  let gso = new Uint16Array(3 * 64);
   return {
     kind: 'tap',
-    checksumOffload: dev.offload,
+    ...tapLinkProps(dev.offload),
     consumesOnSend: true,
     framesTransient: dev.transient,
     send(frames, partialChecksum) {
       try {
         let csum: Uint16Array | undefined;
+        let seg: Uint16Array | undefined;
         if (partialChecksum && dev.offload) {
-          if (places.length < 2 * frames.length) places = new Uint16Array(2 * frames.length);
+          if (places.length < 2 * frames.length) {
+            places = new Uint16Array(2 * frames.length);
+            gso = new Uint16Array(3 * frames.length);
+          }
           csum = checksumPlaces(frames, places);
+          if (gsoPlaces(frames, csum, mtu, gso)) seg = gso;
         }
-        return dev.send(frames, csum) === frames.length;
+        return dev.send(frames, csum, seg) === frames.length;
       } catch {
         return false;
       }
