@@ -100,6 +100,8 @@ export interface TcpLinkOptions {
   readonly impair?: string;
   /** More `bindery passt` arguments (e.g. --no-tap-offload); ignored for pasta. */
   readonly binderyArgs?: readonly string[];
+  /** The tap's MTU (bindery only: `--mtu` and the guest's tap; default TAP_MTU). */
+  readonly mtu?: number;
 }
 
 const BIN = fileURLToPath(new URL('../../bin/bindery.js', import.meta.url));
@@ -157,12 +159,13 @@ export async function startTcpLink(lab: Lab, opts: TcpLinkOptions): Promise<TcpL
         fwd,
         '--log-file',
         logFile,
+        ...(opts.mtu !== undefined ? ['--mtu', String(opts.mtu)] : []),
         ...(opts.binderyArgs ?? []),
       ],
       { env: opts.impair !== undefined ? { BINDERY_IMPAIR: opts.impair } : {} },
     );
     await proc.waitForOutput(/serving tap/, 30_000);
-    await lab.ip(guest, ['link', 'set', tap, 'mtu', String(TAP_MTU), 'up']);
+    await lab.ip(guest, ['link', 'set', tap, 'mtu', String(opts.mtu ?? TAP_MTU), 'up']);
     await lab.ip(guest, ['addr', 'add', `${GUEST4}/24`, 'dev', tap]);
     await lab.ip(guest, ['addr', 'add', `${GUEST6}/64`, 'dev', tap, 'nodad']);
     await lab.ip(guest, ['route', 'add', 'default', 'via', GW4, 'dev', tap]);
