@@ -2,8 +2,8 @@
 // and holds the one place bindery is spawned, so every bindery column runs the same build.
 //
 // Each setup gets the same two namespaces: a "pod" (the host side; the servers listen on its
-// loopback) and a "guest" (10.0.2.15/24 on a tap, gateway 10.0.2.2, MTU 65520; slirp4netns
-// insists on 10.0.2.100). The translators map the gateway address to the pod's loopback, so the
+// loopback) and a "guest" (10.0.2.15/24 on a tap, gateway 10.0.2.2, MTU 65520 or
+// BINDERY_BENCH_MTU, the same in every setup; slirp4netns insists on 10.0.2.100). The translators map the gateway address to the pod's loopback, so the
 // guest always talks to 10.0.2.2. The veth setup is the kernel's own path (the upper bound): a
 // veth pair guest ↔ pod with 10.0.2.2 on the pod's end, where its servers listen instead. The
 // pod also holds a veth pair (both ends inside it, 192.168.77.1) with a default route so pasta
@@ -16,7 +16,17 @@ import type { Kind, Peer } from './peers.js';
 
 export const GUEST_ADDR = '10.0.2.15';
 export const GW = '10.0.2.2';
-export const MTU = 65520;
+/** The guest link's MTU in every setup: BINDERY_BENCH_MTU (68–65520), default 65520. */
+export const MTU = benchMtu(process.env.BINDERY_BENCH_MTU);
+
+/** Parses BINDERY_BENCH_MTU (pasta takes at most 65520, IPv4 needs at least 68). */
+export function benchMtu(text: string | undefined): number {
+  if (text === undefined || text === '') return 65520;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 68 || n > 65520)
+    throw new Error(`BINDERY_BENCH_MTU=${text}: want an MTU from 68 to 65520`);
+  return n;
+}
 /** The pod's own address on its inner veth: what the guest pings to know the link is up. */
 export const POD_ADDR = '192.168.77.1';
 /** Ephemeral ports (both namespaces): wide, but below the servers' ports. */
@@ -86,6 +96,8 @@ export function binderyArgv(peer: Peer, guest: Netns, profDir?: string): string[
     `${GUEST_ADDR}/24`,
     '-g',
     GW,
+    '--mtu',
+    String(MTU),
     ...(peer.kind === 'bindery-no-offload' ? ['--no-tap-offload'] : []),
   ];
 }
@@ -128,7 +140,7 @@ export async function makeSetup(lab: Lab, peer: Peer, profDir?: string): Promise
     await lab.ip(guest, ['addr', 'add', `${GUEST_ADDR}/24`, 'dev', 'tap0']);
     await lab.ip(guest, ['route', 'add', 'default', 'via', GW]);
   } else if (kind === 'pasta' || kind === 'pasta-upstream') {
-    const argv = pastaArgv(guest, { addrs: [[GUEST_ADDR, GW, 24]] });
+    const argv = pastaArgv(guest, { addrs: [[GUEST_ADDR, GW, 24]], mtu: MTU });
     proc = lab.spawn(pod, [peer.path!, ...argv.slice(1)]);
   } else if (kind === 'slirp4netns') {
     // Configures tap0 as 10.0.2.100/24, gateway 10.0.2.2 = the pod's loopback (host loopback

@@ -60,6 +60,7 @@ import {
   GW,
   lastLine,
   makeSetupRetry,
+  MTU,
   type Setup,
   sleep,
   translatorPid,
@@ -506,6 +507,7 @@ export async function benchTcpCompare(
   const meta = {
     ...machineMeta(started, loadStart),
     reps,
+    mtu: MTU,
     seconds: SECONDS,
     crrSeconds: CRR_SECONDS,
     crrConcurrency: CRR_CONCURRENCY,
@@ -769,7 +771,7 @@ export function writeTcpJson(res: TcpBenchResult): string {
 
 /** The table's title for a run of `reps` repetitions. */
 export function tcpTitle(reps: number): string {
-  return `TCP: bindery passt (tap; and --no-tap-offload) vs pasta (Debian, upstream) vs slirp4netns vs veth, median of ${reps}`;
+  return `TCP: bindery passt (tap; and --no-tap-offload) vs pasta (Debian, upstream) vs slirp4netns vs veth, MTU ${MTU}, median of ${reps}`;
 }
 
 /** `node --import tsx bench/tcp.ts`: this bench alone. */

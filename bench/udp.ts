@@ -30,7 +30,7 @@ import {
   writeJson,
 } from './matrix.js';
 import { resolvePeers, selectKinds, type Kind } from './peers.js';
-import { GW, lastLine, POD_ADDR, type Setup, sleep } from './setups.js';
+import { GW, lastLine, MTU, POD_ADDR, type Setup, sleep } from './setups.js';
 import { median, quantile } from './stats.js';
 /** The CLI from source, for BINDERY_BENCH_BINDERY=src (run through tsx). */
 const ENTRY = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
@@ -239,6 +239,7 @@ export async function benchUdpCompare(
   const meta = {
     ...machineMeta(started, loadStart),
     reps,
+    mtu: MTU,
     seconds: SECONDS,
     rrCount: RR_COUNT,
     pings: PINGS,

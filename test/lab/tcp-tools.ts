@@ -220,6 +220,7 @@ export async function startTcpLink(lab: Lab, opts: TcpLinkOptions): Promise<TcpL
  * @param o.addrs - [address, gateway, prefix length] per family; one IPv4 entry alone adds -4.
  * @param o.tap - The tap's name in the guest (default pasta's own).
  * @param o.tcpPorts - The -t spec (default none).
+ * @param o.mtu - The tap's MTU (`-m`; default pasta's, 65520).
  * @returns The argv.
  */
 export function pastaArgv(
@@ -228,12 +229,14 @@ export function pastaArgv(
     addrs: readonly (readonly [string, string, number?])[];
     tap?: string;
     tcpPorts?: string;
+    mtu?: number;
   },
 ): string[] {
   const argv = ['pasta', '--runas', '0', '--netns', `/run/netns/${guestNs}`, '--config-net'];
   argv.push('-f', '-q');
   if (o.addrs.length === 1 && !o.addrs[0]![0].includes(':')) argv.push('-4');
   if (o.tap !== undefined) argv.push('-I', o.tap);
+  if (o.mtu !== undefined) argv.push('-m', String(o.mtu));
   for (const [addr, gw, prefix] of o.addrs) {
     argv.push('-a', addr, ...(prefix !== undefined ? ['-n', String(prefix)] : []), '-g', gw);
   }
