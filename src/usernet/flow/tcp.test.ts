@@ -8,6 +8,7 @@ import {
   KEEPALIVE_PROBES,
   LINGER_MS,
   MAX_RETRIES,
+  PEEK_SEGMENTS,
   RECV_BUFFER,
   RTO_INIT_MS,
   SYN_RETRIES,
@@ -245,6 +246,17 @@ test('a small guest window limits what is in flight; more flows as it opens', as
   );
   g.send(40005, 84, { seq: 2, ack: seqAdd(sa.seq, 3001), flags: TcpFlag.ACK, window: 60000 });
   assert.equal(bytes(await g.segs()), 47_000, 'the rest');
+});
+
+test('more queued than one peek carries (PEEK_SEGMENTS full segments): the rest follows at once', async () => {
+  const g = new Guest();
+  const total = PEEK_SEGMENTS * 1460 + 50_000;
+  server(g, 87, (p) => p.write(Buffer.alloc(total, 0x63)));
+  g.send(40008, 87, { seq: 1, flags: TcpFlag.SYN, options: SYN_OPTS });
+  const sa = only(await g.segs(), 'SYN-ACK');
+  // A window (8192 << 7 = 1 MiB) wider than one peek: nothing but the peek's size stops it.
+  g.send(40008, 87, { seq: 2, ack: seqAdd(sa.seq, 1), flags: TcpFlag.ACK, window: 8192 });
+  assert.equal(bytes(await g.segs()), total, 'everything queued, without waiting for an ACK');
 });
 
 test('out-of-order guest data: duplicate ACK with a SACK block, then delivered in order, once', async () => {

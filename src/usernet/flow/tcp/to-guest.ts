@@ -253,14 +253,26 @@ export function pump(s: TcpCore, c: Conn): void {
     if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
     budget -= n;
     // A short peek ran the queue dry; once the peer's FIN was signalled, peek once more to
-    // find the end of the stream (its edge has passed and will not come again).
-    if (n < want && !resend && !c.hostFinSignalled) c.moreData = false;
+    // find the end of the stream (its edge has passed and will not come again). A peek that
+    // filled all its segments is not short: more may be queued (small MSS, no TSO).
+    const asked = Math.min(want, PEEK_SEGMENTS * segmentSize(s, c));
+    if (n < asked && !resend && !c.hostFinSignalled) c.moreData = false;
   }
   if (c.sock === undefined) return;
   const outstanding = c.sndUna !== c.sndMax;
   if (outstanding && c.deadline === undefined) setDeadline(s, c, s.deps.now() + c.rto);
   else if (!outstanding && c.moreData && c.sndWnd === 0 && c.deadline === undefined)
     setDeadline(s, c, s.deps.now() + c.rto); // zero-window probe
+}
+
+/**
+ * The payload of one segment peekSegments cuts: the guest's MSS, or on a link with TCP
+ * segmentation offload the link's largest frame less the headers. IPv4's total length caps a
+ * frame's payload at 65535 minus its IP and TCP headers.
+ */
+function segmentSize(s: TcpCore, c: Conn): number {
+  const head = dataOffset(c.tpl);
+  return s.tsoMax > head + c.mss ? Math.min(s.tsoMax, 65535 + ETHERNET_HEADER_LEN) - head : c.mss;
 }
 
 /**
@@ -273,9 +285,7 @@ export function pump(s: TcpCore, c: Conn): void {
 export function peekSegments(s: TcpCore, c: Conn, seq: number, want: number): number {
   const t = c.tpl;
   const head = dataOffset(t);
-  // IPv4's total length caps a frame's payload at 65535 minus its IP and TCP headers.
-  const mss =
-    s.tsoMax > head + c.mss ? Math.min(s.tsoMax, 65535 + ETHERNET_HEADER_LEN) - head : c.mss;
+  const mss = segmentSize(s, c);
   const count = Math.min(PEEK_SEGMENTS, Math.ceil(want / mss));
   want = Math.min(want, count * mss);
   const iov = s.iov;
