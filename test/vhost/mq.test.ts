@@ -1,0 +1,119 @@
+// Multiqueue on `bindery passt --vhost-user`: a two-vCPU QEMU 10 guest with two queue pairs gets its lease and moves TCP both ways over parallel connections; both TX rings carry frames.
+//
+// One boot: `-smp 2`, `-netdev vhost-user,…,queues=2`, `-device virtio-net-pci,mq=on,vectors=6`.
+// Linux's virtio_net uses min(queue pairs, vCPUs) pairs, so the guest shows rx-0/rx-1 and
+// tx-0/tx-1, and each pair's interrupts go to its own vCPU. Four downloads and four uploads run
+// at once (two per family each way), hashed at both ends. The daemon's control socket
+// (`counters` → link.txQueueFrames / rxQueueFrames) must then show frames on both TX rings
+// (the guest picks a TX ring by the sending vCPU: uploads pinned to each vCPU with taskset, and
+// the ACKs of downloads go out from the vCPU whose RX ring took the flow) and on both RX rings
+// (bindery hashes each flow to one).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { controlRequest } from '../../src/runner/control.js';
+import { TMPDIR_PREFIX, labSkipReason } from '../lab/lab.js';
+import { qemu10SkipReason } from '../lab/qemu.js';
+import {
+  FAMILIES,
+  GUEST4,
+  HTTP_PORT,
+  SINK_PORT,
+  STREAM_BLOCK,
+  rig,
+  roundSize,
+  parseSize,
+} from '../qemu/passt-tcp-rig.js';
+
+/** Bytes per connection each way (BINDERY_VHOST_MQ_STREAM, suffix K/M; default 16M). */
+const PER_CONN = roundSize(parseSize('BINDERY_VHOST_MQ_STREAM') ?? 16 * 1024 * 1024);
+
+const skip = qemu10SkipReason() ?? labSkipReason();
+
+interface LinkCounters {
+  txQueueFrames: number[];
+  rxQueueFrames: number[];
+}
+
+test(
+  'multiqueue: a 2-vCPU QEMU 10 guest on 2 queue pairs — lease, parallel TCP both ways with sha256, both TX rings used',
+  { skip, timeout: 600_000 },
+  async (t) => {
+    const stamp = `${process.pid}-${Date.now()}`;
+    // The rig makes its pod dir itself; the control socket gets a lab-named dir of its own.
+    const dir = await mkdtemp(join(tmpdir(), TMPDIR_PREFIX));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const ctl = join(dir, 'control.sock');
+    const r = await rig(t, {
+      vhostUser: true,
+      smp: 2,
+      queues: 2,
+      lifetimeMs: 480_000,
+      extraFiles: [{ type: 'file', path: 'blk', data: STREAM_BLOCK, mode: 0o644 }],
+      daemonArgs: ['-c', ctl],
+    });
+    const counters = async (): Promise<LinkCounters> =>
+      ((await controlRequest(ctl, 'counters')) as { link: LinkCounters }).link;
+
+    await t.test('the guest runs two queue pairs and got its lease', async () => {
+      assert.match(r.guest.console, new RegExp(`LEASE ip=${GUEST4.replace(/\./g, '\\.')} `));
+      const g = await r.sh.run('nproc; ls /sys/class/net/eth0/queues/ | tr "\\n" " "');
+      assert.match(g.out, /^2\n/, r.context());
+      assert.match(g.out, /rx-0 rx-1 tx-0 tx-1/, r.context());
+    });
+
+    await t.test(
+      `4 downloads and 4 uploads at once (${PER_CONN} bytes each, both families), sha256 at both ends`,
+      async () => {
+        const count = Math.ceil(PER_CONN / STREAM_BLOCK.length);
+        const total = count * STREAM_BLOCK.length;
+        const h = createHash('sha256');
+        for (let k = 0; k < count; k++) h.update(STREAM_BLOCK);
+        const sent = h.digest('hex');
+        const secs = Math.max(180, Math.ceil((8 * PER_CONN) / (1024 * 1024)));
+        // Connection i: family i % 2, pinned to vCPU i % 2 (with i / 2, both vCPUs per family).
+        const jobs: string[] = [];
+        const tags: string[] = [];
+        for (let i = 0; i < 4; i++) {
+          const f = FAMILIES[i % 2]!;
+          const cpu = (i >> 1) % 2;
+          const tag = `mq${i}-${stamp}`;
+          tags.push(tag);
+          jobs.push(
+            `( s=$(timeout ${secs} taskset -c ${cpu} wget -q -O - http://${f.url}:${HTTP_PORT}/stream/${tag}/${PER_CONN} | sha256sum | cut -d' ' -f1); echo "MQGET ${tag} $s" ) &`,
+            `( r=$(j=0; while [ $j -lt ${count} ]; do cat /blk; j=$((j+1)); done | timeout ${secs} taskset -c ${1 - cpu} nc ${f.gw} ${SINK_PORT}); echo "MQPUT ${i} $r" ) &`,
+          );
+        }
+        const before = await counters();
+        const g = await r.sh.run(`${jobs.join(' ')} wait`, (secs + 60) * 1000);
+        t.diagnostic(
+          `8 transfers of ${PER_CONN} B in ${g.ms} ms (${(((8 * PER_CONN * 8) / g.ms) * 1e-3).toFixed(0)} Mbit/s in all)`,
+        );
+        for (const tag of tags) {
+          const served = await r.pod.peers.waitForOutput(
+            new RegExp(`STREAMED ${tag} ${PER_CONN} ([0-9a-f]{64})`),
+            10_000,
+          );
+          assert.match(g.out, new RegExp(`MQGET ${tag} ${served[1]}`), r.context());
+        }
+        for (let i = 0; i < 4; i++)
+          assert.match(g.out, new RegExp(`MQPUT ${i} ${sent} ${total}`), r.context());
+        const after = await counters();
+        const delta = (k: keyof LinkCounters): number[] =>
+          after[k].map((n, q) => n - (before[k][q] ?? 0));
+        const tx = delta('txQueueFrames');
+        const rx = delta('rxQueueFrames');
+        t.diagnostic(`frames per pair during the transfers: TX ${tx} RX ${rx}`);
+        assert.ok(tx[0]! > 0 && tx[1]! > 0, `both TX rings carried frames: ${tx}`);
+        assert.ok(rx[0]! > 0 && rx[1]! > 0, `both RX rings carried frames: ${rx}`);
+        assert.ok(
+          tx.slice(2).every((n) => n === 0) && rx.slice(2).every((n) => n === 0),
+          'no ring past the two pairs touched',
+        );
+      },
+    );
+  },
+);
