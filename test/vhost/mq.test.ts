@@ -7,16 +7,19 @@
 // (`counters` → link.txQueueFrames / rxQueueFrames) must then show frames on both TX rings
 // (the guest picks a TX ring by the sending vCPU: uploads pinned to each vCPU with taskset, and
 // the ACKs of downloads go out from the vCPU whose RX ring took the flow) and on both RX rings
-// (bindery hashes each flow to one).
+// (bindery hashes each flow to one). Then QEMU is killed: the daemon (not one-off) must close
+// the eventfds of every ring of both pairs and unmap the guest's memory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { controlRequest } from '../../src/runner/control.js';
 import { TMPDIR_PREFIX, labSkipReason } from '../lab/lab.js';
 import { qemu10SkipReason } from '../lab/qemu.js';
+import { waitFor } from '../lab/wait.js';
 import {
   FAMILIES,
   GUEST4,
@@ -49,6 +52,7 @@ test(
     const ctl = join(dir, 'control.sock');
     const r = await rig(t, {
       vhostUser: true,
+      oneOff: false,
       smp: 2,
       queues: 2,
       lifetimeMs: 480_000,
@@ -115,5 +119,44 @@ test(
         );
       },
     );
+
+    await t.test(
+      'QEMU killed: every ring of both pairs released (no eventfd, no guest mapping left)',
+      async () => {
+        const pid = r.daemon.pid;
+        const before = resources(pid);
+        t.diagnostic(`daemon while the guest runs: ${JSON.stringify(before)}`);
+        // Node's own loop holds eventfds too: the rings' (a kick and a call each, at least)
+        // are what must go.
+        assert.ok(before.eventfds >= 8, 'kick and call eventfds of four rings');
+        await r.guest.kill();
+        await waitFor(
+          () => {
+            const now = resources(pid);
+            return now.eventfds <= before.eventfds - 8 && now.memfd === 0;
+          },
+          30_000,
+          () => `rings released after the kill: ${JSON.stringify(resources(pid))}`,
+        );
+        t.diagnostic(`daemon after the kill: ${JSON.stringify(resources(pid))}`);
+        assert.equal(r.daemon.exitStatus, undefined, 'the daemon keeps serving');
+      },
+    );
   },
 );
+
+/** Eventfds and memfd mappings of a process. */
+function resources(pid: number): { eventfds: number; memfd: number } {
+  let eventfds = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[eventfd]') eventfds++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const memfd = readFileSync(`/proc/${pid}/maps`, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('/memfd:')).length;
+  return { eventfds, memfd };
+}

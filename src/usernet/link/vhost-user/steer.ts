@@ -3,7 +3,9 @@
 // virtio 1.2 §5.1.6.5.5 leaves the device's choice of receive queue open (RSS and hash reports
 // are separate features bindery does not offer). What matters is that the frames of one flow
 // stay in order, so they must all take the same queue: the choice is a hash of the flow's
-// addresses and ports (FNV-1a, 32 bits), modulo the number of usable RX queues. Frames that are
+// addresses and ports (FNV-1a, 32 bits, then murmur3's finalizer: FNV-1a's low bits are only
+// the parity of its input bytes' low bits, and Linux gives connect() even ports, so without the
+// finalizer two rings saw nearly all flows on one), modulo the number of usable RX queues. Frames that are
 // not IPv4/IPv6 (ARP, and whatever else) and IP fragments past the first (no ports) hash to what
 // they can: non-IP ones always take the first usable queue; fragments hash their addresses only,
 // as the first fragment's ports are unknown there — a fragmented datagram may then arrive over
@@ -46,6 +48,16 @@ export function flowHash(frame: Uint8Array): number | undefined {
   h = Math.imul(h ^ proto, FNV_PRIME);
   if ((proto === 6 || proto === 17) && l4 >= 0 && frame.length >= l4 + 4)
     h = fnv(h, frame, l4, l4 + 4);
+  return fmix32(h);
+}
+
+/** murmur3's 32-bit finalizer: every input bit reaches every output bit. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 

@@ -583,6 +583,10 @@ test('steer: one flow always takes one RX ring; non-IP frames the first; flows s
   const frag2 = v4(1, 2, 17);
   frag2[14 + 7] = 0x10;
   assert.equal(flowHash(frag), flowHash(frag2));
+  // Linux gives connect() even ports: consecutive ones still spread over two rings.
+  const even = [0, 0];
+  for (let k = 0; k < 64; k++) even[pickRxQueue(v4(8081, 40000 + 2 * k), [0, 2]) >> 1]!++;
+  assert.ok(even[0]! >= 16 && even[1]! >= 16, `even ports spread: ${even}`);
   // Many flows use every ring, both families.
   for (const make of [(p: number) => v4(p, 80), v6]) {
     const seen = new Map<number, number>();
