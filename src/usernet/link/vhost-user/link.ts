@@ -293,6 +293,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     const touched = new Set<number>();
     for (const p of moved) this.route(d, p.frame, p.partial, touched);
     this.publish(d, touched);
+    this.checkDrained();
   }
 
   private pollTx(d: VhostUserDevice<VhostFd, VhostMap>, ring = TX_QUEUE): void {
