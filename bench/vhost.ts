@@ -8,6 +8,12 @@
 // way, and the translator's CPU (utime + stime from /proc/PID/stat) per GB moved. TCP RR and
 // connections/s are not measured here (no such tool in the busybox guest yet). The JSON goes to
 // bench/results/vhost-<time>.json (BINDERY_BENCH_RESULTS_DIR overrides).
+//
+// Multiqueue rows (BINDERY_VHOST_BENCH_SETS: `base`, `mq` or both, the default): a 2-vCPU guest
+// on queues=1 and queues=2 (bindery) and queues=1 (newest passt: no MQ), four TCP streams each
+// way. iperf3 3.12 (Debian 12) runs all its streams on one thread, which would keep one vCPU —
+// and so one TX ring — busy, so the four streams are two `-P 2` clients pinned one per vCPU
+// (taskset), each to its own server; the row's rate is their sum.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -38,6 +44,10 @@ const CLK_TCK = 100;
 interface Setup {
   readonly name: string;
   readonly vhostUser: boolean;
+  /** Guest vCPUs, vhost-user queue pairs, and iperf3 clients (one per vCPU, `-P 2` each). */
+  readonly smp?: number;
+  readonly queues?: number;
+  readonly clients?: number;
   argv(sock: string): string[];
 }
 
@@ -82,10 +92,29 @@ function setups(passt: string | undefined): Setup[] {
       ...common(sock),
     ],
   });
+  const sets = (process.env.BINDERY_VHOST_BENCH_SETS ?? 'base,mq').split(',');
+  const mq = (s: Setup, queues: number): Setup => ({
+    ...s,
+    name: `${s.name} smp2 queues=${queues} 4 streams`,
+    smp: 2,
+    queues,
+    clients: 2,
+  });
   return [
-    bindery(false),
-    bindery(true),
-    ...(passt !== undefined ? [upstream(false), upstream(true)] : []),
+    ...(sets.includes('base')
+      ? [
+          bindery(false),
+          bindery(true),
+          ...(passt !== undefined ? [upstream(false), upstream(true)] : []),
+        ]
+      : []),
+    ...(sets.includes('mq')
+      ? [
+          mq(bindery(true), 1),
+          mq(bindery(true), 2),
+          ...(passt !== undefined ? [mq(upstream(true), 1)] : []),
+        ]
+      : []),
   ];
 }
 
@@ -120,33 +149,47 @@ async function runSetup(lab: Lab, s: Setup): Promise<Row> {
   const t = { diagnostic: (m: string) => console.error(`  ${m}`) } as unknown as TestContext;
   const guest = await bootShell(t, lab, sock, {
     vhostUser: s.vhostUser,
+    smp: s.smp ?? 1,
+    queues: s.queues ?? 1,
     qemu: QEMU10_BINARY,
     lifetimeMs: 600_000,
     extraFiles: IPERF3 ? programWithLibraries(IPERF3) : [],
   });
   const sh = new GuestShell(guest, () => guest.console.slice(-2000));
-  const srv = lab.spawn(pod.ns, ['iperf3', '-s', '--forceflush', '-p', String(PORT)], {
-    label: 'iperf3 -s',
-  });
-  await srv.waitForOutput(/Server listening/, 10_000);
+  const clients = s.clients ?? 1;
+  for (let c = 0; c < clients; c++) {
+    const srv = lab.spawn(pod.ns, ['iperf3', '-s', '--forceflush', '-p', String(PORT + c)], {
+      label: 'iperf3 -s',
+    });
+    await srv.waitForOutput(/Server listening/, 10_000);
+  }
+  if (s.queues !== undefined && s.queues > 1) {
+    const q = await sh.run('ls /sys/class/net/eth0/queues/ | tr "\\n" " "');
+    console.error(`  guest queues: ${q.out.trim()}`);
+  }
   for (let rep = 0; rep < REPS; rep++) {
     for (const [flag, list] of [
       ['', row.toPodMbps],
       ['-R', row.toGuestMbps],
     ] as const) {
       const cpu0 = cpuSecs(daemon.pid);
-      const g = await sh.run(
-        `timeout ${SECS + 30} iperf3 -c ${GW4} -p ${PORT} -t ${SECS} -f m ${flag} 2>&1 | grep -E 'receiver|error'`,
-        (SECS + 60) * 1000,
-      );
+      const cmd =
+        clients === 1
+          ? `timeout ${SECS + 30} iperf3 -c ${GW4} -p ${PORT} -t ${SECS} -f m ${flag} 2>&1 | grep -E 'receiver|error'`
+          : Array.from(
+              { length: clients },
+              (_, c) =>
+                `( timeout ${SECS + 30} taskset -c ${c} iperf3 -c ${GW4} -p ${PORT + c} -t ${SECS} -f m -P 2 ${flag} 2>&1 | grep -E 'SUM.*receiver|error' ) &`,
+            ).join(' ') + ' wait';
+      const g = await sh.run(cmd, (SECS + 60) * 1000);
       const cpu = cpuSecs(daemon.pid) - cpu0;
-      const m = /([\d.]+) MBytes\s+([\d.]+) Mbits\/sec\s+receiver/.exec(g.out);
-      if (m === null) {
+      const ms = [...g.out.matchAll(/([\d.]+) MBytes\s+([\d.]+) Mbits\/sec\s+receiver/g)];
+      if (ms.length !== clients) {
         row.failed = g.out.trim().slice(-300);
         continue;
       }
-      list.push(Number(m[2]));
-      const gb = Number(m[1]) / 1024;
+      list.push(ms.reduce((a, m) => a + Number(m[2]), 0));
+      const gb = ms.reduce((a, m) => a + Number(m[1]), 0) / 1024;
       if (gb > 0) row.cpuSecPerGB.push(cpu / gb);
     }
   }
@@ -201,7 +244,15 @@ async function main(): Promise<void> {
     file,
     JSON.stringify(
       {
-        meta: { qemu: QEMU10_BINARY, accel: 'tcg', secs: SECS, reps: REPS, smp: 1 },
+        meta: {
+          qemu: QEMU10_BINARY,
+          accel: 'tcg',
+          secs: SECS,
+          reps: REPS,
+          smp: 'per setup (1 unless the name says smp2)',
+          loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
+          note: 'one run on the shared 2-core machine while other helpers were working',
+        },
         table,
         samples: rows,
       },

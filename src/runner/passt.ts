@@ -468,6 +468,7 @@ async function serveWith(
         logger,
         pid: edge.pid,
         ...(tapSwitch ? { guestLink: tapSwitch } : {}),
+        ...(vhost ? { linkCounters: () => vhost?.counters } : {}),
         capture,
       });
     }

@@ -47,6 +47,10 @@ export interface BootGuestOptions {
   readonly vhostUser?: string;
   /** The QEMU binary; default QEMU_BINARY (Debian's). */
   readonly qemu?: string;
+  /** vCPUs of the guest; default 1. */
+  readonly smp?: number;
+  /** vhost-user queue pairs (`queues=N`, and `mq=on` on the device when N > 1); default 1. */
+  readonly queues?: number;
   /** MTU the device offers the guest (virtio-net `host_mtu`, as libvirt's `<mtu size=…/>`). */
   readonly hostMtu?: number;
   /** A second NIC (eth1 in the guest, left down); its MAC defaults to 52:54:00:12:34:57. */
@@ -75,6 +79,8 @@ export type GuestNic = (
 ) & {
   readonly mac?: string;
   readonly hostMtu?: number;
+  /** vhost-user only: queue pairs (see BootGuestOptions.queues). */
+  readonly queues?: number;
 };
 
 /** A running (or finished) guest. */
@@ -144,7 +150,10 @@ export function qemu10SkipReason(): string | undefined {
 /** The first NIC of `opts`: exactly one of socketPath, tap and vhostUser. */
 function nicOf(opts: BootGuestOptions): GuestNic {
   if (opts.vhostUser !== undefined && opts.socketPath === undefined && opts.tap === undefined)
-    return { vhostUser: opts.vhostUser };
+    return {
+      vhostUser: opts.vhostUser,
+      ...(opts.queues !== undefined ? { queues: opts.queues } : {}),
+    };
   if (opts.socketPath !== undefined && opts.tap === undefined)
     return { socketPath: opts.socketPath };
   if (opts.tap !== undefined && opts.socketPath === undefined) return { tap: opts.tap };
@@ -162,13 +171,16 @@ function nicArgs(id: string, nic: GuestNic, mac: string): string[] {
   }
   if ('vhostUser' in nic) {
     const mtu = nic.hostMtu !== undefined ? `,host_mtu=${nic.hostMtu}` : '';
+    const n = nic.queues ?? 1;
+    // One MSI-X vector per ring, one for the control queue, one for config changes.
+    const mq = n > 1 ? [`,queues=${n}`, `,mq=on,vectors=${2 * n + 2}`] : ['', ''];
     return [
       '-chardev',
       `socket,id=c${id},path=${nic.vhostUser},reconnect-ms=1000`,
       '-netdev',
-      `vhost-user,id=${id},chardev=c${id}`,
+      `vhost-user,id=${id},chardev=c${id}${mq[0]}`,
       '-device',
-      `virtio-net-pci,netdev=${id},mac=${mac}${mtu}`,
+      `virtio-net-pci,netdev=${id},mac=${mac}${mtu}${mq[1]}`,
     ];
   }
   const netdev =
@@ -229,7 +241,7 @@ export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest
     '-accel',
     'tcg',
     '-smp',
-    '1',
+    String(opts.smp ?? 1),
     '-m',
     String(opts.memMb ?? 256),
     // vhost-user: the back-end maps guest memory, so it must be a shared fd.

@@ -351,7 +351,11 @@ export async function startDaemon(
   pod: Pod,
   sock: string,
   env: Readonly<Record<string, string>>,
-  link: { readonly vhostUser?: boolean; readonly oneOff?: boolean } = {},
+  link: {
+    readonly vhostUser?: boolean;
+    readonly oneOff?: boolean;
+    readonly daemonArgs?: readonly string[];
+  } = {},
 ): Promise<LabProcess> {
   const common = [
     '-f',
@@ -373,6 +377,7 @@ export async function startDaemon(
     `${FWD_PORT}:${GUEST_HTTP_PORT}`,
     '-u',
     'none',
+    ...(link.daemonArgs ?? []),
   ];
   // passt would switch to nobody, who cannot bind in the lab's 0700 temp dir.
   const argv = USE_PASST
@@ -397,8 +402,9 @@ export async function bootShell(
 ): Promise<Guest> {
   const guest = await bootGuest(lab, {
     ...(opts.vhostUser === true
-      ? { vhostUser: sock, qemu: opts.qemu ?? QEMU10_BINARY }
+      ? { vhostUser: sock, qemu: opts.qemu ?? QEMU10_BINARY, queues: opts.queues ?? 1 }
       : { socketPath: sock, ...(opts.qemu !== undefined ? { qemu: opts.qemu } : {}) }),
+    smp: opts.smp ?? 1,
     script: `export KEEP_MTU=${opts.keepMtu === true ? 1 : ''}\n${GUEST_SCRIPT}`,
     mac: GUEST_MAC,
     memMb: 256 + Math.ceil((3 * BIG) / (1024 * 1024)),
@@ -460,6 +466,12 @@ export interface RigOptions {
   readonly keepMtu?: boolean;
   /** How long QEMU may run before it is killed (default 300 s). */
   readonly lifetimeMs?: number;
+  /** The guest's vCPUs (default 1). */
+  readonly smp?: number;
+  /** vhost-user queue pairs (default 1; more turns on the device's `mq`). */
+  readonly queues?: number;
+  /** More daemon arguments (e.g. `-c CONTROL`). */
+  readonly daemonArgs?: readonly string[];
 }
 
 export async function rig(t: TestContext, opts: RigOptions): Promise<Rig> {

@@ -8,8 +8,12 @@
 // SET_VRING_ENABLE — or at once when VHOST_USER_F_PROTOCOL_FEATURES was not negotiated
 // ("Starting and stopping rings"). GET_VRING_BASE stops a ring and answers the next index to
 // consume. With REPLY_ACK negotiated, a message with NEED_REPLY that has no reply of its own gets
-// a u64 reply (0 success, 1 failure). Queue 0 is the guest's RX, queue 1 its TX (virtio 1.2
-// §5.1.2); bindery serves one pair.
+// a u64 reply (0 success, 1 failure). Queue 2k is the guest's RX and 2k+1 its TX of pair k
+// (virtio 1.2 §5.1.2). With VIRTIO_NET_F_MQ (§5.1.6.5.5) and VHOST_USER_PROTOCOL_F_MQ, QEMU
+// asks GET_QUEUE_NUM and sets up one vhost device per pair over this one connection (per-device
+// requests — SET_OWNER, SET_MEM_TABLE — come once); the guest's control queue stays in QEMU,
+// which turns its VQ_PAIRS_SET into SET_VRING_ENABLE of each pair's rings. Every ring has its
+// own kick, call and EVENT_IDX state; a ring that is not enabled is never read or written.
 //
 // This module owns no syscalls: fds, mappings and eventfds go through `VhostSys`, so tests and
 // the fuzzer drive it with plain memory. Nothing the peer sends can throw out of `handle`:
@@ -34,9 +38,16 @@ import {
 } from './protocol.js';
 import { RegionMemory, SplitQueue, type Region } from './virtqueue.js';
 
-/** Queues bindery serves (one RX/TX pair). */
-export const QUEUE_COUNT = 2;
-/** Index of the guest's receive queue (frames to the guest) and transmit queue. */
+/**
+ * Queue pairs bindery serves at most (GET_QUEUE_NUM). Eight: Linux uses min(pairs, vCPUs), and
+ * every pair served from the one JS thread costs three fds and a watch but adds no parallelism
+ * of its own here (issue 17 shards them over worker threads); eight covers the pods KubeVirt
+ * runs, and QEMU refuses `queues=` above this at connect, with a clear message.
+ */
+export const MAX_QUEUE_PAIRS = 8;
+/** Rings bindery serves: an RX and a TX ring per pair. */
+export const QUEUE_COUNT = 2 * MAX_QUEUE_PAIRS;
+/** Index of the guest's first receive queue (frames to the guest) and transmit queue. */
 export const RX_QUEUE = 0;
 export const TX_QUEUE = 1;
 
@@ -74,6 +85,8 @@ export interface DeviceCounters {
   badMessages: number;
   unknownRequests: number;
   memTables: number;
+  /** Messages naming a ring past the ones served (2 · MAX_QUEUE_PAIRS). */
+  unknownQueues: number;
 }
 
 /** What the device tells its owner. */
@@ -82,6 +95,8 @@ export interface DeviceEvents {
   ringsChanged(ready: boolean): void;
   /** The guest kicked a queue. */
   kick(queue: number): void;
+  /** The set of usable rings changed (bit i: ring i is started and enabled). */
+  queuesChanged?(usable: number): void;
   /** A refused message or ring, for the log. */
   fault(what: string): void;
   /** SEND_RARP: the guest's MAC after a migration. */
@@ -101,8 +116,10 @@ export class VhostUserDevice<F, M> {
     badMessages: 0,
     unknownRequests: 0,
     memTables: 0,
+    unknownQueues: 0,
   };
   private wasReady = false;
+  private wasUsable = 0;
 
   constructor(
     private readonly sys: VhostSys<F, M>,
@@ -170,6 +187,7 @@ export class VhostUserDevice<F, M> {
 
   private ring(index: number): Vring<F> | string {
     const r = this.rings[index];
+    if (r === undefined) this.counters.unknownQueues++;
     return r ?? `ring ${index} does not exist (${QUEUE_COUNT} queues)`;
   }
 
@@ -197,7 +215,7 @@ export class VhostUserDevice<F, M> {
         return 'ok';
       }
       case Req.GET_QUEUE_NUM:
-        return replyU64(h.request, BigInt(QUEUE_COUNT / 2));
+        return replyU64(h.request, BigInt(MAX_QUEUE_PAIRS));
       case Req.SET_OWNER:
         this.owned = true;
         return 'ok';
@@ -368,6 +386,12 @@ export class VhostUserDevice<F, M> {
   }
 
   private checkReady(): void {
+    let usable = 0;
+    for (let i = 0; i < this.rings.length; i++) if (this.queue(i)) usable |= 1 << i;
+    if (usable !== this.wasUsable) {
+      this.wasUsable = usable;
+      this.events.queuesChanged?.(usable);
+    }
     const ready = this.queue(RX_QUEUE) !== undefined && this.queue(TX_QUEUE) !== undefined;
     if (ready !== this.wasReady) {
       this.wasReady = ready;

@@ -9,6 +9,11 @@
 // Frames to the guest go straight into its RX buffers; when there are none, up to
 // MAX_PENDING frames wait for the guest's next kick on the RX queue (send returns false and
 // 'drain' follows), beyond that they are dropped and counted.
+//
+// Multiqueue (docs/vhost-user.md): every usable TX ring is drained on its own kicks, and every
+// frame to the guest takes the RX ring its flow hashes to (steer.ts), with a pending list per
+// RX ring so one flow stays in order. All of it runs on the one JS thread: the queues buy the
+// guest parallelism (one vCPU per pair takes its interrupts), not bindery.
 import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
 import { BinderyError, ErrorCode } from '../../../errors.js';
@@ -17,9 +22,10 @@ import { completePartialChecksum } from '../../../wire/checksum.js';
 import { clearStaleSocket } from '../stream.js';
 import { checksumPlaces, offloadedChecksums } from '../tap.js';
 import type { GuestLink } from '../types.js';
-import { RX_QUEUE, TX_QUEUE, VhostUserDevice, type VhostSys } from './device.js';
+import { MAX_QUEUE_PAIRS, RX_QUEUE, TX_QUEUE, VhostUserDevice, type VhostSys } from './device.js';
 import { drainTx, newNetCounters, putRx, type NetCounters } from './net.js';
 import { Feature, VHOST_USER_HDR_LEN, decodeHeader, requestName, type Header } from './protocol.js';
+import { pickRxQueue } from './steer.js';
 
 /** Frames waiting for RX buffers before further ones are dropped. */
 export const MAX_PENDING = 1024;
@@ -45,6 +51,9 @@ export interface VhostUserCounters extends NetCounters {
   badHeaders: number;
   txDropped: number;
   pendingDropped: number;
+  /** Frames taken from each pair's TX ring and put into each pair's RX ring (index: pair). */
+  txQueueFrames: number[];
+  rxQueueFrames: number[];
 }
 
 /** Options of `VhostUserLink.listen`. */
@@ -82,6 +91,8 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     badHeaders: 0,
     txDropped: 0,
     pendingDropped: 0,
+    txQueueFrames: new Array<number>(MAX_QUEUE_PAIRS).fill(0),
+    rxQueueFrames: new Array<number>(MAX_QUEUE_PAIRS).fill(0),
   };
   private conn: VhostFd | undefined;
   private device: VhostUserDevice<VhostFd, VhostMap> | undefined;
@@ -96,7 +107,11 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
   private payload = new Uint8Array(0);
   private payloadHave = 0;
   private fds: VhostFd[] = [];
-  private pending: { frame: Uint8Array; partial: boolean }[] = [];
+  /** Frames waiting for buffers, per pair's RX ring; `pendingCount` in all. */
+  private pending: { frame: Uint8Array; partial: boolean }[][] = freshPending();
+  private pendingCount = 0;
+  /** Ring indices of the usable RX rings, ascending. */
+  private rxRings: number[] = [];
   private blocked = false;
   /** Bad-ring counters when last looked at; the first increase per connection is logged. */
   private badSeen = 0;
@@ -153,6 +168,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
       this.device = new VhostUserDevice(this.sys, {
         ringsChanged: (ready) => this.onRings(ready),
         kick: (q) => this.onKick(q),
+        queuesChanged: (usable) => this.onQueues(usable),
         fault: (what) => this.emit('fault', what),
       });
       this.shim.vhostWatch(c, () => this.onReadable());
@@ -236,8 +252,10 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     this.device?.reset();
     this.device = undefined;
     this.shim.vhostClose(c);
-    this.counters.pendingDropped += this.pending.length;
-    this.pending = [];
+    this.counters.pendingDropped += this.pendingCount;
+    this.pending = freshPending();
+    this.pendingCount = 0;
+    this.rxRings = [];
     if (this.ready) {
       this.ready = false;
     }
@@ -248,19 +266,46 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
   private onKick(q: number): void {
     const d = this.device;
     if (d === undefined) return;
-    if (q === TX_QUEUE) this.pollTx(d);
-    else if (q === RX_QUEUE) this.flushPending(d);
+    if (q % 2 === 1) this.pollTx(d, q);
+    else this.flushPending(d, q);
   }
 
-  private pollTx(d: VhostUserDevice<VhostFd, VhostMap>): void {
+  /** The usable rings changed: RX frames waiting on a ring that stopped take another one. */
+  private onQueues(usable: number): void {
+    const rx: number[] = [];
+    for (let i = RX_QUEUE; i < 2 * MAX_QUEUE_PAIRS; i += 2) if (usable & (1 << i)) rx.push(i);
+    this.rxRings = rx;
+    const d = this.device;
+    if (d === undefined) return;
+    const moved: { frame: Uint8Array; partial: boolean }[] = [];
+    this.pending.forEach((list, pair) => {
+      if (list.length === 0 || usable & (1 << (2 * pair))) return;
+      moved.push(...list);
+      this.pendingCount -= list.length;
+      this.pending[pair] = [];
+    });
+    if (moved.length === 0) return;
+    if (rx.length === 0) {
+      this.counters.pendingDropped += moved.length;
+      this.checkDrained();
+      return;
+    }
+    const touched = new Set<number>();
+    for (const p of moved) this.route(d, p.frame, p.partial, touched);
+    this.publish(d, touched);
+    this.checkDrained();
+  }
+
+  private pollTx(d: VhostUserDevice<VhostFd, VhostMap>, ring = TX_QUEUE): void {
     // Take batches until the ring is empty (the listener runs between batches).
     for (let round = 0; round < 16; round++) {
-      const q = d.queue(TX_QUEUE);
+      const q = d.queue(ring);
       if (q === undefined) return;
       const { frames, notify } = drainTx(q, d.memory, d.hdrLen, this.counters);
-      if (notify) d.notify(TX_QUEUE);
+      if (notify) d.notify(ring);
       this.noteBadRing();
       if (frames.length === 0) return;
+      this.counters.txQueueFrames[ring >> 1]! += frames.length;
       const list = frames.map((f) => f.frame);
       let trusted: Uint8Array | undefined;
       if (frames.some((f) => f.csumStart >= 0)) {
@@ -279,43 +324,64 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
 
   send(frames: readonly Uint8Array[], partialChecksum?: boolean): boolean {
     const d = this.device;
-    if (d === undefined || !this.ready) {
+    if (d === undefined || !this.ready || this.rxRings.length === 0) {
       this.counters.txDropped += frames.length;
       return false;
     }
     const partial = partialChecksum === true;
-    if (this.pending.length > 0) {
-      this.enqueue(frames, partial);
-      this.flushPending(d);
-      return this.pending.length === 0;
-    }
-    const q = d.queue(RX_QUEUE);
-    if (q === undefined) {
-      this.counters.txDropped += frames.length;
-      return false;
-    }
-    let i = 0;
-    for (; i < frames.length; i++) if (!this.put(d, frames[i]!, partial)) break;
-    if (q.flush()) d.notify(RX_QUEUE);
-    this.noteBadRing();
-    if (i < frames.length) {
-      this.enqueue(frames.slice(i), partial);
+    // Frames already waiting go first (the guest may have added buffers without a kick).
+    if (this.pendingCount > 0)
+      this.pending.forEach((list, pair) => {
+        if (list.length > 0) this.flushPending(d, 2 * pair);
+      });
+    const touched = new Set<number>();
+    for (const frame of frames) this.route(d, frame, partial, touched);
+    this.publish(d, touched);
+    if (this.pendingCount > 0) {
+      this.blocked = true;
       return false;
     }
     return true;
   }
 
-  private enqueue(frames: readonly Uint8Array[], partial: boolean): void {
-    for (const frame of frames) {
-      if (this.pending.length >= MAX_PENDING) this.counters.pendingDropped++;
-      else this.pending.push({ frame, partial });
+  /** Puts one frame on its flow's RX ring, or behind the frames already waiting there. */
+  private route(
+    d: VhostUserDevice<VhostFd, VhostMap>,
+    frame: Uint8Array,
+    partial: boolean,
+    touched: Set<number>,
+  ): void {
+    const ring = pickRxQueue(frame, this.rxRings);
+    const list = this.pending[ring >> 1]!;
+    if (d.queue(ring) === undefined) {
+      // A ring the guest broke (a bad avail index): nothing goes there until it is set up again.
+      this.counters.txDropped++;
+      return;
     }
-    this.blocked = true;
+    touched.add(ring);
+    if (list.length > 0 || !this.put(d, ring, frame, partial)) {
+      if (this.pendingCount >= MAX_PENDING) this.counters.pendingDropped++;
+      else {
+        list.push({ frame, partial });
+        this.pendingCount++;
+      }
+    }
   }
 
-  /** Writes one frame; false when the guest has no buffer for it now. */
-  private put(d: VhostUserDevice<VhostFd, VhostMap>, frame: Uint8Array, partial: boolean): boolean {
-    const q = d.queue(RX_QUEUE);
+  /** Publishes what was put on `rings` and interrupts the guest where it asked for it. */
+  private publish(d: VhostUserDevice<VhostFd, VhostMap>, rings: Set<number>): void {
+    for (const ring of rings) if (d.queue(ring)?.flush()) d.notify(ring);
+    this.noteBadRing();
+  }
+
+  /** Writes one frame on RX ring `ring`; false when the guest has no buffer for it now. */
+  private put(
+    d: VhostUserDevice<VhostFd, VhostMap>,
+    ring: number,
+    frame: Uint8Array,
+    partial: boolean,
+  ): boolean {
+    const q = d.queue(ring);
     if (q === undefined) return false;
     let csum: [number, number] | undefined;
     if (partial) {
@@ -335,7 +401,10 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
         csum,
         this.counters,
       );
-      if (r === 'ok') return true;
+      if (r === 'ok') {
+        this.counters.rxQueueFrames[ring >> 1]!++;
+        return true;
+      }
       if (r === 'full') {
         q.armKick();
         // The guest may have added buffers between our look and arming the kick.
@@ -345,19 +414,27 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     return false;
   }
 
-  private flushPending(d: VhostUserDevice<VhostFd, VhostMap>): void {
-    const q = d.queue(RX_QUEUE);
-    if (q === undefined) return;
+  private flushPending(d: VhostUserDevice<VhostFd, VhostMap>, ring = RX_QUEUE): void {
+    const q = d.queue(ring);
+    const list = this.pending[ring >> 1];
+    if (q === undefined || list === undefined) return;
     let n = 0;
-    while (n < this.pending.length) {
-      const p = this.pending[n]!;
-      if (!this.put(d, p.frame, p.partial)) break;
+    while (n < list.length) {
+      const p = list[n]!;
+      if (!this.put(d, ring, p.frame, p.partial)) break;
       n++;
     }
-    if (n > 0) this.pending.splice(0, n);
+    if (n > 0) {
+      list.splice(0, n);
+      this.pendingCount -= n;
+    }
     this.noteBadRing();
-    if (q.flush()) d.notify(RX_QUEUE);
-    if (this.pending.length === 0 && this.blocked) {
+    if (q.flush()) d.notify(ring);
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.pendingCount === 0 && this.blocked) {
       this.blocked = false;
       this.emit('drain');
     }
@@ -401,4 +478,8 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
         this.emit('close');
       });
   }
+}
+
+function freshPending(): { frame: Uint8Array; partial: boolean }[][] {
+  return Array.from({ length: MAX_QUEUE_PAIRS }, () => []);
 }

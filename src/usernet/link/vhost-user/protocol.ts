@@ -55,6 +55,7 @@ export const Feature = {
   NET_CSUM: 0,
   NET_GUEST_CSUM: 1,
   NET_MRG_RXBUF: 15,
+  NET_MQ: 22,
   RING_INDIRECT_DESC: 28,
   RING_EVENT_IDX: 29,
   PROTOCOL_FEATURES: 30,
@@ -73,18 +74,20 @@ export function bit(n: number): bigint {
   return 1n << BigInt(n);
 }
 
-/** Features bindery offers: one RX/TX pair, mergeable RX buffers, checksum offload both ways. */
+/** Features bindery offers: multiqueue, mergeable RX buffers, checksum offload both ways. */
 export const OFFERED_FEATURES =
   bit(Feature.NET_CSUM) |
   bit(Feature.NET_GUEST_CSUM) |
   bit(Feature.NET_MRG_RXBUF) |
+  bit(Feature.NET_MQ) |
   bit(Feature.RING_INDIRECT_DESC) |
   bit(Feature.RING_EVENT_IDX) |
   bit(Feature.PROTOCOL_FEATURES) |
   bit(Feature.VERSION_1);
 
 /** Protocol features bindery offers. */
-export const OFFERED_PROTOCOL_FEATURES = bit(ProtocolFeature.RARP) | bit(ProtocolFeature.REPLY_ACK);
+export const OFFERED_PROTOCOL_FEATURES =
+  bit(ProtocolFeature.MQ) | bit(ProtocolFeature.RARP) | bit(ProtocolFeature.REPLY_ACK);
 
 /** A decoded header. */
 export interface Header {

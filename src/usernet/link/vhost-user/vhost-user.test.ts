@@ -2,12 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { QUEUE_COUNT, VhostUserDevice, type VhostSys } from './device.js';
+import { MAX_QUEUE_PAIRS, QUEUE_COUNT, VhostUserDevice, type VhostSys } from './device.js';
 import { drainTx, newNetCounters, putRx } from './net.js';
 import {
   Feature,
   Flag,
   OFFERED_FEATURES,
+  OFFERED_PROTOCOL_FEATURES,
   ProtocolFeature,
   Req,
   bit,
@@ -16,6 +17,7 @@ import {
   encodeMessage,
   type Header,
 } from './protocol.js';
+import { flowHash, pickRxQueue } from './steer.js';
 import { RegionMemory, SplitQueue, needEvent } from './virtqueue.js';
 
 /** Guest-physical 0x100000 is user address 0x7f0000000000 + the same offset. */
@@ -333,8 +335,11 @@ class FakeSys implements VhostSys<FakeFd, number> {
     this.watched.set(fd.id, cb);
   }
   eventRead(): void {}
-  eventWrite(): void {
+  /** Ids of the eventfds signalled, in order. */
+  readonly signalled: number[] = [];
+  eventWrite(fd: FakeFd): void {
     this.calls++;
+    this.signalled.push(fd.id);
   }
 }
 
@@ -374,14 +379,25 @@ const hdr = (request: number, size: number, needReply = false): Header => ({
   size,
 });
 
-/** A device taken through QEMU's start sequence for both rings, over a Driver's memory. */
-function startedDevice(sys: FakeSys, d: Driver) {
-  const events = { ready: [] as boolean[], kicks: [] as number[], faults: [] as string[] };
+/**
+ * A device taken through QEMU's start sequence for `pairs` RX/TX pairs (per-device requests
+ * once, then every ring), over a Driver's memory.
+ */
+function startedDevice(sys: FakeSys, d: Driver, pairs = 1) {
+  const events = {
+    ready: [] as boolean[],
+    kicks: [] as number[],
+    faults: [] as string[],
+    usable: [] as number[],
+  };
   const dev = new VhostUserDevice(sys, {
     ringsChanged: (r) => events.ready.push(r),
     kick: (q) => events.kicks.push(q),
     fault: (w) => events.faults.push(w),
+    queuesChanged: (u) => events.usable.push(u),
   });
+  const kickFds: FakeFd[] = [];
+  const callFds: FakeFd[] = [];
   const send = (req: number, p: Uint8Array, fds: FakeFd[] = [], needReply = false) =>
     dev.handle(hdr(req, p.length, needReply), p, fds);
   const feats =
@@ -395,16 +411,18 @@ function startedDevice(sys: FakeSys, d: Driver) {
   send(Req.SET_OWNER, new Uint8Array(0));
   const ack = send(Req.SET_MEM_TABLE, memTable([[GPA, MEM, UVA, 0]]), [sys.fd(d.bytes)], true);
   assert.deepEqual(ack, encodeMessage(Req.SET_MEM_TABLE, Flag.VERSION | Flag.REPLY, u64p(0n)));
-  for (let i = 0; i < QUEUE_COUNT; i++) {
-    // Both rings on the same memory: fine for the state machine.
+  for (let i = 0; i < 2 * pairs; i++) {
+    // Every ring on the same memory: fine for the state machine.
     send(Req.SET_VRING_NUM, state(i, d.num));
     send(Req.SET_VRING_BASE, state(i, 0));
     send(Req.SET_VRING_ADDR, vringAddr(i, UVA + DESC, UVA + USED, UVA + AVAIL));
-    send(Req.SET_VRING_CALL, u64p(BigInt(i)), [sys.fd()]);
-    send(Req.SET_VRING_KICK, u64p(BigInt(i)), [sys.fd()]);
+    callFds.push(sys.fd());
+    send(Req.SET_VRING_CALL, u64p(BigInt(i)), [callFds[i]!]);
+    kickFds.push(sys.fd());
+    send(Req.SET_VRING_KICK, u64p(BigInt(i)), [kickFds[i]!]);
     send(Req.SET_VRING_ENABLE, state(i, 1));
   }
-  return { dev, events, send };
+  return { dev, events, send, kickFds, callFds };
 }
 
 test('codec: headers with a bad version or an oversized payload are refused', () => {
@@ -447,9 +465,10 @@ test('device: the start sequence runs both rings; GET_VRING_BASE stops one; rese
   assert.deepEqual(events.ready, [true, false]);
   assert.equal(dev.queue(0), undefined);
   // A ring index past the queues is refused with an ack of 1.
-  const nack = send(Req.SET_VRING_ENABLE, state(7, 1), [], true)!;
+  const nack = send(Req.SET_VRING_ENABLE, state(QUEUE_COUNT, 1), [], true)!;
   assert.equal(new DataView(nack.buffer).getBigUint64(12, true), 1n);
   assert.equal(dev.counters.badMessages, 1);
+  assert.equal(dev.counters.unknownQueues, 1);
   dev.reset();
   assert.equal(sys.open.size, 0, 'every fd closed');
   assert.equal(sys.maps.size, 0, 'every region unmapped');
@@ -469,6 +488,114 @@ test('device: a new memory table re-translates running rings and unmaps the old 
   dev.reset();
   assert.equal(sys.open.size + sys.maps.size, 0);
   assert.deepEqual(sys.misuse, []);
+});
+
+test('device: multiqueue — GET_QUEUE_NUM, two pairs, kicks and calls per ring, enable and disable', () => {
+  const sys = new FakeSys();
+  const d = new Driver();
+  const { dev, events, send, kickFds, callFds } = startedDevice(sys, d, 2);
+  assert.deepEqual(events.faults, []);
+  assert.ok((OFFERED_FEATURES & bit(Feature.NET_MQ)) !== 0n);
+  assert.ok((OFFERED_PROTOCOL_FEATURES & bit(ProtocolFeature.MQ)) !== 0n);
+  const qn = send(Req.GET_QUEUE_NUM, new Uint8Array(0))!;
+  assert.equal(new DataView(qn.buffer).getBigUint64(12, true), BigInt(MAX_QUEUE_PAIRS));
+  assert.equal(events.usable.at(-1), 0b1111);
+  assert.deepEqual(events.ready, [true]);
+  for (let i = 0; i < 4; i++) assert.ok(dev.queue(i), `ring ${i} usable`);
+  assert.equal(dev.queue(4), undefined, 'a ring never set up is not usable');
+  // Each ring's kick fd reports its own index; each ring's call fd is its own.
+  events.kicks.length = 0;
+  sys.watched.get(kickFds[3]!.id)!();
+  sys.watched.get(kickFds[2]!.id)!();
+  assert.deepEqual(events.kicks, [3, 2]);
+  dev.notify(3);
+  dev.notify(0);
+  assert.deepEqual(sys.signalled, [callFds[3]!.id, callFds[0]!.id]);
+  // The guest drops to one pair (QEMU: SET_VRING_ENABLE 0 on rings 2 and 3): pair 0 still runs.
+  send(Req.SET_VRING_ENABLE, state(2, 0));
+  send(Req.SET_VRING_ENABLE, state(3, 0));
+  assert.equal(dev.queue(2), undefined);
+  assert.equal(dev.queue(3), undefined);
+  assert.equal(events.usable.at(-1), 0b0011);
+  assert.deepEqual(events.ready, [true], 'pair 0 keeps the link up');
+  // A disabled ring's EVENT_IDX and index state stay its own: enabling it again resumes it.
+  events.kicks.length = 0;
+  send(Req.SET_VRING_ENABLE, state(3, 1));
+  assert.deepEqual(events.kicks, [3]);
+  assert.ok(dev.queue(3));
+  assert.equal(dev.queue(2), undefined);
+  assert.equal(events.usable.at(-1), 0b1011);
+  // GET_VRING_BASE of ring 3 stops it alone.
+  const base = send(Req.GET_VRING_BASE, state(3, 0))!;
+  assert.equal(new DataView(base.buffer).getUint32(12, true), 3);
+  assert.equal(dev.queue(3), undefined);
+  assert.ok(dev.queue(1));
+  assert.ok(!sys.open.has(kickFds[3]!.id), "ring 3's kick fd closed");
+  assert.deepEqual(events.faults, []);
+  // RESET_OWNER releases every ring's fds.
+  send(Req.RESET_OWNER, new Uint8Array(0));
+  assert.equal(sys.open.size, 0, 'every fd closed');
+  assert.equal(sys.maps.size, 0, 'every region unmapped');
+  assert.equal(events.usable.at(-1), 0);
+  assert.deepEqual(sys.misuse, []);
+});
+
+test('steer: one flow always takes one RX ring; non-IP frames the first; flows spread', () => {
+  const v4 = (sport: number, dport: number, proto = 6): Uint8Array => {
+    const f = new Uint8Array(14 + 20 + 20);
+    f[12] = 0x08;
+    f[14] = 0x45;
+    f[14 + 9] = proto;
+    f.set([10, 0, 0, 1, 10, 0, 0, 2], 14 + 12);
+    f[34] = sport >> 8;
+    f[35] = sport & 0xff;
+    f[36] = dport >> 8;
+    f[37] = dport & 0xff;
+    return f;
+  };
+  const v6 = (sport: number): Uint8Array => {
+    const f = new Uint8Array(14 + 40 + 8);
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    f[14 + 6] = 17;
+    f[14 + 8] = 0xfd;
+    f[14 + 39] = 1;
+    f[54] = sport >> 8;
+    f[55] = sport & 0xff;
+    return f;
+  };
+  const rx = [0, 2];
+  assert.equal(pickRxQueue(v4(1, 2), [4]), 4, 'one ring: that one');
+  const arp = new Uint8Array(60);
+  arp[12] = 0x08;
+  arp[13] = 0x06;
+  assert.equal(flowHash(arp), undefined);
+  assert.equal(pickRxQueue(arp, rx), 0);
+  assert.equal(pickRxQueue(new Uint8Array(20), rx), 0, 'runt');
+  // The same flow, whatever its payload: the same ring; and the hash sees ports.
+  const a = v4(40000, 80);
+  const a2 = new Uint8Array([...v4(40000, 80), 1, 2, 3]);
+  assert.equal(pickRxQueue(a, rx), pickRxQueue(a2, rx));
+  assert.notEqual(flowHash(v4(40000, 80)), flowHash(v4(40001, 80)));
+  // A later IPv4 fragment hashes its addresses only (no ports to read).
+  const frag = v4(40000, 80, 17);
+  frag[14 + 7] = 0x10;
+  const frag2 = v4(1, 2, 17);
+  frag2[14 + 7] = 0x10;
+  assert.equal(flowHash(frag), flowHash(frag2));
+  // Linux gives connect() even ports: consecutive ones still spread over two rings.
+  const even = [0, 0];
+  for (let k = 0; k < 64; k++) even[pickRxQueue(v4(8081, 40000 + 2 * k), [0, 2]) >> 1]!++;
+  assert.ok(even[0]! >= 16 && even[1]! >= 16, `even ports spread: ${even}`);
+  // Many flows use every ring, both families.
+  for (const make of [(p: number) => v4(p, 80), v6]) {
+    const seen = new Map<number, number>();
+    for (let p = 1024; p < 1024 + 64; p++) {
+      const q = pickRxQueue(make(p), [0, 2, 4, 6]);
+      seen.set(q, (seen.get(q) ?? 0) + 1);
+    }
+    assert.deepEqual([...seen.keys()].sort(), [0, 2, 4, 6]);
+  }
 });
 
 /** One arbitrary message: structured ones (to reach deep states) and raw junk. */
@@ -491,7 +618,7 @@ const arbMessage = fc.oneof(
     ),
     flags: fc.constant(9),
     payload: fc
-      .tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 70000 }))
+      .tuple(fc.integer({ min: 0, max: QUEUE_COUNT + 4 }), fc.integer({ min: 0, max: 70000 }))
       .map(([i, n]) => state(i, n)),
     fds: fc.integer({ min: 0, max: 2 }),
   }),
@@ -499,7 +626,7 @@ const arbMessage = fc.oneof(
     request: fc.constant(Req.SET_VRING_ADDR),
     flags: fc.constant(1),
     payload: fc
-      .tuple(fc.integer({ min: 0, max: 2 }), fc.nat(MEM), fc.nat(MEM), fc.nat(MEM))
+      .tuple(fc.integer({ min: 0, max: QUEUE_COUNT + 4 }), fc.nat(MEM), fc.nat(MEM), fc.nat(MEM))
       .map(([i, a, b, c]) => vringAddr(i, UVA + a, UVA + b, UVA + c)),
     fds: fc.constant(0),
   }),
@@ -514,6 +641,8 @@ const arbMessage = fc.oneof(
 );
 
 test('fuzz: malformed vhost-user messages never throw, are each counted, and leak no fd or mapping (10^4 cases, seed 15)', () => {
+  // Over every case, rings past the served ones were named (and refused).
+  let unknownQueues = 0;
   fc.assert(
     fc.property(
       fc.array(arbMessage, { minLength: 1, maxLength: 8 }),
@@ -521,7 +650,7 @@ test('fuzz: malformed vhost-user messages never throw, are each counted, and lea
       (msgs, junk) => {
         const sys = new FakeSys();
         const d = new Driver(8, new Uint8Array(MEM));
-        const { dev, events } = startedDevice(sys, d);
+        const { dev, events } = startedDevice(sys, d, 2);
         // Random ring contents too: the guest may write anything.
         d.bytes.set(junk, DESC);
         d.bytes.set(junk.subarray(0, 8), AVAIL);
@@ -531,7 +660,7 @@ test('fuzz: malformed vhost-user messages never throw, are each counted, and lea
           const fds = Array.from({ length: m.fds }, () => sys.fd(d.bytes));
           const h = { request: m.request, flags: m.flags, size: m.payload.length };
           dev.handle(h, m.payload, fds);
-          for (const q of [0, 1]) {
+          for (const q of [0, 1, 2, 3]) {
             const vq = dev.queue(q);
             if (vq) {
               drainTx(vq, dev.memory, dev.hdrLen, newNetCounters());
@@ -541,7 +670,9 @@ test('fuzz: malformed vhost-user messages never throw, are each counted, and lea
           }
           faults = events.faults.length;
         }
-        assert.equal(dev.counters.messages, 1 + 1 + 1 + 1 + 6 * QUEUE_COUNT + msgs.length);
+        assert.equal(dev.counters.messages, 1 + 1 + 1 + 1 + 6 * 4 + msgs.length);
+        assert.ok(dev.counters.unknownQueues <= dev.counters.badMessages, 'unknown rings refused');
+        unknownQueues += dev.counters.unknownQueues;
         assert.ok(dev.counters.badMessages - before <= msgs.length);
         assert.ok(faults >= dev.counters.badMessages, 'each refusal reported');
         dev.reset();
@@ -552,4 +683,5 @@ test('fuzz: malformed vhost-user messages never throw, are each counted, and lea
     ),
     { seed: 15, numRuns: 10_000 },
   );
+  assert.ok(unknownQueues > 0, 'the fuzz named rings past the served ones');
 });
