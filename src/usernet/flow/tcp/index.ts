@@ -139,6 +139,7 @@ export class TcpTranslator {
    */
   expire(nowMs: number): void {
     expire(this.core, nowMs);
+    this.core.arena?.trim();
   }
 
   /** The guest went away (stream client disconnected): reset every host connection. */
