@@ -7,6 +7,18 @@ import { Command, CommanderError } from 'commander';
 import { BinderyError, ErrorCode, UsageError } from '../errors.js';
 import { binderyVersion } from '../version.js';
 
+/**
+ * V8 flags for the command line `argv`, set by the entry points (bin/bindery.js, cli/bin.ts)
+ * through v8.setFlagsFromString before run(): for the long-running `bindery passt`, the heap
+ * favours memory over speed — the new space stays at its first size instead of doubling to
+ * 32 MiB under traffic, and V8's memory reducer gives back what a burst of connections grew
+ * (docs/memory.md: measured, and why no heap limit is set). Only flags V8 reads after start-up
+ * work this way (--max-semi-space-size does not: it needs the node command line).
+ */
+export function v8FlagsFor(argv: readonly string[]): readonly string[] {
+  return argv[0] === 'passt' ? ['--optimize-for-size', '--semi-space-growth-factor=1'] : [];
+}
+
 /** Where the CLI writes; injected so tests can capture output. */
 export interface CliIo {
   out(text: string): void;
