@@ -3,7 +3,7 @@
 // One setup per column (bench/setups.ts, the TCP bench's namespaces and guest addresses), then in
 // order: idle (2 s after start), bulk (iperf3 guest→host then host→guest), 5 s later, churn
 // (tcpload.py crr: BINDERY_BENCH_MEM_CONNS connections, 8 concurrent, each connect, 1-byte
-// echo, close; RSS sampled every 250 ms for the peak), 5 s after the churn. Each RSS is split
+// echo, close; RSS sampled every 250 ms for the peak), 5 s and 30 s after the churn. Each RSS is split
 // into file-backed pages (the program's text, shared with every process running it) and
 // anonymous ones (heap, stacks, buffers: this process's own), from /proc/PID/smaps_rollup.
 // One run per column (a memory curve, not a rate: no medians). Not a test: numbers only.
@@ -50,6 +50,7 @@ interface Curve {
   afterBulk?: Rss;
   churnPeak?: Rss;
   churnAfter?: Rss;
+  churnLater?: Rss;
   churnConns?: number;
   churnSeconds?: number;
   error?: string;
@@ -102,6 +103,8 @@ async function curve(lab: Lab, s: Setup, c: Curve): Promise<void> {
   }
   await sleep(5000);
   c.churnAfter = rssOf(pid);
+  await sleep(25_000);
+  c.churnLater = rssOf(pid);
 }
 
 async function main(): Promise<void> {
@@ -138,6 +141,7 @@ async function main(): Promise<void> {
     [`RSS 5 s after bulk (iperf3 ${BULK_SECONDS} s each way)`, 'afterBulk'],
     [`RSS peak during ${CONNS} connections`, 'churnPeak'],
     ['RSS 5 s after the connections', 'churnAfter'],
+    ['RSS 30 s after the connections', 'churnLater'],
   ];
   const cell = (r: Rss | undefined): string =>
     r === undefined ? 'failed' : `${r.rss} (${r.anon} anon)`;
