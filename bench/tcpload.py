@@ -3,8 +3,9 @@
 #                                connections open); prints "ready"
 #   rr IP PORT N                 one connection, N 1-byte request/response round trips; prints the
 #                                round-trip times in ns, space-separated (after 100 unmeasured ones)
-#   crr IP PORT SECS CONC        CONC processes each loop connect, 1-byte request, 1-byte reply,
-#                                close for SECS seconds; prints "conns N secs S rate R errors E [first error]"
+#   crr IP PORT SECS CONC [MAX]  CONC processes each loop connect, 1-byte request, 1-byte reply,
+#                                close for SECS seconds (or until MAX connections in all); prints
+#                                "conns N secs S rate R errors E [first error]"
 #   hold IP PORT N               opens N connections, checks each end to end with a 1-byte echo,
 #                                prints "held N", then sleeps until killed (the kernel closes them)
 # Python with blocking sockets in the clients (no event loop between the tool and the kernel), so
@@ -84,11 +85,11 @@ def rr(ip, port, n):
     print(" ".join(str(x) for x in out))
 
 
-def crr_worker(ip, port, deadline, w):
+def crr_worker(ip, port, deadline, limit, w):
     n = 0
     err = 0
     first = ""
-    while pc() < deadline:
+    while pc() < deadline and n + err < limit:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             s.settimeout(3)
@@ -110,15 +111,16 @@ def crr_worker(ip, port, deadline, w):
     os._exit(0)
 
 
-def crr(ip, port, secs, conc):
+def crr(ip, port, secs, conc, most=None):
     start = pc()
     deadline = start + int(secs * 1e9)
     pipes = []
-    for _ in range(conc):
+    for i in range(conc):
         r, w = os.pipe()
+        limit = float("inf") if most is None else most // conc + (1 if i < most % conc else 0)
         if os.fork() == 0:
             os.close(r)
-            crr_worker(ip, port, deadline, w)
+            crr_worker(ip, port, deadline, limit, w)
         os.close(w)
         pipes.append(r)
     total = 0
@@ -176,7 +178,7 @@ def main():
     elif mode == "rr":
         rr(a[0], int(a[1]), int(a[2]))
     elif mode == "crr":
-        crr(a[0], int(a[1]), float(a[2]), int(a[3]))
+        crr(a[0], int(a[1]), float(a[2]), int(a[3]), int(a[4]) if len(a) > 4 else None)
     elif mode == "hold":
         hold(a[0], int(a[1]), int(a[2]))
     else:

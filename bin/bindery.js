@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Entry point of the `bindery` executable: runs the compiled CLI and exits with its status.
-import { run } from '../dist/cli/main.js';
+import { setFlagsFromString } from 'node:v8';
+import { run, v8FlagsFor } from '../dist/cli/main.js';
 
-const code = await run(process.argv.slice(2));
-process.exitCode = code;
+const argv = process.argv.slice(2);
+for (const flag of v8FlagsFor(argv)) setFlagsFromString(flag);
+process.exitCode = await run(argv);

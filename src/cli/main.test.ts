@@ -1,7 +1,7 @@
 // Tests of the CLI frame: help, version, usage errors (one line, exit code 2).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { run, type CliIo } from './main.js';
+import { run, v8FlagsFor, type CliIo } from './main.js';
 import { binderyVersion } from '../version.js';
 
 function capture(): CliIo & { stdout: string; stderr: string } {
@@ -43,4 +43,13 @@ test('an unknown command is exit code 2', async () => {
   assert.equal(await run(['frobnicate'], io), 2);
   assert.equal(io.stderr.trim().split('\n').length, 1);
   assert.match(io.stderr, /^bindery: /);
+});
+
+test('V8 flags favour memory for the passt daemon only', () => {
+  assert.deepEqual(v8FlagsFor(['passt', '-f']), [
+    '--optimize-for-size',
+    '--semi-space-growth-factor=1',
+  ]);
+  assert.deepEqual(v8FlagsFor(['render', 'x']), []);
+  assert.deepEqual(v8FlagsFor([]), []);
 });

@@ -1,8 +1,23 @@
 // The `bindery` command line: parses argv, turns usage errors into one line and exit code 2.
+//
+// `bindery passt …` goes straight to its command module: the daemon then loads only what it
+// uses (not the other commands' YAML, XML, gRPC and protobuf libraries; see docs/memory.md).
+// Every other command line goes through commander with all subcommands registered.
 import { Command, CommanderError } from 'commander';
 import { BinderyError, ErrorCode, UsageError } from '../errors.js';
 import { binderyVersion } from '../version.js';
-import { registerCommands } from './commands/index.js';
+
+/**
+ * V8 flags for the command line `argv`, set by the entry points (bin/bindery.js, cli/bin.ts)
+ * through v8.setFlagsFromString before run(): for the long-running `bindery passt`, the heap
+ * favours memory over speed — the new space stays at its first size instead of doubling to
+ * 32 MiB under traffic, and V8's memory reducer gives back what a burst of connections grew
+ * (docs/memory.md: measured, and why no heap limit is set). Only flags V8 reads after start-up
+ * work this way (--max-semi-space-size does not: it needs the node command line).
+ */
+export function v8FlagsFor(argv: readonly string[]): readonly string[] {
+  return argv[0] === 'passt' ? ['--optimize-for-size', '--semi-space-growth-factor=1'] : [];
+}
 
 /** Where the CLI writes; injected so tests can capture output. */
 export interface CliIo {
@@ -21,8 +36,11 @@ export const processIo: CliIo = {
   err: (t) => process.stderr.write(t),
 };
 
-/** Builds the commander program; subcommands come from `commands/`. */
-export function buildProgram(io: CliIo): Command {
+/** Adds subcommands to a program (`commands/index.ts` registerCommands). */
+type Register = (program: Command, io: CliIo) => void;
+
+/** Builds the commander program; subcommands come from `register` (commands/index.ts). */
+export function buildProgram(io: CliIo, registerCommands: Register): Command {
   const program = new Command('bindery')
     .description(
       'Network bindings for virtual machines: user-mode translator, binding plugins, VM networks',
@@ -46,9 +64,14 @@ export function buildProgram(io: CliIo): Command {
  */
 export async function run(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   let status = 0;
-  const program = buildProgram({ ...io, setExitCode: (c) => (status = c) });
+  const cio: CliIo = { ...io, setExitCode: (c) => (status = c) };
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    if (argv[0] === 'passt') {
+      const { runPasst, processEdge } = await import('./commands/passt.js');
+      return await runPasst(argv.slice(1), processEdge(cio));
+    }
+    const { registerCommands } = await import('./commands/index.js');
+    await buildProgram(cio, registerCommands).parseAsync([...argv], { from: 'user' });
     return status;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -14,6 +14,7 @@ import { registerMigrateOps } from './migrate-ops.js';
 import type { CaptureManager } from './capture.js';
 import { registerObserveOps } from './observe-ops.js';
 import { registerForwardOps } from './forward-ops.js';
+import { registerMemoryOps } from './memory-ops.js';
 
 /** What the operations may reach in a serving translator. */
 export interface ControlContext {
@@ -54,4 +55,5 @@ export function registerControlOps(server: ControlServer, ctx: ControlContext): 
   registerMigrateOps(server, ctx);
   registerObserveOps(server, ctx);
   registerForwardOps(server, ctx);
+  registerMemoryOps(server, ctx);
 }

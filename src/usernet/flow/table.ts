@@ -161,6 +161,11 @@ export class FlowTable {
     return this.byId.size;
   }
 
+  /** Entries in each index (all 0 when no flow is live: nothing per flow outlives it). */
+  indexSizes(): { byId: number; bySide: number; byBytes: number } {
+    return { byId: this.byId.size, bySide: this.index.size, byBytes: this.byBytes.size };
+  }
+
   /**
    * Adds a flow; returns it, or undefined when the table is full or a side is already
    * indexed (the caller looked up first, so that is a bug guard, not a normal path).

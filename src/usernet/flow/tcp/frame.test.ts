@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { buildSegment, retarget, segmentTemplate } from './frame.js';
+import { FrameArena, buildSegment, retarget, segmentTemplate } from './frame.js';
 import { acceptPacket, parseGuestFrame, type ServiceCounters } from '../../iface/packet.js';
 import { IpProtocol } from '../../../wire/ipv4.js';
 import { TcpView, parseTcp, TcpFlag } from '../../../wire/tcp.js';
@@ -186,4 +186,35 @@ test('partial templates leave the pseudo-header sum for the link to complete', (
     assert.equal(r.seq, 9);
     assert.deepEqual([...payload], [...data]);
   }
+});
+
+test('FrameArena grows when a batch runs out, and shrinks back once batches leave it idle', () => {
+  const a = new FrameArena(1 << 20, 4096);
+  assert.equal(a.size, 4096);
+  const f1 = a.alloc(3000);
+  const f2 = a.alloc(3000); // does not fit: from the heap
+  assert.equal(f1.buffer === f2.buffer, false);
+  a.reset();
+  assert.equal(a.size, 8192);
+  // After the growth both fit, one after the other (8-aligned, not overlapping).
+  const g1 = a.alloc(3000);
+  const g2 = a.alloc(3000);
+  assert.equal(g1.buffer, g2.buffer);
+  assert.equal(g2.byteOffset - g1.byteOffset, 3000);
+  a.reset();
+  a.trim(); // this interval grew it: kept
+  assert.equal(a.size, 8192);
+  a.alloc(1000);
+  a.reset();
+  a.trim(); // used at most a quarter: halved
+  assert.equal(a.size, 4096);
+  for (let i = 0; i < 10; i++) {
+    for (let j = 0; j * 100_000 < 1 << 21; j++) a.alloc(100_000);
+    a.reset();
+  }
+  assert.equal(a.size, 1 << 20); // never past max
+  a.trim();
+  assert.equal(a.size, 1 << 20); // used fully since the last trim: kept
+  a.trim(); // idle since: back to the smallest
+  assert.equal(a.size, 4096);
 });

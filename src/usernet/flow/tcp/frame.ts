@@ -250,19 +250,37 @@ function allocFrame(n: number): Uint8Array {
  * Frame memory reused batch after batch, for links that are done with frames when send returns
  * (a tap): no allocation and no garbage per segment. Frames are carved one after another from one
  * buffer; `reset()` after each send makes all of it free again. When it runs out, frames come
- * from the heap as usual.
+ * from the heap as usual and the next `reset()` doubles the buffer (up to `max`), so a bulk
+ * stream soon finds all its frames here. `trim()` (every few seconds) shrinks it again when the
+ * batches since the last trim used little or none of it: an idle translator does not keep
+ * megabytes of frame memory a burst once needed (docs/memory.md).
  */
 export class FrameArena {
-  private readonly buf: Uint8Array;
+  private buf: Uint8Array;
   private off = 0;
+  /** A frame did not fit since the last reset. */
+  private short = false;
+  /** The most any batch used since the last trim. */
+  private high = 0;
 
-  constructor(size = 8 << 20) {
-    this.buf = new Uint8Array(size);
+  constructor(
+    readonly max = 8 << 20,
+    readonly min = 64 << 10,
+  ) {
+    this.buf = new Uint8Array(min);
+  }
+
+  /** The buffer's size now. */
+  get size(): number {
+    return this.buf.length;
   }
 
   /** n bytes, 8-aligned so checksum loops keep their fast path. */
   readonly alloc = (n: number): Uint8Array => {
-    if (this.off + n > this.buf.length) return allocFrame(n);
+    if (this.off + n > this.buf.length) {
+      this.short = true;
+      return allocFrame(n);
+    }
     const f = this.buf.subarray(this.off, this.off + n);
     this.off = (this.off + n + 7) & ~7;
     return f;
@@ -270,7 +288,26 @@ export class FrameArena {
 
   /** Everything handed out so far may be overwritten. */
   reset(): void {
+    if (this.short) {
+      this.high = this.buf.length;
+      if (this.buf.length < this.max)
+        this.buf = new Uint8Array(Math.min(this.max, this.buf.length * 2));
+      this.short = false;
+    } else if (this.off > this.high) this.high = this.off;
     this.off = 0;
+  }
+
+  /**
+   * Between batches: back to the smallest size when no batch used the arena since the last trim,
+   * half when they used at most a quarter of it. A new buffer's pages are untouched until used,
+   * so the old one's resident pages go with it.
+   */
+  trim(): void {
+    if (this.off === 0 && this.high <= this.buf.length / 4 && this.buf.length > this.min) {
+      const size = this.high === 0 ? this.min : Math.max(this.min, this.buf.length / 2);
+      this.buf = new Uint8Array(size);
+    }
+    this.high = 0;
   }
 }
 

@@ -61,6 +61,20 @@ export class TcpTranslator {
     });
   }
 
+  /**
+   * Connections in the core's per-connection sets and frames queued for the link (all 0 when
+   * idle: nothing per connection outlives it; the `memory` control operation).
+   */
+  pending(): { dirty: number; delayedAck: number; timed: number; frames: number } {
+    const s = this.core;
+    return {
+      dirty: s.dirty.size,
+      delayedAck: s.delayed.size,
+      timed: s.timed.size,
+      frames: s.out.length,
+    };
+  }
+
   /** Live connections (lingering finished ones included). */
   get size(): number {
     let n = 0;
@@ -125,6 +139,7 @@ export class TcpTranslator {
    */
   expire(nowMs: number): void {
     expire(this.core, nowMs);
+    this.core.arena?.trim();
   }
 
   /** The guest went away (stream client disconnected): reset every host connection. */
