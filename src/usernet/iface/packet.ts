@@ -167,7 +167,8 @@ export function newGuestPacket(): GuestPacket {
  * Never throws on guest bytes.
  *
  * @param frame - An Ethernet frame from the guest.
- * @param trusted - The link vouched for the frame's TCP checksum (GuestLink offload): not verified.
+ * @param trusted - The link vouched for the frame's TCP or UDP checksum (GuestLink offload): not
+ *   verified.
  * @param into - A packet from an earlier parse to refill (its previous contents are lost).
  * @returns The packet (`into` when given).
  */
@@ -255,7 +256,7 @@ function upper(p: Packet, trusted: boolean): Packet {
       const u = UdpView.checked(p.l4);
       if (isWireError(u)) return p.fail('l4', u);
       p.udp = u;
-      const h = parseUdp(u, p.src, p.dst);
+      const h = parseUdp(u, p.src, p.dst, !trusted);
       if (isWireError(h)) return p.fail('msg', h);
       p.udpHeader = h;
       p.payload = u.payload();
