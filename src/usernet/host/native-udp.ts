@@ -99,11 +99,24 @@ class FlowSockets {
     };
     if (this.nextId > 0x7fffffff) this.nextId = 1;
     this.socks.set(f.id, f);
-    this.open().watch(sock, f.id, TcpWatch.In);
-    // The connect finished in the call; it is reported after, as the seam promises.
-    queueMicrotask(() => {
-      if (!f.closed) connected();
-    });
+    let failed: string | undefined;
+    try {
+      const e = this.open().watch(sock, f.id, TcpWatch.In);
+      if (e !== 0) failed = `epoll_ctl: ${errnoName(e)}`;
+    } catch (e) {
+      failed = (e as Error).message; // the epoll set itself could not be made (EMFILE, …)
+    }
+    if (failed !== undefined) {
+      // Never read: fail like a socket that could not be made (sends throw, nothing arrives).
+      this.close(f);
+      const message = failed;
+      queueMicrotask(() => h.error({ message }));
+    } else {
+      // The connect finished in the call; it is reported after, as the seam promises.
+      queueMicrotask(() => {
+        if (!f.closed) connected();
+      });
+    }
     return {
       sendsWithinTurn: true,
       send: (data) => {
