@@ -20,7 +20,7 @@
 #include "glue.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 12
+#define BDY_ABI 13
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
@@ -1119,6 +1119,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (!bdy_repair_exports(env, exports)) return NULL;
   if (!bdy_vhost_exports(env, exports)) return NULL;
   if (!bdy_fwd_exports(env, exports)) return NULL;
+  if (!bdy_udp_exports(env, exports)) return NULL;
   return exports;
 }
 

@@ -90,6 +90,9 @@ napi_value bdy_tcp_wrap(napi_env env, int fd);
 /* Registers the all-ports forwarding functions of fwd.c on `exports`; false after throwing. */
 bool bdy_fwd_exports(napi_env env, napi_value exports);
 
+/* Registers the batched UDP socket functions of udp.c on `exports`; false after throwing. */
+bool bdy_udp_exports(napi_env env, napi_value exports);
+
 /* Registers the TCP socket functions of tcp.c on `exports`; false after throwing. */
 bool bdy_tcp_exports(napi_env env, napi_value exports);
 /* Registers the TCP_REPAIR and repair-helper functions of repair.c; false after throwing. */

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 12;
+const NATIVE_ABI = 13;
 
 declare const handleBrand: unique symbol;
 /** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
@@ -100,6 +100,23 @@ export interface Shim {
     src: string,
   ): number;
   fwdRaiseNofile(): [number, number];
+  // native/udp.c (typed in native/udp.ts)
+  udpSocket(
+    family: 4 | 6,
+    bindAddr: string | null,
+    bindPort: number,
+    peerAddr: string | null,
+    peerPort: number,
+  ): [TcpHandle, number];
+  udpRecvMany(s: TcpHandle, buf: Uint8Array, slot: number, meta: Uint32Array, max: number): number;
+  udpSendMany(
+    s: TcpHandle,
+    bufs: readonly Uint8Array[],
+    count: number,
+    family: 4 | 6,
+    addr: string | null,
+    port: number,
+  ): number;
 }
 
 /**

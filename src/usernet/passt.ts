@@ -415,7 +415,7 @@ export class PasstDaemon {
    * guest bytes.
    *
    * @param frames - Ethernet frames from the guest.
-   * @param trusted - Per frame, 1 when its TCP checksum is not to be verified (GuestLink).
+   * @param trusted - Per frame, 1 when its TCP or UDP checksum is not to be verified (GuestLink).
    */
   onFrames(frames: readonly Uint8Array[], trusted?: Uint8Array): void {
     const out: Uint8Array[] = [];

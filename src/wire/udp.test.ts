@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { UdpView, UdpField, parseUdp, emitUdp, udpBufferLen, type UdpRepr } from './udp.js';
-import { isWireError, getU16, putU16 } from './common.js';
+import { isWireError, getU16, putU16, wireError } from './common.js';
 import { tsharkDecode, tsharkProblems } from '../../test/lab/tshark.js';
 import {
   fixtureFrames,
@@ -220,5 +220,20 @@ test('tshark decodes our datagrams over IPv4 and IPv6 without complaint', async 
   assert.deepEqual(
     decoded.map((d) => d.protocols),
     ['eth:ethertype:ip:udp:data', 'eth:ethertype:ipv6:udp:data'],
+  );
+});
+
+test('parseUdp with verify false takes a partial checksum (an offloading sender on this host) as is', () => {
+  const repr: UdpRepr = { srcPort: 5353, dstPort: 53, payloadLen: 4 };
+  const b = emitted(repr, new Uint8Array([1, 2, 3, 4]), V4_A, V4_B);
+  putU16(b, UdpField.CHECKSUM, 0x1234); // what a pseudo-header sum might leave
+  const v = UdpView.checked(b);
+  assert.ok(!isWireError(v));
+  assert.deepEqual(parseUdp(v, V4_A, V4_B), wireError('bad-checksum'));
+  assert.deepEqual(parseUdp(v, V4_A, V4_B, false), repr);
+  putU16(b, UdpField.DST_PORT, 0);
+  assert.deepEqual(
+    parseUdp(UdpView.checked(b) as UdpView, V4_A, V4_B, false),
+    wireError('malformed'),
   );
 });

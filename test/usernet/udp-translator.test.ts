@@ -12,9 +12,12 @@ import { nativeHost } from '../../src/usernet/host/index.js';
 import { FlowTable } from '../../src/usernet/flow/table.js';
 import { parseIpv4 } from '../../src/wire/common.js';
 import { G4, GW4, G6, GW6 } from '../lab/flow-fixtures.js';
+import { tcpClose } from '../../src/native/tcp.js';
+import { UDP_META_WORDS, udpRecvMany, udpSendMany, udpSocket } from '../../src/native/udp.js';
 import {
   assertPortUnreachable,
   decodeUdp,
+  fixtureDeps,
   flowHarness,
   text,
   type UdpDecoded,
@@ -219,4 +222,81 @@ test('a closed host port comes back as ICMP / ICMPv6 port unreachable quoting th
   h.udp.fromGuest(6, G6, GW6, 44001, p6, text('six?'));
   assertPortUnreachable(await h.raw(), 6, 44001, p6, 12);
   assert.equal(h.udp.counters.unreachableToGuest, 2);
+});
+
+test('a burst of datagrams on an IPv4 and an IPv6 flow in one wake-up reaches the guest in order, intact, batched', async (t) => {
+  // Host peers on the shim's sockets: one sendmmsg queues a whole burst before JS runs again.
+  const peers = ([4, 6] as const).map((family) => {
+    const addr = family === 4 ? '127.0.0.1' : '::1';
+    const [sock, port] = udpSocket(family, { addr, port: 0 });
+    return { family, addr, sock, port };
+  });
+  const table = new FlowTable();
+  const batches: Uint8Array[][] = [];
+  const clock = { now: 0 };
+  // A link done with frames on return (as a tap): frames are copied here, their memory reused.
+  const udp = new UdpTranslator({
+    ...fixtureDeps(
+      nativeHost(),
+      table,
+      (frames) => batches.push(frames.map((f) => f.slice())),
+      () => clock.now,
+    ),
+    framesReusable: true,
+  });
+  t.after(() => {
+    udp.close();
+    for (const p of peers) tcpClose(p.sock, false);
+  });
+  // The whole burst waits in the flow socket's receive buffer (the default rmem, ~208 KiB).
+  const N = 60;
+  /** Datagram i of a family: 1 B to 1400 B and one past the MTU, every byte names family and i. */
+  const datagram = (family: 4 | 6, i: number) =>
+    new Uint8Array(i === 30 ? 30000 : 1 + ((i * 97) % 1400)).fill((family * 64 + i) & 0xff);
+  const meta = new Uint32Array(UDP_META_WORDS);
+  const buf = new Uint8Array(64);
+  const guestPorts: number[] = [];
+  for (const p of peers) {
+    udp.fromGuest(
+      p.family,
+      p.family === 4 ? G4 : G6,
+      p.family === 4 ? GW4 : GW6,
+      44000,
+      p.port,
+      text('go'),
+    );
+    // The flow socket's port, as the peer sees it.
+    await waitFor(() => udpRecvMany(p.sock, buf, 64, meta, 1) === 1, 3000, 'the guest datagram');
+    guestPorts.push(meta[2]!);
+  }
+  for (const [k, p] of peers.entries()) {
+    const burst = Array.from({ length: N }, (_, i) => datagram(p.family, i));
+    const to = { addr: p.addr, port: guestPorts[k]! };
+    assert.equal(udpSendMany(p.sock, burst, N, p.family, to), N);
+  }
+  const got = () => batches.reduce((n, b) => n + b.length, 0);
+  await waitFor(
+    () => got() >= 2 * N,
+    5000,
+    () => `${2 * N} frames (have ${got()})`,
+  );
+  const frames = batches.flat();
+  for (const family of [4, 6] as const) {
+    const mine = frames
+      .map(decodeUdp)
+      .flatMap((d, j) => ((family === 4) === d.src.includes('.') ? [{ d, raw: frames[j]! }] : []));
+    assert.equal(mine.length, N, `IPv${family} datagrams`);
+    for (const [i, { d, raw }] of mine.entries()) {
+      const want = datagram(family, i);
+      assert.equal(d.dstPort, 44000);
+      assert.deepEqual(raw.subarray(raw.length - want.length), want, `IPv${family} datagram ${i}`);
+      assert.equal(raw.length - want.length, family === 4 ? 42 : 62);
+    }
+  }
+  assert.equal(udp.counters.toGuest, 2 * N);
+  // One read takes many datagrams: far fewer sends to the guest than datagrams.
+  assert.ok(
+    Math.max(...batches.map((b) => b.length)) > 1,
+    `batches: ${batches.map((b) => b.length)}`,
+  );
 });

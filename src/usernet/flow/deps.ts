@@ -20,8 +20,12 @@ export interface FlowDeps {
    * source (global before link-local), else the assigned one (undefined: cfg's guestAddr).
    */
   guestAddr?(family: 4 | 6): string | undefined;
-  /** Sends frames to the guest. */
-  toGuest(frames: Uint8Array[]): void;
+  /** Sends frames to the guest (`partialChecksum`: their TCP/UDP checksums are partial). */
+  toGuest(frames: Uint8Array[], partialChecksum?: boolean): void;
+  /** The link takes partial TCP/UDP checksums (GuestLink.checksumOffload). */
+  readonly checksumOffload?: boolean;
+  /** Frames passed to `toGuest` may be reused once it returns (GuestLink.consumesOnSend). */
+  readonly framesReusable?: boolean;
   /** Current time in ms. */
   now(): number;
   /** Optional log sink for one-off warnings. */

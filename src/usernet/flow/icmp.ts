@@ -84,6 +84,8 @@ export class PingTranslator {
   private readonly flows = new Set<Flow<PingState>>();
   private warnedAccess = false;
   private closed = false;
+  /** Memory of the echo request being sent (PingSocket.send reads it during the call only). */
+  private scratch = new Uint8Array(1500);
 
   constructor(private readonly deps: PingDeps) {}
 
@@ -112,14 +114,14 @@ export class PingTranslator {
     }
     const type: FlowType = family === 4 ? 'ping4' : 'ping6';
     const now = this.deps.now();
-    const guestSide: FlowSide = {
-      endpointAddr: addrText(family, src),
-      endpointPort: ident & 0xffff,
-      ourAddr: addrText(family, dst),
-      ourPort: 0,
-    };
-    let flow = this.deps.table.lookup<PingState>(type, 'guest', guestSide);
+    let flow = this.deps.table.lookupBytes<PingState>(type, 'guest', src, ident & 0xffff, dst, 0);
     if (!flow) {
+      const guestSide: FlowSide = {
+        endpointAddr: addrText(family, src),
+        endpointPort: ident & 0xffff,
+        ourAddr: addrText(family, dst),
+        ourPort: 0,
+      };
       flow = this.open(family, type, guestSide, src, dst, ident & 0xffff, now);
       if (!flow) return;
     }
@@ -127,8 +129,11 @@ export class PingTranslator {
     flow.packetsIn++;
     flow.bytesIn += data.length;
     const st = flow.state;
-    // The kernel fills in identifier and checksum; we write the type, sequence and data.
-    const msg = new Uint8Array(8 + data.length);
+    // The kernel fills in identifier and checksum; we write the type, sequence and data, in
+    // memory reused request after request (the send is one synchronous sendto).
+    if (this.scratch.length < 8 + data.length) this.scratch = new Uint8Array(8 + data.length);
+    const msg = this.scratch.subarray(0, 8 + data.length);
+    msg.fill(0, 0, 8);
     msg[0] = family === 4 ? 8 : 128;
     msg[6] = (seqNo >> 8) & 0xff;
     msg[7] = seqNo & 0xff;

@@ -14,6 +14,13 @@
 //   flow while its socket connects. Datagrams larger than the MTU still go out as one frame.
 // - Errors: a port unreachable reported on a flow socket (ECONNREFUSED) becomes an ICMP/ICMPv6
 //   port unreachable to the guest, quoting the headers of the guest's last datagram.
+// - Per-datagram cost: guest datagrams find their flow by the frame's address bytes
+//   (FlowTable.lookupBytes: nothing formatted); datagrams to the guest are laid out from a
+//   per-flow header template (udp-frame.ts), with partial checksums on an offloading link, in
+//   reused frame memory on a link done with frames when send returns (FrameArena), and every
+//   datagram read in one wake-up goes to the guest in one toGuest call (a microtask queued by
+//   the first). A host whose sockets send before the turn's microtasks end (batched sendmmsg)
+//   gets transient guest payloads uncopied.
 // - Failure: nothing from the guest throws; every drop is counted by reason.
 import type { Flow, FlowSide } from './table.js';
 import type { FlowDeps } from './deps.js';
@@ -22,7 +29,7 @@ import type { Forward, ForwardPlan } from '../fwd/forwards.js';
 import { portOfUdpTarget } from '../fwd/redirect.js';
 import { expireOwned } from './table.js';
 import { guestToHost, hostToGuestSource, canonicalAddr } from './nat.js';
-import { emitUdp, UDP_HEADER_LEN } from '../../wire/udp.js';
+import { UDP_HEADER_LEN } from '../../wire/udp.js';
 import { IpProtocol, emitIpv4, IPV4_HEADER_LEN } from '../../wire/ipv4.js';
 import { emitIpv6, IPV6_HEADER_LEN } from '../../wire/ipv6.js';
 import { emitIcmpv4, icmpv4BufferLen, Icmpv4Unreach, type Icmpv4Repr } from '../../wire/icmpv4.js';
@@ -33,6 +40,8 @@ import {
   type Icmpv6Repr,
 } from '../../wire/icmpv6.js';
 import { buildIpv4Frame, buildIpv6Frame } from '../../wire/build.js';
+import { FrameArena } from './tcp/frame.js';
+import { udpFrameLen, udpTemplate, writeUdpFrame, type UdpTemplate } from './udp-frame.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6, putU16 } from '../../wire/common.js';
 
 /** One-way UDP flow idle timeout (nf_conntrack_udp_timeout). */
@@ -92,6 +101,8 @@ interface UdpState {
   fromHost: number;
   /** Payload length of the guest's last datagram (for the quote in ICMP errors). */
   lastLen: number;
+  /** Header template of datagrams to the guest, made with the first one. */
+  template: UdpTemplate | undefined;
 }
 
 const addrText = (family: 4 | 6, b: Uint8Array) => (family === 4 ? formatIpv4(b) : formatIpv6(b));
@@ -126,8 +137,17 @@ export class UdpTranslator {
   private readonly allPorts: AllPortsSocket[] = [];
   private plan: ForwardPlan | undefined;
   private closed = false;
+  /** Frames to the guest waiting for this turn's toGuest (see flushGuest). */
+  private readonly outFrames: Uint8Array[] = [];
+  private outQueued = false;
+  private readonly flushGuestNow = (): void => this.flushGuest();
+  /** Reused frame memory, when the link is done with frames on return. */
+  private readonly arena: FrameArena | undefined;
+  private readonly partial: boolean;
 
   constructor(private readonly deps: FlowDeps) {
+    this.partial = deps.checksumOffload === true;
+    this.arena = deps.framesReusable === true ? new FrameArena(4 << 20) : undefined;
     deps.table.setDescriber<UdpState>('udp', (f) => ({
       state: f.state.fromGuest > 0 && f.state.fromHost > 0 ? 'two-way' : 'one-way',
     }));
@@ -158,14 +178,14 @@ export class UdpTranslator {
       return;
     }
     const now = this.deps.now();
-    const guestSide: FlowSide = {
-      endpointAddr: addrText(family, src),
-      endpointPort: srcPort,
-      ourAddr: addrText(family, dst),
-      ourPort: dstPort,
-    };
-    let flow = this.deps.table.lookup<UdpState>('udp', 'guest', guestSide);
+    let flow = this.deps.table.lookupBytes<UdpState>('udp', 'guest', src, srcPort, dst, dstPort);
     if (!flow) {
+      const guestSide: FlowSide = {
+        endpointAddr: addrText(family, src),
+        endpointPort: srcPort,
+        ourAddr: addrText(family, dst),
+        ourPort: dstPort,
+      };
       flow = this.open(family, guestSide, src, dst, now);
       if (!flow) return;
     }
@@ -365,6 +385,10 @@ export class UdpTranslator {
           this.counters.socketErrors++;
           if (e.code === 'ECONNREFUSED' && me.flow) this.unreachable(me.flow);
         },
+        dropped: (n) => {
+          this.counters.fromGuest -= n;
+          this.counters.dropSend += n;
+        },
       },
       () => {
         if (!me.flow || !this.flows.has(me.flow)) return;
@@ -387,6 +411,7 @@ export class UdpTranslator {
       fromGuest: 0,
       fromHost: 0,
       lastLen: 0,
+      template: undefined,
     };
     const flow = this.deps.table.insert<UdpState>(
       'udp',
@@ -463,6 +488,7 @@ export class UdpTranslator {
         fromGuest: 0,
         fromHost: 0,
         lastLen: 0,
+        template: undefined,
       };
       flow = this.deps.table.insert<UdpState>(
         'udp',
@@ -499,35 +525,41 @@ export class UdpTranslator {
       this.counters.dropSend++;
       return;
     }
-    const l4Len = UDP_HEADER_LEN + msg.length;
-    const fill = (l4: Uint8Array) => {
-      l4.set(msg, UDP_HEADER_LEN);
-      emitUdp(
-        { srcPort: st.remotePort, dstPort: st.guestPort, payloadLen: msg.length },
-        l4,
+    let t = st.template;
+    if (t === undefined || t.mac !== guestMac) {
+      t = udpTemplate(
+        st.family,
+        this.deps.ourMac,
+        guestMac,
         st.remoteAddr,
         st.guestAddr,
+        st.remotePort,
+        st.guestPort,
       );
-    };
-    const ip = { src: st.remoteAddr, dst: st.guestAddr };
-    const frame =
-      st.family === 4
-        ? buildIpv4Frame(
-            this.deps.ourMac,
-            guestMac,
-            { ...ip, protocol: IpProtocol.Udp },
-            l4Len,
-            fill,
-          )
-        : buildIpv6Frame(
-            this.deps.ourMac,
-            guestMac,
-            { ...ip, nextHeader: IpProtocol.Udp },
-            l4Len,
-            fill,
-          );
+      st.template = t;
+    }
+    const len = udpFrameLen(t, msg.length);
+    const frame = this.arena !== undefined ? this.arena.alloc(len) : new Uint8Array(len);
+    this.outFrames.push(writeUdpFrame(t, frame, msg, this.partial));
     this.counters.toGuest++;
-    this.deps.toGuest([frame]);
+    if (!this.outQueued) {
+      this.outQueued = true;
+      queueMicrotask(this.flushGuestNow);
+    }
+  }
+
+  /** Hands this turn's datagrams to the guest in one batch, then frees their memory. */
+  private flushGuest(): void {
+    this.outQueued = false;
+    const frames = this.outFrames;
+    if (frames.length === 0) return;
+    if (this.arena !== undefined) {
+      this.deps.toGuest(frames, this.partial);
+      frames.length = 0;
+      this.arena.reset();
+    } else {
+      this.deps.toGuest(frames.splice(0), this.partial);
+    }
   }
 
   /** Tells the guest its last datagram on `flow` met a closed port (RFC 792 / RFC 4443 §3.1). */
@@ -610,8 +642,10 @@ export class UdpTranslator {
   }
 
   private sendHost(st: UdpState, payload: Uint8Array, addr?: string, port?: number): void {
-    // The socket may keep the buffer until the kernel took it, which may be after this batch.
-    if (this.deps.framesTransient === true) payload = payload.slice();
+    // The socket may keep the buffer until the kernel took it, which may be after this batch
+    // (unless it sends before the batch's microtasks have run).
+    if (this.deps.framesTransient === true && st.sock.sendsWithinTurn !== true)
+      payload = payload.slice();
     try {
       st.sock.send(payload, addr, port);
       this.counters.fromGuest++;

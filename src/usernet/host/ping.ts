@@ -18,7 +18,7 @@ export interface PingSocket {
   readonly ident: number;
   /**
    * Sends one ICMP echo message (type, code, sequence and data; the kernel sets the identifier
-   * and checksum) to `addr`.
+   * and checksum) to `addr`. `msg` is read during the call only (the caller may reuse it).
    *
    * @returns false when the socket buffer was full and the message was dropped.
    * @throws Error with a symbolic `errno` (ENETUNREACH, …) on other failures.

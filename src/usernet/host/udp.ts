@@ -24,10 +24,20 @@ export interface UdpError {
 
 /** What a socket reports, set when it is made. */
 export interface UdpHandlers {
-  /** A datagram arrived (`data` may be kept: it is the receiver's). */
+  /**
+   * A datagram arrived. `data` is valid only during the call (a host may read the next batch
+   * into the same memory): copy what must be kept.
+   */
   message(data: Uint8Array, from: UdpFrom): void;
   /** An error reported after the socket was made (connected) or bound. */
   error(e: UdpError): void;
+  /**
+   * The datagrams reported since the last call came from one read of the socket (a batch): the
+   * moment to pass on what they produced. Hosts that read one datagram at a time may not call it.
+   */
+  batchEnd?(): void;
+  /** Datagrams handed to `send` that the kernel did not take (its buffer was full): drops. */
+  dropped?(count: number): void;
 }
 
 /** An open UDP socket of the pod. */
@@ -39,6 +49,11 @@ export interface UdpSocket {
    * @throws Error when the send fails at once (e.g. the socket is closed).
    */
   send(data: Uint8Array, addr?: string, port?: number): void;
+  /**
+   * `send` hands every datagram to the kernel before the microtasks queued during the call have
+   * run (batched sends): a buffer valid until then (a transient guest frame) need not be copied.
+   */
+  readonly sendsWithinTurn?: boolean;
   /** Closes the socket; nothing is reported after. Idempotent. */
   close(): void;
 }

@@ -163,7 +163,7 @@ test('route() never throws and always names a known route, whatever the bytes', 
   );
 });
 
-test('the parsed packet: TCP addresses are views into the frame, everyone else gets copies', () => {
+test('the parsed packet: TCP and UDP addresses are views into the frame, everyone else gets copies', () => {
   const t = parseGuestFrame(frames.tcp4);
   assert.equal(t.src.buffer, frames.tcp4.buffer);
   assert.equal(t.seg?.options.mss, 1460);
@@ -171,10 +171,12 @@ test('the parsed packet: TCP addresses are views into the frame, everyone else g
   const t6 = parseGuestFrame(frames.tcp6);
   assert.equal(t6.dst.buffer, frames.tcp6.buffer);
   const u = parseGuestFrame(frames.udp4);
-  assert.notEqual(u.src.buffer, frames.udp4.buffer);
+  assert.equal(u.src.buffer, frames.udp4.buffer);
+  assert.deepEqual([...u.src], [10, 88, 0, 15]);
   assert.deepEqual([...u.payload], [1, 2, 3, 4]);
   assert.equal(u.payload.buffer, frames.udp4.buffer, 'payloads stay views');
   const e = parseGuestFrame(frames.ping6);
+  assert.notEqual(e.src.buffer, frames.ping6.buffer);
   assert.equal(e.icmp6Msg?.type, 128);
   assert.equal(e.error, undefined);
   const short = parseGuestFrame(frames.udp4.subarray(0, 30));

@@ -17,10 +17,11 @@
 //     IPv4; echo requests, router and neighbour solicitations over IPv6. Other types stop at
 //     the header view (they are ignored or unhandled by type, never by their contents).
 //   - Fragments stop at the IP layer (nobody reassembles).
-//   - TCP over IPv4 is the hot path: the header is checked and its checksum verified without
-//     building an IPv4 repr (for an unfragmented packet, parseIpv4 checks nothing more), and
-//     the addresses are views into the frame, as they are over IPv6. Everything else gets copies
-//     of its addresses (the services and the UDP/ping translators may keep them).
+//   - TCP and UDP over IPv4 are the hot paths: the header is checked and its checksum verified
+//     without building an IPv4 repr (for an unfragmented packet, parseIpv4 checks nothing more),
+//     and the addresses are views into the frame, as they are over IPv6 (the TCP and UDP
+//     translators and the DHCP services copy what they keep). Everything else gets copies of
+//     its addresses (the ping translator and the NDP/RA answers may keep them).
 //
 // Allocation. The packet is one mutable object the caller may pass back in to be refilled
 // (PasstDaemon keeps one per batch of frames): besides it, parsing allocates only what the
@@ -60,7 +61,7 @@ export interface GuestPacket {
   readonly family: 0 | 4 | 6;
   readonly ipv4: Ipv4View | undefined;
   readonly ipv6: Ipv6View | undefined;
-  /** IP source and destination (4 or 16 bytes): views for TCP, copies otherwise. */
+  /** IP source and destination (4 or 16 bytes): views for TCP and UDP, copies otherwise. */
   readonly src: Uint8Array;
   readonly dst: Uint8Array;
   /** TTL (IPv4) or hop limit (IPv6). */
@@ -167,7 +168,8 @@ export function newGuestPacket(): GuestPacket {
  * Never throws on guest bytes.
  *
  * @param frame - An Ethernet frame from the guest.
- * @param trusted - The link vouched for the frame's TCP checksum (GuestLink offload): not verified.
+ * @param trusted - The link vouched for the frame's TCP or UDP checksum (GuestLink offload): not
+ *   verified.
  * @param into - A packet from an earlier parse to refill (its previous contents are lost).
  * @returns The packet (`into` when given).
  */
@@ -200,8 +202,9 @@ function ipv4(p: Packet, eth: EthernetView, trusted: boolean): Packet {
   const v = Ipv4View.checked(eth.payload());
   if (isWireError(v)) return p.fail('net', v);
   const protocol = v.protocol;
-  if (protocol === IpProtocol.Tcp && !v.isFragment) {
-    // The hot path: what parseIpv4 checks on an unfragmented packet, without a repr.
+  if ((protocol === IpProtocol.Tcp || protocol === IpProtocol.Udp) && !v.isFragment) {
+    // The hot path: what parseIpv4 checks on an unfragmented packet, without a repr (the
+    // addresses are views into the frame: whoever keeps one copies it).
     if (!v.checksumOk()) return p.fail('net', 'bad-checksum');
     p.src = v.src;
     p.dst = v.dst;
@@ -230,9 +233,10 @@ function ipv6(p: Packet, eth: EthernetView, trusted: boolean): Packet {
   p.ipv6 = v;
   p.hopLimit = v.hopLimit;
   p.protocol = up.protocol;
-  // TCP takes the addresses as views (the hot path), everyone else copies.
-  p.src = up.protocol === IpProtocol.Tcp ? v.src : v.src.slice();
-  p.dst = up.protocol === IpProtocol.Tcp ? v.dst : v.dst.slice();
+  // TCP and UDP take the addresses as views (the hot paths), everyone else copies.
+  const view = up.protocol === IpProtocol.Tcp || up.protocol === IpProtocol.Udp;
+  p.src = view ? v.src : v.src.slice();
+  p.dst = view ? v.dst : v.dst.slice();
   p.fragment = up.fragment !== undefined;
   if (p.fragment) return p;
   p.l4 = v.buf.subarray(up.offset, up.offset + up.length);
@@ -255,7 +259,7 @@ function upper(p: Packet, trusted: boolean): Packet {
       const u = UdpView.checked(p.l4);
       if (isWireError(u)) return p.fail('l4', u);
       p.udp = u;
-      const h = parseUdp(u, p.src, p.dst);
+      const h = parseUdp(u, p.src, p.dst, !trusted);
       if (isWireError(h)) return p.fail('msg', h);
       p.udpHeader = h;
       p.payload = u.payload();

@@ -46,7 +46,7 @@ export interface GuestLink {
    * one call.
    *
    * @param listener - Called with one or more frames, and, from links that know it, which of
-   *   them (1) carry a TCP checksum that must not be verified (left partial by an offloading
+   *   them (1) carry a TCP or UDP checksum that must not be verified (left partial by an offloading
    *   sender inside the same host: the bytes never crossed a wire).
    */
   onFrames(listener: (frames: Uint8Array[], trusted?: Uint8Array) => void): void;
