@@ -27,13 +27,15 @@ export interface ControlContext {
   readonly guestLink?: SwitchableLink;
   /** The packet capture (capture.* operations); undefined: those operations are not offered. */
   readonly capture?: CaptureManager;
+  /** The guest link's own counters (vhost-user), answered under `counters` as `link`. */
+  readonly linkCounters?: () => object;
 }
 
 /**
  * Registers every control operation on `server`.
  *
  * Base operations: `ping` → `{ version, pid, protocol }`, `ops` → the operation names,
- * `counters` → the daemon, TCP translator and flow-table counters.
+ * `counters` → the daemon, TCP translator, flow-table and (vhost-user) link counters.
  */
 export function registerControlOps(server: ControlServer, ctx: ControlContext): void {
   server.handle('ping', () => ({ version: binderyVersion(), pid: ctx.pid }));
@@ -46,6 +48,7 @@ export function registerControlOps(server: ControlServer, ctx: ControlContext): 
       tcp: t?.tcpTranslator.counters,
       flows: { active: ctx.daemon.table.size, ...ctx.daemon.table.counters },
       control: server.counters,
+      ...(ctx.linkCounters ? { link: ctx.linkCounters() } : {}),
     };
   });
   registerMigrateOps(server, ctx);

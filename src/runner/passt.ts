@@ -346,7 +346,9 @@ async function serveWith(
     where = stream.path;
   } else if (opts.vhostUser) {
     const path = opts.socketPath ?? (await firstFreeSocketPath());
-    vhost = await VhostUserLink.listen({ path, oneOff: opts.oneOff });
+    // BINDERY_VHOST_NO_TSO=1 (bench only): offer no TCP segmentation offload.
+    const tso = edge.env['BINDERY_VHOST_NO_TSO'] !== '1';
+    vhost = await VhostUserLink.listen({ path, oneOff: opts.oneOff, mtu: cfg.mtu, tso });
     link = vhost;
     where = path;
   } else {
@@ -467,6 +469,7 @@ async function serveWith(
         logger,
         pid: edge.pid,
         ...(tapSwitch ? { guestLink: tapSwitch } : {}),
+        ...(vhost ? { linkCounters: () => vhost.counters } : {}),
         capture,
       });
     }

@@ -9,6 +9,10 @@
 // Frames to the guest go straight into its RX buffers; when there are none, up to
 // MAX_PENDING frames wait for the guest's next kick on the RX queue (send returns false and
 // 'drain' follows), beyond that they are dropped and counted.
+// TSO (gso.ts): with `tso` the link offers HOST_TSO4/6 and GUEST_TSO4/6 and says `tsoMax`
+// (MAX_FRAME) once, for every front-end to come; a TCP frame past the MTU then goes to the guest
+// with GSO fields when its driver negotiated GUEST_TSO for that family (and GUEST_CSUM), else it
+// is cut into MTU-sized segments here: no driver ever gets a frame past its MTU without GSO.
 import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
 import { BinderyError, ErrorCode } from '../../../errors.js';
@@ -18,8 +22,26 @@ import { clearStaleSocket } from '../stream.js';
 import { checksumPlaces, offloadedChecksums } from '../tap.js';
 import type { GuestLink } from '../types.js';
 import { RX_QUEUE, TX_QUEUE, VhostUserDevice, type VhostSys } from './device.js';
-import { drainTx, newNetCounters, putRx, type NetCounters } from './net.js';
-import { Feature, VHOST_USER_HDR_LEN, decodeHeader, requestName, type Header } from './protocol.js';
+import {
+  GsoType,
+  gsoBit,
+  guestGsoFor,
+  makePartial,
+  oversizeTcp,
+  rxGso,
+  segmentTcp,
+  type RxGso,
+} from './gso.js';
+import { MAX_FRAME, drainTx, newNetCounters, putRx, type NetCounters } from './net.js';
+import {
+  Feature,
+  OFFERED_FEATURES,
+  TSO_FEATURES,
+  VHOST_USER_HDR_LEN,
+  decodeHeader,
+  requestName,
+  type Header,
+} from './protocol.js';
 
 /** Frames waiting for RX buffers before further ones are dropped. */
 export const MAX_PENDING = 1024;
@@ -51,7 +73,14 @@ export interface VhostUserCounters extends NetCounters {
 export interface VhostUserLinkOptions {
   readonly path: string;
   readonly oneOff?: boolean;
+  /** The guest's MTU (the translator's `-m`); 0 or unset: 1500, virtio-net's default. */
+  readonly mtu?: number;
+  /** Offer TCP segmentation offload (default true; bench: BINDERY_VHOST_NO_TSO=1). */
+  readonly tso?: boolean;
 }
+
+/** The MTU assumed when the translator advertises none (`-m 0`): virtio-net's default. */
+export const DEFAULT_GUEST_MTU = 1500;
 
 /** The real syscalls, over the shim. */
 function nativeSys(): VhostSys<VhostFd, VhostMap> {
@@ -74,6 +103,10 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
   readonly kind = 'vhost-user' as const;
   readonly checksumOffload = true;
   readonly consumesOnSend = false;
+  readonly tsoMax: number | undefined;
+  /** The guest's MTU: frames to it past this (plus Ethernet) need GSO or are segmented. */
+  readonly mtu: number;
+  private readonly offered: bigint;
   readonly counters: VhostUserCounters = {
     ...newNetCounters(),
     clients: 0,
@@ -106,8 +139,13 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     private readonly listener: VhostFd,
     readonly path: string,
     private readonly oneOff: boolean,
+    opts: VhostUserLinkOptions,
   ) {
     super();
+    const tso = opts.tso !== false;
+    this.tsoMax = tso ? MAX_FRAME : undefined;
+    this.offered = tso ? OFFERED_FEATURES : OFFERED_FEATURES & ~TSO_FEATURES;
+    this.mtu = opts.mtu !== undefined && opts.mtu >= 68 ? opts.mtu : DEFAULT_GUEST_MTU;
     this.shim.vhostWatch(listener, () => this.onAcceptable());
   }
 
@@ -130,7 +168,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
         },
       );
     }
-    return new VhostUserLink(l, opts.path, opts.oneOff ?? false);
+    return new VhostUserLink(l, opts.path, opts.oneOff ?? false, opts);
   }
 
   /** Whether a front-end is connected. */
@@ -150,11 +188,15 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
       this.counters.clients++;
       this.conn = c;
       this.badLogged = false;
-      this.device = new VhostUserDevice(this.sys, {
-        ringsChanged: (ready) => this.onRings(ready),
-        kick: (q) => this.onKick(q),
-        fault: (what) => this.emit('fault', what),
-      });
+      this.device = new VhostUserDevice(
+        this.sys,
+        {
+          ringsChanged: (ready) => this.onRings(ready),
+          kick: (q) => this.onKick(q),
+          fault: (what) => this.emit('fault', what),
+        },
+        this.offered,
+      );
       this.shim.vhostWatch(c, () => this.onReadable());
     }
   }
@@ -257,7 +299,10 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     for (let round = 0; round < 16; round++) {
       const q = d.queue(TX_QUEUE);
       if (q === undefined) return;
-      const { frames, notify } = drainTx(q, d.memory, d.hdrLen, this.counters);
+      const accept =
+        (d.has(Feature.NET_HOST_TSO4) ? gsoBit(GsoType.TCPV4) : 0) |
+        (d.has(Feature.NET_HOST_TSO6) ? gsoBit(GsoType.TCPV6) : 0);
+      const { frames, notify } = drainTx(q, d.memory, d.hdrLen, this.counters, 256, accept);
       if (notify) d.notify(TX_QUEUE);
       this.noteBadRing();
       if (frames.length === 0) return;
@@ -284,6 +329,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
       return false;
     }
     const partial = partialChecksum === true;
+    if (this.tsoMax !== undefined) frames = this.fitMtu(d, frames, partial);
     if (this.pending.length > 0) {
       this.enqueue(frames, partial);
       this.flushPending(d);
@@ -305,6 +351,35 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     return true;
   }
 
+  /** Cuts TCP frames past the MTU into segments when the driver cannot take them with GSO. */
+  private fitMtu(
+    d: VhostUserDevice<VhostFd, VhostMap>,
+    frames: readonly Uint8Array[],
+    partial: boolean,
+  ): readonly Uint8Array[] {
+    let out: Uint8Array[] | undefined;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      const big = oversizeTcp(f, this.mtu);
+      if (big === undefined || guestGsoFor(d.features, big.h.v6)) {
+        out?.push(f);
+        continue;
+      }
+      out ??= frames.slice(0, i);
+      const segs = segmentTcp(f, big.h, big.mss, !partial);
+      this.counters.rxSegmented += segs.length;
+      out.push(...segs);
+    }
+    return out ?? frames;
+  }
+
+  /** Whether the driver takes TCP frames of this family past the MTU with GSO fields. */
+  private gsoFor(d: VhostUserDevice<VhostFd, VhostMap>, v6: boolean): boolean {
+    return (
+      d.has(Feature.NET_GUEST_CSUM) && d.has(v6 ? Feature.NET_GUEST_TSO6 : Feature.NET_GUEST_TSO4)
+    );
+  }
+
   private enqueue(frames: readonly Uint8Array[], partial: boolean): void {
     for (const frame of frames) {
       if (this.pending.length >= MAX_PENDING) this.counters.pendingDropped++;
@@ -318,7 +393,18 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     const q = d.queue(RX_QUEUE);
     if (q === undefined) return false;
     let csum: [number, number] | undefined;
-    if (partial) {
+    let gso: RxGso | undefined;
+    const big = this.tsoMax !== undefined ? oversizeTcp(frame, this.mtu) : undefined;
+    if (big !== undefined) {
+      // Queued before the driver renegotiated without GUEST_TSO: never past its MTU.
+      if (!guestGsoFor(d.features, big.h.v6)) {
+        this.counters.txDropped++;
+        return true;
+      }
+      gso = rxGso(big.h, big.mss);
+      if (!partial) makePartial(frame, big.h);
+      csum = [14 + big.h.ipLen, 16];
+    } else if (partial) {
       const places = checksumPlaces([frame]);
       if (places[0] !== 0) {
         if (d.has(Feature.NET_GUEST_CSUM)) csum = [places[0]!, places[1]!];
@@ -334,6 +420,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
         d.has(Feature.NET_MRG_RXBUF),
         csum,
         this.counters,
+        gso,
       );
       if (r === 'ok') return true;
       if (r === 'full') {
