@@ -8,6 +8,9 @@
 // way, and the translator's CPU (utime + stime from /proc/PID/stat) per GB moved. TCP RR and
 // connections/s are not measured here (no such tool in the busybox guest yet). The JSON goes to
 // bench/results/vhost-<time>.json (BINDERY_BENCH_RESULTS_DIR overrides).
+// BINDERY_VHOST_BENCH_SET=tso runs the TSO rows instead: at MTU 1500 and 65520 (`-m`, the guest
+// takes it by DHCP) bindery vhost-user with TSO, without it (BINDERY_VHOST_NO_TSO=1 in the
+// daemon's environment: HOST_TSO4/6 and GUEST_TSO4/6 not offered), and passt vhost-user.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -39,6 +42,40 @@ interface Setup {
   readonly name: string;
   readonly vhostUser: boolean;
   argv(sock: string): string[];
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+const SET = process.env.BINDERY_VHOST_BENCH_SET ?? 'stream';
+const TSO_MTUS = [1500, 65520] as const;
+
+/** The TSO rows: per MTU, bindery vhost-user with and without TSO, and passt vhost-user. */
+function tsoSetups(passt: string | undefined): Setup[] {
+  const out: Setup[] = [];
+  for (const mtu of TSO_MTUS) {
+    const m = ['-m', String(mtu)];
+    for (const tso of [true, false])
+      out.push({
+        name: `bindery vhost-user ${tso ? 'TSO' : 'no TSO'} MTU ${mtu}`,
+        vhostUser: true,
+        ...(tso ? {} : { env: { BINDERY_VHOST_NO_TSO: '1' } }),
+        argv: (sock) => [
+          process.execPath,
+          BINDERY_BIN,
+          'passt',
+          '-q',
+          '--vhost-user',
+          ...m,
+          ...common(sock),
+        ],
+      });
+    if (passt !== undefined)
+      out.push({
+        name: `passt 2026_07_24 vhost-user MTU ${mtu}`,
+        vhostUser: true,
+        argv: (sock) => [passt, '--runas', '0', '-q', '--vhost-user', ...m, ...common(sock)],
+      });
+  }
+  return out;
 }
 
 const common = (sock: string): string[] => [
@@ -108,7 +145,10 @@ async function runSetup(lab: Lab, s: Setup): Promise<Row> {
   const row: Row = { setup: s.name, toPodMbps: [], toGuestMbps: [], cpuSecPerGB: [] };
   const pod = await makePod(lab);
   const sock = join(pod.dir, 'bench.sock');
-  const daemon: LabProcess = lab.spawn(pod.ns, s.argv(sock), { label: s.name });
+  const daemon: LabProcess = lab.spawn(pod.ns, s.argv(sock), {
+    label: s.name,
+    ...(s.env ? { env: s.env } : {}),
+  });
   const { existsSync } = await import('node:fs');
   await waitFor(
     () => existsSync(sock) || daemon.exitStatus !== undefined,
@@ -163,7 +203,7 @@ async function main(): Promise<void> {
   const lab = await Lab.create();
   const rows: Row[] = [];
   try {
-    for (const s of setups(passt)) {
+    for (const s of SET === 'tso' ? tsoSetups(passt) : setups(passt)) {
       console.error(`bench: ${s.name}`);
       try {
         rows.push(await runSetup(lab, s));
@@ -196,12 +236,12 @@ async function main(): Promise<void> {
     .toISOString()
     .replace(/[:.]/g, '-')
     .replace(/-\d+Z$/, 'Z');
-  const file = join(dir, `vhost-${stamp}.json`);
+  const file = join(dir, `vhost-${SET === 'tso' ? 'tso-' : ''}${stamp}.json`);
   writeFileSync(
     file,
     JSON.stringify(
       {
-        meta: { qemu: QEMU10_BINARY, accel: 'tcg', secs: SECS, reps: REPS, smp: 1 },
+        meta: { qemu: QEMU10_BINARY, accel: 'tcg', secs: SECS, reps: REPS, smp: 1, set: SET },
         table,
         samples: rows,
       },
