@@ -32,6 +32,7 @@ import {
   segmentTcp,
   type RxGso,
 } from './gso.js';
+import type { SplitQueue } from './virtqueue.js';
 import { MAX_FRAME, drainTx, newNetCounters, putRx, type NetCounters } from './net.js';
 import {
   Feature,
@@ -131,6 +132,8 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
   private fds: VhostFd[] = [];
   private pending: { frame: Uint8Array; partial: boolean }[] = [];
   private blocked = false;
+  /** A look at the RX ring is queued (waitRx). */
+  private recheck = false;
   /** Bad-ring counters when last looked at; the first increase per connection is logged. */
   private badSeen = 0;
   private badLogged = false;
@@ -346,9 +349,25 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     this.noteBadRing();
     if (i < frames.length) {
       this.enqueue(frames.slice(i), partial);
+      this.waitRx(d, q);
       return false;
     }
     return true;
+  }
+
+  /**
+   * With frames waiting for RX buffers: asks the driver to kick at its next buffer; if it
+   * added some while we asked (no kick may come for those), looks again on the next turn.
+   */
+  private waitRx(d: VhostUserDevice<VhostFd, VhostMap>, q: SplitQueue): void {
+    if (this.pending.length === 0 || this.recheck) return;
+    const seen = q.armKickNext();
+    if (q.availIdx === seen) return;
+    this.recheck = true;
+    setImmediate(() => {
+      this.recheck = false;
+      if (this.device === d) this.flushPending(d);
+    });
   }
 
   /** Cuts TCP frames past the MTU into segments when the driver cannot take them with GSO. */
@@ -444,6 +463,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     if (n > 0) this.pending.splice(0, n);
     this.noteBadRing();
     if (q.flush()) d.notify(RX_QUEUE);
+    this.waitRx(d, q);
     if (this.pending.length === 0 && this.blocked) {
       this.blocked = false;
       this.emit('drain');

@@ -255,6 +255,23 @@ test('EVENT_IDX: interrupts only when used.idx passes used_event; avail_event fo
   assert.equal(d.availEvent(), 2);
 });
 
+test('EVENT_IDX: armKickNext asks for a kick at the next buffer the driver adds, even with some already there', () => {
+  const d = new Driver();
+  const q = d.queue(true);
+  d.postIn(0, 64);
+  d.postIn(1, 64);
+  d.postIn(2, 64);
+  // One buffer taken; two left that a frame needing more cannot use.
+  assert.ok(q.pop(d.mem));
+  q.armKick();
+  assert.equal(d.availEvent(), 1, 'armKick: any buffer past the consumed ones');
+  assert.equal(q.armKickNext(), 3);
+  assert.equal(d.availEvent(), 3, 'armKickNext: the driver publishing idx 3 → 4 kicks');
+  assert.equal(q.availIdx, 3);
+  d.postIn(3, 64);
+  assert.equal(q.availIdx, 4, 'a buffer added after arming is seen by the caller’s second look');
+});
+
 test('rings whose addresses are outside guest memory are refused', () => {
   const d = new Driver();
   const q = new SplitQueue(8, false, false);
