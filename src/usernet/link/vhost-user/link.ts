@@ -392,13 +392,6 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     return out ?? frames;
   }
 
-  /** Whether the driver takes TCP frames of this family past the MTU with GSO fields. */
-  private gsoFor(d: VhostUserDevice<VhostFd, VhostMap>, v6: boolean): boolean {
-    return (
-      d.has(Feature.NET_GUEST_CSUM) && d.has(v6 ? Feature.NET_GUEST_TSO6 : Feature.NET_GUEST_TSO4)
-    );
-  }
-
   private enqueue(frames: readonly Uint8Array[], partial: boolean): void {
     for (const frame of frames) {
       if (this.pending.length >= MAX_PENDING) this.counters.pendingDropped++;
