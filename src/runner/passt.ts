@@ -347,7 +347,9 @@ async function serveWith(
     where = stream.path;
   } else if (opts.vhostUser) {
     const path = opts.socketPath ?? (await firstFreeSocketPath());
-    vhost = await VhostUserLink.listen({ path, oneOff: opts.oneOff });
+    // BINDERY_VHOST_NO_TSO=1 (bench only): offer no TCP segmentation offload.
+    const tso = edge.env['BINDERY_VHOST_NO_TSO'] !== '1';
+    vhost = await VhostUserLink.listen({ path, oneOff: opts.oneOff, mtu: cfg.mtu, tso });
     link = vhost;
     where = path;
   } else {

@@ -53,6 +53,8 @@ export interface BootGuestOptions {
   readonly queues?: number;
   /** MTU the device offers the guest (virtio-net `host_mtu`, as libvirt's `<mtu size=…/>`). */
   readonly hostMtu?: number;
+  /** More virtio-net-pci properties of the first NIC (e.g. `guest_tso4=off,guest_tso6=off`). */
+  readonly deviceProps?: string;
   /** A second NIC (eth1 in the guest, left down); its MAC defaults to 52:54:00:12:34:57. */
   readonly secondNic?: GuestNic;
   /** Shell script run by the guest once eth0 is up (busybox sh; all busybox applets exist). */
@@ -164,13 +166,13 @@ function nicOf(opts: BootGuestOptions): GuestNic {
 }
 
 /** QEMU arguments of one virtio-net NIC: its -netdev and its -device. */
-function nicArgs(id: string, nic: GuestNic, mac: string): string[] {
+function nicArgs(id: string, nic: GuestNic, mac: string, props = ''): string[] {
   const where = 'socketPath' in nic ? nic.socketPath : 'tap' in nic ? nic.tap : nic.vhostUser;
   if (/[,=]/.test(where)) {
     throw new BinderyError(ErrorCode.Lab, `NIC path or name must not contain ',' or '=': ${where}`);
   }
   if ('vhostUser' in nic) {
-    const mtu = nic.hostMtu !== undefined ? `,host_mtu=${nic.hostMtu}` : '';
+    const mtu = `${nic.hostMtu !== undefined ? `,host_mtu=${nic.hostMtu}` : ''}${props ? `,${props}` : ''}`;
     const n = nic.queues ?? 1;
     // One MSI-X vector per ring, one for the control queue, one for config changes.
     const mq = n > 1 ? [`,queues=${n}`, `,mq=on,vectors=${2 * n + 2}`] : ['', ''];
@@ -188,7 +190,7 @@ function nicArgs(id: string, nic: GuestNic, mac: string): string[] {
       ? `stream,id=${id},server=off,addr.type=unix,addr.path=${nic.socketPath}`
       : // vhost=off: the guest runs under TCG, and a test needs no /dev/vhost-net.
         `tap,id=${id},ifname=${nic.tap},script=no,downscript=no,vhost=off`;
-  const mtu = nic.hostMtu !== undefined ? `,host_mtu=${nic.hostMtu}` : '';
+  const mtu = `${nic.hostMtu !== undefined ? `,host_mtu=${nic.hostMtu}` : ''}${props ? `,${props}` : ''}`;
   return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=${id},mac=${mac}${mtu}`];
 }
 
@@ -225,7 +227,7 @@ export async function bootGuest(lab: Lab, opts: BootGuestOptions): Promise<Guest
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const first = nicOf(opts);
   const nics = [
-    nicArgs('n0', first, opts.mac ?? '52:54:00:12:34:56'),
+    nicArgs('n0', first, opts.mac ?? '52:54:00:12:34:56', opts.deviceProps),
     ...(opts.secondNic !== undefined
       ? [nicArgs('n1', opts.secondNic, opts.secondNic.mac ?? '52:54:00:12:34:57')]
       : []),

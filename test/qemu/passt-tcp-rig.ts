@@ -354,7 +354,7 @@ export async function startDaemon(
   link: {
     readonly vhostUser?: boolean;
     readonly oneOff?: boolean;
-    readonly daemonArgs?: readonly string[];
+    readonly args?: readonly string[];
   } = {},
 ): Promise<LabProcess> {
   const common = [
@@ -377,7 +377,7 @@ export async function startDaemon(
     `${FWD_PORT}:${GUEST_HTTP_PORT}`,
     '-u',
     'none',
-    ...(link.daemonArgs ?? []),
+    ...(link.args ?? []),
   ];
   // passt would switch to nobody, who cannot bind in the lab's 0700 temp dir.
   const argv = USE_PASST
@@ -407,6 +407,7 @@ export async function bootShell(
     smp: opts.smp ?? 1,
     script: `export KEEP_MTU=${opts.keepMtu === true ? 1 : ''}\n${GUEST_SCRIPT}`,
     mac: GUEST_MAC,
+    ...(opts.deviceProps !== undefined ? { deviceProps: opts.deviceProps } : {}),
     memMb: 256 + Math.ceil((3 * BIG) / (1024 * 1024)),
     consoleInput: true,
     extraFiles: opts.extraFiles ?? [],
@@ -470,15 +471,20 @@ export interface RigOptions {
   readonly smp?: number;
   /** vhost-user queue pairs (default 1; more turns on the device's `mq`). */
   readonly queues?: number;
-  /** More daemon arguments (e.g. `-c CONTROL`). */
-  readonly daemonArgs?: readonly string[];
+  /** More daemon arguments, given the pod's directory (e.g. `-m 1500 -c DIR/ctl.sock`). */
+  readonly daemonArgs?: (podDir: string) => readonly string[];
+  /** More virtio-net-pci properties of the guest's NIC (e.g. `guest_tso4=off`). */
+  readonly deviceProps?: string;
 }
 
 export async function rig(t: TestContext, opts: RigOptions): Promise<Rig> {
   const lab = await Lab.create(t);
   const pod = await makePod(lab);
   const sock = join(pod.dir, 'passt.sock');
-  const daemon = await startDaemon(pod, sock, opts.env ?? {}, opts);
+  const daemon = await startDaemon(pod, sock, opts.env ?? {}, {
+    ...opts,
+    ...(opts.daemonArgs ? { args: opts.daemonArgs(pod.dir) } : {}),
+  });
   const guest = await bootShell(t, lab, sock, opts);
   const context = (): string =>
     `console:\n${guest.console.slice(-3000)}\n${DAEMON}:\n${daemon.output.slice(-2000)}\npeers:\n${pod.peers.output.slice(-1500)}`;

@@ -60,7 +60,7 @@ test(
       queues: 2,
       lifetimeMs: 480_000,
       extraFiles: [{ type: 'file', path: 'blk', data: STREAM_BLOCK, mode: 0o644 }],
-      daemonArgs: ['-c', ctl],
+      daemonArgs: () => ['-c', ctl],
     });
     const counters = async (): Promise<LinkCounters> =>
       ((await controlRequest(ctl, 'counters')) as { link: LinkCounters }).link;

@@ -124,6 +124,8 @@ export class VhostUserDevice<F, M> {
   constructor(
     private readonly sys: VhostSys<F, M>,
     private readonly events: DeviceEvents,
+    /** The features GET_FEATURES offers (OFFERED_FEATURES, or less: e.g. without TSO). */
+    private readonly offered: bigint = OFFERED_FEATURES,
   ) {
     for (let i = 0; i < QUEUE_COUNT; i++) this.rings.push(freshRing());
   }
@@ -194,11 +196,11 @@ export class VhostUserDevice<F, M> {
   private apply(h: Header, p: Uint8Array, fds: F[]): Uint8Array | string | 'ok' {
     switch (h.request) {
       case Req.GET_FEATURES:
-        return replyU64(h.request, OFFERED_FEATURES);
+        return replyU64(h.request, this.offered);
       case Req.SET_FEATURES: {
         const f = decodeU64(p);
         if (typeof f === 'string') return f;
-        if ((f & ~OFFERED_FEATURES) !== 0n) return `features 0x${f.toString(16)} not offered`;
+        if ((f & ~this.offered) !== 0n) return `features 0x${f.toString(16)} not offered`;
         this.features = f;
         // Without protocol features rings are enabled as soon as they start.
         if (!this.has(Feature.PROTOCOL_FEATURES)) for (const r of this.rings) r.enabled = true;

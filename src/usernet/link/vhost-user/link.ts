@@ -14,6 +14,11 @@
 // frame to the guest takes the RX ring its flow hashes to (steer.ts), with a pending list per
 // RX ring so one flow stays in order. All of it runs on the one JS thread: the queues buy the
 // guest parallelism (one vCPU per pair takes its interrupts), not bindery.
+//
+// TSO (gso.ts): with `tso` the link offers HOST_TSO4/6 and GUEST_TSO4/6 and says `tsoMax`
+// (MAX_FRAME) once, for every front-end to come; a TCP frame past the MTU then goes to the guest
+// with GSO fields when its driver negotiated GUEST_TSO for that family (and GUEST_CSUM), else it
+// is cut into MTU-sized segments here: no driver ever gets a frame past its MTU without GSO.
 import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
 import { BinderyError, ErrorCode } from '../../../errors.js';
@@ -23,9 +28,28 @@ import { clearStaleSocket } from '../stream.js';
 import { checksumPlaces, offloadedChecksums } from '../tap.js';
 import type { GuestLink } from '../types.js';
 import { MAX_QUEUE_PAIRS, RX_QUEUE, TX_QUEUE, VhostUserDevice, type VhostSys } from './device.js';
-import { drainTx, newNetCounters, putRx, type NetCounters } from './net.js';
-import { Feature, VHOST_USER_HDR_LEN, decodeHeader, requestName, type Header } from './protocol.js';
+import {
+  GsoType,
+  gsoBit,
+  guestGsoFor,
+  makePartial,
+  oversizeTcp,
+  rxGso,
+  segmentTcp,
+  type RxGso,
+} from './gso.js';
+import { MAX_FRAME, drainTx, newNetCounters, putRx, type NetCounters } from './net.js';
+import {
+  Feature,
+  OFFERED_FEATURES,
+  TSO_FEATURES,
+  VHOST_USER_HDR_LEN,
+  decodeHeader,
+  requestName,
+  type Header,
+} from './protocol.js';
 import { pickRxQueue } from './steer.js';
+import type { SplitQueue } from './virtqueue.js';
 
 /** Frames waiting for RX buffers before further ones are dropped. */
 export const MAX_PENDING = 1024;
@@ -60,7 +84,14 @@ export interface VhostUserCounters extends NetCounters {
 export interface VhostUserLinkOptions {
   readonly path: string;
   readonly oneOff?: boolean;
+  /** The guest's MTU (the translator's `-m`); 0 or unset: 1500, virtio-net's default. */
+  readonly mtu?: number;
+  /** Offer TCP segmentation offload (default true; bench: BINDERY_VHOST_NO_TSO=1). */
+  readonly tso?: boolean;
 }
+
+/** The MTU assumed when the translator advertises none (`-m 0`): virtio-net's default. */
+export const DEFAULT_GUEST_MTU = 1500;
 
 /** The real syscalls, over the shim. */
 function nativeSys(): VhostSys<VhostFd, VhostMap> {
@@ -83,6 +114,10 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
   readonly kind = 'vhost-user' as const;
   readonly checksumOffload = true;
   readonly consumesOnSend = false;
+  readonly tsoMax: number | undefined;
+  /** The guest's MTU: frames to it past this (plus Ethernet) need GSO or are segmented. */
+  readonly mtu: number;
+  private readonly offered: bigint;
   readonly counters: VhostUserCounters = {
     ...newNetCounters(),
     clients: 0,
@@ -113,6 +148,8 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
   /** Ring indices of the usable RX rings, ascending. */
   private rxRings: number[] = [];
   private blocked = false;
+  /** RX rings with a look queued (waitRx). */
+  private readonly recheck = new Set<number>();
   /** Bad-ring counters when last looked at; the first increase per connection is logged. */
   private badSeen = 0;
   private badLogged = false;
@@ -121,8 +158,13 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     private readonly listener: VhostFd,
     readonly path: string,
     private readonly oneOff: boolean,
+    opts: VhostUserLinkOptions,
   ) {
     super();
+    const tso = opts.tso !== false;
+    this.tsoMax = tso ? MAX_FRAME : undefined;
+    this.offered = tso ? OFFERED_FEATURES : OFFERED_FEATURES & ~TSO_FEATURES;
+    this.mtu = opts.mtu !== undefined && opts.mtu >= 68 ? opts.mtu : DEFAULT_GUEST_MTU;
     this.shim.vhostWatch(listener, () => this.onAcceptable());
   }
 
@@ -145,7 +187,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
         },
       );
     }
-    return new VhostUserLink(l, opts.path, opts.oneOff ?? false);
+    return new VhostUserLink(l, opts.path, opts.oneOff ?? false, opts);
   }
 
   /** Whether a front-end is connected. */
@@ -165,12 +207,16 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
       this.counters.clients++;
       this.conn = c;
       this.badLogged = false;
-      this.device = new VhostUserDevice(this.sys, {
-        ringsChanged: (ready) => this.onRings(ready),
-        kick: (q) => this.onKick(q),
-        queuesChanged: (usable) => this.onQueues(usable),
-        fault: (what) => this.emit('fault', what),
-      });
+      this.device = new VhostUserDevice(
+        this.sys,
+        {
+          ringsChanged: (ready) => this.onRings(ready),
+          kick: (q) => this.onKick(q),
+          queuesChanged: (usable) => this.onQueues(usable),
+          fault: (what) => this.emit('fault', what),
+        },
+        this.offered,
+      );
       this.shim.vhostWatch(c, () => this.onReadable());
     }
   }
@@ -301,7 +347,10 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     for (let round = 0; round < 16; round++) {
       const q = d.queue(ring);
       if (q === undefined) return;
-      const { frames, notify } = drainTx(q, d.memory, d.hdrLen, this.counters);
+      const accept =
+        (d.has(Feature.NET_HOST_TSO4) ? gsoBit(GsoType.TCPV4) : 0) |
+        (d.has(Feature.NET_HOST_TSO6) ? gsoBit(GsoType.TCPV6) : 0);
+      const { frames, notify } = drainTx(q, d.memory, d.hdrLen, this.counters, 256, accept);
       if (notify) d.notify(ring);
       this.noteBadRing();
       if (frames.length === 0) return;
@@ -329,6 +378,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
       return false;
     }
     const partial = partialChecksum === true;
+    if (this.tsoMax !== undefined) frames = this.fitMtu(d, frames, partial);
     // Frames already waiting go first (the guest may have added buffers without a kick).
     if (this.pendingCount > 0)
       this.pending.forEach((list, pair) => {
@@ -370,8 +420,51 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
 
   /** Publishes what was put on `rings` and interrupts the guest where it asked for it. */
   private publish(d: VhostUserDevice<VhostFd, VhostMap>, rings: Set<number>): void {
-    for (const ring of rings) if (d.queue(ring)?.flush()) d.notify(ring);
+    for (const ring of rings) {
+      const q = d.queue(ring);
+      if (q === undefined) continue;
+      if (q.flush()) d.notify(ring);
+      this.waitRx(d, ring, q);
+    }
     this.noteBadRing();
+  }
+
+  /**
+   * With frames waiting for buffers on RX ring `ring`: asks the driver to kick at its next
+   * buffer; if it added some while we asked (no kick may come for those), looks again on the
+   * next turn.
+   */
+  private waitRx(d: VhostUserDevice<VhostFd, VhostMap>, ring: number, q: SplitQueue): void {
+    if ((this.pending[ring >> 1]?.length ?? 0) === 0 || this.recheck.has(ring)) return;
+    const seen = q.armKickNext();
+    if (q.availIdx === seen) return;
+    this.recheck.add(ring);
+    setImmediate(() => {
+      this.recheck.delete(ring);
+      if (this.device === d) this.flushPending(d, ring);
+    });
+  }
+
+  /** Cuts TCP frames past the MTU into segments when the driver cannot take them with GSO. */
+  private fitMtu(
+    d: VhostUserDevice<VhostFd, VhostMap>,
+    frames: readonly Uint8Array[],
+    partial: boolean,
+  ): readonly Uint8Array[] {
+    let out: Uint8Array[] | undefined;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      const big = oversizeTcp(f, this.mtu);
+      if (big === undefined || guestGsoFor(d.features, big.h.v6)) {
+        out?.push(f);
+        continue;
+      }
+      out ??= frames.slice(0, i);
+      const segs = segmentTcp(f, big.h, big.mss, !partial);
+      this.counters.rxSegmented += segs.length;
+      out.push(...segs);
+    }
+    return out ?? frames;
   }
 
   /** Writes one frame on RX ring `ring`; false when the guest has no buffer for it now. */
@@ -384,7 +477,18 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     const q = d.queue(ring);
     if (q === undefined) return false;
     let csum: [number, number] | undefined;
-    if (partial) {
+    let gso: RxGso | undefined;
+    const big = this.tsoMax !== undefined ? oversizeTcp(frame, this.mtu) : undefined;
+    if (big !== undefined) {
+      // Queued before the driver renegotiated without GUEST_TSO: never past its MTU.
+      if (!guestGsoFor(d.features, big.h.v6)) {
+        this.counters.txDropped++;
+        return true;
+      }
+      gso = rxGso(big.h, big.mss);
+      if (!partial) makePartial(frame, big.h);
+      csum = [14 + big.h.ipLen, 16];
+    } else if (partial) {
       const places = checksumPlaces([frame]);
       if (places[0] !== 0) {
         if (d.has(Feature.NET_GUEST_CSUM)) csum = [places[0]!, places[1]!];
@@ -400,6 +504,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
         d.has(Feature.NET_MRG_RXBUF),
         csum,
         this.counters,
+        gso,
       );
       if (r === 'ok') {
         this.counters.rxQueueFrames[ring >> 1]!++;
@@ -430,6 +535,7 @@ export class VhostUserLink extends EventEmitter<VhostUserLinkEvents> implements 
     }
     this.noteBadRing();
     if (q.flush()) d.notify(ring);
+    this.waitRx(d, ring, q);
     this.checkDrained();
   }
 

@@ -6,8 +6,10 @@
 // chain holds the header then the frame, spread over any number of readable buffers. RX
 // (§5.1.6.3–4): with MRG_RXBUF one frame may fill several chains (num_buffers of them, each
 // returned to the used ring with the bytes written into it); without it, one chain must hold
-// the whole frame. Bindery offers no GSO, so gso_type is always NONE both ways; a TX frame
-// claiming GSO is dropped and counted.
+// the whole frame. GSO (gso.ts): a TX frame with gso_type TCPV4/TCPV6 is taken whole when
+// HOST_TSO4/6 was negotiated, any other GSO frame (or a malformed one) is dropped and counted;
+// RX frames carry the GSO fields the link gives `putRx`.
+import { checkTxGso, type RxGso } from './gso.js';
 import type { GuestMemory, SplitQueue } from './virtqueue.js';
 
 /** The largest frame either way: 64 KiB plus an Ethernet header (passt's limit too). */
@@ -22,10 +24,29 @@ export interface NetCounters {
   rxFrames: number;
   rxNoRoom: number;
   rxBadChain: number;
+  /** TX frames taken with gso_type TCPV4/TCPV6 (HOST_TSO). */
+  txGso: number;
+  /** TX frames dropped for their GSO fields (not negotiated, UDP, ECN, malformed). */
+  txBadGso: number;
+  /** RX frames written with GSO fields (GUEST_TSO). */
+  rxGso: number;
+  /** RX frames past the MTU cut into segments for a driver without GUEST_TSO (the segments). */
+  rxSegmented: number;
 }
 
 export function newNetCounters(): NetCounters {
-  return { txFrames: 0, txBadChain: 0, txBadFrame: 0, rxFrames: 0, rxNoRoom: 0, rxBadChain: 0 };
+  return {
+    txFrames: 0,
+    txBadChain: 0,
+    txBadFrame: 0,
+    rxFrames: 0,
+    rxNoRoom: 0,
+    rxBadChain: 0,
+    txGso: 0,
+    txBadGso: 0,
+    rxGso: 0,
+    rxSegmented: 0,
+  };
 }
 
 /** One frame from the guest and its checksum request (start, offset; start -1: none). */
@@ -41,6 +62,7 @@ export interface TxFrame {
  *
  * @param hdrLen - 12 or 10 (see the header comment).
  * @param max - Most frames to take now (the rest wait for the next call).
+ * @param acceptGso - Mask of gso types taken (gso.ts `gsoBit`; HOST_TSO4/6 negotiated).
  * @returns The frames; `notify` says whether to interrupt the driver.
  */
 export function drainTx(
@@ -49,6 +71,7 @@ export function drainTx(
   hdrLen: number,
   counters: NetCounters,
   max = 256,
+  acceptGso = 0,
 ): { frames: TxFrame[]; notify: boolean } {
   const frames: TxFrame[] = [];
   let returned = 0;
@@ -78,8 +101,20 @@ export function drainTx(
     const flags = all[0]!;
     const gsoType = all[1]!;
     if (gsoType !== 0) {
-      counters.txBadFrame++;
-      continue;
+      const frame = all.subarray(hdrLen);
+      const why = checkTxGso(
+        frame,
+        gsoType,
+        all[4]! | (all[5]! << 8),
+        all[2]! | (all[3]! << 8),
+        acceptGso,
+      );
+      if (why !== undefined) {
+        counters.txBadFrame++;
+        counters.txBadGso++;
+        continue;
+      }
+      counters.txGso++;
     }
     const csumStart = flags & NEEDS_CSUM ? all[6]! | (all[7]! << 8) : -1;
     const csumOffset = flags & NEEDS_CSUM ? all[8]! | (all[9]! << 8) : 0;
@@ -96,6 +131,7 @@ export function drainTx(
  * many chains as it takes with `mergeable`, else one. Nothing is published (call `q.flush()`).
  *
  * @param csum - (start, offset) of a partial checksum to flag NEEDS_CSUM, or undefined.
+ * @param gso - The GSO fields (gso_type, hdr_len, gso_size) of a frame past the MTU.
  * @returns 'ok', 'full' (not enough buffers now: nothing consumed) or 'bad' (a bad chain was
  *   returned unused and counted; try again).
  */
@@ -107,9 +143,17 @@ export function putRx(
   mergeable: boolean,
   csum: readonly [number, number] | undefined,
   counters: NetCounters,
+  gso?: RxGso,
 ): 'ok' | 'full' | 'bad' {
   const need = hdrLen + frame.length;
   const hdr = new Uint8Array(hdrLen);
+  if (gso !== undefined) {
+    hdr[1] = gso[0];
+    hdr[2] = gso[1] & 0xff;
+    hdr[3] = gso[1] >>> 8;
+    hdr[4] = gso[2] & 0xff;
+    hdr[5] = gso[2] >>> 8;
+  }
   if (csum !== undefined) {
     hdr[0] = NEEDS_CSUM;
     hdr[6] = csum[0] & 0xff;
@@ -172,5 +216,6 @@ export function putRx(
   if (nbAt[1]) nbAt[1][0][nbAt[1][1]] = nb >>> 8;
   for (const [head, len] of used) q.push(head, len);
   counters.rxFrames++;
+  if (gso !== undefined) counters.rxGso++;
   return 'ok';
 }

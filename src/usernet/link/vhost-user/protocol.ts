@@ -54,6 +54,14 @@ export function requestName(req: number): string {
 export const Feature = {
   NET_CSUM: 0,
   NET_GUEST_CSUM: 1,
+  NET_GUEST_TSO4: 7,
+  NET_GUEST_TSO6: 8,
+  NET_GUEST_ECN: 9,
+  NET_GUEST_UFO: 10,
+  NET_HOST_TSO4: 11,
+  NET_HOST_TSO6: 12,
+  NET_HOST_ECN: 13,
+  NET_HOST_UFO: 14,
   NET_MRG_RXBUF: 15,
   NET_MQ: 22,
   RING_INDIRECT_DESC: 28,
@@ -74,8 +82,19 @@ export function bit(n: number): bigint {
   return 1n << BigInt(n);
 }
 
-/** Features bindery offers: multiqueue, mergeable RX buffers, checksum offload both ways. */
+/** TCP segmentation offload both ways (without ECN): offered unless turned off (gso.ts). */
+export const TSO_FEATURES =
+  bit(Feature.NET_GUEST_TSO4) |
+  bit(Feature.NET_GUEST_TSO6) |
+  bit(Feature.NET_HOST_TSO4) |
+  bit(Feature.NET_HOST_TSO6);
+
+/**
+ * Features bindery offers: multiqueue, mergeable RX buffers, checksum offload and TCP
+ * segmentation offload both ways.
+ */
 export const OFFERED_FEATURES =
+  TSO_FEATURES |
   bit(Feature.NET_CSUM) |
   bit(Feature.NET_GUEST_CSUM) |
   bit(Feature.NET_MRG_RXBUF) |

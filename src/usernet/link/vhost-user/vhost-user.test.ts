@@ -11,6 +11,7 @@ import {
   OFFERED_PROTOCOL_FEATURES,
   ProtocolFeature,
   Req,
+  TSO_FEATURES,
   bit,
   decodeHeader,
   decodeMemTable,
@@ -256,6 +257,23 @@ test('EVENT_IDX: interrupts only when used.idx passes used_event; avail_event fo
   assert.equal(d.availEvent(), 2);
 });
 
+test('EVENT_IDX: armKickNext asks for a kick at the next buffer the driver adds, even with some already there', () => {
+  const d = new Driver();
+  const q = d.queue(true);
+  d.postIn(0, 64);
+  d.postIn(1, 64);
+  d.postIn(2, 64);
+  // One buffer taken; two left that a frame needing more cannot use.
+  assert.ok(q.pop(d.mem));
+  q.armKick();
+  assert.equal(d.availEvent(), 1, 'armKick: any buffer past the consumed ones');
+  assert.equal(q.armKickNext(), 3);
+  assert.equal(d.availEvent(), 3, 'armKickNext: the driver publishing idx 3 → 4 kicks');
+  assert.equal(q.availIdx, 3);
+  d.postIn(3, 64);
+  assert.equal(q.availIdx, 4, 'a buffer added after arming is seen by the caller’s second look');
+});
+
 test('rings whose addresses are outside guest memory are refused', () => {
   const d = new Driver();
   const q = new SplitQueue(8, false, false);
@@ -274,7 +292,9 @@ test('fuzz: rings full of random bytes never throw and never count more than the
       fc.uint8Array({ minLength: 0, maxLength: 3000 }),
       fc.boolean(),
       fc.boolean(),
-      (junk, frame, eventIdx, mergeable) => {
+      fc.integer({ min: 0, max: 0x1f }),
+      fc.option(fc.tuple(fc.nat(0xff), fc.nat(0xffff), fc.nat(0xffff))),
+      (junk, frame, eventIdx, mergeable, acceptGso, gso) => {
         // Small memory: the rings and their random descriptors all live in 8 KiB.
         const bytes = new Uint8Array(8192);
         bytes.set(junk, 0);
@@ -282,14 +302,17 @@ test('fuzz: rings full of random bytes never throw and never count more than the
         const tx = new SplitQueue(16, eventIdx, true);
         assert.ok(tx.attach(mem, { desc: 0, avail: 256, used: 512 }, 0));
         const c = newNetCounters();
-        const { frames } = drainTx(tx, mem, 12, c);
+        const { frames } = drainTx(tx, mem, 12, c, 256, acceptGso);
         assert.equal(frames.length, c.txFrames);
         assert.ok(c.txFrames + c.txBadChain + c.txBadFrame <= 16);
+        assert.ok(c.txGso <= c.txFrames && c.txBadGso <= c.txBadFrame);
         const rx = new SplitQueue(16, eventIdx, true);
         assert.ok(rx.attach(mem, { desc: 1024, avail: 1280, used: 1536 }, 0));
-        for (let i = 0; i < 4; i++) putRx(rx, mem, frame, 12, mergeable, [14, 6], c);
+        for (let i = 0; i < 4; i++)
+          putRx(rx, mem, frame, 12, mergeable, [14, 6], c, gso ?? undefined);
         rx.flush();
         assert.ok(c.rxFrames <= 4);
+        assert.equal(c.rxGso, gso ? c.rxFrames : 0);
       },
     ),
     { seed: 15, numRuns: 10_000 },
@@ -377,6 +400,35 @@ const hdr = (request: number, size: number, needReply = false): Header => ({
   request,
   flags: Flag.VERSION | (needReply ? Flag.NEED_REPLY : 0),
   size,
+});
+
+test('device: TSO turned off is neither offered nor accepted', () => {
+  const sys = new FakeSys();
+  const dev = new VhostUserDevice(
+    sys,
+    { ringsChanged: () => {}, kick: () => {}, fault: () => {} },
+    OFFERED_FEATURES & ~TSO_FEATURES,
+  );
+  const f = dev.handle(hdr(Req.GET_FEATURES, 0), new Uint8Array(0), [])!;
+  const offered = new DataView(f.buffer).getBigUint64(12, true);
+  assert.equal(offered & bit(Feature.NET_HOST_TSO4), 0n);
+  assert.equal(offered & bit(Feature.NET_GUEST_TSO6), 0n);
+  assert.ok(offered & bit(Feature.NET_GUEST_CSUM));
+  dev.handle(hdr(Req.SET_FEATURES, 8), u64p(offered | bit(Feature.NET_HOST_TSO4)), []);
+  assert.equal(dev.counters.badMessages, 1);
+  assert.equal(dev.features, 0n);
+  // The default device offers TSO both ways (and no ECN, UFO or USO).
+  const all = new VhostUserDevice(sys, { ringsChanged: () => {}, kick: () => {}, fault: () => {} });
+  const g = all.handle(hdr(Req.GET_FEATURES, 0), new Uint8Array(0), [])!;
+  const dflt = new DataView(g.buffer).getBigUint64(12, true);
+  assert.equal(dflt & TSO_FEATURES, TSO_FEATURES);
+  for (const no of [
+    Feature.NET_HOST_ECN,
+    Feature.NET_HOST_UFO,
+    Feature.NET_GUEST_ECN,
+    Feature.NET_GUEST_UFO,
+  ])
+    assert.equal(dflt & bit(no), 0n);
 });
 
 /**

@@ -270,4 +270,25 @@ export class SplitQueue {
   armKick(): void {
     if (this.eventIdx && this.mapped) put16(this.used, 4 + 8 * this.num, this.lastAvail);
   }
+
+  /**
+   * With EVENT_IDX: asks for a kick when the driver adds its *next* buffer, not when it has any
+   * (a frame that needs more buffers than there are waits for more; avail_event = lastAvail
+   * would then never fire, the driver being past it already). Call after `flush`, which resets
+   * avail_event.
+   *
+   * @returns The avail index seen: if it moved by the time the caller looks again, the driver
+   *   may have added buffers before avail_event was written, without a kick.
+   */
+  armKickNext(): number {
+    if (!this.mapped) return 0;
+    const idx = u16(this.avail, 2);
+    if (this.eventIdx) put16(this.used, 4 + 8 * this.num, idx);
+    return idx;
+  }
+
+  /** The driver's avail index (0 when unmapped). */
+  get availIdx(): number {
+    return this.mapped ? u16(this.avail, 2) : 0;
+  }
 }
