@@ -10,6 +10,7 @@
 // identification 0 (RFC 6864 §4.1), TTL 64; IPv6 headers hop limit 64, flow label 0.
 import { finish, fold16, sum16 } from '../../wire/checksum.js';
 import { IpProtocol } from '../../wire/ipv4.js';
+import { headTemplate } from './head-template.js';
 
 const ETH = 14;
 const UDP = 8;
@@ -44,34 +45,8 @@ export function udpTemplate(
   srcPort: number,
   dstPort: number,
 ): UdpTemplate {
-  const l4 = ETH + (family === 4 ? 20 : 40);
-  const head = new Uint8Array(l4 + 4);
-  head.set(ethDst, 0);
-  head.set(ethSrc, 6);
-  head[12] = family === 4 ? 0x08 : 0x86;
-  head[13] = family === 4 ? 0x00 : 0xdd;
-  let ipSum = 0;
-  if (family === 4) {
-    head[ETH] = 0x45;
-    head[ETH + 6] = 0x40; // DF
-    head[ETH + 8] = 64;
-    head[ETH + 9] = IpProtocol.Udp;
-    head.set(src, ETH + 12);
-    head.set(dst, ETH + 16);
-    ipSum = sum16(head.subarray(ETH, ETH + 20));
-  } else {
-    head[ETH] = 0x60;
-    head[ETH + 6] = IpProtocol.Udp;
-    head[ETH + 7] = 64;
-    head.set(src, ETH + 8);
-    head.set(dst, ETH + 24);
-  }
-  head[l4] = srcPort >>> 8;
-  head[l4 + 1] = srcPort & 0xff;
-  head[l4 + 2] = dstPort >>> 8;
-  head[l4 + 3] = dstPort & 0xff;
-  const pseudo = sum16(src) + sum16(dst) + IpProtocol.Udp;
-  return { family, head, l4, ipSum, pseudo, mac: ethDst };
+  const h = headTemplate(family, IpProtocol.Udp, ethSrc, ethDst, src, dst, srcPort, dstPort);
+  return { family, ...h, mac: ethDst };
 }
 
 /** The frame length of a datagram of `payloadLen` bytes on template `t`. */

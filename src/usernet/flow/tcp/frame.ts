@@ -14,6 +14,7 @@
 // headers hop limit 64 and flow label 0.
 import { sum16, finish, fold16 } from '../../../wire/checksum.js';
 import { IpProtocol } from '../../../wire/ipv4.js';
+import { headTemplate } from '../head-template.js';
 import { TcpField, TcpOptionKind } from '../../../wire/tcp.js';
 
 const ETH = 14;
@@ -79,35 +80,8 @@ export function segmentTemplate(
   dstPort: number,
   partial = false,
 ): SegmentTemplate {
-  const ipLen = family === 4 ? 20 : 40;
-  const l4 = ETH + ipLen;
-  const head = new Uint8Array(l4 + 4);
-  head.set(ethDst, 0);
-  head.set(ethSrc, 6);
-  head[12] = family === 4 ? 0x08 : 0x86;
-  head[13] = family === 4 ? 0x00 : 0xdd;
-  let ipSum = 0;
-  if (family === 4) {
-    head[ETH] = 0x45;
-    head[ETH + 6] = 0x40; // DF
-    head[ETH + 8] = 64;
-    head[ETH + 9] = IpProtocol.Tcp;
-    head.set(src, ETH + 12);
-    head.set(dst, ETH + 16);
-    ipSum = sum16(head.subarray(ETH, ETH + 20));
-  } else {
-    head[ETH] = 0x60;
-    head[ETH + 6] = IpProtocol.Tcp;
-    head[ETH + 7] = 64;
-    head.set(src, ETH + 8);
-    head.set(dst, ETH + 24);
-  }
-  head[l4] = srcPort >>> 8;
-  head[l4 + 1] = srcPort & 0xff;
-  head[l4 + 2] = dstPort >>> 8;
-  head[l4 + 3] = dstPort & 0xff;
-  const pseudo = sum16(src) + sum16(dst) + IpProtocol.Tcp;
-  return { family, head, l4, ipSum, pseudo, mac: ethDst, partial };
+  const h = headTemplate(family, IpProtocol.Tcp, ethSrc, ethDst, src, dst, srcPort, dstPort);
+  return { family, ...h, mac: ethDst, partial };
 }
 
 /** Rewrites the destination MAC of `t` (the guest's MAC changed). */
