@@ -487,7 +487,9 @@ async function main(): Promise<void> {
           smp: 'per setup (1 unless the name says smp2)',
           loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
           set: SET,
-          note: 'one run on the shared 2-core machine while other helpers were working',
+          note:
+            process.env.BINDERY_BENCH_NOTE ??
+            'one run on the shared 2-core machine while other helpers were working',
         },
         table,
         targets,
