@@ -293,9 +293,6 @@ async function runSetup(lab: Lab, s: Setup): Promise<Row> {
         (SECS + 60) * 1000,
       );
       const cpu = cpuSecs(daemon.pid) - cpu0;
-      const stat = [...g.out.matchAll(/^cpu .*$/gm)].map((m) => guestCpu(m[0]));
-      if (stat.length === 2 && stat[1]!.total > stat[0]!.total)
-        busy.push((stat[1]!.busy - stat[0]!.busy) / (stat[1]!.total - stat[0]!.total));
       // iperf3 says GBytes past 1024 MBytes (passt at MTU 65520 moved 1.16 GBytes in 5 s).
       const ms = [...g.out.matchAll(/([\d.]+) ([MG])Bytes\s+([\d.]+) Mbits\/sec\s+receiver/g)];
       if (ms.length !== clients) {
@@ -303,6 +300,10 @@ async function runSetup(lab: Lab, s: Setup): Promise<Row> {
         continue;
       }
       list.push(ms.reduce((a, m) => a + Number(m[3]), 0));
+      // Only runs that moved data: a failed run's near-idle guest would pull the median down.
+      const stat = [...g.out.matchAll(/^cpu .*$/gm)].map((m) => guestCpu(m[0]));
+      if (stat.length === 2 && stat[1]!.total > stat[0]!.total)
+        busy.push((stat[1]!.busy - stat[0]!.busy) / (stat[1]!.total - stat[0]!.total));
       const gb = ms.reduce((a, m) => a + Number(m[1]) / (m[2] === 'G' ? 1 : 1024), 0);
       if (gb > 0) row.cpuSecPerGB.push(cpu / gb);
     }
