@@ -187,6 +187,12 @@ function cpuSecs(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
 }
 
+/** Guest commands whose output tells a dead RX path (counters still, ARP incomplete). */
+const GUEST_LINK_STATE =
+  'cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets | tr "\\n" " "; ' +
+  `ping -c 2 -W 1 ${GW4} 2>&1 | tail -1; cat /proc/net/arp | tail -n +2; ` +
+  'cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets | tr "\\n" " "';
+
 /** The guest's aggregate "cpu" line of /proc/stat: busy and total jiffies. */
 function guestCpu(line: string): { busy: number; total: number } {
   const v = line.trim().split(/\s+/).slice(1).map(Number);
@@ -296,7 +302,13 @@ async function runSetup(lab: Lab, s: Setup): Promise<Row> {
       // iperf3 says GBytes past 1024 MBytes (passt at MTU 65520 moved 1.16 GBytes in 5 s).
       const ms = [...g.out.matchAll(/([\d.]+) ([MG])Bytes\s+([\d.]+) Mbits\/sec\s+receiver/g)];
       if (ms.length !== clients) {
-        row.failed = g.out.trim().slice(-300);
+        // The first failure per setup also records the guest's side of the link, for a wedge.
+        const link =
+          row.failed === undefined
+            ? (await sh.run(GUEST_LINK_STATE, 30_000).catch((e: Error) => ({ out: e.message }))).out
+            : '';
+        // Kept, not overwritten: the first failure is where a wedge shows.
+        row.failed = `${row.failed ?? ''}${g.out.trim().slice(-300)}${link ? `\nguest link: ${link.trim()}` : ''}\n`;
         continue;
       }
       list.push(ms.reduce((a, m) => a + Number(m[3]), 0));
