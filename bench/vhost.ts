@@ -1,13 +1,26 @@
-// The vhost-user bench (issue 15): one TCG guest on QEMU 10, iperf3 each way through bindery stream, bindery vhost-user, newest passt stream and newest passt vhost-user.
+// The vhost-user bench (issue 15): one TCG guest on QEMU 10, iperf3 each way, TCP RR and connections/s through bindery stream, bindery vhost-user, newest passt stream and newest passt vhost-user.
 //
 // Run as root: `node --import tsx bench/vhost.ts` (after `npm run build`). Per setup one boot of
 // the test guest (test/qemu/passt-tcp-rig.ts: the pod namespace, the guest's command loop, with
 // iperf3 copied in), all on the same QEMU 10 binary, one after the other; per direction
 // BINDERY_VHOST_BENCH_REPS (default 2) iperf3 runs of BINDERY_VHOST_BENCH_SECS (default 5) s,
 // IPv4, guest to pod's loopback through the gateway. Recorded per setup: the median Mbit/s each
-// way, and the translator's CPU (utime + stime from /proc/PID/stat) per GB moved. TCP RR and
-// connections/s are not measured here (no such tool in the busybox guest yet). The JSON goes to
+// way, the translator's CPU (utime + stime from /proc/PID/stat) per GB moved, and the guest's
+// CPU saturation during iperf3 (busy share of its vCPUs from the guest's /proc/stat "cpu" line
+// read before and after, through the guest shell). The JSON goes to
 // bench/results/vhost-<time>.json (BINDERY_BENCH_RESULTS_DIR overrides).
+//
+// TCP RR: Debian's sockperf (`sockperf server --tcp` in the pod namespace; in the guest
+// `sockperf ping-pong --tcp --full-rtt` for BINDERY_VHOST_BENCH_SECS s per rep, to the gateway,
+// which the translator maps to the pod's loopback): the round trip's median and p99 in µs, from
+// its "percentile 50.000 / 99.000" lines. Connections/s: Debian's ab (apache2-utils) in the
+// guest, `-c 8` without keep-alive for BINDERY_VHOST_BENCH_SECS s per rep, against a Node http
+// server in the pod namespace answering a 3-byte body (the same for every setup); its
+// "Requests per second" is new TCP connections per second. Both are copied into the guest's
+// initramfs with their libraries like iperf3; the base set's rows have them (not mq/tso).
+// Printed at the end: the ratios issue 15 sets targets for (bindery vhost-user ÷ newest passt
+// vhost-user, and ÷ bindery stream on throughput), met or missed.
+// BINDERY_VHOST_BENCH_ONLY=<substring> runs only the setups whose name contains it.
 //
 // Multiqueue rows (BINDERY_VHOST_BENCH_SETS: `base`, `mq` or both, the default): a 2-vCPU guest
 // on queues=1 and queues=2 (bindery) and queues=1 (newest passt: no MQ), four TCP streams each
@@ -17,7 +30,7 @@
 // BINDERY_VHOST_BENCH_SET=tso runs the TSO rows instead: at MTU 1500 and 65520 (`-m`, the guest
 // takes it by DHCP) bindery vhost-user with TSO, without it (BINDERY_VHOST_NO_TSO=1 in the
 // daemon's environment: HOST_TSO4/6 and GUEST_TSO4/6 not offered), and passt vhost-user.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +38,7 @@ import { Lab } from '../test/lab/lab.js';
 import type { LabProcess } from '../test/lab/lab.js';
 import { QEMU10_BINARY } from '../test/lab/qemu.js';
 import { programWithLibraries } from '../test/lab/initramfs.js';
+import type { CpioEntry } from '../test/lab/initramfs.js';
 import { waitFor } from '../test/lab/wait.js';
 import {
   GW4,
@@ -42,6 +56,12 @@ import { median } from './stats.js';
 const SECS = Number(process.env.BINDERY_VHOST_BENCH_SECS ?? 5);
 const REPS = Number(process.env.BINDERY_VHOST_BENCH_REPS ?? 2);
 const PORT = 5201;
+const RR_PORT = 11111;
+const HTTP_PORT = 8080;
+const SOCKPERF = existsSync('/usr/bin/sockperf') ? '/usr/bin/sockperf' : undefined;
+const AB = existsSync('/usr/bin/ab') ? '/usr/bin/ab' : undefined;
+/** The pod's HTTP server for ab: a tiny body, and the connection closed after each answer. */
+const HTTP_SERVER = `require('node:http').createServer((q, r) => r.end('ok\\n')).listen(${HTTP_PORT}, '0.0.0.0', () => console.log('listening'))`;
 const CLK_TCK = 100;
 
 interface Setup {
@@ -53,6 +73,8 @@ interface Setup {
   readonly clients?: number;
   argv(sock: string): string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** TCP RR and connections/s too (the base set's rows). */
+  readonly latency?: boolean;
 }
 
 const SET = process.env.BINDERY_VHOST_BENCH_SET ?? 'stream';
@@ -108,6 +130,7 @@ function setups(passt: string | undefined): Setup[] {
   const bindery = (vhostUser: boolean): Setup => ({
     name: `bindery ${vhostUser ? 'vhost-user' : 'stream'}`,
     vhostUser,
+    latency: true,
     argv: (sock) => [
       process.execPath,
       BINDERY_BIN,
@@ -120,6 +143,7 @@ function setups(passt: string | undefined): Setup[] {
   const upstream = (vhostUser: boolean): Setup => ({
     name: `passt 2026_07_24 ${vhostUser ? 'vhost-user' : 'stream'}`,
     vhostUser,
+    latency: true,
     argv: (sock) => [
       passt!,
       '--runas',
@@ -136,6 +160,7 @@ function setups(passt: string | undefined): Setup[] {
     smp: 2,
     queues,
     clients: 2,
+    latency: false,
   });
   return [
     ...(sets.includes('base')
@@ -162,23 +187,57 @@ function cpuSecs(pid: number): number {
   return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
 }
 
+/** Guest commands whose output tells a dead RX path (counters still, ARP incomplete). */
+const GUEST_LINK_STATE =
+  'cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets | tr "\\n" " "; ' +
+  `ping -c 2 -W 1 ${GW4} 2>&1 | tail -1; cat /proc/net/arp | tail -n +2; ` +
+  'cat /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets | tr "\\n" " "';
+
+/** The guest's aggregate "cpu" line of /proc/stat: busy and total jiffies. */
+function guestCpu(line: string): { busy: number; total: number } {
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - (v[3] ?? 0) - (v[4] ?? 0), total };
+}
+
+/** Files for the guest's initramfs: each program with its libraries, each path once. */
+function programs(paths: readonly (string | undefined)[]): CpioEntry[] {
+  const seen = new Set<string>();
+  const out: CpioEntry[] = [];
+  for (const p of paths) {
+    if (p === undefined) continue;
+    for (const e of programWithLibraries(p)) {
+      if (seen.has(e.path)) continue;
+      seen.add(e.path);
+      out.push(e);
+    }
+  }
+  // Directories before the files in them, as programWithLibraries orders one program's.
+  return [...out.filter((e) => e.type === 'dir'), ...out.filter((e) => e.type !== 'dir')];
+}
+
 interface Row {
   setup: string;
   toPodMbps: number[];
   toGuestMbps: number[];
   cpuSecPerGB: number[];
+  /** Busy share of the guest's vCPUs during each iperf3 run, to pod and to guest (0..1). */
+  guestBusyToPod: number[];
+  guestBusyToGuest: number[];
+  rrP50Us: number[];
+  rrP99Us: number[];
+  connPerSec: number[];
   failed?: string;
 }
 
 async function runSetup(lab: Lab, s: Setup): Promise<Row> {
-  const row: Row = { setup: s.name, toPodMbps: [], toGuestMbps: [], cpuSecPerGB: [] };
+  const row = emptyRow(s.name);
   const pod = await makePod(lab);
   const sock = join(pod.dir, 'bench.sock');
   const daemon: LabProcess = lab.spawn(pod.ns, s.argv(sock), {
     label: s.name,
     ...(s.env ? { env: s.env } : {}),
   });
-  const { existsSync } = await import('node:fs');
   await waitFor(
     () => existsSync(sock) || daemon.exitStatus !== undefined,
     30_000,
@@ -193,7 +252,7 @@ async function runSetup(lab: Lab, s: Setup): Promise<Row> {
     queues: s.queues ?? 1,
     qemu: QEMU10_BINARY,
     lifetimeMs: 600_000,
-    extraFiles: IPERF3 ? programWithLibraries(IPERF3) : [],
+    extraFiles: programs([IPERF3, ...(s.latency === true ? [SOCKPERF, AB] : [])]),
   });
   const sh = new GuestShell(guest, () => guest.console.slice(-2000));
   const clients = s.clients ?? 1;
@@ -203,14 +262,28 @@ async function runSetup(lab: Lab, s: Setup): Promise<Row> {
     });
     await srv.waitForOutput(/Server listening/, 10_000);
   }
+  if (s.latency === true) {
+    if (SOCKPERF !== undefined) {
+      const rr = lab.spawn(
+        pod.ns,
+        [SOCKPERF, 'server', '--tcp', '-i', '0.0.0.0', '-p', `${RR_PORT}`],
+        {
+          label: 'sockperf server',
+        },
+      );
+      await rr.waitForOutput(/listen on|Warmup stage/, 10_000);
+    }
+    const http = lab.spawn(pod.ns, [process.execPath, '-e', HTTP_SERVER], { label: 'http server' });
+    await http.waitForOutput(/listening/, 10_000);
+  }
   if (s.queues !== undefined && s.queues > 1) {
     const q = await sh.run('ls /sys/class/net/eth0/queues/ | tr "\\n" " "');
     console.error(`  guest queues: ${q.out.trim()}`);
   }
   for (let rep = 0; rep < REPS; rep++) {
-    for (const [flag, list] of [
-      ['', row.toPodMbps],
-      ['-R', row.toGuestMbps],
+    for (const [flag, list, busy] of [
+      ['', row.toPodMbps, row.guestBusyToPod],
+      ['-R', row.toGuestMbps, row.guestBusyToGuest],
     ] as const) {
       const cpu0 = cpuSecs(daemon.pid);
       const cmd =
@@ -221,22 +294,150 @@ async function runSetup(lab: Lab, s: Setup): Promise<Row> {
               (_, c) =>
                 `( timeout ${SECS + 30} taskset -c ${c} iperf3 -c ${GW4} -p ${PORT + c} -t ${SECS} -f m -P 2 ${flag} 2>&1 | grep -E 'SUM.*receiver|error' ) &`,
             ).join(' ') + ' wait';
-      const g = await sh.run(cmd, (SECS + 60) * 1000);
+      const g = await sh.run(
+        `head -n 1 /proc/stat; ${cmd}; head -n 1 /proc/stat`,
+        (SECS + 60) * 1000,
+      );
       const cpu = cpuSecs(daemon.pid) - cpu0;
       // iperf3 says GBytes past 1024 MBytes (passt at MTU 65520 moved 1.16 GBytes in 5 s).
       const ms = [...g.out.matchAll(/([\d.]+) ([MG])Bytes\s+([\d.]+) Mbits\/sec\s+receiver/g)];
       if (ms.length !== clients) {
-        row.failed = g.out.trim().slice(-300);
+        // The first failure per setup also records the guest's side of the link, for a wedge.
+        const link =
+          row.failed === undefined
+            ? (await sh.run(GUEST_LINK_STATE, 30_000).catch((e: Error) => ({ out: e.message }))).out
+            : '';
+        // Kept, not overwritten: the first failure is where a wedge shows.
+        row.failed = `${row.failed ?? ''}${g.out.trim().slice(-300)}${link ? `\nguest link: ${link.trim()}` : ''}\n`;
         continue;
       }
       list.push(ms.reduce((a, m) => a + Number(m[3]), 0));
+      // Only runs that moved data: a failed run's near-idle guest would pull the median down.
+      const stat = [...g.out.matchAll(/^cpu .*$/gm)].map((m) => guestCpu(m[0]));
+      if (stat.length === 2 && stat[1]!.total > stat[0]!.total)
+        busy.push((stat[1]!.busy - stat[0]!.busy) / (stat[1]!.total - stat[0]!.total));
       const gb = ms.reduce((a, m) => a + Number(m[1]) / (m[2] === 'G' ? 1 : 1024), 0);
       if (gb > 0) row.cpuSecPerGB.push(cpu / gb);
     }
+    if (s.latency === true) await latencyRep(sh, row);
   }
   await guest.kill();
   await daemon.kill('SIGTERM', 5_000);
   return row;
+}
+
+function emptyRow(setup: string): Row {
+  return {
+    setup,
+    toPodMbps: [],
+    toGuestMbps: [],
+    cpuSecPerGB: [],
+    guestBusyToPod: [],
+    guestBusyToGuest: [],
+    rrP50Us: [],
+    rrP99Us: [],
+    connPerSec: [],
+  };
+}
+
+/** One rep of TCP RR (sockperf) and connections/s (ab) from the guest. */
+async function latencyRep(sh: GuestShell, row: Row): Promise<void> {
+  const fail = (what: string, out: string): void => {
+    row.failed = `${row.failed ?? ''}${what}: ${out.trim().slice(-300)}\n`;
+  };
+  if (SOCKPERF !== undefined) {
+    const g = await sh.run(
+      `timeout ${SECS + 30} sockperf ping-pong --tcp --full-rtt -i ${GW4} -p ${RR_PORT} -t ${SECS} 2>&1 | grep -iE 'percentile (50|99)\\.000|error'`,
+      (SECS + 60) * 1000,
+    );
+    const p50 = /percentile 50\.000 =\s*([\d.]+)/.exec(g.out);
+    const p99 = /percentile 99\.000 =\s*([\d.]+)/.exec(g.out);
+    if (p50 && p99) {
+      row.rrP50Us.push(Number(p50[1]));
+      row.rrP99Us.push(Number(p99[1]));
+    } else fail('sockperf', g.out);
+  }
+  if (AB !== undefined) {
+    // No -k: every request is a new TCP connection. -t caps the requests at 50000, past reach.
+    const g = await sh.run(
+      `timeout ${SECS + 30} ab -q -c 8 -t ${SECS} http://${GW4}:${HTTP_PORT}/ 2>&1 | grep -E 'Requests per second|Failed requests|Complete requests|apr_|ab:'`,
+      (SECS + 60) * 1000,
+    );
+    const m = /Requests per second:\s*([\d.]+)/.exec(g.out);
+    if (m) row.connPerSec.push(Number(m[1]));
+    else fail('ab', g.out);
+  }
+}
+
+interface TableRow {
+  setup: string;
+  guestToPodMbps: number | null;
+  podToGuestMbps: number | null;
+  translatorCpuSecPerGB: number | null;
+  guestBusyToPod: number | null;
+  guestBusyToGuest: number | null;
+  rrP50Us: number | null;
+  rrP99Us: number | null;
+  connPerSec: number | null;
+  failed?: string;
+}
+
+/** Issue 15's targets: bindery vhost-user against newest passt vhost-user and bindery stream. */
+function ratios(
+  table: readonly TableRow[],
+): Record<string, { ratio: number; target: string; met: boolean }> {
+  const find = (n: string): TableRow | undefined => table.find((r) => r.setup === n);
+  const bv = find('bindery vhost-user');
+  const bs = find('bindery stream');
+  const pv = find('passt 2026_07_24 vhost-user');
+  const out: Record<string, { ratio: number; target: string; met: boolean }> = {};
+  const add = (
+    name: string,
+    a: number | null | undefined,
+    b: number | null | undefined,
+    target: number,
+    atMost: boolean,
+  ): void => {
+    if (a === null || a === undefined || b === null || b === undefined || b === 0) return;
+    const ratio = Math.round((a / b) * 100) / 100;
+    out[name] = {
+      ratio,
+      target: `${atMost ? '≤' : '≥'} ${target}`,
+      met: atMost ? a / b <= target : a / b >= target,
+    };
+  };
+  add(
+    'vhost-user ÷ passt vhost-user, guest → pod',
+    bv?.guestToPodMbps,
+    pv?.guestToPodMbps,
+    1,
+    false,
+  );
+  add(
+    'vhost-user ÷ passt vhost-user, pod → guest',
+    bv?.podToGuestMbps,
+    pv?.podToGuestMbps,
+    1,
+    false,
+  );
+  add('vhost-user ÷ passt vhost-user, connections/s', bv?.connPerSec, pv?.connPerSec, 1, false);
+  add('vhost-user ÷ passt vhost-user, RR median', bv?.rrP50Us, pv?.rrP50Us, 1, true);
+  add('vhost-user ÷ passt vhost-user, RR p99', bv?.rrP99Us, pv?.rrP99Us, 1, true);
+  add(
+    'vhost-user ÷ bindery stream, guest → pod',
+    bv?.guestToPodMbps,
+    bs?.guestToPodMbps,
+    1.5,
+    false,
+  );
+  add(
+    'vhost-user ÷ bindery stream, pod → guest',
+    bv?.podToGuestMbps,
+    bs?.podToGuestMbps,
+    1.5,
+    false,
+  );
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -247,32 +448,38 @@ async function main(): Promise<void> {
   const lab = await Lab.create();
   const rows: Row[] = [];
   try {
-    for (const s of SET === 'tso' ? tsoSetups(passt) : setups(passt)) {
+    const only = process.env.BINDERY_VHOST_BENCH_ONLY;
+    const all = SET === 'tso' ? tsoSetups(passt) : setups(passt);
+    for (const s of all.filter((x) => only === undefined || x.name.includes(only))) {
       console.error(`bench: ${s.name}`);
       try {
         rows.push(await runSetup(lab, s));
       } catch (e) {
-        rows.push({
-          setup: s.name,
-          toPodMbps: [],
-          toGuestMbps: [],
-          cpuSecPerGB: [],
-          failed: String(e).slice(0, 500),
-        });
+        rows.push({ ...emptyRow(s.name), failed: String(e).slice(0, 500) });
       }
     }
   } finally {
     await lab.teardown();
   }
   const med = (xs: number[]): number | null => (xs.length ? median(xs) : null);
-  const table = rows.map((r) => ({
+  const table: TableRow[] = rows.map((r) => ({
     setup: r.setup,
     guestToPodMbps: med(r.toPodMbps),
     podToGuestMbps: med(r.toGuestMbps),
     translatorCpuSecPerGB: med(r.cpuSecPerGB),
+    guestBusyToPod: med(r.guestBusyToPod),
+    guestBusyToGuest: med(r.guestBusyToGuest),
+    rrP50Us: med(r.rrP50Us),
+    rrP99Us: med(r.rrP99Us),
+    connPerSec: med(r.connPerSec),
     ...(r.failed !== undefined ? { failed: r.failed } : {}),
   }));
-  console.table(table);
+  console.table(table.map(({ failed: _f, ...r }) => r));
+  for (const r of table)
+    if (r.failed !== undefined) console.error(`${r.setup} failed: ${r.failed}`);
+  const targets = ratios(table);
+  for (const [k, v] of Object.entries(targets))
+    console.error(`${k}: ${v.ratio} (target ${v.target}: ${v.met ? 'met' : 'missed'})`);
   const dir =
     process.env.BINDERY_BENCH_RESULTS_DIR ?? fileURLToPath(new URL('./results/', import.meta.url));
   mkdirSync(dir, { recursive: true });
@@ -293,9 +500,12 @@ async function main(): Promise<void> {
           smp: 'per setup (1 unless the name says smp2)',
           loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
           set: SET,
-          note: 'one run on the shared 2-core machine while other helpers were working',
+          note:
+            process.env.BINDERY_BENCH_NOTE ??
+            'one run on the shared 2-core machine while other helpers were working',
         },
         table,
+        targets,
         samples: rows,
       },
       null,

@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS=(
   iproute2 iputils-ping nftables tcpdump tshark
   qemu-system-x86 busybox-static linux-image-amd64 kmod cpio
-  iperf3 passt slirp4netns isc-dhcp-client ndisc6 dnsutils dnsmasq-base curl
+  iperf3 sockperf apache2-utils passt slirp4netns isc-dhcp-client ndisc6 dnsutils dnsmasq-base curl
   libvirt-clients libxml2-utils
   python3-grpcio python3-protobuf protobuf-compiler
   containerd runc containernetworking-plugins
