@@ -57,6 +57,21 @@ const DESC_F_NEXT = 1;
 const DESC_F_WRITE = 2;
 const DESC_F_INDIRECT = 4;
 const AVAIL_F_NO_INTERRUPT = 1;
+
+/**
+ * A full memory barrier. The driver runs on another CPU and, like us, writes one ring index and
+ * then reads the other side's event index (virtio 1.2 §2.7.7.2, §2.7.10: Linux's virtio_mb
+ * between them). x86 may let a load pass an earlier store, so without a barrier we could read a
+ * stale used_event after publishing used.idx (no interrupt, while the driver waits for one: with
+ * the RX ring then empty no later publish comes, and the link is dead — seen under TSO's 64 KiB
+ * frames) or a stale avail.idx after publishing avail_event (no kick). Atomics are sequentially
+ * consistent: on x86 this is one locked instruction, which orders every earlier store before
+ * every later load.
+ */
+const FENCE = new Int32Array(new SharedArrayBuffer(4));
+function fence(): void {
+  Atomics.add(FENCE, 0, 0);
+}
 /** Largest queue size (virtio 1.2 §2.7: 32768). */
 export const MAX_QUEUE_SIZE = 32768;
 
@@ -256,6 +271,8 @@ export class SplitQueue {
     if (this.eventIdx) put16(this.used, 4 + 8 * n, this.lastAvail);
     const old = u16(this.used, 2);
     put16(this.used, 2, this.usedIdx);
+    // avail_event and used.idx are out before used_event (and, for the caller, avail.idx) is read.
+    fence();
     if (old === this.usedIdx) return false;
     if (this.eventIdx) {
       const event = u16(this.avail, 4 + 2 * n);
@@ -269,6 +286,7 @@ export class SplitQueue {
   /** Publishes avail_event = what we consumed, so a kick comes for anything newer. */
   armKick(): void {
     if (this.eventIdx && this.mapped) put16(this.used, 4 + 8 * this.num, this.lastAvail);
+    fence(); // before the caller looks at avail.idx again
   }
 
   /**
@@ -284,6 +302,7 @@ export class SplitQueue {
     if (!this.mapped) return 0;
     const idx = u16(this.avail, 2);
     if (this.eventIdx) put16(this.used, 4 + 8 * this.num, idx);
+    fence(); // before the caller looks at avail.idx again
     return idx;
   }
 
