@@ -10,22 +10,14 @@
 // identification 0 (RFC 6864 §4.1), TTL 64; IPv6 headers hop limit 64, flow label 0.
 import { finish, fold16, sum16 } from '../../wire/checksum.js';
 import { IpProtocol } from '../../wire/ipv4.js';
-import { headTemplate } from './head-template.js';
+import { headTemplate, type HeadTemplate } from './head-template.js';
 
 const ETH = 14;
 const UDP = 8;
 
-/** The constant part of a flow's datagrams towards the guest. */
-export interface UdpTemplate {
+/** The constant part of a flow's datagrams towards the guest (`head`: UDP lengths and checksum zero). */
+export interface UdpTemplate extends HeadTemplate {
   readonly family: 4 | 6;
-  /** Ethernet + IP header + UDP ports, lengths and checksums zero. */
-  readonly head: Uint8Array;
-  /** Offset of the UDP header in a frame. */
-  readonly l4: number;
-  /** Unfolded sum of the IPv4 header without its length (IPv4 only). */
-  readonly ipSum: number;
-  /** Unfolded sum of the pseudo-header without the UDP length. */
-  readonly pseudo: number;
   /** The guest MAC the head was built with (identity), so a changed MAC can be noticed. */
   readonly mac: Uint8Array;
 }

@@ -14,23 +14,15 @@
 // headers hop limit 64 and flow label 0.
 import { sum16, finish, fold16 } from '../../../wire/checksum.js';
 import { IpProtocol } from '../../../wire/ipv4.js';
-import { headTemplate } from '../head-template.js';
+import { headTemplate, type HeadTemplate } from '../head-template.js';
 import { TcpField, TcpOptionKind } from '../../../wire/tcp.js';
 
 const ETH = 14;
 const TCP = 20;
 
 /** The constant part of a connection's segments towards the guest. */
-export interface SegmentTemplate {
+export interface SegmentTemplate extends HeadTemplate {
   readonly family: 4 | 6;
-  /** Ethernet + IP header + TCP ports, with lengths and checksums zero. */
-  readonly head: Uint8Array;
-  /** Offset of the TCP header in a frame. */
-  readonly l4: number;
-  /** Unfolded sum of the IPv4 header without its length (IPv4 only). */
-  readonly ipSum: number;
-  /** Unfolded sum of the pseudo-header without the TCP length. */
-  readonly pseudo: number;
   /** The guest MAC the head was built with (identity), so a changed MAC can be noticed. */
   mac: Uint8Array;
   /**
