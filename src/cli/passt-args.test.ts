@@ -137,11 +137,17 @@ test('short options, repeats and switches', () => {
     parsePasstArgs(['--tap', 't', '--netns', 'n', '--no-tap-offload']).tapOffload,
     false,
   );
+  assert.equal(parsePasstArgs([]).threads, 1);
+  assert.equal(parsePasstArgs(['--tap', 't', '--netns', 'n', '--threads', '2']).threads, 2);
 });
 
 test('bad usage is a one-line UsageError', () => {
   const bad: string[][] = [
     ['--bogus'],
+    ['--threads', '2'],
+    ['--tap', 't', '--netns', 'n', '--threads', '0'],
+    ['--tap', 't', '--netns', 'n', '--threads', '65'],
+    ['--tap', 't', '--netns', 'n', '--threads', '2', '--migrate-target'],
     ['-m', 'big'],
     ['-m', '70000'],
     ['-m', '40'],

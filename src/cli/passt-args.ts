@@ -2,13 +2,16 @@
 //
 // Pure (no process state): the spellings are passt(1)'s and libvirt's/KubeVirt's (long and short
 // options, repeats for -a/-g/-D/-S/-t/-u); bindery's own additions are --tap/--netns and
-// --no-tap-offload. Values are checked here so bad usage stops before anything starts (exit 2).
+// --no-tap-offload and --threads. Values are checked here so bad usage stops before anything starts (exit 2).
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { parseMac, parseIpv4, parseIpv6 } from '../wire/common.js';
 import { parsePortSpec } from '../usernet/fwd/portspec.js';
 import { parseMetricsAddr } from '../usernet/metrics-addr.js';
 import { DEFAULT_MTU, DEFAULT_OUR_MAC, type PasstOptions } from '../usernet/conf.js';
+
+/** Most `--threads` accepted (the kernel's tap takes up to 256 queues; more than cores is waste). */
+export const MAX_THREADS = 64;
 
 /** Smallest `--log-size` accepted (passt refuses sizes too small to rotate in). */
 export const MIN_LOG_SIZE = 4096;
@@ -73,6 +76,10 @@ function program(): Command {
     .option(
       '--no-tap-offload',
       'open the --tap device without checksum/TSO offloads (e.g. to capture correct checksums)',
+    )
+    .option(
+      '--threads <n>',
+      'translator threads, each with its own queue of the --tap (default 1)',
     );
   return p;
 }
@@ -168,6 +175,11 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
   const metrics = metricsText !== undefined ? parseMetricsAddr(metricsText) : undefined;
   if (typeof metrics === 'string') throw new UsageError(metrics);
   const stats = int(raw, 'stats', '--stats', 1, 86_400);
+  const threads = int(raw, 'threads', '--threads', 1, MAX_THREADS) ?? 1;
+  if (threads > 1 && tapName === undefined)
+    throw new UsageError('--threads above 1 needs --tap (a multiqueue tap: one queue per thread)');
+  if (threads > 1 && raw['migrateTarget'] === true)
+    throw new UsageError('--threads above 1 cannot be combined with --migrate-target');
   return {
     socketPath: str(raw, 'socket') ?? str(raw, 'socketPath'),
     fd,
@@ -207,5 +219,6 @@ export function parsePasstArgs(argv: readonly string[]): PasstOptions {
     pcap: str(raw, 'pcap'),
     metrics,
     stats,
+    threads,
   };
 }

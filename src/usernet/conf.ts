@@ -70,6 +70,11 @@ export interface PasstOptions {
   readonly metrics?: MetricsAddr | undefined;
   /** `--stats DELAY`: print the event counts at most every DELAY seconds (runner/stats.ts). */
   readonly stats?: number | undefined;
+  /**
+   * `--threads N` (tap only): translator shards, one per thread, each reading its own queue of a
+   * multiqueue tap (runner/shards.ts); 1 (the default) is the single-threaded daemon.
+   */
+  readonly threads?: number;
 }
 
 /** The addresses of one family as the guest sees them. */
