@@ -20,7 +20,7 @@
 #include "glue.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 13
+#define BDY_ABI 14
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
@@ -712,8 +712,8 @@ static napi_value js_set_error_class(napi_env env, napi_callback_info info) {
  * with `reuseRx`, batches arrive in one reused buffer (see read_batch_reused).
  */
 static napi_value js_tap_open(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char netns[STR_MAX], name[STR_MAX];
   int mtu;
@@ -723,11 +723,13 @@ static napi_value js_tap_open(napi_env env, napi_callback_info info) {
       !get_int(env, argv[2], &mtu, "mtu must be a number"))
     return NULL;
   CHECK(env, napi_get_value_bool(env, argv[3], &up));
-  bool offload = false, reuse = false;
+  bool offload = false, reuse = false, mq = false;
   if (argc >= 5) CHECK(env, napi_get_value_bool(env, argv[4], &offload));
   if (argc >= 6) CHECK(env, napi_get_value_bool(env, argv[5], &reuse));
+  if (argc >= 7) CHECK(env, napi_get_value_bool(env, argv[6], &mq));
 
-  bdy_tap_req req = {.name = name, .mtu = mtu, .up = up, .offload = offload, .fd = -1};
+  bdy_tap_req req = {
+      .name = name, .mtu = mtu, .up = up, .offload = offload, .multi_queue = mq, .fd = -1};
   bdy_status st = {0};
   if (bdy_run_in_netns(netns, bdy_tap_open, &req, &st) < 0) return throw_status(env, &st);
   napi_value h = ep_new(env, EP_TAP, AF_UNSPEC, req.fd);

@@ -41,6 +41,7 @@ typedef struct {
   int mtu;                   /* 0: leave as is */
   int up;                    /* bring the link up */
   int offload;               /* IFF_VNET_HDR + checksum/TSO offloads (frames carry a virtio_net_hdr) */
+  int multi_queue;           /* IFF_MULTI_QUEUE: the first open creates the device, later ones add a queue */
   char out_name[IFNAMSIZ];   /* name the kernel gave the device */
   int fd;                    /* result: the tap fd (O_NONBLOCK|O_CLOEXEC) */
 } bdy_tap_req;

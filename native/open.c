@@ -70,7 +70,8 @@ static int close_fail(int fd) {
   return -1;
 }
 
-/* Opens a tap device (IFF_TAP|IFF_NO_PI) in the current namespace; optionally MTU and IFF_UP. */
+/* Opens a tap device (IFF_TAP|IFF_NO_PI) in the current namespace, or one more queue of a multiqueue
+ * one; optionally MTU and IFF_UP. */
 int bdy_tap_open(void *arg, bdy_status *st) {
   bdy_tap_req *req = arg;
   size_t nlen = strlen(req->name);
@@ -81,7 +82,8 @@ int bdy_tap_open(void *arg, bdy_status *st) {
 
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (req->offload ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (req->offload ? IFF_VNET_HDR : 0) |
+                  (req->multi_queue ? IFF_MULTI_QUEUE : 0);
   memcpy(ifr.ifr_name, req->name, nlen);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     bdy_fail(st, errno, "ioctl(TUNSETIFF)", req->name);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 13;
+const NATIVE_ABI = 14;
 
 declare const handleBrand: unique symbol;
 /** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
@@ -38,6 +38,7 @@ export interface Shim {
     up: boolean,
     offload: boolean,
     reuseRx: boolean,
+    multiQueue: boolean,
   ): [Handle, string];
   pingOpen(
     family: 4 | 6,
@@ -359,6 +360,10 @@ class Tap extends Endpoint implements TapDevice {
  *   namespace's kernel leaves TCP/UDP checksums partial both ways (see TapDevice).
  * @param opts.reuseRx - Read every batch into one reused buffer, no copy and no garbage per
  *   batch (default false); frames are then valid only during the callback (TapDevice.transient).
+ * @param opts.multiQueue - IFF_MULTI_QUEUE (default false): the first open creates the tap, each
+ *   later open of the same name (same flags) adds one more queue, read and written on its own fd;
+ *   the kernel spreads the namespace's flows over the queues (and sends a flow's frames to the
+ *   queue last written with that flow, tun's flow steering).
  * @throws SyscallError e.g. ENOENT (no such namespace), EPERM (no CAP_NET_ADMIN), EBUSY.
  * @throws BinderyError (NativeUnavailable) when the shim is not built.
  */
@@ -369,6 +374,7 @@ export function openTap(opts: {
   up?: boolean;
   offload?: boolean;
   reuseRx?: boolean;
+  multiQueue?: boolean;
 }): TapDevice {
   const offload = opts.offload ?? false;
   const reuse = opts.reuseRx ?? false;
@@ -379,6 +385,7 @@ export function openTap(opts: {
     opts.up ?? false,
     offload,
     reuse,
+    opts.multiQueue ?? false,
   );
   return new Tap(handle, name, offload, reuse);
 }
