@@ -12,14 +12,9 @@
 // two queues, which its reassembly does not mind. IPv6 extension headers are not walked: the
 // ports are taken only right after a fixed header whose next header is TCP or UDP.
 
-const ETH_HLEN = 14;
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+import { FNV_OFFSET, fmix32, fnv1a as fnv, fnv1aByte } from '../../flow/tuple-hash.js';
 
-function fnv(h: number, b: Uint8Array, from: number, to: number): number {
-  for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, FNV_PRIME);
-  return h;
-}
+const ETH_HLEN = 14;
 
 /**
  * A hash of the frame's flow (IP addresses, protocol and, for TCP and UDP, ports), or undefined
@@ -45,20 +40,10 @@ export function flowHash(frame: Uint8Array): number | undefined {
   } else {
     return undefined;
   }
-  h = Math.imul(h ^ proto, FNV_PRIME);
+  h = fnv1aByte(h, proto);
   if ((proto === 6 || proto === 17) && l4 >= 0 && frame.length >= l4 + 4)
     h = fnv(h, frame, l4, l4 + 4);
   return fmix32(h);
-}
-
-/** murmur3's 32-bit finalizer: every input bit reaches every output bit. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /**
