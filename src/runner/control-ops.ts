@@ -30,18 +30,21 @@ export interface ControlContext {
   readonly capture?: CaptureManager;
   /** The guest link's own counters (vhost-user: per-queue frames), shown by `counters`. */
   linkCounters?(): unknown;
+  /** With --threads: shard 0's link counters and the worker shards' counters (runner/shards.ts). */
+  shards?(): Promise<unknown>;
 }
 
 /**
  * Registers every control operation on `server`.
  *
  * Base operations: `ping` → `{ version, pid, protocol }`, `ops` → the operation names,
- * `counters` → the daemon, TCP translator, flow-table and (vhost-user) guest link counters.
+ * `counters` → the daemon, TCP translator, flow-table, (vhost-user) guest link and (--threads)
+ * shard counters.
  */
 export function registerControlOps(server: ControlServer, ctx: ControlContext): void {
   server.handle('ping', () => ({ version: binderyVersion(), pid: ctx.pid }));
   server.handle('ops', () => server.operations);
-  server.handle('counters', () => {
+  server.handle('counters', async () => {
     const t = ctx.translators();
     return {
       daemon: ctx.daemon.counters,
@@ -50,6 +53,7 @@ export function registerControlOps(server: ControlServer, ctx: ControlContext): 
       flows: { active: ctx.daemon.table.size, ...ctx.daemon.table.counters },
       control: server.counters,
       ...(ctx.linkCounters ? { link: ctx.linkCounters() } : {}),
+      ...(ctx.shards ? { shards: await ctx.shards() } : {}),
     };
   });
   registerMigrateOps(server, ctx);

@@ -74,6 +74,12 @@ export function registerMigrateOps(
     return repairOf(p);
   };
   const tcp = () => {
+    // Shards 1… hold flows this thread cannot export or import (runner/shards.ts).
+    if ((ctx.opts.threads ?? 1) > 1)
+      throw new BinderyError(
+        ErrorCode.Migrate,
+        'flows cannot be handed over with --threads above 1',
+      );
     const t = ctx.translators();
     if (!t) throw new BinderyError(ErrorCode.Migrate, 'the translators are not running');
     return t.tcpTranslator;

@@ -32,20 +32,16 @@ import { tapLink, tapLinkProps } from '../usernet/link/tap.js';
 import { switchableLink, type SwitchableLink } from '../usernet/link/switchable.js';
 import { VhostUserLink } from '../usernet/link/vhost-user/link.js';
 import type { GuestLink } from '../usernet/link/types.js';
-import { PasstDaemon, type Clock, type L4Hooks, type L4Deps } from '../usernet/passt.js';
+import { PasstDaemon, type Clock } from '../usernet/passt.js';
 import { impairLink, parseImpairSpec } from '../usernet/link/impair.js';
-import { TcpTranslator } from '../usernet/flow/tcp/index.js';
-import { nativeHost, type HostSockets } from '../usernet/host/index.js';
-import { UdpTranslator } from '../usernet/flow/udp.js';
-import { PingTranslator } from '../usernet/flow/icmp.js';
-import {
-  parseEphemeralRange,
-  DEFAULT_EPHEMERAL,
-  type EphemeralRange,
-  type PortSpec,
-} from '../usernet/fwd/portspec.js';
-import { planForwards } from '../usernet/fwd/forwards.js';
-import { markerCoverage, parseMarker, type FwdMarker } from '../usernet/fwd/redirect.js';
+import { nativeHost } from '../usernet/host/index.js';
+import { flowTranslators, type FlowTranslators, type FwdOptions } from './translators.js';
+import { shardedLink, type ShardedLink } from '../usernet/shard/link.js';
+import { newInboundPorts, type InboundPorts } from '../usernet/shard/route.js';
+import { markInboundPorts } from '../usernet/fwd/forwards.js';
+import type { ShardSet } from './shards.js';
+import { parseEphemeralRange } from '../usernet/fwd/portspec.js';
+import { parseMarker } from '../usernet/fwd/redirect.js';
 import { readOwnMarker } from './fwd-rules.js';
 import { openDaemonLog, passtLogLevel, type DaemonLog } from './log.js';
 import { serveReporting, startDetached } from './detach.js';
@@ -57,6 +53,12 @@ import { statsLine } from './stats.js';
 import type { MetricsServer } from './metrics.js';
 
 export { READY_FD_ENV } from './detach.js';
+export {
+  flowTranslators,
+  FD_RESERVE,
+  type FlowTranslators,
+  type FwdOptions,
+} from './translators.js';
 /** Environment variable that impairs the guest link like netem (link/impair.ts), for tests. */
 export const IMPAIR_ENV = 'BINDERY_IMPAIR';
 /** How often the counters are logged at debug level. */
@@ -129,104 +131,6 @@ export async function firstFreeSocketPath(
     if (!(await accepts(p))) return p;
   }
   throw new BinderyError(ErrorCode.Link, `no free socket path from ${pathOf(1)} to ${pathOf(max)}`);
-}
-
-/** The L4 hooks of the real daemon, plus the inbound sockets' bind result. */
-export interface FlowTranslators extends L4Hooks {
-  /** Settles when every `-t`/`-u` socket is bound; rejects with the first bind error. */
-  readonly listening: Promise<void>;
-  /** The TCP translator (for counters). */
-  readonly tcpTranslator: TcpTranslator;
-  /** The UDP and ping translators (for counters and sockets). */
-  readonly udpTranslator: UdpTranslator;
-  readonly pingTranslator: PingTranslator;
-  /**
-   * Replaces the -t and -u specs at run time (forwards.* control operations): sockets of
-   * forwards that went away close, new ones open, flows already open stay.
-   */
-  setForwards(tcpPorts: readonly PortSpec[], udpPorts: readonly PortSpec[]): Promise<void>;
-}
-
-/** How inbound forwarding is served beyond per-port sockets. */
-export interface FwdOptions {
-  /** The all-ports rule installed in this namespace (`bindery fwd-rules up`), if any. */
-  readonly marker?: FwdMarker;
-  /** Raises the soft fd limit to the hard one and returns both (−1: unlimited). */
-  readonly raiseNofile?: () => { soft: number; hard: number };
-}
-
-/** File descriptors the daemon needs besides its per-port sockets (guest link, flows, log). */
-export const FD_RESERVE = 1024;
-
-/**
- * The L4 hooks of the real daemon: flow/tcp/, flow/udp.ts and flow/icmp.ts translators
- * sharing the daemon's flow table, with `-t` and `-u` forwards bound (one socket per port, per
- * bind address).
- *
- * @param deps - What the daemon gives its translators.
- * @param log - Sink for the translators' one-off warnings.
- * @param udpPorts - The `-u` specs (empty: no inbound UDP).
- * @param ephemeral - The host's ephemeral port range ("all" leaves it out).
- * @param tcpPorts - The `-t` specs (empty: no inbound TCP).
- * @param host - The pod's sockets (usernet/host).
- * @returns The hooks.
- */
-export function flowTranslators(
-  deps: L4Deps,
-  log: (msg: string) => void,
-  udpPorts: readonly PortSpec[] = [],
-  ephemeral: EphemeralRange = DEFAULT_EPHEMERAL,
-  tcpPorts: readonly PortSpec[] = [],
-  host: HostSockets = nativeHost(),
-  fwd: FwdOptions = {},
-): FlowTranslators {
-  const fdeps = { ...deps, log, host };
-  const udp = new UdpTranslator(fdeps);
-  const ping = new PingTranslator(fdeps);
-  const tcp = new TcpTranslator(fdeps);
-  const m = fwd.marker;
-  const tcpCovered = m ? markerCoverage(m, 'tcp') : undefined;
-  const udpCovered = m ? markerCoverage(m, 'udp') : undefined;
-  const apply = async (t: readonly PortSpec[], u: readonly PortSpec[]): Promise<void> => {
-    const tp = planForwards(t, ephemeral, tcpCovered);
-    const up = planForwards(u, ephemeral, udpCovered);
-    const perPort = tp.perPort.size + up.perPort.size;
-    if (perPort > 256 && fwd.raiseNofile) {
-      const { soft, hard } = fwd.raiseNofile();
-      if (soft >= 0 && soft < perPort + FD_RESERVE)
-        throw new BinderyError(
-          ErrorCode.Link,
-          `forwarding ${tp.perPort.size} TCP and ${up.perPort.size} UDP ports needs about ${perPort + FD_RESERVE} file descriptors, but RLIMIT_NOFILE allows ${soft} (hard limit ${hard}): raise the hard limit or install the all-ports rule (bindery fwd-rules up)`,
-        );
-    }
-    tcp.applyForwards(tp, tcpCovered ? m!.tcpPort : undefined);
-    await udp.applyForwards(up, udpCovered ? m!.udpPort : undefined);
-  };
-  const listening = apply(tcpPorts, udpPorts);
-  listening.catch(() => {}); // observed by the caller; never an unhandled rejection
-  return {
-    listening,
-    udpTranslator: udp,
-    setForwards: apply,
-    udp: (family, src, dst, srcPort, dstPort, payload) =>
-      udp.fromGuest(family, src, dst, srcPort, dstPort, payload),
-    ping: (family, src, dst, ident, seqNo, data) =>
-      ping.fromGuest(family, src, dst, ident, seqNo, data),
-    tcp: (family, src, dst, seg, payload) => tcp.fromGuest(family, src, dst, seg, payload),
-    tcpTranslator: tcp,
-    pingTranslator: ping,
-    linkDown: () => tcp.linkDown(),
-    expire: (now) => {
-      udp.expire(now);
-      ping.expire(now);
-      tcp.expire(now);
-    },
-    close: async () => {
-      udp.close();
-      ping.close();
-      await tcp.close();
-    },
-  };
 }
 
 /** The all-ports marker of this namespace (a warning when it is unreadable) and the fd raiser. */
@@ -313,6 +217,12 @@ async function serveWith(
   let vhost: VhostUserLink | undefined;
   let where: string;
   let tapSwitch: SwitchableLink | undefined;
+  const threads = opts.tap ? (opts.threads ?? 1) : 1;
+  let shards: ShardSet | undefined;
+  let shard0: ShardedLink | undefined;
+  let inbound: InboundPorts | undefined;
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
   if (opts.tap) {
     const { openTap } = await import('../native/index.js');
     const tap = opts.tap;
@@ -327,6 +237,7 @@ async function serveWith(
             up: true,
             offload: opts.tapOffload,
             reuseRx: true,
+            multiQueue: threads > 1,
             ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
           }),
           cfg.mtu >= 68 ? { mtu: cfg.mtu } : {},
@@ -341,6 +252,48 @@ async function serveWith(
     if (opts.migrateTarget !== true) tapSwitch.attach();
     link = tapSwitch;
     where = `tap ${tap.name} in ${tap.netns}${tapSwitch.attached ? '' : ' (attached at migrate.import)'}`;
+    if (threads > 1) {
+      inbound = newInboundPorts(true);
+      markInboundPorts(opts.tcpPorts, ephemeral, inbound, 0);
+      markInboundPorts(opts.udpPorts, ephemeral, inbound, 65536);
+      const { startShards } = await import('./shards.js');
+      try {
+        shards = await startShards(
+          threads,
+          inbound,
+          {
+            cfg,
+            tap,
+            offload: opts.tapOffload,
+            ...(cfg.mtu >= 68 ? { mtu: cfg.mtu } : {}),
+            hostResolvers: host.nameservers,
+            ephemeral,
+            noDhcp: opts.noDhcp,
+            noDhcpv6: opts.noDhcpv6,
+            noNdp: opts.noNdp,
+            ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
+          },
+          {
+            warn,
+            onFailure: (msg) => {
+              logger.error(`${msg}; stopping`);
+              stop();
+            },
+          },
+        );
+      } catch (e) {
+        await link.close();
+        throw new BinderyError(
+          ErrorCode.Link,
+          `cannot start the translator threads: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      shard0 = shardedLink(tapSwitch, shards.mesh);
+      shards.listen((packed) => shard0!.inject(packed));
+      link = shard0;
+      where += ` (${threads} threads)`;
+    }
   } else if (opts.fd !== undefined) {
     stream = StreamLink.adopt(opts.fd);
     link = stream;
@@ -378,8 +331,8 @@ async function serveWith(
     ...(opts.hostname !== undefined ? { hostname: opts.hostname } : {}),
     hostResolvers: host.nameservers,
     clock: edge.clock,
-    l4: (deps) =>
-      (translators = flowTranslators(
+    l4: (deps) => {
+      const t = flowTranslators(
         deps,
         warn,
         opts.udpPorts,
@@ -387,7 +340,21 @@ async function serveWith(
         opts.tcpPorts,
         nativeHost(),
         fwd,
-      )),
+      );
+      // With shards, the guest ports of the forwards (shard 0's flows) follow every change.
+      const map = inbound;
+      translators = map
+        ? {
+            ...t,
+            setForwards: async (tcp, udp) => {
+              await t.setForwards(tcp, udp);
+              markInboundPorts(tcp, ephemeral, map, 0);
+              markInboundPorts(udp, ephemeral, map, 65536);
+            },
+          }
+        : t;
+      return translators;
+    },
   });
   if (logger.isLevelEnabled('debug'))
     daemon.table.observer = flowLogObserver(logger, () => edge.clock.now());
@@ -398,8 +365,6 @@ async function serveWith(
   // Keeps the event loop alive while serving (a tap's reader alone may not).
   const keepAlive = setInterval(() => {}, 1 << 30);
   let wrotePid = false;
-  let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => (stop = resolve));
   const unregister = edge.onShutdownSignal(() => {
     logger.info('signal received, shutting down');
     stop();
@@ -471,6 +436,14 @@ async function serveWith(
         pid: edge.pid,
         ...(tapSwitch ? { guestLink: tapSwitch } : {}),
         ...(vhost ? { linkCounters: () => vhost?.counters } : {}),
+        ...(shards
+          ? {
+              shards: async () => ({
+                shard0: shard0?.shardCounters,
+                workers: await shards!.reports(),
+              }),
+            }
+          : {}),
         capture,
       });
     }
@@ -520,6 +493,12 @@ async function serveWith(
     await control?.close();
     await metrics?.close();
     await capture.stop('shutdown');
+    if (shards) {
+      const reports = await shards.close();
+      logger.info(
+        `shards stopped; shard 0 ${JSON.stringify(shard0?.shardCounters)}; workers ${JSON.stringify(reports.map((r) => ({ shard: r.shard, flows: r.flows, link: r.link, rxFrames: r.daemon.rxFrames, txFrames: r.daemon.txFrames, tcp: r.daemon.tcp, udp: r.daemon.udp, ping: r.daemon.ping })))}`,
+      );
+    }
     await daemon.close();
     if (wrotePid && opts.pidFile !== undefined) await unlink(opts.pidFile).catch(() => {});
     logger.info(`stopped; counters ${JSON.stringify(daemon.counters)}`);

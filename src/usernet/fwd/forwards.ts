@@ -97,3 +97,28 @@ export function planForwards(
   };
   return { perPort, lookup, ports };
 }
+
+/**
+ * Marks the guest-side ports that forwards of one protocol target (shard/route.ts's
+ * InboundPorts): `into[offset + guestPort]` = 1, every other byte of that protocol's half 0.
+ *
+ * @param specs - The -t (offset 0) or -u (offset 65536) specs.
+ */
+export function markInboundPorts(
+  specs: readonly PortSpec[],
+  ephemeral: EphemeralRange,
+  into: Uint8Array,
+  offset: 0 | 65536,
+): void {
+  const mark = new Uint8Array(65536);
+  const groups = new Map<string | undefined, PortSpec[]>();
+  for (const s of specs) {
+    if (s.mode === 'none') continue;
+    groups.set(s.addr, [...(groups.get(s.addr) ?? []), s]);
+  }
+  for (const g of groups.values()) {
+    const map = resolvePortMap(g, ephemeral);
+    for (let p = 1; p < 65536; p++) if (map[p]! !== 0) mark[map[p]!] = 1;
+  }
+  into.set(mark, offset);
+}
