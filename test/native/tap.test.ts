@@ -362,6 +362,27 @@ describe('tap lifecycle', () => {
       (e: unknown) => e instanceof SyscallError && e.errno === 'EINVAL',
     );
   });
+
+  it('multiQueue: each open adds a queue; a single-queue open of it is refused', async () => {
+    const first = openTap({ netns: ns, name: 'bdymq0', up: true, multiQueue: true });
+    const second = openTap({ netns: ns, name: 'bdymq0', multiQueue: true });
+    try {
+      const queues = (
+        await run('ip', ['netns', 'exec', ns, 'ls', '/sys/class/net/bdymq0/queues'])
+      ).stdout.split(/\s+/);
+      assert.ok(queues.includes('rx-0') && queues.includes('rx-1'), queues.join(' '));
+      assert.throws(
+        () => openTap({ netns: ns, name: 'bdymq0' }),
+        (e: unknown) => e instanceof SyscallError && e.syscall === 'ioctl(TUNSETIFF)',
+      );
+      // Closing one queue leaves the device to the other.
+      first.close();
+      assert.match(await ip('-n', ns, 'link', 'show', 'bdymq0'), /bdymq0/);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
 });
 
 describe('tap fds', () => {
