@@ -8,13 +8,19 @@
 // at the next one; a workload that failed once for a setup is not repeated for it (it would only
 // cost its time-out again) but counts as failed in every later repetition, saying so. A cell
 // shows the median of the successful samples and "ok/n" (successful of those taken), or
-// "failed" with the first reason; the notes and the JSON keep every reason.
+// "failed" with the first reason; the notes and the JSON keep every reason. A workload runs on
+// the columns it names (`Workload.kinds`), by default every column but the extra ones
+// (peers.ts EXTRA_KINDS); a cell it does not run on shows "—".
+//
+// Targets (issue 17): each bench lists its targets (`TargetSpec`: a ratio of two columns on a
+// row, or one column against a bound); `checkTargets` says met / missed with the numbers, the
+// table's last column and `printTargets` show them, and the JSON keeps them (`targets`).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../test/lab/lab.js';
-import type { Kind, Peer } from './peers.js';
+import { EXTRA_KINDS, type Kind, type Peer } from './peers.js';
 import { errText, exitReason, firstLine, makeSetupRetry, type Setup } from './setups.js';
 import { median } from './stats.js';
 
@@ -27,8 +33,6 @@ export interface RowSpec {
   readonly name: string;
   readonly unit: string;
   readonly lowerIsBetter: boolean;
-  /** A target the TCP bench checks (bulk, rr, crr). */
-  readonly target?: 'bulk' | 'rr' | 'crr';
   /** Printed in a second table (e.g. iperf3's sender retransmits), not the main one. */
   readonly secondary?: boolean;
 }
@@ -48,6 +52,8 @@ export interface RowResult extends RowSpec {
 export interface Workload {
   readonly name: string;
   readonly rows: readonly string[];
+  /** The columns it runs on; default every column but EXTRA_KINDS. */
+  readonly kinds?: readonly Kind[];
   run(lab: Lab, s: Setup, note: (msg: string) => void): Promise<Record<string, Value>>;
 }
 
@@ -59,10 +65,23 @@ export interface MatrixResult {
   readonly peers: Partial<Record<Kind, Peer>>;
   readonly rows: RowResult[];
   readonly notes: string[];
+  /** The targets checked (those whose row was run). */
+  readonly targets?: readonly TargetCheck[];
+}
+
+/** Whether a workload runs on a column. */
+export function runsOn(w: Workload, k: Kind): boolean {
+  return w.kinds !== undefined ? w.kinds.includes(k) : !EXTRA_KINDS.includes(k);
+}
+
+/** The chosen columns some chosen workload runs on (the others would only show "—"). */
+export function usedKinds(kinds: readonly Kind[], workloads: readonly Workload[]): Kind[] {
+  return kinds.filter((k) => workloads.some((w) => runsOn(w, k)));
 }
 
 /** The value shown: median of the numeric samples; else n/a or the first failure. */
 export function summarize(vs: readonly Value[]): Value {
+  if (vs.length === 0) return 'n/a';
   const nums = vs.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   if (nums.length > 0) return median(nums);
   if (vs.length > 0 && vs.every((v) => v === 'n/a')) return 'n/a';
@@ -121,6 +140,7 @@ export async function runMatrix(
     for (const w of o.workloads) {
       console.error(`  ${o.log}: repetition ${rep + 1}/${reps}, ${w.name}`);
       for (const kind of order) {
+        if (!runsOn(w, kind)) continue;
         const s = setups.get(kind);
         const put = (key: string, v: Value): void => {
           samples.get(key)![kind].push(v);
@@ -204,6 +224,7 @@ export function fmtValue(v: Value): string {
 
 /** A cell: the median and ok/n (successful of taken), or the failure with 0/n. */
 function cell(r: RowResult, k: Kind): string {
+  if ((r.samples[k] ?? []).length === 0) return '—';
   const v = r.value[k];
   const n = r.n[k] ?? 0;
   if (v === 'n/a' || n === 0) return fmtValue(v);
@@ -215,11 +236,15 @@ export function ratio(a: Value | undefined, b: Value | undefined): number | unde
   return typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : undefined;
 }
 
-/** The ratio columns: bindery against each pasta and veth, when both are in the run. */
-const RATIOS: readonly { head: string; of: Kind }[] = [
-  { head: 'b/deb', of: 'pasta' },
-  { head: 'b/up', of: 'pasta-upstream' },
-  { head: 'b/veth', of: 'veth' },
+/**
+ * The ratio columns, when both columns are in the run: bindery against each pasta and veth,
+ * and bindery with threads against its one thread.
+ */
+const RATIOS: readonly { head: string; num: Kind; of: Kind }[] = [
+  { head: 'b/deb', num: 'bindery', of: 'pasta' },
+  { head: 'b/up', num: 'bindery', of: 'pasta-upstream' },
+  { head: 'b/veth', num: 'bindery', of: 'veth' },
+  { head: 't/b', num: 'bindery-threads', of: 'bindery' },
 ];
 
 /**
@@ -242,7 +267,7 @@ export function printMatrix(
   const label = (k: Kind): string => res.peers[k]?.label ?? k;
   const ratios =
     (o.ratios ?? true)
-      ? RATIOS.filter((x) => res.kinds.includes('bindery') && res.kinds.includes(x.of))
+      ? RATIOS.filter((x) => res.kinds.includes(x.num) && res.kinds.includes(x.of))
       : [];
   const header = [
     'workload',
@@ -253,7 +278,7 @@ export function printMatrix(
   const lines = o.rows.map((r) => {
     const cells = [`${r.name} (${r.unit})`, ...res.kinds.map((k) => cell(r, k))];
     for (const x of ratios) {
-      const q = ratio(r.value.bindery, r.value[x.of]);
+      const q = ratio(r.value[x.num], r.value[x.of]);
       cells.push(q === undefined ? '—' : q.toFixed(2));
     }
     if (o.last) cells.push(o.last.cell(r));
@@ -280,7 +305,9 @@ export function printLegend(res: MatrixResult): void {
   console.log(
     '(cells: median of the successful samples, then successful/taken; a failed cell gives the ' +
       'first reason, the notes give all; ' +
-      'b/deb, b/up, b/veth = bindery ÷ Debian pasta, upstream pasta, veth)',
+      'b/deb, b/up, b/veth = bindery ÷ Debian pasta, upstream (newest) pasta, veth' +
+      (res.kinds.includes('bindery-threads') ? '; t/b = bindery with threads ÷ bindery' : '') +
+      '; "—": the row does not run on that column)',
   );
   for (const k of res.kinds) {
     const p = res.peers[k];
@@ -323,4 +350,96 @@ export function writeJson(prefix: string, res: { readonly meta: Record<string, u
 /** The peers of a run as a plain record (for the JSON). */
 export function peerRecord(peers: ReadonlyMap<Kind, Peer>): Partial<Record<Kind, Peer>> {
   return Object.fromEntries(peers);
+}
+
+/** One target of issue 17: `kind`'s value on `row`, ÷ `of`'s (a ratio) or alone (a bound). */
+export interface TargetSpec {
+  readonly row: string;
+  /** What is promised, e.g. 'TCP RR median ≤ 1.0× newest pasta'. */
+  readonly text: string;
+  /** The table cell's short form, e.g. '≤1.0× up'. */
+  readonly short: string;
+  readonly kind: Kind;
+  /** The column divided by; absent: `kind`'s value itself is held to the bound (row's unit). */
+  readonly of?: Kind;
+  readonly op: '<=' | '>=';
+  readonly bound: number;
+}
+
+/** A target checked against a run. `met` is undefined when a value is missing or failed. */
+export interface TargetCheck extends TargetSpec {
+  readonly value: Value;
+  readonly versus?: Value;
+  /** value ÷ versus, or value for a bound. */
+  readonly measured?: number;
+  readonly met: boolean | undefined;
+  /** The numbers, e.g. 'bindery 148 µs ÷ pasta 2026_07_24 114 µs = 1.30×'. */
+  readonly detail: string;
+}
+
+/**
+ * Checks every target whose row and columns were run.
+ *
+ * @param res - The run (rows, columns, peers for the labels).
+ * @param specs - The bench's targets.
+ */
+export function checkTargets(
+  res: Pick<MatrixResult, 'kinds' | 'rows' | 'peers'>,
+  specs: readonly TargetSpec[],
+): TargetCheck[] {
+  const label = (k: Kind): string => res.peers[k]?.label ?? k;
+  const out: TargetCheck[] = [];
+  for (const t of specs) {
+    const row = res.rows.find((r) => r.key === t.row);
+    const cols = t.of !== undefined ? [t.kind, t.of] : [t.kind];
+    if (row === undefined || !cols.every((k) => res.kinds.includes(k))) continue;
+    if (cols.every((k) => (row.samples[k] ?? []).length === 0)) continue;
+    const value = row.value[t.kind] ?? 'n/a';
+    const versus = t.of !== undefined ? (row.value[t.of] ?? 'n/a') : undefined;
+    const show = (k: Kind, v: Value): string =>
+      typeof v === 'number'
+        ? `${label(k)} ${fmtNum(v)} ${row.unit}`
+        : `${label(k)} ${v === 'n/a' ? 'n/a' : `failed (${v.failed})`}`;
+    let measured: number | undefined;
+    let detail: string;
+    if (t.of === undefined) {
+      measured = typeof value === 'number' ? value : undefined;
+      detail = show(t.kind, value);
+    } else {
+      measured = ratio(value, versus);
+      detail = `${show(t.kind, value)} ÷ ${show(t.of, versus!)}${measured !== undefined ? ` = ${measured.toFixed(2)}×` : ''}`;
+    }
+    const met =
+      measured === undefined
+        ? undefined
+        : t.op === '<='
+          ? measured <= t.bound
+          : measured >= t.bound;
+    out.push({ ...t, value, ...(versus !== undefined ? { versus } : {}), measured, met, detail });
+  }
+  return out;
+}
+
+const verdict = (met: boolean | undefined): string =>
+  met === undefined ? 'no data' : met ? 'met' : 'MISSED';
+
+/** The table's last column: the targets on a row, short. */
+export function targetCell(checks: readonly TargetCheck[]): (r: RowResult) => string {
+  return (r) =>
+    checks
+      .filter((c) => c.row === r.key)
+      .map((c) => `${c.short} ${verdict(c.met)}`)
+      .join('; ');
+}
+
+/** Prints the targets block: one line per target, met / MISSED / no data, with the numbers. */
+export function printTargets(title: string, checks: readonly TargetCheck[]): void {
+  if (checks.length === 0) return;
+  const count = (m: boolean | undefined): number => checks.filter((c) => c.met === m).length;
+  console.log(
+    `\n${title}: ${count(true)} met, ${count(false)} missed, ${count(undefined)} without data`,
+  );
+  for (const c of checks) {
+    console.log(`  ${verdict(c.met).padEnd(7)} ${c.text}: ${c.detail}`);
+  }
 }

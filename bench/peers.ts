@@ -17,17 +17,41 @@ import { fileURLToPath } from 'node:url';
 /**
  * The setups, in table order. `pasta` is Debian's (its key predates the upstream column, so
  * older results and BINDERY_BENCH_TCP_SETUPS=bindery,pasta keep their meaning).
+ * `bindery-threads` is bindery with `--threads BINDERY_BENCH_THREADS` (default 2): only the
+ * workloads that name it run on it (bench/matrix.ts `Workload.kinds`).
  */
 export type Kind =
-  'bindery' | 'bindery-no-offload' | 'pasta' | 'pasta-upstream' | 'slirp4netns' | 'veth';
+  | 'bindery'
+  | 'bindery-no-offload'
+  | 'bindery-threads'
+  | 'pasta'
+  | 'pasta-upstream'
+  | 'slirp4netns'
+  | 'veth';
 export const KINDS: readonly Kind[] = [
   'bindery',
   'bindery-no-offload',
+  'bindery-threads',
   'pasta',
   'pasta-upstream',
   'slirp4netns',
   'veth',
 ];
+
+/** Columns only the workloads that name them run (the rest of the rows do not apply). */
+export const EXTRA_KINDS: readonly Kind[] = ['bindery-threads'];
+
+/** Translator threads of the `bindery-threads` column: BINDERY_BENCH_THREADS (2..256), default 2. */
+export const BENCH_THREADS = benchThreads(process.env.BINDERY_BENCH_THREADS);
+
+/** Parses BINDERY_BENCH_THREADS (more than one, or the column would only repeat `bindery`). */
+export function benchThreads(text: string | undefined): number {
+  if (text === undefined || text === '') return 2;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 2 || n > 256)
+    throw new Error(`BINDERY_BENCH_THREADS=${text}: want a thread count from 2 to 256`);
+  return n;
+}
 
 /** The upstream snapshot build-passt.sh builds. */
 export const UPSTREAM_PASST = '2026_07_24';
@@ -210,6 +234,11 @@ export function resolvePeers(kinds: readonly Kind[], srcEntry: string): Map<Kind
     if (kind === 'bindery') out.set(kind, bindery(kind, 'bindery', ''));
     else if (kind === 'bindery-no-offload') {
       out.set(kind, bindery(kind, 'bindery no-offload', ' --no-tap-offload'));
+    } else if (kind === 'bindery-threads') {
+      out.set(
+        kind,
+        bindery(kind, `bindery ${BENCH_THREADS} threads`, ` --threads ${BENCH_THREADS}`),
+      );
     } else if (kind === 'pasta') out.set(kind, debianPasta());
     else if (kind === 'pasta-upstream') out.set(kind, upstreamPasta());
     else if (kind === 'slirp4netns') {

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import type { Lab, LabProcess, Netns } from '../test/lab/lab.js';
 import { pastaArgv } from '../test/lab/tcp-tools.js';
-import type { Kind, Peer } from './peers.js';
+import { BENCH_THREADS, type Kind, type Peer } from './peers.js';
 
 export const GUEST_ADDR = '10.0.2.15';
 export const GW = '10.0.2.2';
@@ -36,6 +36,7 @@ const EPHEMERAL = '1024 60999';
 const TAG: Record<Kind, string> = {
   bindery: 'b',
   'bindery-no-offload': 'o',
+  'bindery-threads': 't',
   pasta: 'p',
   'pasta-upstream': 'u',
   slirp4netns: 's',
@@ -44,6 +45,10 @@ const TAG: Record<Kind, string> = {
 
 export interface Setup {
   readonly kind: Kind;
+  /** What runs (so a workload can start another setup of the same kind, e.g. at MTU 1500). */
+  readonly peer: Peer;
+  /** The guest link's MTU. */
+  readonly mtu: number;
   readonly pod: Netns;
   readonly guest: Netns;
   /** The translator (none for veth). */
@@ -79,9 +84,10 @@ export function lastLine(text: string): string {
 /**
  * The argv that starts bindery for a setup: every bindery column goes through here, so all run
  * the same build (`peer.path`: bin/bindery.js, or a .ts entry through tsx when
- * BINDERY_BENCH_BINDERY=src); the no-offload column adds `--no-tap-offload`.
+ * BINDERY_BENCH_BINDERY=src); the no-offload column adds `--no-tap-offload`, the threads
+ * column `--threads BINDERY_BENCH_THREADS`.
  */
-export function binderyArgv(peer: Peer, guest: Netns, profDir?: string): string[] {
+export function binderyArgv(peer: Peer, guest: Netns, profDir?: string, mtu = MTU): string[] {
   const entry = peer.path!;
   return [
     process.execPath,
@@ -97,8 +103,9 @@ export function binderyArgv(peer: Peer, guest: Netns, profDir?: string): string[
     '-g',
     GW,
     '--mtu',
-    String(MTU),
+    String(mtu),
     ...(peer.kind === 'bindery-no-offload' ? ['--no-tap-offload'] : []),
+    ...(peer.kind === 'bindery-threads' ? ['--threads', String(BENCH_THREADS)] : []),
   ];
 }
 
@@ -109,8 +116,9 @@ export function binderyArgv(peer: Peer, guest: Netns, profDir?: string): string[
  * @param lab - Owns everything made.
  * @param peer - What runs (its `unavailable` reason is thrown).
  * @param profDir - Run bindery under `node --cpu-prof`, profiles into this directory.
+ * @param mtu - The guest link's MTU (default BINDERY_BENCH_MTU).
  */
-export async function makeSetup(lab: Lab, peer: Peer, profDir?: string): Promise<Setup> {
+export async function makeSetup(lab: Lab, peer: Peer, profDir?: string, mtu = MTU): Promise<Setup> {
   const kind = peer.kind;
   if (peer.unavailable !== undefined) throw new Error(peer.unavailable);
   const pod = await lab.namespace(`${TAG[kind]}pod`);
@@ -126,9 +134,11 @@ export async function makeSetup(lab: Lab, peer: Peer, profDir?: string): Promise
   }
   let proc: LabProcess | undefined;
   let bind = '127.0.0.1';
-  if (kind === 'bindery' || kind === 'bindery-no-offload') {
+  if (kind.startsWith('bindery')) {
     const impair = process.env.BINDERY_BENCH_IMPAIR ?? '';
-    proc = lab.spawn(pod, binderyArgv(peer, guest, profDir), { env: { BINDERY_IMPAIR: impair } });
+    proc = lab.spawn(pod, binderyArgv(peer, guest, profDir, mtu), {
+      env: { BINDERY_IMPAIR: impair },
+    });
     try {
       await proc.waitForOutput(/serving tap/, 30_000);
     } catch (e) {
@@ -136,11 +146,12 @@ export async function makeSetup(lab: Lab, peer: Peer, profDir?: string): Promise
       const why = lastLine(proc.output).replace(/^bindery: /, '') || firstLine(e);
       throw new Error(`did not start: ${why}`, { cause: e });
     }
-    await lab.ip(guest, ['link', 'set', 'tap0', 'mtu', String(MTU)]);
+    if (kind === 'bindery-threads') await checkQueues(lab, guest, proc);
+    await lab.ip(guest, ['link', 'set', 'tap0', 'mtu', String(mtu)]);
     await lab.ip(guest, ['addr', 'add', `${GUEST_ADDR}/24`, 'dev', 'tap0']);
     await lab.ip(guest, ['route', 'add', 'default', 'via', GW]);
   } else if (kind === 'pasta' || kind === 'pasta-upstream') {
-    const argv = pastaArgv(guest, { addrs: [[GUEST_ADDR, GW, 24]], mtu: MTU });
+    const argv = pastaArgv(guest, { addrs: [[GUEST_ADDR, GW, 24]], mtu });
     proc = lab.spawn(pod, [peer.path!, ...argv.slice(1)]);
   } else if (kind === 'slirp4netns') {
     // Configures tap0 as 10.0.2.100/24, gateway 10.0.2.2 = the pod's loopback (host loopback
@@ -148,14 +159,14 @@ export async function makeSetup(lab: Lab, peer: Peer, profDir?: string): Promise
     proc = lab.spawn(pod, [
       'slirp4netns',
       '--configure',
-      `--mtu=${MTU}`,
+      `--mtu=${mtu}`,
       '--disable-dns',
       '--netns-type=path',
       `/run/netns/${guest}`,
       'tap0',
     ]);
   } else {
-    await lab.veth(guest, pod, { addrsA: [`${GUEST_ADDR}/24`], addrsB: [`${GW}/24`], mtu: MTU });
+    await lab.veth(guest, pod, { addrsA: [`${GUEST_ADDR}/24`], addrsB: [`${GW}/24`], mtu });
     await lab.ip(guest, ['route', 'add', 'default', 'via', GW]);
     bind = GW;
   }
@@ -170,7 +181,23 @@ export async function makeSetup(lab: Lab, peer: Peer, profDir?: string): Promise
     }
     await sleep(200);
   }
-  return { kind, pod, guest, proc, bind };
+  return { kind, peer, mtu, pod, guest, proc, bind };
+}
+
+/**
+ * The threads column measures sharding only if bindery attached one tap queue per thread:
+ * the guest's tap0 then has that many rx queues in sysfs (the kernel's real count, not the
+ * 256 a multiqueue tap may take). A build that parses `--threads` but does not shard yet
+ * fails the column here, saying so, rather than measuring one thread under the wrong name.
+ */
+async function checkQueues(lab: Lab, guest: Netns, proc: LabProcess): Promise<void> {
+  const r = await lab.exec(guest, ['ls', '/sys/class/net/tap0/queues'], { timeoutMs: 5000 });
+  const rx = r.stdout.split(/\s+/).filter((q) => q.startsWith('rx-')).length;
+  if (rx >= BENCH_THREADS) return;
+  await proc.kill('SIGKILL', 500);
+  throw new Error(
+    `--threads ${BENCH_THREADS} but tap0 has ${rx} queue(s): this build does not shard yet`,
+  );
 }
 
 /** makeSetup, tried twice (a translator may fail to start while the machine is busy). */
@@ -179,14 +206,17 @@ export async function makeSetupRetry(
   peer: Peer,
   profDir?: string,
   log = 'bench',
+  mtu = MTU,
 ): Promise<Setup> {
   if (peer.unavailable !== undefined) throw new Error(peer.unavailable);
   try {
-    return await makeSetup(lab, peer, profDir);
+    return await makeSetup(lab, peer, profDir, mtu);
   } catch (e) {
+    // Not for a build without sharding: that will not change in 2 s.
+    if (/does not shard/.test(errText(e))) throw e;
     console.error(`  ${log}: ${peer.kind} setup failed, trying once more: ${firstLine(e)}`);
     await sleep(2000);
-    return makeSetup(lab, peer, profDir);
+    return makeSetup(lab, peer, profDir, mtu);
   }
 }
 

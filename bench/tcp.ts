@@ -11,14 +11,23 @@
 //   BINDERY_BENCH_NET_SECONDS (default 5); plus guest→host paced at 10 Gbit/s (-b 10G), because
 //   pasta of 2023 stalls unpaced in that direction (docs/anchors-measured.md).
 // - TCP RR: one connection, 2000 1-byte round trips, median and p99 (bench/tcpload.py rr).
-// - connections/s: 8 processes loop connect / 1-byte request / 1-byte reply / close for
-//   BINDERY_BENCH_TCP_CRR_SECONDS (default 3) (bench/tcpload.py crr).
+// - connections/s: 8 or 64 processes loop connect / 1-byte request / 1-byte reply / close for
+//   BINDERY_BENCH_TCP_CRR_SECONDS (default 3), the guest closing first (bench/tcpload.py crr;
+//   rows crr8g, crr64g) or the host (`serve … close` and crrh: rows crr8h, crr64h). Only crr8g
+//   runs on every column; the others on bindery and both pastas (and crr64* on the threads
+//   column), to keep a full run within ~25 minutes.
+// - bulk host→guest at MTU 1500 (row h2g1m1500): bindery, no-offload and both pastas, each in a
+//   setup started afresh at MTU 1500 for that run (the others run at BINDERY_BENCH_MTU).
+// - the threads column (bindery --threads BINDERY_BENCH_THREADS, default 2) runs g2h4, h2g4,
+//   crr64g and crr64h only; t/b is its ratio to one thread.
 // - translator CPU (user and system time of all its threads, /proc/<pid>/stat) per RR round
 //   trip and per short connection: where the latency and the rate go (10 ms ticks; the RR run
 //   is ~0.3 s, so take these to about 5 %).
 // - translator RSS (VmRSS) and open fds: idle, while 500 guest→host connections are open, and
 //   2 s after they closed (bench/tcpload.py hold). veth has no process: n/a.
 // The same tools drive every setup, so the ratios compare the network paths, not the tools.
+// Issue 17's targets (TARGETS) are checked against the newest (upstream) pasta and printed as
+// met / MISSED with the numbers; the b/deb column keeps Debian's pasta beside it.
 // The memory workload comes first in each repetition, so "idle" is before that repetition's
 // traffic. Everything is removed at the end by the Lab, also on failure or Ctrl-C.
 //
@@ -27,7 +36,8 @@
 // within that run (V8 writes one file per thread; the busiest is the main thread; a bindery
 // still running 20 s after SIGTERM writes none, and the notes then say what it was doing).
 // BINDERY_BENCH_TCP_SETUPS=bindery,pasta-upstream picks setups (default all, see peers.ts);
-// BINDERY_BENCH_TCP_WORKLOADS=rrMed,crr picks workloads by a row key (default all).
+// BINDERY_BENCH_TCP_WORKLOADS=rrMed,crr8g picks workloads by a row key (default all; `crr`
+// is an alias of crr8g, the row once called crr).
 // BINDERY_BENCH_IMPAIR passes a BINDERY_IMPAIR spec to bindery (otherwise it is unset for it).
 // bindery runs as deployed, the compiled CLI (bin/bindery.js; `npm run build` first), in every
 // column; BINDERY_BENCH_BINDERY=src runs src/ through tsx instead (its loader thread adds to the RSS).
@@ -45,8 +55,12 @@ import {
   printLegend,
   printMatrix,
   printNotes,
-  ratio,
+  checkTargets,
+  printTargets,
   runMatrix,
+  targetCell,
+  type TargetSpec,
+  usedKinds,
   type MatrixResult,
   type RowResult,
   type RowSpec,
@@ -54,7 +68,14 @@ import {
   type Workload,
   writeJson,
 } from './matrix.js';
-import { resolvePeers, selectKinds, toolVersion, type Kind, type Peer } from './peers.js';
+import {
+  BENCH_THREADS,
+  resolvePeers,
+  selectKinds,
+  toolVersion,
+  type Kind,
+  type Peer,
+} from './peers.js';
 import {
   firstLine,
   GW,
@@ -73,7 +94,12 @@ const LOAD = ['python3', fileURLToPath(new URL('./tcpload.py', import.meta.url))
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECONDS = Number(process.env.BINDERY_BENCH_NET_SECONDS ?? 5);
 const CRR_SECONDS = Number(process.env.BINDERY_BENCH_TCP_CRR_SECONDS ?? 3);
-const CRR_CONCURRENCY = 8;
+/** Concurrent clients of the connections/s rows. */
+const CRR_CONCURRENCY = [8, 64] as const;
+/** The MTU of the h2g1m1500 row (issue 17: where pasta's tap queue overflows). */
+const SMALL_MTU = 1500;
+/** Columns of the rows that run on fewer than all: what their targets compare. */
+const CORE_KINDS: readonly Kind[] = ['bindery', 'pasta', 'pasta-upstream'];
 const RR_COUNT = 2000;
 /** Unmeasured round trips bench/tcpload.py rr makes first (they count for the CPU per round trip). */
 const RR_WARMUP = 100;
@@ -114,37 +140,49 @@ const BULK_ROWS: readonly RowSpec[] = [
     name: 'bulk guest→host, 1 stream',
     unit: 'Gbit/s',
     lowerIsBetter: false,
-    target: 'bulk',
   },
   {
     key: 'g2h1p',
     name: 'bulk guest→host, 1 stream, -b 10G',
     unit: 'Gbit/s',
     lowerIsBetter: false,
-    target: 'bulk',
   },
   {
     key: 'h2g1',
     name: 'bulk host→guest, 1 stream',
     unit: 'Gbit/s',
     lowerIsBetter: false,
-    target: 'bulk',
   },
   {
     key: 'g2h4',
     name: 'bulk guest→host, -P 4',
     unit: 'Gbit/s',
     lowerIsBetter: false,
-    target: 'bulk',
   },
   {
     key: 'h2g4',
     name: 'bulk host→guest, -P 4',
     unit: 'Gbit/s',
     lowerIsBetter: false,
-    target: 'bulk',
+  },
+  {
+    key: 'h2g1m1500',
+    name: `bulk host→guest, 1 stream, MTU ${SMALL_MTU}`,
+    unit: 'Gbit/s',
+    lowerIsBetter: false,
   },
 ];
+
+/** Row key of a connections/s row: crr<clients><g|h> (who closes first). */
+const crrKey = (conc: number, hostCloses: boolean): string => `crr${conc}${hostCloses ? 'h' : 'g'}`;
+const CRR_ROWS: readonly RowSpec[] = CRR_CONCURRENCY.flatMap((conc) =>
+  [false, true].map((hostCloses) => ({
+    key: crrKey(conc, hostCloses),
+    name: `connections/s, ${conc} concurrent, ${hostCloses ? 'host' : 'guest'} closes first`,
+    unit: 'conn/s',
+    lowerIsBetter: false,
+  })),
+);
 
 const ROWS: readonly RowSpec[] = [
   ...BULK_ROWS,
@@ -155,19 +193,23 @@ const ROWS: readonly RowSpec[] = [
     lowerIsBetter: true,
     secondary: true,
   })),
-  { key: 'rrMed', name: 'TCP RR 1 B median', unit: 'µs', lowerIsBetter: true, target: 'rr' },
+  { key: 'rrMed', name: 'TCP RR 1 B median', unit: 'µs', lowerIsBetter: true },
   { key: 'rrP99', name: 'TCP RR 1 B p99', unit: 'µs', lowerIsBetter: true },
-  {
-    key: 'crr',
-    name: `connections/s, ${CRR_CONCURRENCY} concurrent`,
-    unit: 'conn/s',
-    lowerIsBetter: false,
-    target: 'crr',
-  },
+  ...CRR_ROWS,
   { key: 'rrUser', name: 'translator user CPU per round trip', unit: 'µs', lowerIsBetter: true },
   { key: 'rrSys', name: 'translator system CPU per round trip', unit: 'µs', lowerIsBetter: true },
-  { key: 'crrUser', name: 'translator user CPU per connection', unit: 'µs', lowerIsBetter: true },
-  { key: 'crrSys', name: 'translator system CPU per connection', unit: 'µs', lowerIsBetter: true },
+  {
+    key: 'crrUser',
+    name: 'translator user CPU per connection (crr8g)',
+    unit: 'µs',
+    lowerIsBetter: true,
+  },
+  {
+    key: 'crrSys',
+    name: 'translator system CPU per connection (crr8g)',
+    unit: 'µs',
+    lowerIsBetter: true,
+  },
   { key: 'rssIdle', name: 'translator RSS idle', unit: 'kB', lowerIsBetter: true },
   {
     key: 'rssHold',
@@ -226,10 +268,10 @@ async function cpuPerOp(s: Setup, work: () => Promise<number>): Promise<[Value, 
   return [(after[0] - before[0]) / ops, (after[1] - before[1]) / ops];
 }
 
-/** Starts the tcpload echo server in the pod on a fresh port. */
-async function startServer(lab: Lab, s: Setup): Promise<[LabProcess, number]> {
+/** Starts the tcpload echo server in the pod on a fresh port (closing first if `close`). */
+async function startServer(lab: Lab, s: Setup, close = false): Promise<[LabProcess, number]> {
   const p = port();
-  const srv = lab.spawn(s.pod, [...LOAD, 'serve', s.bind, String(p)]);
+  const srv = lab.spawn(s.pod, [...LOAD, 'serve', s.bind, String(p), ...(close ? ['close'] : [])]);
   await srv.waitForOutput(/ready/, 10_000);
   return [srv, p];
 }
@@ -291,16 +333,43 @@ async function iperf(
   }
 }
 
-function bulk(key: string, streams: number, reverse: boolean, paced: boolean): Workload {
+function bulk(
+  key: string,
+  streams: number,
+  reverse: boolean,
+  paced: boolean,
+  kinds?: readonly Kind[],
+): Workload {
   return {
     name: ROWS.find((r) => r.key === key)!.name,
     rows: [key, `${key}Rtx`],
+    ...(kinds !== undefined ? { kinds } : {}),
     async run(lab, s) {
       const r = await iperf(lab, s, streams, reverse, paced);
       return { [key]: r.gbps, [`${key}Rtx`]: r.retransmits ?? 'n/a' };
     },
   };
 }
+
+/**
+ * Host→guest bulk, 1 stream, at MTU 1500: a setup of the same column started afresh at that
+ * MTU for this run and stopped after it (its namespaces stay until the Lab's teardown), so
+ * one `--net` run covers issue 17's MTU 1500 target while the other rows keep their MTU.
+ */
+const BULK_SMALL_MTU: Workload = {
+  name: ROWS.find((r) => r.key === 'h2g1m1500')!.name,
+  rows: ['h2g1m1500', 'h2g1m1500Rtx'],
+  kinds: ['bindery', 'bindery-no-offload', 'pasta', 'pasta-upstream'],
+  async run(lab, s) {
+    const m = await makeSetupRetry(lab, s.peer, undefined, 'tcp bench', SMALL_MTU);
+    try {
+      const r = await iperf(lab, m, 1, true, false);
+      return { h2g1m1500: r.gbps, h2g1m1500Rtx: r.retransmits ?? 'n/a' };
+    } finally {
+      await m.proc?.kill('SIGTERM', 2000);
+    }
+  },
+};
 
 const RR: Workload = {
   name: 'TCP RR',
@@ -330,32 +399,43 @@ const RR: Workload = {
   },
 };
 
-const CRR: Workload = {
-  name: 'connections/s',
-  rows: ['crr', 'crrUser', 'crrSys'],
-  async run(lab, s, note) {
-    const [srv, p] = await startServer(lab, s);
-    try {
-      let m: RegExpExecArray | null = null;
-      const [user, sys] = await cpuPerOp(s, async () => {
-        const r = await lab.exec(
-          s.guest,
-          [...LOAD, 'crr', GW, String(p), String(CRR_SECONDS), String(CRR_CONCURRENCY)],
-          { timeoutMs: (CRR_SECONDS + 30) * 1000 },
-        );
-        m = /conns (\d+) secs ([\d.]+) rate ([\d.]+) errors (\d+) ?(.*)/.exec(r.stdout);
-        if (r.code !== 0 || m === null) throw new Error(lastLine(r.stderr) || `exit ${r.code}`);
-        return Number(m[1]);
-      });
-      const [conns, errors] = [Number(m![1]), Number(m![4])];
-      if (conns === 0) throw new Error(`no connection completed: ${m![5]}`);
-      if (errors > 0) note(`${conns} connections, ${errors} failed (first: ${m![5]})`);
-      return { crr: Number(m![3]), crrUser: user, crrSys: sys };
-    } finally {
-      await srv.kill('SIGKILL', 500);
-    }
-  },
-};
+/**
+ * connections/s with `conc` clients in the guest; the guest closes first (the server closes on
+ * reading the end of stream), or the host (the server closes after its reply, the client
+ * waits for that FIN). crr8g also gives the translator's CPU per connection.
+ */
+function crr(conc: number, hostCloses: boolean, kinds?: readonly Kind[]): Workload {
+  const key = crrKey(conc, hostCloses);
+  const cpu = key === 'crr8g';
+  return {
+    name: CRR_ROWS.find((r) => r.key === key)!.name,
+    rows: cpu ? [key, 'crrUser', 'crrSys'] : [key],
+    ...(kinds !== undefined ? { kinds } : {}),
+    async run(lab, s, note) {
+      const [srv, p] = await startServer(lab, s, hostCloses);
+      try {
+        let m: RegExpExecArray | null = null;
+        const mode = hostCloses ? 'crrh' : 'crr';
+        const [user, sys] = await cpuPerOp(s, async () => {
+          const r = await lab.exec(
+            s.guest,
+            [...LOAD, mode, GW, String(p), String(CRR_SECONDS), String(conc)],
+            { timeoutMs: (CRR_SECONDS + 30) * 1000 },
+          );
+          m = /conns (\d+) secs ([\d.]+) rate ([\d.]+) errors (\d+) ?(.*)/.exec(r.stdout);
+          if (r.code !== 0 || m === null) throw new Error(lastLine(r.stderr) || `exit ${r.code}`);
+          return Number(m[1]);
+        });
+        const [conns, errors] = [Number(m![1]), Number(m![4])];
+        if (conns === 0) throw new Error(`no connection completed: ${m![5]}`);
+        if (errors > 0) note(`${conns} connections, ${errors} failed (first: ${m![5]})`);
+        return { [key]: Number(m![3]), ...(cpu ? { crrUser: user, crrSys: sys } : {}) };
+      } finally {
+        await srv.kill('SIGKILL', 500);
+      }
+    },
+  };
+}
 
 const HOLD: Workload = {
   name: `translator memory, ${HOLD_CONNS} connections`,
@@ -395,24 +475,128 @@ const HOLD: Workload = {
 };
 
 /** In run order: memory first (idle means before this repetition's traffic). */
+const CRR8G = crr(8, false);
+const BASE_KINDS: readonly Kind[] = [
+  'bindery',
+  'bindery-no-offload',
+  'pasta',
+  'pasta-upstream',
+  'slirp4netns',
+  'veth',
+];
+const WITH_THREADS: readonly Kind[] = [...BASE_KINDS, 'bindery-threads'];
 const WORKLOADS: readonly Workload[] = [
   HOLD,
   bulk('g2h1', 1, false, false),
   bulk('g2h1p', 1, false, true),
   bulk('h2g1', 1, true, false),
-  bulk('g2h4', 4, false, false),
-  bulk('h2g4', 4, true, false),
+  bulk('g2h4', 4, false, false, WITH_THREADS),
+  bulk('h2g4', 4, true, false, WITH_THREADS),
+  BULK_SMALL_MTU,
   RR,
-  CRR,
+  CRR8G,
+  crr(8, true, CORE_KINDS),
+  crr(64, false, [...CORE_KINDS, 'bindery-threads']),
+  crr(64, true, [...CORE_KINDS, 'bindery-threads']),
 ];
 
-/** The workloads to run: those with a row key in BINDERY_BENCH_TCP_WORKLOADS, or all. */
+/**
+ * The workloads to run: those with a row key in BINDERY_BENCH_TCP_WORKLOADS, or all (`crr`
+ * stands for crr8g, the row's name before the 64-client and host-closes rows).
+ */
 function selectedWorkloads(): readonly Workload[] {
   const env = process.env.BINDERY_BENCH_TCP_WORKLOADS;
   if (env === undefined || env === '') return WORKLOADS;
-  const keys = new Set(env.split(',').map((k) => k.trim()));
+  const keys = new Set(env.split(',').map((k) => (k.trim() === 'crr' ? 'crr8g' : k.trim())));
   return WORKLOADS.filter((w) => w.rows.some((r) => keys.has(r)));
 }
+
+const UP: Kind = 'pasta-upstream';
+/** Issue 17's TCP targets, against the newest pasta (and the threads one against 1 thread). */
+export const TCP_TARGETS: readonly TargetSpec[] = [
+  {
+    row: 'rrMed',
+    text: 'TCP RR median ≤ 1.0× newest pasta',
+    short: '≤1.0× up',
+    kind: 'bindery',
+    of: UP,
+    op: '<=',
+    bound: 1.0,
+  },
+  {
+    row: 'rrP99',
+    text: 'TCP RR p99 ≤ 1.2× newest pasta',
+    short: '≤1.2× up',
+    kind: 'bindery',
+    of: UP,
+    op: '<=',
+    bound: 1.2,
+  },
+  ...CRR_ROWS.map((r): TargetSpec => ({
+    row: r.key,
+    text: `${r.name} ≥ 1.2× newest pasta`,
+    short: '≥1.2× up',
+    kind: 'bindery',
+    of: UP,
+    op: '>=',
+    bound: 1.2,
+  })),
+  {
+    row: 'h2g1',
+    text: 'TCP bulk host→guest without tap offload ≥ 1.0× newest pasta',
+    short: 'no-offload ≥1.0× up',
+    kind: 'bindery-no-offload',
+    of: UP,
+    op: '>=',
+    bound: 1.0,
+  },
+  // The issue's sentence ("Without tap offload, …; at MTU 1500 … ≥ 4× pasta") reads either
+  // way: both bindery as deployed and without offload are held to it.
+  {
+    row: 'h2g1m1500',
+    text: `TCP bulk host→guest at MTU ${SMALL_MTU} ≥ 4× newest pasta`,
+    short: '≥4× up',
+    kind: 'bindery',
+    of: UP,
+    op: '>=',
+    bound: 4,
+  },
+  {
+    row: 'h2g1m1500',
+    text: `TCP bulk host→guest at MTU ${SMALL_MTU} without tap offload ≥ 4× newest pasta`,
+    short: 'no-offload ≥4× up',
+    kind: 'bindery-no-offload',
+    of: UP,
+    op: '>=',
+    bound: 4,
+  },
+  ...(['g2h4', 'h2g4'] as const).map((row): TargetSpec => ({
+    row,
+    text: `${ROWS.find((r) => r.key === row)!.name}: ${BENCH_THREADS} threads ≥ 1.5× one thread`,
+    short: `≥1.5× 1 thread`,
+    kind: 'bindery-threads',
+    of: 'bindery',
+    op: '>=',
+    bound: 1.5,
+  })),
+  {
+    row: 'rssIdle',
+    text: 'RSS idle ≤ 48 MiB (49152 kB)',
+    short: '≤48 MiB',
+    kind: 'bindery',
+    op: '<=',
+    bound: 48 * 1024,
+  },
+  {
+    row: 'crrUser',
+    text: 'user CPU per connection ≤ 1.5× newest pasta',
+    short: '≤1.5× up',
+    kind: 'bindery',
+    of: UP,
+    op: '<=',
+    bound: 1.5,
+  },
+];
 
 /** A command's output lines (empty on failure). */
 function toolLines(argv: string[]): string[] {
@@ -440,8 +624,9 @@ export function selectedKinds(): Kind[] {
  */
 export async function benchTcpCompare(
   reps = 3,
-  kinds: readonly Kind[] = selectedKinds(),
+  chosen: readonly Kind[] = selectedKinds(),
 ): Promise<TcpBenchResult> {
+  let kinds = chosen;
   const started = new Date();
   const loadStart = loadavg();
   const commit = toolVersion(['git', '-C', REPO_ROOT, 'log', '-1', '--format=%h %s']);
@@ -455,6 +640,7 @@ export async function benchTcpCompare(
     'src',
     'native',
   ]);
+  kinds = usedKinds(kinds, selectedWorkloads());
   const peers = resolvePeers(kinds, ENTRY);
   const lab = await Lab.create();
   const onSignal = (): void => {
@@ -489,9 +675,9 @@ export async function benchTcpCompare(
           async (s) => `median ${fmtValue((await RR.run(lab, s, () => {})).rrMed ?? 'n/a')} µs`,
         ],
         [
-          'crr',
-          CRR.name,
-          async (s) => `${fmtValue((await CRR.run(lab, s, () => {})).crr ?? 'n/a')} conn/s`,
+          'crr8g',
+          CRR8G.name,
+          async (s) => `${fmtValue((await CRR8G.run(lab, s, () => {})).crr8g ?? 'n/a')} conn/s`,
         ],
       ];
       for (const [key, name, measure] of runs) {
@@ -511,6 +697,8 @@ export async function benchTcpCompare(
     seconds: SECONDS,
     crrSeconds: CRR_SECONDS,
     crrConcurrency: CRR_CONCURRENCY,
+    smallMtu: SMALL_MTU,
+    threads: BENCH_THREADS,
     rrCount: RR_COUNT,
     holdConnections: HOLD_CONNS,
     // At the start: the checkout bindery was built from.
@@ -523,7 +711,8 @@ export async function benchTcpCompare(
     binderyFrom:
       process.env.BINDERY_BENCH_BINDERY === 'src' ? 'src via tsx' : 'dist (bin/bindery.js passt)',
   };
-  return { meta, kinds, peers: peerRecord(peers), rows: run.rows, notes: run.notes, profiles };
+  const rec = { meta, kinds, peers: peerRecord(peers), rows: run.rows, notes: run.notes };
+  return { ...rec, targets: checkTargets(rec, TCP_TARGETS), profiles };
 }
 
 /**
@@ -704,23 +893,6 @@ function topSelf(
 }
 
 /**
- * "met" / "MISSED" per target, against Debian's pasta as the targets were set (bulk ≥1.0×
- * pasta and ≥0.5× veth, RR ≤1.2× pasta, conn/s ≥1.0× pasta).
- */
-function targetText(row: RowResult): string {
-  if (row.target === undefined) return '';
-  const vp = ratio(row.value.bindery, row.value.pasta);
-  const vv = ratio(row.value.bindery, row.value.veth);
-  const mark = (ok: boolean | undefined, what: string): string =>
-    `${what} ${ok === undefined ? '?' : ok ? 'met' : 'MISSED'}`;
-  if (row.target === 'bulk') {
-    return `${mark(vp === undefined ? undefined : vp >= 1.0, '≥1.0×deb')}, ${mark(vv === undefined ? undefined : vv >= 0.5, '≥0.5×veth')}`;
-  }
-  if (row.target === 'rr') return mark(vp === undefined ? undefined : vp <= 1.2, '≤1.2×deb');
-  return mark(vp === undefined ? undefined : vp >= 1.0, '≥1.0×deb');
-}
-
-/**
  * Prints the comparison table (one column per setup, headed with pasta's versions; bindery's
  * ratios to each pasta and veth; whether each target is met), what each column ran, the
  * retransmits, the notes (failures in full) and the CPU profile tops.
@@ -731,12 +903,14 @@ function targetText(row: RowResult): string {
 export function printTcpTable(title: string, res: TcpBenchResult): void {
   const measured = (r: RowResult): boolean =>
     res.kinds.some((k) => (r.samples[k] ?? []).length > 0);
+  const targets = res.targets ?? [];
   printMatrix(title, res, {
     rows: res.rows.filter((r) => r.secondary !== true && measured(r)),
-    last: { head: 'target (vs Debian pasta)', cell: targetText },
+    last: { head: 'issue 17 target (vs newest pasta)', cell: targetCell(targets) },
   });
   console.log('(Gbit/s and conn/s: higher is better; µs, kB, fds: lower is better)');
   printLegend(res);
+  printTargets('TCP targets (issue 17; ratios to the newest pasta in this run)', targets);
   const rtx = res.rows.filter((r) => r.secondary === true && measured(r));
   if (rtx.length > 0) {
     printMatrix('iperf3 sender retransmits per run (median)', res, { rows: rtx, ratios: false });
@@ -771,7 +945,7 @@ export function writeTcpJson(res: TcpBenchResult): string {
 
 /** The table's title for a run of `reps` repetitions. */
 export function tcpTitle(reps: number): string {
-  return `TCP: bindery passt (tap; and --no-tap-offload) vs pasta (Debian, upstream) vs slirp4netns vs veth, MTU ${MTU}, median of ${reps}`;
+  return `TCP: bindery passt (tap; --no-tap-offload; --threads ${BENCH_THREADS}) vs pasta (Debian, upstream) vs slirp4netns vs veth, MTU ${MTU} (h2g1m1500: ${SMALL_MTU}), median of ${reps}`;
 }
 
 /** `node --import tsx bench/tcp.ts`: this bench alone. */

@@ -1,11 +1,16 @@
 # TCP load tool for bench/tcp.ts, the same for every setup measured (bindery, pasta, slirp4netns, veth):
-#   serve ADDR PORT              epoll echo server on ADDR:PORT (echoes whatever arrives; holds idle
-#                                connections open); prints "ready"
+#   serve ADDR PORT [close]      epoll echo server on ADDR:PORT (echoes whatever arrives; holds idle
+#                                connections open); prints "ready". With "close" it closes each
+#                                connection right after its first reply: the host closes first
 #   rr IP PORT N                 one connection, N 1-byte request/response round trips; prints the
 #                                round-trip times in ns, space-separated (after 100 unmeasured ones)
 #   crr IP PORT SECS CONC [MAX]  CONC processes each loop connect, 1-byte request, 1-byte reply,
 #                                close for SECS seconds (or until MAX connections in all); prints
-#                                "conns N secs S rate R errors E [first error]"
+#                                "conns N secs S rate R errors E [first error]". The client closes
+#                                first (the server closes when it reads the end of the stream)
+#   crrh IP PORT SECS CONC [MAX] the same against `serve … close`, but each client waits for the
+#                                server's end of stream (FIN) before it closes: the host closes
+#                                first; a connection counts once both the reply and the FIN came
 #   hold IP PORT N               opens N connections, checks each end to end with a 1-byte echo,
 #                                prints "held N", then sleeps until killed (the kernel closes them)
 # Python with blocking sockets in the clients (no event loop between the tool and the kernel), so
@@ -20,7 +25,7 @@ import time
 pc = time.perf_counter_ns
 
 
-def serve(addr, port):
+def serve(addr, port, close_first=False):
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((addr, port))
@@ -60,10 +65,12 @@ def serve(addr, port):
                     c.send(d)
                 except OSError:
                     pass
-            else:
-                ep.unregister(fd)
-                del conns[fd]
-                c.close()
+                if not close_first:
+                    continue
+            # End of stream, or (close_first) the reply sent: close our end.
+            ep.unregister(fd)
+            del conns[fd]
+            c.close()
 
 
 def rr(ip, port, n):
@@ -85,7 +92,7 @@ def rr(ip, port, n):
     print(" ".join(str(x) for x in out))
 
 
-def crr_worker(ip, port, deadline, limit, w):
+def crr_worker(ip, port, deadline, limit, w, wait_fin):
     n = 0
     err = 0
     first = ""
@@ -95,11 +102,14 @@ def crr_worker(ip, port, deadline, limit, w):
             s.settimeout(3)
             s.connect((ip, port))
             s.send(b"x")
-            if s.recv(1) == b"x":
-                n += 1
-            else:
+            if s.recv(1) != b"x":
                 err += 1
                 first = first or "reply missing (closed)"
+            elif wait_fin and s.recv(1) != b"":
+                err += 1
+                first = first or "data after the reply instead of the server's FIN"
+            else:
+                n += 1
         except OSError as e:
             err += 1
             first = first or f"{type(e).__name__}: {e}"
@@ -111,7 +121,7 @@ def crr_worker(ip, port, deadline, limit, w):
     os._exit(0)
 
 
-def crr(ip, port, secs, conc, most=None):
+def crr(ip, port, secs, conc, most=None, wait_fin=False):
     start = pc()
     deadline = start + int(secs * 1e9)
     pipes = []
@@ -120,7 +130,7 @@ def crr(ip, port, secs, conc, most=None):
         limit = float("inf") if most is None else most // conc + (1 if i < most % conc else 0)
         if os.fork() == 0:
             os.close(r)
-            crr_worker(ip, port, deadline, limit, w)
+            crr_worker(ip, port, deadline, limit, w, wait_fin)
         os.close(w)
         pipes.append(r)
     total = 0
@@ -174,11 +184,12 @@ def hold(ip, port, n):
 def main():
     mode, *a = sys.argv[1:]
     if mode == "serve":
-        serve(a[0], int(a[1]))
+        serve(a[0], int(a[1]), len(a) > 2 and a[2] == "close")
     elif mode == "rr":
         rr(a[0], int(a[1]), int(a[2]))
-    elif mode == "crr":
-        crr(a[0], int(a[1]), float(a[2]), int(a[3]), int(a[4]) if len(a) > 4 else None)
+    elif mode in ("crr", "crrh"):
+        most = int(a[4]) if len(a) > 4 else None
+        crr(a[0], int(a[1]), float(a[2]), int(a[3]), most, mode == "crrh")
     elif mode == "hold":
         hold(a[0], int(a[1]), int(a[2]))
     else:

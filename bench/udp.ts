@@ -12,17 +12,24 @@
 // same tool drives every setup, so the ratios compare the network paths, not the tool.
 // BINDERY_BENCH_UDP_SETUPS picks setups (as BINDERY_BENCH_TCP_SETUPS), BINDERY_BENCH_UDP_WORKLOADS
 // workloads by a row key (e.g. rrMed,icmpMed); BINDERY_BENCH_CPU_PROF=DIR runs bindery under
-// `node --cpu-prof` with the profiles in DIR.
+// `node --cpu-prof` with the profiles in DIR. Issue 17's UDP and ICMP targets (UDP_TARGETS) are
+// checked against the newest (upstream) pasta and printed as met / MISSED with the numbers;
+// the b/deb column keeps Debian's pasta beside it. The threads column does not run here.
 import { loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Lab } from '../test/lab/lab.js';
 import {
+  checkTargets,
   machineMeta,
   peerRecord,
   printLegend,
   printMatrix,
   printNotes,
+  printTargets,
   runMatrix,
+  targetCell,
+  type TargetSpec,
+  usedKinds,
   type MatrixResult,
   type RowSpec,
   type Value,
@@ -184,6 +191,38 @@ const WORKLOADS: readonly Workload[] = [
   ICMP,
 ];
 
+const UP: Kind = 'pasta-upstream';
+/** Issue 17's UDP and ICMP targets, against the newest pasta. */
+export const UDP_TARGETS: readonly TargetSpec[] = [
+  ...ROWS.filter((r) => r.unit === 'Gbit/s').map((r): TargetSpec => ({
+    row: r.key,
+    text: `${r.name} ≥ 1.0× newest pasta`,
+    short: '≥1.0× up',
+    kind: 'bindery',
+    of: UP,
+    op: '>=',
+    bound: 1.0,
+  })),
+  {
+    row: 'rrMed',
+    text: 'UDP RR median ≤ 1.0× newest pasta',
+    short: '≤1.0× up',
+    kind: 'bindery',
+    of: UP,
+    op: '<=',
+    bound: 1.0,
+  },
+  {
+    row: 'icmpMed',
+    text: 'ICMP echo median ≤ 1.0× newest pasta',
+    short: '≤1.0× up',
+    kind: 'bindery',
+    of: UP,
+    op: '<=',
+    bound: 1.0,
+  },
+];
+
 /** The workloads to run: those with a row key in BINDERY_BENCH_UDP_WORKLOADS, or all. */
 function selectedWorkloads(): readonly Workload[] {
   const env = process.env.BINDERY_BENCH_UDP_WORKLOADS;
@@ -210,10 +249,11 @@ export type { Value };
  */
 export async function benchUdpCompare(
   reps = 3,
-  kinds: readonly Kind[] = selectedUdpKinds(),
+  chosen: readonly Kind[] = selectedUdpKinds(),
 ): Promise<UdpBenchResult> {
   const started = new Date();
   const loadStart = loadavg();
+  const kinds = usedKinds(chosen, selectedWorkloads());
   const peers = resolvePeers(kinds, ENTRY);
   const lab = await Lab.create();
   const onSignal = (): void => {
@@ -245,12 +285,13 @@ export async function benchUdpCompare(
     pings: PINGS,
     versions: Object.fromEntries([...peers].map(([k, p]) => [k, p.version])),
   };
-  return { meta, kinds, peers: peerRecord(peers), rows: run.rows, notes: run.notes };
+  const rec = { meta, kinds, peers: peerRecord(peers), rows: run.rows, notes: run.notes };
+  return { ...rec, targets: checkTargets(rec, UDP_TARGETS) };
 }
 
 /** The table's title for a run of `reps` repetitions. */
 export function udpTitle(reps: number): string {
-  return `UDP/ICMP: bindery passt (tap; and --no-tap-offload) vs pasta (Debian, upstream) vs slirp4netns vs veth, median of ${reps}`;
+  return `UDP/ICMP: bindery passt (tap; and --no-tap-offload) vs pasta (Debian, upstream) vs slirp4netns vs veth, MTU ${MTU}, median of ${reps}`;
 }
 
 /**
@@ -261,11 +302,14 @@ export function udpTitle(reps: number): string {
  * @param res - What `benchUdpCompare` returned.
  */
 export function printUdpTable(title: string, res: UdpBenchResult): void {
+  const targets = res.targets ?? [];
   printMatrix(title, res, {
     rows: res.rows.filter((r) => res.kinds.some((k) => (r.samples[k] ?? []).length > 0)),
+    last: { head: 'issue 17 target (vs newest pasta)', cell: targetCell(targets) },
   });
   console.log('(Gbit/s: higher is better; µs: lower is better)');
   printLegend(res);
+  printTargets('UDP/ICMP targets (issue 17; ratios to the newest pasta in this run)', targets);
   printNotes(res.notes);
 }
 
