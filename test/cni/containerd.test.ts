@@ -67,26 +67,39 @@ function criClient(socket: string): CriClient {
     defaults: true,
   });
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } };
+    runtime: {
+      v1: {
+        RuntimeService: grpc.ServiceClientConstructor;
+        ImageService: grpc.ServiceClientConstructor;
+      };
+    };
   };
   const client = new pkg.runtime.v1.RuntimeService(
+    `unix://${socket}`,
+    grpc.credentials.createInsecure(),
+  );
+  const images = new pkg.runtime.v1.ImageService(
     `unix://${socket}`,
     grpc.credentials.createInsecure(),
   );
   return {
     call<T>(method: string, req: Record<string, unknown>, timeoutMs = 60_000): Promise<T> {
       return new Promise((resolve, reject) => {
-        const fn = client[method] as (
+        const c = method === 'ImageStatus' ? images : client;
+        const fn = c[method] as (
           r: unknown,
           o: grpc.CallOptions,
           cb: (e: grpc.ServiceError | null, v: T) => void,
         ) => void;
-        fn.call(client, req, { deadline: Date.now() + timeoutMs }, (e, v) =>
+        fn.call(c, req, { deadline: Date.now() + timeoutMs }, (e, v) =>
           e ? reject(e) : resolve(v),
         );
       });
     },
-    close: () => client.close(),
+    close: () => {
+      client.close();
+      images.close();
+    },
   };
 }
 
@@ -377,6 +390,17 @@ state = "${dir}/state"
   );
   const cri = criClient(socket);
   live.cri = cri;
+  // ctr's import reaches the CRI plugin's image cache through an event, later on a busy machine:
+  // until it has, RunPodSandbox would try to pull the pause image from a registry.
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const st = await cri.call<{ image: { id: string } | null }>('ImageStatus', {
+      image: { image: PAUSE_IMAGE },
+    });
+    if (st.image !== null && st.image.id !== '') break;
+    if (Date.now() > end) throw new Error(`the CRI plugin never saw ${PAUSE_IMAGE} after import`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
   return { lab, dir, nodeNs, cri, stateDir, logFile, bridge, containerd, podNetns, sandboxes };
 }
 
