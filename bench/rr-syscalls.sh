@@ -5,7 +5,9 @@
 #   TRANSLATOR  a bindery CLI (bin/bindery.js, or another build's) or a pasta binary (*pasta)
 #   N           round trips (default 2000); tcp adds tcpload.py's 100 warm-up round trips
 #   strace      `strace -f -c` of the translator over the round trips (default)
-#   cpu         the translator's user and system CPU per round trip from /proc (tcp only)
+#   cpu         the translator's user and system CPU per round trip from /proc
+#   wakeups     the loop's epoll_pwait calls per round trip that returned events (= callbacks
+#               into JS) and those that returned none (libuv's idle-time poll, docs/perf-rr.md)
 # Namespaces bdy-rr<pid>-{pod,guest} as in bench/setups.ts: the guest's tap0 (10.0.2.15/24,
 # gateway 10.0.2.2 = the pod's loopback), MTU 65520; removed on exit. Traffic stays inside them.
 set -u
@@ -95,6 +97,15 @@ if [ "$HOW" = cpu ]; then
   read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$PID/stat")
   hz=$(getconf CLK_TCK)
   python3 -c "print('cpu per round trip: user %.1f sys %.1f us' % (($u1-$u0)*1e6/$hz/$TRIPS, ($s1-$s0)*1e6/$hz/$TRIPS))"
+elif [ "$HOW" = wakeups ]; then
+  strace -f -e trace=epoll_pwait -o "$TMP/strace" -p "$PID" &
+  ST=$!
+  sleep 1
+  "${LOAD[@]}" >"$TMP/rr"
+  kill -INT $ST
+  wait $ST
+  awk -v n="$TRIPS" '/epoll_pwait\(.*\) = [0-9]+$/ { if ($NF > 0) w++; else z++ }
+    END { printf "per round trip: %.2f wake-ups with events, %.2f empty polls\n", w / n, z / n }' "$TMP/strace"
 else
   strace -f -c -o "$TMP/strace" -p "$PID" &
   ST=$!
