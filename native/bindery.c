@@ -504,7 +504,8 @@ fail:
 }
 
 /*
- * Reads up to BATCH_MAX frames/datagrams until EAGAIN and hands them to JS in one call:
+ * Reads up to BATCH_MAX frames/datagrams until EAGAIN (datagrams: until recvmmsg leaves slots
+ * empty, read_dgrams) and hands them to JS in one call:
  * onData(batch, count, addrs). `batch` is one fresh ArrayBuffer: `count` pairs of u32 (length,
  * source port) in host order, then the payloads back to back; `addrs` (datagram sockets only)
  * holds the source address of each. One allocation and one JS call per batch, whatever its size.
@@ -512,6 +513,53 @@ fail:
  * later loop turn has handed it over (see set_retrying).
  */
 static void read_batch_reused(endpoint *ep);
+
+/*
+ * Datagram sockets: recvmmsg takes every queued datagram in one call (as many as scratch has
+ * MAX_FRAME slots for), so a lone datagram — an echo reply — costs one syscall instead of a
+ * second recvfrom that meets EAGAIN; a call that fills every slot is followed by another. The
+ * datagrams are packed back to back after each call, as the recvfrom loop left them. An error
+ * after some datagrams stays pending on the socket for the next wake-up (recvmmsg(2)).
+ */
+static int read_dgrams(endpoint *ep, size_t *offp, uint32_t *np) {
+  size_t off = *offp;
+  uint32_t n = *np;
+  int err = 0;
+  struct mmsghdr mm[BATCH_MAX];
+  struct iovec iov[BATCH_MAX];
+  for (;;) {
+    uint32_t room = (uint32_t)((SCRATCH_SIZE - off) / MAX_FRAME);
+    if (room > BATCH_MAX - n) room = BATCH_MAX - n;
+    if (room == 0) break;
+    for (uint32_t i = 0; i < room; i++) {
+      iov[i].iov_base = ep->scratch + off + (size_t)i * MAX_FRAME;
+      iov[i].iov_len = MAX_FRAME;
+      memset(&mm[i], 0, sizeof mm[i]);
+      mm[i].msg_hdr.msg_name = &ep->from[n + i];
+      mm[i].msg_hdr.msg_namelen = sizeof ep->from[n + i];
+      mm[i].msg_hdr.msg_iov = &iov[i];
+      mm[i].msg_hdr.msg_iovlen = 1;
+    }
+    int got = recvmmsg(ep->fd, mm, room, MSG_DONTWAIT, NULL);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) err = errno;
+      break;
+    }
+    size_t base = off;
+    for (int i = 0; i < got; i++) {
+      size_t len = mm[i].msg_len;
+      uint8_t *slot = ep->scratch + base + (size_t)i * MAX_FRAME;
+      if (slot != ep->scratch + off) memmove(ep->scratch + off, slot, len);
+      ep->lens[n++] = (uint32_t)len;
+      off += len;
+    }
+    if ((uint32_t)got < room) break; /* the queue is drained */
+  }
+  *offp = off;
+  *np = n;
+  return err;
+}
 
 static void read_batch(endpoint *ep) {
   if (ep->rx_reuse) {
@@ -522,11 +570,12 @@ static void read_batch(endpoint *ep) {
     size_t off = 0;
     uint32_t n = 0;
     int err = 0;
-    while (n < BATCH_MAX && off + MAX_FRAME <= SCRATCH_SIZE) {
+    if (ep->kind == EP_DGRAM) err = read_dgrams(ep, &off, &n);
+    while (ep->kind != EP_DGRAM && n < BATCH_MAX && off + MAX_FRAME <= SCRATCH_SIZE) {
       ssize_t r;
       if (ep->kind == EP_TAP) {
         r = read(ep->fd, ep->scratch + off, MAX_FRAME);
-      } else if (ep->kind == EP_PACKET) {
+      } else {
         struct sockaddr_ll sll;
         union {
           struct cmsghdr h;
@@ -546,9 +595,6 @@ static void read_batch(endpoint *ep) {
           memcpy(&aux, CMSG_DATA(c), sizeof aux);
           if (aux.tp_status & TP_STATUS_CSUMNOTREADY) ep->pkt_flags[n] |= BDY_PKT_CSUM_PARTIAL;
         }
-      } else {
-        socklen_t sl = sizeof ep->from[n];
-        r = recvfrom(ep->fd, ep->scratch + off, MAX_FRAME, 0, (struct sockaddr *)&ep->from[n], &sl);
       }
       if (r < 0) {
         if (errno == EINTR) continue;

@@ -97,6 +97,44 @@ describe('ping sockets in a namespace', () => {
       if (family === 4) assert.equal(checksum(d), 0, 'ICMP checksum verifies');
     });
 
+    it(`IPv${family}: replies queued together arrive in one batch, in order, each intact`, async () => {
+      const ep = openPingSocket({ family, netns: ns });
+      open.push(ep);
+      // Loopback answers within sendto: all replies are queued before the socket is read, more
+      // than one recvmmsg fills (scratch holds three 64 KiB slots), so the batch takes two calls.
+      const sizes = [1, 1400, 9000, 60000, 32];
+      const batches: Datagram[][] = [];
+      const all = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('replies missing')), 5000);
+        ep.onError(reject);
+        ep.onMessages((msgs) => {
+          batches.push(msgs);
+          if (batches.flat().length >= sizes.length) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      sizes.forEach((n, i) => {
+        assert.equal(ep.send(dst, 0, echoRequest(type, i, String(i % 10).repeat(n))), true);
+      });
+      await all;
+      assert.equal(batches.length, 1, 'one batch');
+      const got = batches[0]!;
+      assert.deepEqual(
+        got.map((m) => (m.data[6]! << 8) | m.data[7]!),
+        sizes.map((_, i) => i),
+      );
+      got.forEach((m, i) => {
+        assert.equal(m.addr, dst);
+        assert.equal(m.data.length, 8 + sizes[i]!);
+        assert.equal(
+          new TextDecoder().decode(m.data.subarray(8)),
+          String(i % 10).repeat(sizes[i]!),
+        );
+      });
+    });
+
     it(`IPv${family}: the identifier is exclusive (second bind: EADDRINUSE); 0 lets the kernel pick`, () => {
       const ident = family === 4 ? 41002 : 41003;
       const first = openPingSocket({ family, ident, netns: ns });

@@ -44,6 +44,11 @@ import { FrameArena } from './tcp/frame.js';
 import { udpFrameLen, udpTemplate, writeUdpFrame, type UdpTemplate } from './udp-frame.js';
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6, putU16 } from '../../wire/common.js';
 
+/**
+ * Settled once: `.then` on it queues a plain microtask (queueMicrotask makes an AsyncResource
+ * and a bound function per call: per reply on the UDP round-trip path).
+ */
+const RESOLVED = Promise.resolve();
 /** One-way UDP flow idle timeout (nf_conntrack_udp_timeout). */
 export const UDP_TIMEOUT_MS = 30_000;
 /** Two-way UDP flow idle timeout (nf_conntrack_udp_timeout_stream). */
@@ -544,7 +549,7 @@ export class UdpTranslator {
     this.counters.toGuest++;
     if (!this.outQueued) {
       this.outQueued = true;
-      queueMicrotask(this.flushGuestNow);
+      void RESOLVED.then(this.flushGuestNow);
     }
   }
 

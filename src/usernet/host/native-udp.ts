@@ -34,6 +34,11 @@ import {
   udpSocket,
 } from '../../native/udp.js';
 
+/**
+ * Settled once: `.then` on it queues a plain microtask (queueMicrotask makes an AsyncResource
+ * and a bound function per call: per request on the UDP round-trip path).
+ */
+const RESOLVED = Promise.resolve();
 /** Bytes per receive slot: the largest UDP payload (IPv6: 65535 − 8) fits. */
 const RECV_SLOT = 65536;
 /** Datagrams per recvmmsg. */
@@ -127,7 +132,7 @@ class FlowSockets {
         this.dirty.push(f);
         if (!this.flushing) {
           this.flushing = true;
-          queueMicrotask(this.flushAll);
+          void RESOLVED.then(this.flushAll);
         }
       },
       close: () => this.close(f),
