@@ -282,6 +282,8 @@ export class PasstDaemon {
   private readonly gateway4: Uint8Array | undefined;
   private readonly gateways6: Uint8Array[];
   private mac: Mac = BROADCAST;
+  /** The packet onFrames refills (undefined while a batch is using it). */
+  private spare: GuestPacket | undefined = undefined;
   private l4: L4Hooks = {};
   private raTimer: unknown;
   private expiryTimer: unknown;
@@ -419,8 +421,10 @@ export class PasstDaemon {
    */
   onFrames(frames: readonly Uint8Array[], trusted?: Uint8Array): void {
     const out: Uint8Array[] = [];
-    // One packet object for the batch, refilled per frame (not per daemon: a hook may re-enter).
-    const packet = newGuestPacket();
+    // One packet object for the batch, refilled per frame: the daemon's spare, or a new one
+    // when a hook re-entered onFrames while the spare is in use.
+    const packet = this.spare ?? newGuestPacket();
+    this.spare = undefined;
     if (this.frameTap !== undefined) this.frameTap.fromGuest(frames);
     const c = this.counters;
     for (let i = 0; i < frames.length; i++) {
@@ -443,6 +447,7 @@ export class PasstDaemon {
         this.counters.guestMacUpdates--;
       }
     }
+    this.spare = packet;
     if (out.length > 0) this.send(out);
   }
 
@@ -498,8 +503,14 @@ export class PasstDaemon {
     }, FLOW_EXPIRY_INTERVAL_MS);
   }
 
-  private learnMac(src: Uint8Array): void {
-    if (eq(src, this.mac) || isMulticastMac(src) || src.every((b) => b === 0)) return;
+  /** Learns the source MAC of `frame` (read in place: nothing is allocated unless it changed). */
+  private learnMac(frame: Uint8Array): void {
+    const m = this.mac;
+    let same = m.length === 6;
+    for (let i = 0; i < 6 && same; i++) same = frame[6 + i] === m[i];
+    if (same) return;
+    const src = frame.subarray(6, 12);
+    if (isMulticastMac(src) || src.every((b) => b === 0)) return;
     this.mac = src.slice();
     this.counters.guestMacUpdates++;
   }
@@ -546,7 +557,7 @@ export class PasstDaemon {
 
   /** Executes the route of one parsed frame (iface/dispatch.ts). */
   private dispatch(p: GuestPacket, out: Uint8Array[], frame: Uint8Array): void {
-    if (p.eth) this.learnMac(p.eth.src);
+    if (p.ethertype !== -1) this.learnMac(frame);
     if (p.family !== 0) this.guestAddrs.seen(p.family, p.src);
     const r = route(p, this.policy);
     const c = this.counters;
@@ -585,9 +596,8 @@ export class PasstDaemon {
         c.routerSolicits++;
         return this.service(svc.ra.drops, () => handleRouterSolicit(this.cfg, p, svc.ra), out);
       case 'udp': {
-        const u = p.udp!;
         c.udp++;
-        this.l4.udp!(p.family as 4 | 6, p.src, p.dst, u.srcPort, u.dstPort, p.payload);
+        this.l4.udp!(p.family as 4 | 6, p.src, p.dst, p.srcPort, p.dstPort, p.payload);
         return;
       }
       case 'ping': {

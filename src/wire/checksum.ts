@@ -15,31 +15,56 @@
  * byte-wise reads (see bench/).
  */
 export function sum16(data: Uint8Array, initial = 0): number {
-  const n = data.length;
-  const lead = (4 - (data.byteOffset & 3)) & 3;
-  if (n < 64 || lead & 1) return sum16Bytes(data, initial);
+  return sum16Range(data, 0, data.length, initial);
+}
+
+/**
+ * The 32-bit view of the last ArrayBuffer summed: frames of one link come from one reused
+ * buffer, so summing them allocates nothing (a new buffer costs one view, as it always did).
+ * It keeps that one buffer alive until another is summed.
+ */
+let wordsOf: ArrayBufferLike | undefined;
+let words32: Uint32Array = new Uint32Array(0);
+
+function u32Over(buffer: ArrayBufferLike, first: number, count: number): Uint32Array {
+  if (buffer !== wordsOf || first + count > words32.length) {
+    wordsOf = buffer;
+    words32 = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  return words32;
+}
+
+/**
+ * {@link sum16} over bytes [start, end) of `data`, without a subarray (the hot paths sum a
+ * header or a datagram in place inside a frame).
+ */
+export function sum16Range(data: Uint8Array, start: number, end: number, initial = 0): number {
+  const n = end - start;
+  const at = data.byteOffset + start;
+  const lead = (4 - (at & 3)) & 3;
+  if (n < 64 || lead & 1) return sum16Bytes(data, start, end, initial);
   let acc = initial;
-  if (lead === 2) acc += (data[0]! << 8) | data[1]!;
+  if (lead === 2) acc += (data[start]! << 8) | data[start + 1]!;
   const words = (n - lead) >>> 2;
-  const u32 = new Uint32Array(data.buffer, data.byteOffset + lead, words);
+  const first = (at + lead) >>> 2;
+  const u32 = u32Over(data.buffer, first, words);
   let le = 0;
   // Each word < 2^32; 2^20 of them stay below 2^53, so fold every 2^20 words.
-  for (let k = 0; k < words;) {
-    const end = Math.min(words, k + 0x100000);
-    for (; k < end; k++) le += u32[k]!;
+  for (let k = first, last = first + words; k < last;) {
+    const stop = Math.min(last, k + 0x100000);
+    for (; k < stop; k++) le += u32[k]!;
     le = fold16(le);
   }
   acc += ((le & 0xff) << 8) | (le >>> 8);
-  const rest = lead + words * 4;
-  return rest < n ? sum16Bytes(data.subarray(rest), acc) : acc;
+  const rest = start + lead + words * 4;
+  return rest < end ? sum16Bytes(data, rest, end, acc) : acc;
 }
 
 /** Byte-wise sum of big-endian words, for short or oddly aligned buffers. */
-function sum16Bytes(data: Uint8Array, initial: number): number {
+function sum16Bytes(data: Uint8Array, start: number, end: number, initial: number): number {
   let acc = initial;
-  const n = data.length;
-  const even = n & ~1;
-  let i = 0;
+  const even = start + ((end - start) & ~1);
+  let i = start;
   // Four words per step. No folding needed inside: even 2^32 bytes of 0xff sum to < 2^53.
   for (; i + 8 <= even; i += 8) {
     acc +=
@@ -49,7 +74,7 @@ function sum16Bytes(data: Uint8Array, initial: number): number {
       ((data[i + 6]! << 8) | data[i + 7]!);
   }
   for (; i < even; i += 2) acc += (data[i]! << 8) | data[i + 1]!;
-  if (n & 1) acc += data[n - 1]! << 8;
+  if (even < end) acc += data[even]! << 8;
   return acc;
 }
 

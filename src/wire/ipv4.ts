@@ -5,7 +5,7 @@
 // payload() is exactly totalLength − IHL·4 bytes. parseIpv4 verifies the header checksum. Options
 // are kept as raw bytes and never interpreted; reassembly is not done here.
 import { type WireError, wireError, getU16, putU16, type Ipv4Addr } from './common.js';
-import { sum16, verify, checksum } from './checksum.js';
+import { sum16Range, verify, checksum } from './checksum.js';
 
 /**
  * IP protocol numbers (IANA "Assigned Internet Protocol Numbers"), shared by IPv4's Protocol
@@ -57,6 +57,32 @@ const FLAG_DF = 0x4000;
 const FLAG_MF = 0x2000;
 const FRAG_OFFSET_MASK = 0x1fff;
 
+/**
+ * The checks of {@link Ipv4View.checked} on the packet at `off` in `buf` (running to the end of
+ * `buf`), without a view: for parsers that read a frame in place.
+ * @returns undefined when a view would be safe, else 'truncated' / 'malformed'.
+ */
+export function checkIpv4At(buf: Uint8Array, off: number): WireError | undefined {
+  const len = buf.length - off;
+  if (len < IPV4_HEADER_LEN) return wireError('truncated');
+  const vihl = buf[off]!;
+  if (vihl >>> 4 !== 4) return wireError('malformed');
+  const ihl = (vihl & 0x0f) * 4;
+  if (ihl < IPV4_HEADER_LEN) return wireError('malformed');
+  const total = getU16(buf, off + Ipv4Field.LENGTH);
+  if (total < ihl) return wireError('malformed');
+  if (len < total) return wireError('truncated');
+  return undefined;
+}
+
+/**
+ * True when the header checksum of the checked packet at `off` verifies (RFC 791 §3.1
+ * "Header Checksum"), summed in place.
+ */
+export function ipv4ChecksumOkAt(buf: Uint8Array, off: number): boolean {
+  return verify(sum16Range(buf, off, off + (buf[off]! & 0x0f) * 4));
+}
+
 /** A zero-copy view of an IPv4 packet. After `checked`, no accessor reads out of bounds. */
 export class Ipv4View {
   private constructor(readonly buf: Uint8Array) {}
@@ -69,14 +95,7 @@ export class Ipv4View {
    * @returns The view, or 'truncated' / 'malformed'.
    */
   static checked(buf: Uint8Array): Ipv4View | WireError {
-    if (buf.length < IPV4_HEADER_LEN) return wireError('truncated');
-    if (buf[0]! >>> 4 !== 4) return wireError('malformed');
-    const ihl = (buf[0]! & 0x0f) * 4;
-    if (ihl < IPV4_HEADER_LEN) return wireError('malformed');
-    const total = getU16(buf, Ipv4Field.LENGTH);
-    if (total < ihl) return wireError('malformed');
-    if (buf.length < total) return wireError('truncated');
-    return new Ipv4View(buf);
+    return checkIpv4At(buf, 0) ?? new Ipv4View(buf);
   }
   /** A view for emitting into `buf`. No checks. */
   static unchecked(buf: Uint8Array): Ipv4View {
@@ -164,7 +183,7 @@ export class Ipv4View {
   }
   /** True when the header checksum verifies (RFC 791 §3.1 "Header Checksum"). */
   checksumOk(): boolean {
-    return verify(sum16(this.buf.subarray(0, this.headerLen)));
+    return ipv4ChecksumOkAt(this.buf, 0);
   }
   /** Recomputes the header checksum in place. */
   fillChecksum(): void {

@@ -34,6 +34,20 @@ export const IPV6_FRAGMENT_HEADER_LEN = 8;
 /** At most this many extension headers are walked; longer chains are 'unsupported'. */
 export const IPV6_MAX_EXT_HEADERS = 8;
 
+/**
+ * The checks of {@link Ipv6View.checked} on the packet at `off` in `buf` (running to the end of
+ * `buf`), without a view: for parsers that read a frame in place.
+ * @returns undefined when a view would be safe, else 'truncated' / 'malformed'.
+ */
+export function checkIpv6At(buf: Uint8Array, off: number): WireError | undefined {
+  const len = buf.length - off;
+  if (len < IPV6_HEADER_LEN) return wireError('truncated');
+  if (buf[off]! >>> 4 !== 6) return wireError('malformed');
+  if (len < IPV6_HEADER_LEN + getU16(buf, off + Ipv6Field.PAYLOAD_LEN))
+    return wireError('truncated');
+  return undefined;
+}
+
 /** A zero-copy view of an IPv6 packet. After `checked`, no accessor reads out of bounds. */
 export class Ipv6View {
   private constructor(readonly buf: Uint8Array) {}
@@ -45,11 +59,7 @@ export class Ipv6View {
    * @returns The view, or 'truncated' / 'malformed'.
    */
   static checked(buf: Uint8Array): Ipv6View | WireError {
-    if (buf.length < IPV6_HEADER_LEN) return wireError('truncated');
-    if (buf[0]! >>> 4 !== 6) return wireError('malformed');
-    if (buf.length < IPV6_HEADER_LEN + getU16(buf, Ipv6Field.PAYLOAD_LEN))
-      return wireError('truncated');
-    return new Ipv6View(buf);
+    return checkIpv6At(buf, 0) ?? new Ipv6View(buf);
   }
   /** A view for emitting into `buf`. No checks. */
   static unchecked(buf: Uint8Array): Ipv6View {

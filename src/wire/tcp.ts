@@ -13,7 +13,7 @@
 // to the IP length); the checksum covers all of it. `emitTcp` writes the header in front of a
 // payload that is already in place after it.
 import { type WireError, wireError, getU16, getU32, putU16, putU32 } from './common.js';
-import { sum16, verify, finish } from './checksum.js';
+import { sum16, sum16Range, verify, finish } from './checksum.js';
 import { IpProtocol } from './ipv4.js';
 import { l4PseudoSum } from './udp.js';
 
@@ -94,6 +94,30 @@ export interface TcpOptions {
 export const TCP_NO_OPTIONS: TcpOptions = Object.freeze({});
 
 /**
+ * The checks of {@link TcpView.checked} on the segment at [off, end) of `buf`, without a view:
+ * for parsers that read a frame in place.
+ * @returns undefined when a view would be safe, else 'truncated' / 'malformed'.
+ */
+export function checkTcpAt(buf: Uint8Array, off: number, end: number): WireError | undefined {
+  if (end - off < TCP_HEADER_LEN) return wireError('truncated');
+  const hl = (buf[off + TcpField.DATA_OFFSET]! >>> 4) * 4;
+  if (hl < TCP_HEADER_LEN) return wireError('malformed');
+  if (hl > end - off) return wireError('truncated');
+  return undefined;
+}
+
+/** {@link TcpView.checksumOk} of the segment at [off, end) of `buf`, summed in place. */
+export function tcpChecksumOkAt(
+  buf: Uint8Array,
+  off: number,
+  end: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+): boolean {
+  return verify(sum16Range(buf, off, end, l4PseudoSum(src, dst, IpProtocol.Tcp, end - off)));
+}
+
+/**
  * A zero-copy view of a TCP segment. The getters read the buffer in place; the hot path reads
  * seq, ack, flags and window here without allocating.
  */
@@ -109,11 +133,7 @@ export class TcpView {
    *   (even one including options) is an integer multiple of 32 bits long")
    */
   static checked(buf: Uint8Array): TcpView | WireError {
-    if (buf.length < TCP_HEADER_LEN) return wireError('truncated');
-    const hl = (buf[TcpField.DATA_OFFSET]! >>> 4) * 4;
-    if (hl < TCP_HEADER_LEN) return wireError('malformed');
-    if (hl > buf.length) return wireError('truncated');
-    return new TcpView(buf);
+    return checkTcpAt(buf, 0, buf.length) ?? new TcpView(buf);
   }
 
   /**
@@ -213,7 +233,7 @@ export class TcpView {
    * @returns true when the sum checks out
    */
   checksumOk(src: Uint8Array, dst: Uint8Array): boolean {
-    return verify(sum16(this.buf, l4PseudoSum(src, dst, IpProtocol.Tcp, this.buf.length)));
+    return tcpChecksumOkAt(this.buf, 0, this.buf.length, src, dst);
   }
 
   /**
@@ -358,6 +378,83 @@ export function parseTcp(
     options,
     payloadLen: view.buf.length - hl,
   };
+}
+
+/**
+ * A TcpRepr that {@link parseTcpInto} refills (one per parser, reused for every segment). It
+ * owns the options object of timestamps-only segments (see parseTcpInto).
+ */
+export class TcpReprBuffer implements TcpRepr {
+  srcPort = 0;
+  dstPort = 0;
+  seq = 0;
+  ack = 0;
+  flags = 0;
+  window = 0;
+  urgent = 0;
+  options: TcpOptions = TCP_NO_OPTIONS;
+  payloadLen = 0;
+  readonly #ts = { timestamps: { value: 0, echo: 0 } };
+
+  /** Sets the options to this buffer's timestamps-only object, holding `value` and `echo`. */
+  setTimestamps(value: number, echo: number): void {
+    const ts = this.#ts;
+    ts.timestamps.value = value;
+    ts.timestamps.echo = echo;
+    this.options = ts;
+  }
+}
+
+/**
+ * {@link parseTcp} of the checked segment at [off, end) of `buf` (see {@link checkTcpAt}),
+ * written into `into` instead of a new repr: the same rules and the same values, without a view
+ * or a repr per segment. Options: none gives TCP_NO_OPTIONS; exactly `NOP NOP TS` (what Linux
+ * puts on every data segment once timestamps are agreed) gives an options object owned by
+ * `into` and refilled by the next call; anything else is parsed by parseTcpOptions (allocates;
+ * SYNs and SACKs are rare). So `into` and its options are valid until the next call on `into`:
+ * whoever keeps a field copies it. `into` is unchanged when an error is returned.
+ *
+ * @returns undefined when `into` holds the header, else the WireError parseTcp would return
+ */
+export function parseTcpInto(
+  into: TcpReprBuffer,
+  buf: Uint8Array,
+  off: number,
+  end: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  verifyChecksum = true,
+): WireError | undefined {
+  const srcPort = getU16(buf, off + TcpField.SRC_PORT);
+  const dstPort = getU16(buf, off + TcpField.DST_PORT);
+  if (srcPort === 0 || dstPort === 0) return wireError('malformed');
+  if (verifyChecksum && !tcpChecksumOkAt(buf, off, end, src, dst)) return wireError('bad-checksum');
+  const hl = (buf[off + TcpField.DATA_OFFSET]! >>> 4) * 4;
+  const o = off + TCP_HEADER_LEN;
+  if (
+    hl === TCP_HEADER_LEN + 12 &&
+    buf[o] === TcpOptionKind.Nop &&
+    buf[o + 1] === TcpOptionKind.Nop &&
+    buf[o + 2] === TcpOptionKind.Timestamps &&
+    buf[o + 3] === 10
+  ) {
+    into.setTimestamps(getU32(buf, o + 4), getU32(buf, o + 8));
+  } else if (hl > TCP_HEADER_LEN) {
+    const parsed = parseTcpOptions(buf.subarray(o, off + hl));
+    if ('wireError' in parsed) return parsed;
+    into.options = parsed;
+  } else {
+    into.options = TCP_NO_OPTIONS;
+  }
+  into.srcPort = srcPort;
+  into.dstPort = dstPort;
+  into.seq = getU32(buf, off + TcpField.SEQ);
+  into.ack = getU32(buf, off + TcpField.ACK);
+  into.flags = buf[off + TcpField.FLAGS]!;
+  into.window = getU16(buf, off + TcpField.WINDOW);
+  into.urgent = getU16(buf, off + TcpField.URGENT);
+  into.payloadLen = end - off - hl;
+  return undefined;
 }
 
 /**

@@ -6,7 +6,14 @@
 // the 8-byte header in front of a payload that is already in place: buffer bytes
 // [8, 8 + payloadLen) are the payload and are read, never written.
 import { type WireError, wireError, getU16, putU16 } from './common.js';
-import { sum16, verify, finish, pseudoHeaderSum4, pseudoHeaderSum6 } from './checksum.js';
+import {
+  sum16,
+  sum16Range,
+  verify,
+  finish,
+  pseudoHeaderSum4,
+  pseudoHeaderSum6,
+} from './checksum.js';
 import { IpProtocol } from './ipv4.js';
 
 /** Byte offsets of the UDP header fields (RFC 768). */
@@ -42,6 +49,50 @@ export function l4PseudoSum(
     : pseudoHeaderSum6(src, dst, protocol, length);
 }
 
+/**
+ * The checks of {@link UdpView.checked} on the datagram at [off, end) of `buf`, without a view:
+ * for parsers that read a frame in place.
+ * @returns undefined when a view would be safe, else 'truncated' / 'malformed'.
+ */
+export function checkUdpAt(buf: Uint8Array, off: number, end: number): WireError | undefined {
+  if (end - off < UDP_HEADER_LEN) return wireError('truncated');
+  const len = getU16(buf, off + UdpField.LENGTH);
+  if (len < UDP_HEADER_LEN) return wireError('malformed');
+  if (len > end - off) return wireError('truncated');
+  return undefined;
+}
+
+/** {@link UdpView.checksumOk} of the checked datagram at `off` in `buf`, summed in place. */
+export function udpChecksumOkAt(
+  buf: Uint8Array,
+  off: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+): boolean {
+  const len = getU16(buf, off + UdpField.LENGTH);
+  return verify(sum16Range(buf, off, off + len, l4PseudoSum(src, dst, IpProtocol.Udp, len)));
+}
+
+/**
+ * The rules of {@link parseUdp} on the checked datagram at `off` in `buf`, without a repr.
+ * @returns undefined when {@link parseUdp} would return a repr, else its WireError.
+ */
+export function udpRulesAt(
+  buf: Uint8Array,
+  off: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  verify = true,
+): WireError | undefined {
+  if (getU16(buf, off + UdpField.DST_PORT) === 0) return wireError('malformed');
+  if (!verify) {
+    // The sender's offload left the checksum partial and the bytes never crossed a wire.
+  } else if (getU16(buf, off + UdpField.CHECKSUM) === 0) {
+    if (src.length !== 4) return wireError('malformed');
+  } else if (!udpChecksumOkAt(buf, off, src, dst)) return wireError('bad-checksum');
+  return undefined;
+}
+
 /** A zero-copy view of a UDP datagram. */
 export class UdpView {
   private constructor(readonly buf: Uint8Array) {}
@@ -54,11 +105,7 @@ export class UdpView {
    *   'malformed' when the length field is below 8 (RFC 768: the length counts the header)
    */
   static checked(buf: Uint8Array): UdpView | WireError {
-    if (buf.length < UDP_HEADER_LEN) return wireError('truncated');
-    const len = getU16(buf, UdpField.LENGTH);
-    if (len < UDP_HEADER_LEN) return wireError('malformed');
-    if (len > buf.length) return wireError('truncated');
-    return new UdpView(buf);
+    return checkUdpAt(buf, 0, buf.length) ?? new UdpView(buf);
   }
 
   /**
@@ -118,8 +165,7 @@ export class UdpView {
    * @returns true when the sum checks out
    */
   checksumOk(src: Uint8Array, dst: Uint8Array): boolean {
-    const len = this.length;
-    return verify(sum16(this.buf.subarray(0, len), l4PseudoSum(src, dst, IpProtocol.Udp, len)));
+    return udpChecksumOkAt(this.buf, 0, src, dst);
   }
 }
 
@@ -155,12 +201,8 @@ export function parseUdp(
   dst: Uint8Array,
   verify = true,
 ): UdpRepr | WireError {
-  if (view.dstPort === 0) return wireError('malformed');
-  if (!verify) {
-    // The sender's offload left the checksum partial and the bytes never crossed a wire.
-  } else if (view.checksum === 0) {
-    if (src.length !== 4) return wireError('malformed');
-  } else if (!view.checksumOk(src, dst)) return wireError('bad-checksum');
+  const e = udpRulesAt(view.buf, 0, src, dst, verify);
+  if (e) return e;
   return { srcPort: view.srcPort, dstPort: view.dstPort, payloadLen: view.length - UDP_HEADER_LEN };
 }
 

@@ -3,8 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { route, type DispatchPolicy, type Route } from './dispatch.js';
-import { parseGuestFrame } from './packet.js';
+import { newGuestPacket, parseGuestFrame } from './packet.js';
 import { guestFrames, GUEST_NET, type GuestFrameKind } from '../../../test/lab/frames.js';
+import { EtherType } from '../../wire/ethernet.js';
 import { Ipv4View } from '../../wire/ipv4.js';
 import { Icmpv6View } from '../../wire/icmpv6.js';
 
@@ -163,24 +164,37 @@ test('route() never throws and always names a known route, whatever the bytes', 
   );
 });
 
-test('the parsed packet: TCP and UDP addresses are views into the frame, everyone else gets copies', () => {
-  const t = parseGuestFrame(frames.tcp4);
-  assert.equal(t.src.buffer, frames.tcp4.buffer);
+test("the parsed packet: TCP and UDP addresses are the packet's own arrays, everyone else gets copies", () => {
+  const into = newGuestPacket();
+  const t = parseGuestFrame(frames.tcp4, false, into);
+  const tSrc = t.src;
+  const seg = t.seg;
+  assert.notEqual(t.src.buffer, frames.tcp4.buffer);
+  assert.deepEqual([...t.src], [10, 88, 0, 15]);
   assert.equal(t.seg?.options.mss, 1460);
   assert.equal(t.payload.length, 0);
+  assert.equal(t.tcp?.dstPort, t.dstPort, 'the view, made on demand, agrees');
   const t6 = parseGuestFrame(frames.tcp6);
-  assert.equal(t6.dst.buffer, frames.tcp6.buffer);
-  const u = parseGuestFrame(frames.udp4);
-  assert.equal(u.src.buffer, frames.udp4.buffer);
+  assert.equal(t6.dst.length, 16);
+  assert.equal(t6.ipv6?.hopLimit, t6.hopLimit);
+  const u = parseGuestFrame(frames.udp4, false, into);
+  assert.equal(u.src, tSrc, 'refilled, not reallocated');
   assert.deepEqual([...u.src], [10, 88, 0, 15]);
   assert.deepEqual([...u.payload], [1, 2, 3, 4]);
   assert.equal(u.payload.buffer, frames.udp4.buffer, 'payloads stay views');
+  assert.equal(u.udp?.srcPort, u.srcPort);
+  assert.equal(u.udpHeader?.payloadLen, 4);
+  assert.equal(u.ipv4?.ttl, u.hopLimit);
+  assert.equal(u.eth?.ethertype, EtherType.Ipv4);
+  assert.equal(parseGuestFrame(frames.tcp4, false, into).seg, seg, 'the TCP repr is refilled');
   const e = parseGuestFrame(frames.ping6);
   assert.notEqual(e.src.buffer, frames.ping6.buffer);
   assert.equal(e.icmp6Msg?.type, 128);
   assert.equal(e.error, undefined);
+  assert.equal(e.srcPort, -1);
   const short = parseGuestFrame(frames.udp4.subarray(0, 30));
   assert.equal(short.errorAt, 'net');
   assert.equal(short.error, 'truncated');
   assert.equal(short.family, 0);
+  assert.equal(short.ipv4, undefined);
 });

@@ -149,7 +149,7 @@ function ipv4(p: GuestPacket, policy: DispatchPolicy): Route {
     case IpProtocol.Udp: {
       const l4 = failedAt(p, 'l4');
       if (l4) return malformed(l4);
-      if (p.udp?.dstPort === DHCP_SERVER_PORT && !policy.noDhcp) return ROUTES.dhcp;
+      if (p.dstPort === DHCP_SERVER_PORT && !policy.noDhcp) return ROUTES.dhcp;
       return udp(p, policy);
     }
     case IpProtocol.Icmp: {
@@ -180,8 +180,8 @@ function ipv6(p: GuestPacket, policy: DispatchPolicy): Route {
         case 135:
           return policy.noNdp ? ROUTES.ignored : ROUTES.ndp;
         case 128: {
-          const dst = p.dst;
-          if (policy.gateways6.some((g) => eq(dst, g))) return ROUTES.echoGateway;
+          const gw = policy.gateways6;
+          for (let i = 0; i < gw.length; i++) if (eq(p.dst, gw[i])) return ROUTES.echoGateway;
           const msg = failedAt(p, 'msg');
           if (msg) return malformed(msg);
           return policy.hooks.ping ? ROUTES.ping : ROUTES.unhandled;
@@ -193,7 +193,7 @@ function ipv6(p: GuestPacket, policy: DispatchPolicy): Route {
     case IpProtocol.Udp: {
       const l4 = failedAt(p, 'l4');
       if (l4) return malformed(l4);
-      if (p.udp?.dstPort === DHCPV6_SERVER_PORT && !policy.noDhcpv6) return ROUTES.dhcpv6;
+      if (p.dstPort === DHCPV6_SERVER_PORT && !policy.noDhcpv6) return ROUTES.dhcpv6;
       return udp(p, policy);
     }
     case IpProtocol.Tcp:
