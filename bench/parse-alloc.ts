@@ -16,42 +16,23 @@ import { writeFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Session } from 'node:inspector/promises';
 import { PasstDaemon, type Clock, type L4Hooks } from '../src/usernet/passt.js';
-import type { PasstConfig } from '../src/usernet/conf.js';
 import type { GuestLink } from '../src/usernet/link/types.js';
 import { buildIpv4Frame, buildIpv6Frame } from '../src/wire/build.js';
 import { IpProtocol } from '../src/wire/ipv4.js';
 import { emitUdp, UDP_HEADER_LEN } from '../src/wire/udp.js';
 import { emitTcp, tcpHeaderLen, TcpFlag, TCP_NO_OPTIONS, type TcpRepr } from '../src/wire/tcp.js';
 import { emitIcmpv4, icmpv4BufferLen } from '../src/wire/icmpv4.js';
-import { parseIpv4, parseIpv6, parseMac } from '../src/wire/common.js';
+import { parseIpv4, parseIpv6 } from '../src/wire/common.js';
+import { DAEMON_CONFIG, DAEMON_GUEST_MAC, DAEMON_OUR_MAC } from '../test/lab/daemon-config.js';
 
-const OUR = parseMac('9a:55:9a:55:9a:55')!;
-const GUEST = parseMac('52:54:00:12:34:56')!;
+const OUR = DAEMON_OUR_MAC;
+const GUEST = DAEMON_GUEST_MAC;
 const G4 = parseIpv4('10.88.0.15')!;
 const H4 = parseIpv4('192.0.2.7')!;
 const G6 = parseIpv6('fd00:88::15')!;
 const H6 = parseIpv6('2001:db8::7')!;
 
-const cfg: PasstConfig = {
-  v4: {
-    guestAddr: '10.88.0.15',
-    prefixLen: 24,
-    gateway: '10.88.0.1',
-    mapHostLoopback: '10.88.0.1',
-    hostIface: undefined,
-  },
-  v6: {
-    guestAddr: 'fd00:88::15',
-    prefixLen: 64,
-    gateway: 'fe80::1',
-    mapHostLoopback: undefined,
-    hostIface: undefined,
-  },
-  mtu: 65520,
-  ourMac: OUR,
-  nameservers: ['10.88.0.53'],
-  search: [],
-};
+const cfg = DAEMON_CONFIG;
 
 class NullLink implements GuestLink {
   readonly kind = 'stream' as const;

@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PasstDaemon, type Clock, type L4Deps } from './passt.js';
-import type { PasstConfig } from './conf.js';
 import type { GuestLink } from './link/types.js';
 import { buildArpFrame, buildIpv4Frame, buildIpv6Frame } from '../wire/build.js';
 import { EthernetView, EtherType } from '../wire/ethernet.js';
@@ -24,32 +23,14 @@ import {
   parseIpv6,
   parseMac,
 } from '../wire/common.js';
+import { DAEMON_CONFIG, DAEMON_GUEST_MAC, DAEMON_OUR_MAC } from '../../test/lab/daemon-config.js';
 
-const OUR = parseMac('9a:55:9a:55:9a:55')!;
-const GUEST = parseMac('52:54:00:12:34:56')!;
+const OUR = DAEMON_OUR_MAC;
+const GUEST = DAEMON_GUEST_MAC;
 const BCAST = parseMac('ff:ff:ff:ff:ff:ff')!;
 const GUEST_LL = parseIpv6('fe80::5054:ff:fe12:3456')!;
 
-const cfg: PasstConfig = {
-  v4: {
-    guestAddr: '10.88.0.15',
-    prefixLen: 24,
-    gateway: '10.88.0.1',
-    mapHostLoopback: '10.88.0.1',
-    hostIface: undefined,
-  },
-  v6: {
-    guestAddr: 'fd00:88::15',
-    prefixLen: 64,
-    gateway: 'fe80::1',
-    mapHostLoopback: undefined,
-    hostIface: undefined,
-  },
-  mtu: 65520,
-  ourMac: OUR,
-  nameservers: ['10.88.0.53'],
-  search: [],
-};
+const cfg = DAEMON_CONFIG;
 
 class FakeLink implements GuestLink {
   readonly kind = 'stream' as const;
