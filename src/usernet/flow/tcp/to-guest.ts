@@ -12,8 +12,7 @@
 // So the host socket's own receive window is our flow control towards the host peer, and memory
 // per connection is the kernel's. One peek fills up to PEEK_SEGMENTS segments of at most the
 // guest's MSS, never beyond the guest's window (scaled by its shift, RFC 7323 §2.3); PSH marks
-// the last of a peek. One flush peeks at most PUMP_BYTES from one connection before the others
-// get their turn.
+// the last of a peek. One flush peeks at most PUMP_BYTES from one connection before the others get their turn.
 //
 // Frames. Every segment is laid out from the connection's template (frame.ts). On a link that
 // offloads checksums (an offloading tap) the payload is not summed at all, and on a link that is
