@@ -54,16 +54,12 @@ export const PEEK_SEGMENTS = 128;
 export const PUMP_BYTES = 1 << 20;
 /**
  * Acknowledged bytes that may stay at the head of a host socket's queue before the pump drops
- * them (peeks skip them by offset; the pump's bound is the lesser of this and the guest's MSS).
- * Dropping costs a syscall (recv MSG_TRUNC); with small request/response exchanges every guest
- * ACK would cost one, so the pump waits until this many are due (one drop per many round trips
- * of a few bytes). It must stay below the smallest window the socket may have announced: the
- * kernel only reopens its window to the host peer when we drop bytes, so a peer that filled a
- * window no larger than this would wait forever (16 KiB stalled a 1500-MTU transfer, whose
- * window starts at 10 segments). Bulk transfers pass it with every ACK. Closing and moving a
- * connection drop all of them first (unread bytes at close would make it an RST).
+ * them (peeks skip them by offset). Dropping costs a syscall (recv MSG_TRUNC); with small
+ * request/response exchanges every guest ACK would cost one, so the pump waits until this many
+ * are due (one drop per several round trips). Bulk transfers pass it with every ACK. Closing
+ * and moving a connection drop all of them first (unread bytes at close would make it an RST).
  */
-export const CONSUME_LAZY_BYTES = 1024;
+export const CONSUME_LAZY_BYTES = 16 << 10;
 /** Initial and minimum retransmission timeouts (RFC 6298 §2; Linux's minimum). */
 export const RTO_INIT_MS = 1000;
 export const RTO_MIN_MS = 200;

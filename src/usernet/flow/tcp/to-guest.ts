@@ -7,12 +7,12 @@
 // kernel's receive queue: they are peeked (MSG_PEEK at an offset, SO_PEEK_OFF) straight into the
 // payload room of the frames that carry them — the only copy in user space — and dropped from the
 // queue without a copy (MSG_TRUNC) once the guest has acknowledged CONSUME_LAZY_BYTES of them
-// (fewer, under any window the kernel may announce, stay at the head, skipped by the peek
-// offset: one drop per many small exchanges, not one per ACK; teardown drops them all first).
-// So the host socket's own receive window is our flow control towards the host peer, and memory
-// per connection is the kernel's. One peek fills up to PEEK_SEGMENTS segments of at most the
-// guest's MSS, never beyond the guest's window (scaled by its shift, RFC 7323 §2.3); PSH marks
-// the last of a peek. One flush peeks at most PUMP_BYTES from one connection before the others get their turn.
+// (fewer stay at the head, skipped by the peek offset: one drop per several small exchanges,
+// not one per ACK; teardown drops them all before closing). So the host socket's own
+// receive window is our flow control towards the host peer, and memory per connection is the
+// kernel's. One peek fills up to PEEK_SEGMENTS segments of at most the guest's MSS, never beyond
+// the guest's window (scaled by its shift, RFC 7323 §2.3); PSH marks the last of a peek. One
+// flush peeks at most PUMP_BYTES from one connection before the others get their turn.
 //
 // Frames. Every segment is laid out from the connection's template (frame.ts). On a link that
 // offloads checksums (an offloading tap) the payload is not summed at all, and on a link that is
@@ -221,7 +221,7 @@ export function sendFin(s: TcpCore, c: Conn, seq: number): void {
  */
 export function pump(s: TcpCore, c: Conn): void {
   if (c.sock === undefined) return;
-  consumeAcked(s, c, Math.min(CONSUME_LAZY_BYTES, c.mss));
+  consumeAcked(s, c, CONSUME_LAZY_BYTES);
   const wndEnd = seqAdd(c.sndUna, c.sndWnd);
   let budget = PUMP_BYTES;
   for (;;) {
