@@ -52,14 +52,6 @@ export const PEEK_SEGMENTS = 128;
  * a fifth of single-stream throughput (bench/tcp.ts, this 2-core machine).
  */
 export const PUMP_BYTES = 1 << 20;
-/**
- * Acknowledged bytes that may stay at the head of a host socket's queue before the pump drops
- * them (peeks skip them by offset). Dropping costs a syscall (recv MSG_TRUNC); with small
- * request/response exchanges every guest ACK would cost one, so the pump waits until this many
- * are due (one drop per several round trips). Bulk transfers pass it with every ACK. Closing
- * and moving a connection drop all of them first (unread bytes at close would make it an RST).
- */
-export const CONSUME_LAZY_BYTES = 16 << 10;
 /** Initial and minimum retransmission timeouts (RFC 6298 §2; Linux's minimum). */
 export const RTO_INIT_MS = 1000;
 export const RTO_MIN_MS = 200;
@@ -458,12 +450,9 @@ export function maybeFinished(s: TcpCore, c: Conn): void {
   }
 }
 
-/**
- * Drops what the guest acknowledged from the head of the socket's queue, if at least `atLeast`
- * bytes are due (the pump passes CONSUME_LAZY_BYTES; teardown and hand-over drop every one).
- */
-export function consumeAcked(s: TcpCore, c: Conn, atLeast = 1): void {
-  if (c.unconsumed < atLeast || c.unconsumed === 0 || c.sock === undefined) return;
+/** Drops what the guest acknowledged from the head of the socket's queue. */
+export function consumeAcked(s: TcpCore, c: Conn): void {
+  if (c.unconsumed === 0 || c.sock === undefined) return;
   const r = s.host.consume(c.sock, c.unconsumed);
   if (r <= 0) return;
   c.unconsumed -= r;

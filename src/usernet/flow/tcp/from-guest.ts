@@ -184,7 +184,7 @@ function ack(s: TcpCore, c: Conn, seg: TcpRepr, payloadLen: number): void {
   if (seqGt(ack, c.sndUna)) {
     const acked = seqDiff(ack, c.sndUna);
     const dataAcked = Math.min(acked, knownData(c));
-    c.unconsumed += dataAcked; // dropped from the socket by a later pump (CONSUME_LAZY_BYTES)
+    c.unconsumed += dataAcked; // dropped from the socket before its next peek
     if (c.hostEof && acked > dataAcked) c.finAcked = true;
     c.sndUna = ack;
     if (seqLt(c.sndNxt, ack)) c.sndNxt = ack;

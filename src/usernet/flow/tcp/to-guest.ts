@@ -6,9 +6,7 @@
 // Peeking (passt's design, facts-passt §1.3). Bytes the guest has not acknowledged stay in the
 // kernel's receive queue: they are peeked (MSG_PEEK at an offset, SO_PEEK_OFF) straight into the
 // payload room of the frames that carry them — the only copy in user space — and dropped from the
-// queue without a copy (MSG_TRUNC) once the guest has acknowledged CONSUME_LAZY_BYTES of them
-// (fewer stay at the head, skipped by the peek offset: one drop per several small exchanges,
-// not one per ACK; teardown drops them all before closing). So the host socket's own
+// queue without a copy (MSG_TRUNC) when the guest acknowledges them. So the host socket's own
 // receive window is our flow control towards the host peer, and memory per connection is the
 // kernel's. One peek fills up to PEEK_SEGMENTS segments of at most the guest's MSS, never beyond
 // the guest's window (scaled by its shift, RFC 7323 §2.3); PSH marks the last of a peek. One
@@ -46,7 +44,6 @@ import {
   type SynOptions,
 } from './frame.js';
 import {
-  CONSUME_LAZY_BYTES,
   LISTENER_ID_BASE,
   PEEK_SEGMENTS,
   PUMP_BYTES,
@@ -221,7 +218,7 @@ export function sendFin(s: TcpCore, c: Conn, seq: number): void {
  */
 export function pump(s: TcpCore, c: Conn): void {
   if (c.sock === undefined) return;
-  consumeAcked(s, c, CONSUME_LAZY_BYTES);
+  consumeAcked(s, c);
   const wndEnd = seqAdd(c.sndUna, c.sndWnd);
   let budget = PUMP_BYTES;
   for (;;) {
@@ -302,8 +299,7 @@ export function peekSegments(s: TcpCore, c: Conn, seq: number, want: number): nu
     size = (size + head + len + 7) & ~7;
   }
   const chunk = s.arena ? s.arena.alloc(size) : Buffer.allocUnsafe(size);
-  // The queue's head is sndUna less the acknowledged bytes not dropped yet.
-  const off = seqDiff(seq, c.sndUna) + c.unconsumed;
+  const off = seqDiff(seq, c.sndUna);
   s.counters.peeks++;
   const n = s.host.peek(c.sock!, chunk, iov, count, off === c.peekOff ? -1 : off);
   c.peekOff = off;
