@@ -111,14 +111,17 @@ export const FLOW_CONTROL: readonly RegExp[] = [
 
 /**
  * The problems tshark found: malformed frames and expert entries of warning severity or
- * worse, except those whose message matches one of `allow` (e.g. /Connection reset/ for an RST).
+ * worse, except those whose message matches one of `allow` (e.g. /Connection reset/ for an RST)
+ * and those of the frames numbered in `exempt` (e.g. closedSocketResets of tcp-resets.ts).
  */
 export function tsharkProblems(
   frames: readonly TsharkFrame[],
   allow: readonly RegExp[] = [],
+  exempt: ReadonlySet<number> = new Set(),
 ): string[] {
   const out: string[] = [];
   for (const f of frames) {
+    if (exempt.has(f.number)) continue;
     if (f.malformed) out.push(`frame ${f.number} (${f.protocols}): malformed`);
     for (const e of f.experts) {
       if (e.severity < Severity.warn) continue;
