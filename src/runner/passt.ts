@@ -254,8 +254,7 @@ async function serveWith(
     where = `tap ${tap.name} in ${tap.netns}${tapSwitch.attached ? '' : ' (attached at migrate.import)'}`;
     if (threads > 1) {
       inbound = newInboundPorts(true);
-      markInboundPorts(opts.tcpPorts, ephemeral, inbound, 0);
-      markInboundPorts(opts.udpPorts, ephemeral, inbound, 65536);
+      markInboundPorts(opts.tcpPorts, opts.udpPorts, ephemeral, inbound);
       const { startShards } = await import('./shards.js');
       try {
         shards = await startShards(
@@ -316,6 +315,7 @@ async function serveWith(
     const spec = parseImpairSpec(impair);
     if (typeof spec === 'string') {
       await link.close();
+      await shards?.close();
       throw new UsageError(spec);
     }
     link = impairLink(link, spec, edge.clock);
@@ -348,8 +348,7 @@ async function serveWith(
             ...t,
             setForwards: async (tcp, udp) => {
               await t.setForwards(tcp, udp);
-              markInboundPorts(tcp, ephemeral, map, 0);
-              markInboundPorts(udp, ephemeral, map, 65536);
+              markInboundPorts(tcp, udp, ephemeral, map);
             },
           }
         : t;

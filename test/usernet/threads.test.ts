@@ -9,8 +9,9 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeFile } from 'node:fs/promises';
-import { Lab, labSkipReason } from '../lab/lab.js';
+import { Lab, labSkipReason, uniqueIfName } from '../lab/lab.js';
 import {
   FAMILIES,
   FWD_GUEST_BASE,
@@ -211,4 +212,32 @@ test(
   '--threads 2: flows spread over two shards on a multiqueue tap',
   { skip, timeout: 600_000 },
   run,
+);
+
+test(
+  '--threads 2 with a malformed BINDERY_IMPAIR: a usage error (exit 2), the started threads stopped',
+  { skip, timeout: 60_000 },
+  async (t) => {
+    const lab = await Lab.create(t);
+    const pod = await lab.namespace('pod');
+    const guest = await lab.namespace('guest');
+    const r = await lab.exec(
+      pod,
+      [
+        process.execPath,
+        fileURLToPath(new URL('../../bin/bindery.js', import.meta.url)),
+        'passt',
+        '-f',
+        '--tap',
+        uniqueIfName('tt'),
+        '--netns',
+        guest,
+        '--threads',
+        '2',
+      ],
+      { env: { BINDERY_IMPAIR: 'loss=lots' }, timeoutMs: 30_000 },
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /loss/);
+  },
 );

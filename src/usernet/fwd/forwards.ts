@@ -99,26 +99,30 @@ export function planForwards(
 }
 
 /**
- * Marks the guest-side ports that forwards of one protocol target (shard/route.ts's
- * InboundPorts): `into[offset + guestPort]` = 1, every other byte of that protocol's half 0.
- *
- * @param specs - The -t (offset 0) or -u (offset 65536) specs.
+ * Marks the guest-side ports that the forwards target (shard/route.ts's InboundPorts):
+ * `into[guestPort]` = 1 for -t, `into[65536 + guestPort]` = 1 for -u, every other byte 0.
  */
 export function markInboundPorts(
-  specs: readonly PortSpec[],
+  tcp: readonly PortSpec[],
+  udp: readonly PortSpec[],
   ephemeral: EphemeralRange,
   into: Uint8Array,
-  offset: 0 | 65536,
 ): void {
   const mark = new Uint8Array(65536);
-  const groups = new Map<string | undefined, PortSpec[]>();
-  for (const s of specs) {
-    if (s.mode === 'none') continue;
-    groups.set(s.addr, [...(groups.get(s.addr) ?? []), s]);
+  for (const [specs, offset] of [
+    [tcp, 0],
+    [udp, 65536],
+  ] as const) {
+    mark.fill(0);
+    const groups = new Map<string | undefined, PortSpec[]>();
+    for (const s of specs) {
+      if (s.mode === 'none') continue;
+      groups.set(s.addr, [...(groups.get(s.addr) ?? []), s]);
+    }
+    for (const g of groups.values()) {
+      const map = resolvePortMap(g, ephemeral);
+      for (let p = 1; p < 65536; p++) if (map[p]! !== 0) mark[map[p]!] = 1;
+    }
+    into.set(mark, offset);
   }
-  for (const g of groups.values()) {
-    const map = resolvePortMap(g, ephemeral);
-    for (let p = 1; p < 65536; p++) if (map[p]! !== 0) mark[map[p]!] = 1;
-  }
-  into.set(mark, offset);
 }

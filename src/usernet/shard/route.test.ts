@@ -102,8 +102,7 @@ test('frames from a guest port that an inbound forward targets go to shard 0', (
   const inbound = newInboundPorts();
   const tcp = [spec('8080:80')];
   const udp = [spec('5353')];
-  markInboundPorts(tcp, DEFAULT_EPHEMERAL, inbound, 0);
-  markInboundPorts(udp, DEFAULT_EPHEMERAL, inbound, 65536);
+  markInboundPorts(tcp, udp, DEFAULT_EPHEMERAL, inbound);
   assert.equal(inbound[80], 1);
   assert.equal(inbound[8080], 0);
   assert.equal(inbound[65536 + 5353], 1);
@@ -116,6 +115,7 @@ test('frames from a guest port that an inbound forward targets go to shard 0', (
   for (let port = 30000; port < 30064; port++)
     spread.add(shardOf(l4Frame(4, IpProtocol.Udp, 80, port), 4, inbound));
   assert.ok(spread.size > 1);
-  markInboundPorts([], DEFAULT_EPHEMERAL, inbound, 0);
+  markInboundPorts([], udp, DEFAULT_EPHEMERAL, inbound);
   assert.equal(inbound[80], 0);
+  assert.equal(inbound[65536 + 5353], 1);
 });
