@@ -498,6 +498,30 @@ test('inbound: a host client on a forwarded port becomes a SYN from the mapped g
   );
 });
 
+test('inbound: a repeated SYN-ACK (our ACK of it was lost) is acknowledged again', async () => {
+  // The host client waits to read, so no data segment would carry the ACK: without this the
+  // guest's server stays in SYN-RECEIVED and its accept never returns (seen in CI, 1 % loss).
+  const g = new Guest(6);
+  const map = new Uint16Array(65536);
+  map[8082] = 82;
+  await g.tcp.listen(map);
+  g.host.tcp.dial('::1', 8082);
+  const syn = only(await g.segs(), 'SYN');
+  const synAck = {
+    seq: 7000,
+    ack: seqAdd(syn.seq, 1),
+    flags: TcpFlag.SYN | TcpFlag.ACK,
+    options: { mss: 1440 },
+  };
+  g.send(82, syn.srcPort, synAck);
+  const first = only(await g.segs(), 'ACK of the SYN-ACK');
+  assert.deepEqual([first.flags, first.ack], [TcpFlag.ACK, 7001]);
+  g.send(82, syn.srcPort, synAck);
+  const again = only(await g.segs(), 'ACK of the repeated SYN-ACK');
+  assert.deepEqual([again.flags, again.seq, again.ack], [TcpFlag.ACK, first.seq, 7001]);
+  assert.equal(g.tcp.counters.inbound, 1);
+});
+
 test('inbound: an unanswered SYN is resent with backoff, then the host client is reset', async () => {
   const g = new Guest(6);
   const map = new Uint16Array(65536);

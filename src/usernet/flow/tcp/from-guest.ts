@@ -159,7 +159,11 @@ function syn(s: TcpCore, c: Conn, seg: TcpRepr): void {
     return;
   }
   if (f & TcpFlag.ACK) {
-    s.counters.dropped++;
+    // A repeated SYN-ACK: our ACK of it was lost and the guest waits in SYN-RECEIVED; if no
+    // data is due to carry one, only this ACK completes its handshake. Any other SYN-ACK on a
+    // synchronized connection gets the same challenge ACK (RFC 9293 §3.10.7.4, RFC 5961 §4).
+    if (c.state === 'established' || c.state === 'closed') sendAck(s, c);
+    else s.counters.dropped++;
     return;
   }
   // A repeated SYN: the SYN-ACK was lost (answer again) or the connect is still pending.
