@@ -30,7 +30,8 @@ function seg(v6: boolean, fromA: boolean, flags: number, seq: number, ack: numbe
 
 /**
  * The crossing seen in CI (A is the guest, B bindery): B's FIN first, A's last data with FIN,
- * B's ACK of it, A's tail-loss probe, B's ACK again, A's RST. `last` replaces the final RST.
+ * B's ACK of it, A's tail-loss probe, B's ACK again, A's RST. The options vary it: A's FIN
+ * first (`bFinFirst` false), the RST's sequence number, no ACKs from B (`acked` false).
  */
 function crossing(v6: boolean, opts: { bFinFirst?: boolean; rstSeq?: number; acked?: boolean }) {
   const { bFinFirst = true, rstSeq = 1111, acked = true } = opts;
