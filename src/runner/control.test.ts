@@ -1,6 +1,7 @@
 // The control server on a real unix socket: operations, errors, and bad input that leaves it serving.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -107,4 +108,22 @@ test('a stale socket file is replaced; a regular file is refused', async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a client that connects as soon as the socket file exists is answered, and close() ends', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bdy-ctl-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'ctl.sock');
+  let fileAtSetup: boolean | undefined;
+  const listening = ControlServer.listen(path, undefined, (ctl) => {
+    fileAtSetup = existsSync(path);
+    ctl.handle('hello', () => 'there');
+  });
+  // No waiting for listen(): the daemon's clients only watch for the file.
+  while (!existsSync(path)) await new Promise((r) => setImmediate(r));
+  assert.equal(await controlRequest(path, 'hello', {}, { timeoutMs: 5000 }), 'there');
+  const ctl = await listening;
+  assert.equal(fileAtSetup, false, 'the operations were there before the socket file');
+  await ctl.close();
+  assert.equal(existsSync(path), false);
 });

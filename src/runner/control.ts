@@ -69,12 +69,15 @@ export class ControlServer {
 
   /**
    * Binds `path` (a stale socket file there is replaced; any other file is an error), mode 0600.
+   * The server answers from the moment the socket file exists: `setup` registers the operations
+   * before that, so a client that connects as soon as it sees the file is answered.
    *
    * @throws BinderyError (Listen) when the path cannot be bound.
    */
   static async listen(
     path: string,
     warn: (msg: string) => void = () => {},
+    setup: (ctl: ControlServer) => void = () => {},
   ): Promise<ControlServer> {
     try {
       const st = await lstat(path);
@@ -89,6 +92,10 @@ export class ControlServer {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     const server = createServer();
+    // The connection handler is on before the bind: a connection accepted with no handler
+    // would get no answer, and would keep server.close() (our shutdown) waiting for ever.
+    const ctl = new ControlServer(path, server, warn);
+    setup(ctl);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) =>
         reject(
@@ -98,7 +105,7 @@ export class ControlServer {
       server.listen(path, () => resolve());
     });
     await chmod(path, 0o600);
-    return new ControlServer(path, server, warn);
+    return ctl;
   }
 
   /** Registers (or replaces) the handler of `op`. */

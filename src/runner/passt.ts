@@ -426,25 +426,26 @@ async function serveWith(
       );
     }
     if (opts.controlPath !== undefined) {
-      control = await ControlServer.listen(opts.controlPath, warn);
-      registerControlOps(control, {
-        opts,
-        daemon,
-        translators: () => translators,
-        logger,
-        pid: edge.pid,
-        ...(tapSwitch ? { guestLink: tapSwitch } : {}),
-        ...(vhost ? { linkCounters: () => vhost?.counters } : {}),
-        ...(shards
-          ? {
-              shards: async () => ({
-                shard0: shard0?.shardCounters,
-                workers: await shards!.reports(),
-              }),
-            }
-          : {}),
-        capture,
-      });
+      control = await ControlServer.listen(opts.controlPath, warn, (ctl) =>
+        registerControlOps(ctl, {
+          opts,
+          daemon,
+          translators: () => translators,
+          logger,
+          pid: edge.pid,
+          ...(tapSwitch ? { guestLink: tapSwitch } : {}),
+          ...(vhost ? { linkCounters: () => vhost?.counters } : {}),
+          ...(shards
+            ? {
+                shards: async () => ({
+                  shard0: shard0?.shardCounters,
+                  workers: await shards!.reports(),
+                }),
+              }
+            : {}),
+          capture,
+        }),
+      );
     }
     if (opts.metrics !== undefined) {
       const m = await import('./metrics.js');
