@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isWireError } from './common.js';
+import { isWireError, wireError } from './common.js';
 import {
   decodeName,
   decodeNameList,
@@ -118,6 +118,17 @@ test('partial names (RFC 4702 §2.3.1): trailing dot marks the root label', () =
   for (const bad of ['02766d0000', '03766d', 'c000', '4100']) {
     assert.ok(isWireError(decodePartialName(fromHex(bad))), bad);
   }
+});
+
+test("a label holding '.' is malformed: the dotted form would read it as two labels", () => {
+  // fast-check found it: option 39 with the name [1, '.', 0] parsed to "..", which re-emits as
+  // nothing at all.
+  for (const bad of ['012e00', '03612e6200']) {
+    assert.deepEqual(decodePartialName(fromHex(bad)), wireError('malformed'), bad);
+    assert.deepEqual(decodeName(fromHex(bad), 0), wireError('malformed'), bad);
+    assert.deepEqual(decodeNameList(fromHex(bad)), wireError('malformed'), bad);
+  }
+  assert.deepEqual(decodeName(fromHex('03612d6200'), 0), { name: 'a-b', next: 5 });
 });
 
 test('property: encode then decode gives the names back', () => {

@@ -1,9 +1,10 @@
 // DNS domain names in wire format (RFC 1035 §3.1), with compression pointers (§4.1.4) for name lists.
 //
 // Names are handled as dotted text ("a.example.com", "" for the root). Labels are encoded as
-// UTF-8 and decoded as UTF-8 (invalid bytes become U+FFFD); a label holding a '.' byte cannot be
-// told apart from two labels in the dotted form, which is fine for the search lists and host
-// names DHCP and NDP carry. Nothing here throws on untrusted bytes.
+// UTF-8 and decoded as UTF-8 (invalid bytes become U+FFFD). A label holding a '.' byte cannot be
+// told apart from two labels in the dotted form, so decoding rejects it as 'malformed' (no host
+// name or search domain has one; accepting it would re-emit a different name). Nothing here
+// throws on untrusted bytes.
 import { type WireError, wireError } from './common.js';
 
 /** Longest name on the wire, including the root label (RFC 1035 §2.3.4: "255 octets or less"). */
@@ -17,6 +18,11 @@ const MAX_POINTER_TARGET = 0x3fff;
 
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** The label's text, or undefined when it holds a '.' byte (the dotted form cannot carry it). */
+function labelText(b: Uint8Array): string | undefined {
+  return b.includes(0x2e) ? undefined : utf8Decoder.decode(b);
+}
 
 /** Splits dotted text into labels; a single trailing dot is optional, "" and "." are the root. */
 function labelsOf(name: string): string[] {
@@ -95,7 +101,7 @@ export function encodeNameList(names: readonly string[], compress: boolean): Uin
  *
  * @param d - the name's bytes, exactly
  * @returns the dotted name with a trailing '.' when fully qualified ("" is an empty partial name),
- *   or 'malformed' for a pointer, a bad label or bytes after the root label
+ *   or 'malformed' for a pointer, a bad label (one holding '.' too) or bytes after the root label
  */
 export function decodePartialName(d: Uint8Array): string | WireError {
   const labels: string[] = [];
@@ -107,7 +113,9 @@ export function decodePartialName(d: Uint8Array): string | WireError {
       return labels.join('.') + '.';
     }
     if (len > MAX_LABEL || off + 1 + len > d.length) return wireError('malformed');
-    labels.push(utf8Decoder.decode(d.subarray(off + 1, off + 1 + len)));
+    const text = labelText(d.subarray(off + 1, off + 1 + len));
+    if (text === undefined) return wireError('malformed');
+    labels.push(text);
     off += 1 + len;
   }
   return off + 1 > MAX_NAME_WIRE ? wireError('malformed') : labels.join('.');
@@ -147,7 +155,8 @@ export interface DecodedName {
  * @param base - where pointer offsets count from (default 0)
  * @returns the dotted name (no trailing dot, "" for the root) and the offset just after the name
  *   as stored at `offset`; 'truncated' when it runs past the end, 'malformed' for a pointer loop,
- *   a pointer outside `buf` or an over-long name, 'unsupported' for label types 0x40/0x80
+ *   a pointer outside `buf`, an over-long name or a label holding '.', 'unsupported' for label
+ *   types 0x40/0x80
  */
 export function decodeName(buf: Uint8Array, offset: number, base = 0): DecodedName | WireError {
   const labels: string[] = [];
@@ -175,7 +184,9 @@ export function decodeName(buf: Uint8Array, offset: number, base = 0): DecodedNa
     if (off + 1 + len > buf.length) return wireError('truncated');
     total += len + 1;
     if (total > MAX_NAME_WIRE) return wireError('malformed');
-    labels.push(utf8Decoder.decode(buf.subarray(off + 1, off + 1 + len)));
+    const text = labelText(buf.subarray(off + 1, off + 1 + len));
+    if (text === undefined) return wireError('malformed');
+    labels.push(text);
     off += 1 + len;
   }
   return { name: labels.join('.'), next };
