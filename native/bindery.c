@@ -20,7 +20,7 @@
 #include "glue.h"
 
 /* Bumped whenever the exports below change shape; src/native/index.ts checks it. */
-#define BDY_ABI 14
+#define BDY_ABI 15
 /* Most frames/datagrams handed to JS per readable event (the rest waits for the next loop turn). */
 #define BATCH_MAX 64
 /* Room reserved per read: largest tap frame (MTU 65535 + Ethernet/VLAN header) or UDP payload. */
@@ -1014,6 +1014,25 @@ static napi_value js_tap_send(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * readNow(handle): reads a started datagram endpoint now, as a wake-up would, so onData (or
+ * onError) runs before this returns; nothing queued costs one recvmmsg that meets EAGAIN. A
+ * ping socket's reply from a local address is usually queued by the time its sendto returned
+ * (loopback delivers in the sender's softirq), so reading it now saves a wake-up of the loop.
+ * A no-op for other endpoints, closed ones and ones not started.
+ */
+static napi_value js_read_now(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  endpoint *ep = ep_get(env, argv[0]);
+  if (ep == NULL) return NULL;
+  if (ep->closed || ep->kind != EP_DGRAM || ep->on_data == NULL || ep->scratch == NULL)
+    return NULL;
+  read_batch(ep);
+  return NULL;
+}
+
+/*
  * dgramSend(handle, addr, port, data): boolean — one non-blocking sendto(); false when the socket
  * buffer is full (EAGAIN/ENOBUFS: the datagram is dropped), throws on other errors.
  */
@@ -1158,6 +1177,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tapOpen", js_tap_open},       {"pingOpen", js_ping_open},
       {"udpOpen", js_udp_open},       {"start", js_start},
       {"tapSend", js_tap_send},       {"dgramSend", js_dgram_send},
+      {"readNow", js_read_now},
       {"close", js_close},            {"pollerOpen", js_poller_open},
       {"pollerWatch", js_poller_watch}, {"failBatches", js_fail_batches},
       {"packetOpen", js_packet_open},

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BinderyError, ErrorCode } from '../errors.js';
 
 /** Shape version of the shim's exports this wrapper speaks (BDY_ABI in native/bindery.c). */
-const NATIVE_ABI = 14;
+const NATIVE_ABI = 15;
 
 declare const handleBrand: unique symbol;
 /** An open tap, datagram socket or epoll set inside the shim (a tagged N-API external). */
@@ -51,6 +51,7 @@ export interface Shim {
   start(h: Handle, onData: DataCallback, onError: (e: SyscallError) => void): void;
   tapSend(h: Handle, frames: readonly Uint8Array[], csum?: Uint16Array, gso?: Uint16Array): number;
   dgramSend(h: Handle, addr: string, port: number, data: Uint8Array): boolean;
+  readNow(h: Handle): void;
   close(h: Handle): void;
   pollerOpen(): Handle;
   pollerWatch(h: Handle, sock: TcpHandle, id: number, mask: number): number;
@@ -416,6 +417,11 @@ export interface DatagramEndpoint {
   send(addr: string, port: number, data: Uint8Array): boolean;
   /** Sets the receiver of message batches and starts reading. */
   onMessages(cb: (msgs: Datagram[]) => void): void;
+  /**
+   * Reads what is queued now, as a wake-up of the loop would: onMessages (or onError) runs
+   * before this returns. A no-op before onMessages and after close.
+   */
+  readNow(): void;
   /** Sets the receiver of asynchronous receive errors (e.g. ECONNREFUSED; default: a warning). */
   onError(cb: (e: SyscallError) => void): void;
   /** Stops reading and closes the socket. Idempotent. */
@@ -454,6 +460,10 @@ class DatagramSocket extends Endpoint implements DatagramEndpoint {
 
   send(addr: string, port: number, data: Uint8Array): boolean {
     return native().dgramSend(this.handle, addr, port, data);
+  }
+
+  readNow(): void {
+    native().readNow(this.handle);
   }
 }
 

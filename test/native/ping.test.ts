@@ -153,6 +153,29 @@ describe('ping sockets in a namespace', () => {
     });
   }
 
+  it('readNow hands a queued reply to onMessages before it returns; nothing queued, no call', () => {
+    const ep = openPingSocket({ family: 4, netns: ns });
+    open.push(ep);
+    const got: Datagram[][] = [];
+    ep.onMessages((m) => got.push(m));
+    ep.readNow();
+    assert.equal(got.length, 0, 'nothing was queued');
+    assert.equal(ep.send('127.0.0.1', 0, echoRequest(8, 7, 'right now')), true);
+    // Block this thread (the loop cannot run) long enough for the reply to be queued, so only
+    // readNow can deliver it.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    assert.equal(got.length, 0, 'no delivery without a wake-up or readNow');
+    ep.readNow();
+    assert.equal(got.length, 1, 'delivered during readNow');
+    const reply = got[0]![0]!;
+    assert.equal(reply.addr, '127.0.0.1');
+    assert.deepEqual([reply.data[0], (reply.data[6]! << 8) | reply.data[7]!], [0, 7]);
+    assert.equal(new TextDecoder().decode(reply.data.subarray(8)), 'right now');
+    ep.close();
+    ep.readNow(); // closed: nothing happens
+    assert.equal(got.length, 1);
+  });
+
   it('binds a local address; a non-local one is EADDRNOTAVAIL', () => {
     const ep = openPingSocket({ family: 4, localAddr: '127.0.0.1', netns: ns });
     open.push(ep);

@@ -132,3 +132,18 @@ test('EACCES (ping_group_range excludes us) is logged once and counted', async (
   assert.equal(h.table.size, 0);
   assert.equal(h.ping.counters.dropSocket, 0);
 });
+
+test('replies queued by the end of the turn reach the guest in that turn (readNow), not a later wake-up', async () => {
+  const h = harness();
+  h.ping.fromGuest(4, G4, GW4, 0x2222, 1, text('one'));
+  h.ping.fromGuest(4, G4, GW4, 0x2222, 2, text('two'));
+  h.ping.fromGuest(6, G6, GW6, 0x3333, 3, text('three'));
+  assert.equal(h.frames.length, 0, 'nothing during the sends');
+  await Promise.resolve(); // the end of the turn: a promise reaction, no kernel flush
+  assert.deepEqual(
+    h.frames.splice(0).map((f) => decodeEcho(f).seqNo),
+    [1, 2, 3],
+  );
+  assert.equal(h.ping.counters.replies, 3);
+  assert.deepEqual(await h.drain(), [], 'each reply once: none left for the kernel flush');
+});

@@ -8,6 +8,9 @@
 // - Identifiers: the socket is bound to the guest's identifier when free; otherwise the kernel
 //   picks one, and replies get the guest's identifier back. Sequence numbers and data pass as is.
 // - Timers: 60 s of no activity (ICMP_ECHO_TIMEOUT); expire(now) closes sockets of expired flows.
+// - Replies in the same turn: once the guest's batch is handled (a promise reaction), every socket
+//   sent on is read at once (PingSocket.readNow). A reply from a local address is queued by
+//   then, so it reaches the guest without another wake-up of the loop; others come as usual.
 // - Limits and failures: the table's size bounds flows (full → counted drop). A socket that
 //   cannot be opened is a counted drop; EACCES (our group outside net.ipv4.ping_group_range) is
 //   also logged once. Nothing from the guest throws.
@@ -62,6 +65,8 @@ export type PingDeps = FlowDeps & {
   readonly pingNetns?: string;
 };
 
+const RESOLVED = Promise.resolve();
+
 const addrText = (family: 4 | 6, b: Uint8Array) => (family === 4 ? formatIpv4(b) : formatIpv6(b));
 
 /** Translates guest echo requests to host ping sockets and replies back. */
@@ -86,6 +91,9 @@ export class PingTranslator {
   private closed = false;
   /** Memory of the echo request being sent (PingSocket.send reads it during the call only). */
   private scratch = new Uint8Array(1500);
+  /** Sockets sent on this turn, read once the turn's guest frames are handled. */
+  private readonly sent = new Set<PingSocket>();
+  private readonly readSentNow = (): void => this.readSent();
 
   constructor(private readonly deps: PingDeps) {}
 
@@ -139,11 +147,20 @@ export class PingTranslator {
     msg[7] = seqNo & 0xff;
     msg.set(data, 8);
     try {
-      if (st.sock.send(st.hostAddr, msg)) this.counters.requests++;
-      else this.counters.dropSend++;
+      if (st.sock.send(st.hostAddr, msg)) {
+        this.counters.requests++;
+        if (this.sent.size === 0) void RESOLVED.then(this.readSentNow);
+        this.sent.add(st.sock);
+      } else this.counters.dropSend++;
     } catch {
       this.counters.dropSend++;
     }
+  }
+
+  /** Reads every socket sent on this turn: their replies from local addresses are queued. */
+  private readSent(): void {
+    for (const sock of this.sent) sock.readNow();
+    this.sent.clear();
   }
 
   /**

@@ -3,7 +3,7 @@
 // Model. Echo identifiers are bound per family like a real kernel's ping sockets (EADDRINUSE when
 // taken; 0 picks a free one from 0x8000 up). Every request is recorded; addresses not in `silent`
 // answer on the next flush with the same message as an echo reply carrying the socket's
-// identifier (the kernel's rewrite). `denied` makes opening fail with EACCES
+// identifier (the kernel's rewrite), or earlier at the socket's readNow. `denied` makes opening fail with EACCES
 // (net.ipv4.ping_group_range), `unreachable` addresses make send throw ENETUNREACH, `full` makes
 // send report a full buffer. The netns option is recorded, not interpreted.
 import type { PingHost, PingMessage, PingOpen, PingSocket } from './ping.js';
@@ -58,6 +58,12 @@ export class MemoryPing implements PingHost {
     this.openSockets++;
     let closed = false;
     let onMsgs: ((m: readonly PingMessage[]) => void) | undefined;
+    /** Replies sent and not yet delivered (by the kernel's flush or by readNow). */
+    const queued: PingMessage[] = [];
+    const deliver = (): void => {
+      if (closed || queued.length === 0) return;
+      onMsgs?.(queued.splice(0));
+    };
     return {
       ident: id,
       send: (addr, msg) => {
@@ -79,15 +85,15 @@ export class MemoryPing implements PingHost {
           reply[1] = 0;
           reply[4] = id >> 8;
           reply[5] = id & 0xff;
-          this.kernel.post(() => {
-            if (!closed) onMsgs?.([{ data: reply, addr }]);
-          });
+          queued.push({ data: reply, addr });
+          this.kernel.post(deliver);
         }
         return true;
       },
       onMessages: (cb) => {
         onMsgs = cb;
       },
+      readNow: deliver,
       onError: () => {
         // In memory, nothing fails asynchronously.
       },

@@ -11,6 +11,7 @@ export function nativePingHost(): PingHost {
         ident: s.localPort,
         send: (addr, msg) => s.send(addr, 0, msg),
         onMessages: (cb) => s.onMessages(cb),
+        readNow: () => s.readNow(),
         onError: (cb) => s.onError(cb),
         close: () => s.close(),
       };

@@ -2,7 +2,8 @@
 //
 // `native-ping.ts` is the real one (src/native's ping sockets, optionally in another network
 // namespace); `memory-ping.ts` is a deterministic in-memory kernel for unit tests. Replies arrive
-// later through onMessages, never during the call that sent the request.
+// through onMessages, never during the call that sent the request: on a later wake-up, or during
+// a later readNow.
 
 /** One message read from a ping socket. */
 export interface PingMessage {
@@ -26,6 +27,12 @@ export interface PingSocket {
   send(addr: string, msg: Uint8Array): boolean;
   /** Sets the receiver of message batches and starts reading. */
   onMessages(cb: (msgs: readonly PingMessage[]) => void): void;
+  /**
+   * Hands the replies already queued to onMessages before returning (none: nothing happens).
+   * A reply from a local address is usually queued as soon as send returned, so reading it in
+   * the same turn saves a wake-up of the loop.
+   */
+  readNow(): void;
   /** Sets the receiver of asynchronous errors. */
   onError(cb: (e: Error) => void): void;
   /** Stops reading and closes the socket. Idempotent. */
